@@ -1,0 +1,272 @@
+//! Validates serialised requests and sample responses against `../shared/openai/openapi.yaml`.
+//!
+//! The spec lives outside the repository; when it is absent every test here prints a message
+//! saying so and passes without checking anything.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use llmkit_types::{
+    ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ChatMessage,
+    CompletionRequest, CompletionResponse, ContentPart, EmbeddingRequest, EmbeddingResponse,
+    ErrorResponse, FunctionDef, ImageUrl, ModelList, ResponseFormat, Tool, ToolChoice,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+fn spec_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("LLMKIT_OPENAPI_SPEC") {
+        return PathBuf::from(p);
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/openai/openapi.yaml")
+}
+
+/// The parsed spec, or `None` (after printing why) when the file is absent.
+fn spec() -> Option<&'static Value> {
+    static SPEC: OnceLock<Option<Value>> = OnceLock::new();
+    SPEC.get_or_init(|| {
+        let path = spec_path();
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            eprintln!(
+                "SKIP contract tests: OpenAPI spec not found at {} (set LLMKIT_OPENAPI_SPEC)",
+                path.display()
+            );
+            return None;
+        };
+        // The spec writes i64::MIN rounded to a float-like integer literal, which no integer
+        // type holds; give it to the YAML parser as the float it is.
+        let text = text.replace("-9223372036854776000", "-9.223372036854776e18");
+        let mut value: Value = serde_yaml::from_str(&text).expect("openapi.yaml parses as YAML");
+        apply_nullable(&mut value);
+        Some(value)
+    })
+    .as_ref()
+}
+
+/// Rewrites OpenAPI 3.0's `nullable: true`, which the spec still uses in places and which JSON
+/// Schema 2020-12 ignores, into `anyOf: [schema, {type: null}]`.
+fn apply_nullable(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for v in map.values_mut() {
+                apply_nullable(v);
+            }
+            if map.remove("nullable") == Some(Value::Bool(true)) {
+                let inner = Value::Object(std::mem::take(map));
+                map.insert("anyOf".into(), json!([inner, {"type": "null"}]));
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(apply_nullable),
+        _ => {}
+    }
+}
+
+/// Validates `instance` against `#/components/schemas/{schema}`, panicking with every error.
+fn check(schema: &str, instance: &Value) {
+    let Some(spec) = spec() else { return };
+    let mut root = spec.clone();
+    root["$ref"] = json!(format!("#/components/schemas/{schema}"));
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .build(&root)
+        .unwrap_or_else(|e| panic!("schema {schema} compiles: {e}"));
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{schema} rejects {instance:#}:\n{}",
+        errors.join("\n")
+    );
+}
+
+fn check_serialised<T: Serialize>(schema: &str, value: &T) {
+    check(schema, &serde_json::to_value(value).unwrap());
+}
+
+/// A sample must validate against the spec and decode with our types.
+fn check_sample<T: DeserializeOwned>(schema: &str, sample: Value) -> T {
+    check(schema, &sample);
+    serde_json::from_value(sample).unwrap_or_else(|e| panic!("{schema} sample decodes: {e}"))
+}
+
+#[test]
+fn chat_requests_match_the_spec() {
+    let simple = ChatCompletionRequest::new(
+        "gpt-4o-mini",
+        vec![ChatMessage::system("be brief"), ChatMessage::user("hi")],
+    )
+    .temperature(0.2)
+    .top_p(0.9)
+    .max_tokens(64)
+    .n(2)
+    .seed(7)
+    .stop(vec!["\n\n".into()])
+    .streaming();
+    check_serialised("CreateChatCompletionRequest", &simple);
+
+    let mut full = ChatCompletionRequest::new(
+        "gpt-4o",
+        vec![
+            ChatMessage::developer("follow the rules"),
+            ChatMessage::user_parts(vec![
+                ContentPart::Text {
+                    text: "what is in this image?".into(),
+                },
+                ContentPart::ImageUrl {
+                    image_url: ImageUrl {
+                        url: "https://example.com/cat.png".into(),
+                        detail: Some(llmkit_types::ImageDetail::Low),
+                    },
+                },
+            ]),
+            ChatMessage::assistant_tool_calls(vec![llmkit_types::ToolCall {
+                id: "call_1".into(),
+                kind: "function".into(),
+                function: llmkit_types::FunctionCall {
+                    name: "lookup".into(),
+                    arguments: "{\"q\":\"cat\"}".into(),
+                },
+            }]),
+            ChatMessage::tool_result("call_1", "a cat"),
+            ChatMessage::assistant("It is a cat."),
+        ],
+    )
+    .response_format(ResponseFormat::json_schema(
+        "answer",
+        json!({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"], "additionalProperties": false}),
+    ));
+    full.max_completion_tokens = Some(100);
+    full.presence_penalty = Some(0.5);
+    full.frequency_penalty = Some(-0.5);
+    full.logit_bias = Some([("50256".to_string(), -100)].into_iter().collect());
+    full.logprobs = Some(true);
+    full.top_logprobs = Some(3);
+    full.tools = Some(vec![Tool::function(FunctionDef {
+        name: "lookup".into(),
+        description: Some("look a thing up".into()),
+        parameters: Some(json!({"type": "object", "properties": {"q": {"type": "string"}}})),
+        strict: Some(false),
+    })]);
+    full.tool_choice = Some(ToolChoice::Mode("auto".into()));
+    full.user = Some("user-1".into());
+    check_serialised("CreateChatCompletionRequest", &full);
+
+    for format in [ResponseFormat::Text, ResponseFormat::JsonObject] {
+        let req = ChatCompletionRequest::new("gpt-4.1", vec![ChatMessage::user("x")])
+            .response_format(format);
+        check_serialised("CreateChatCompletionRequest", &req);
+    }
+}
+
+#[test]
+fn chat_responses_match_the_spec() {
+    let r: ChatCompletionResponse = check_sample(
+        "CreateChatCompletionResponse",
+        json!({
+            "id": "chatcmpl-123", "object": "chat.completion", "created": 1_700_000_000,
+            "model": "gpt-4o-mini-2024-07-18", "system_fingerprint": "fp_1",
+            "service_tier": "default",
+            "choices": [{"index": 0, "logprobs": null, "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "Hello!", "refusal": null, "annotations": []}}],
+            "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11,
+                "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+                    "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}}
+        }),
+    );
+    assert_eq!(r.text(), "Hello!");
+
+    let r: ChatCompletionResponse = check_sample(
+        "CreateChatCompletionResponse",
+        json!({
+            "id": "chatcmpl-456", "object": "chat.completion", "created": 1_700_000_001,
+            "model": "gpt-4o",
+            "choices": [{"index": 0, "logprobs": null, "finish_reason": "tool_calls",
+                "message": {"role": "assistant", "content": null, "refusal": null,
+                    "tool_calls": [{"id": "call_1", "type": "function",
+                        "function": {"name": "lookup", "arguments": "{}"}}]}}],
+            "usage": {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25}
+        }),
+    );
+    assert_eq!(r.choices[0].message.tool_calls.as_ref().unwrap().len(), 1);
+}
+
+#[test]
+fn stream_chunks_match_the_spec() {
+    let c: ChatCompletionChunk = check_sample(
+        "CreateChatCompletionStreamResponse",
+        json!({
+            "id": "chatcmpl-123", "object": "chat.completion.chunk", "created": 1_700_000_000,
+            "model": "gpt-4o-mini", "system_fingerprint": "fp_1",
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hel"},
+                "logprobs": null, "finish_reason": null}]
+        }),
+    );
+    assert_eq!(c.delta_text(), Some("Hel"));
+    let c: ChatCompletionChunk = check_sample(
+        "CreateChatCompletionStreamResponse",
+        json!({
+            "id": "chatcmpl-123", "object": "chat.completion.chunk", "created": 1_700_000_000,
+            "model": "gpt-4o-mini", "choices": [],
+            "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}
+        }),
+    );
+    assert_eq!(c.usage.unwrap().total_tokens, 11);
+}
+
+#[test]
+fn completions_match_the_spec() {
+    let mut req = CompletionRequest::new("gpt-3.5-turbo-instruct", "Once upon a time");
+    req.max_tokens = Some(16);
+    req.temperature = Some(0.7);
+    req.n = Some(2);
+    req.stop = Some(llmkit_types::Stop::Many(vec![".".into()]));
+    check_serialised("CreateCompletionRequest", &req);
+    let r: CompletionResponse = check_sample(
+        "CreateCompletionResponse",
+        json!({
+            "id": "cmpl-1", "object": "text_completion", "created": 1_700_000_000,
+            "model": "gpt-3.5-turbo-instruct",
+            "choices": [{"text": " there was", "index": 0, "logprobs": null, "finish_reason": "length"}],
+            "usage": {"prompt_tokens": 4, "completion_tokens": 16, "total_tokens": 20}
+        }),
+    );
+    assert_eq!(r.choices[0].text, " there was");
+}
+
+#[test]
+fn embeddings_match_the_spec() {
+    let mut req = EmbeddingRequest::new("text-embedding-3-small", vec!["a".into(), "b".into()]);
+    req.dimensions = Some(256);
+    req.encoding_format = Some("float".into());
+    check_serialised("CreateEmbeddingRequest", &req);
+    let r: EmbeddingResponse = check_sample(
+        "CreateEmbeddingResponse",
+        json!({
+            "object": "list", "model": "text-embedding-3-small",
+            "data": [{"object": "embedding", "index": 0, "embedding": [0.1, -0.2, 0.3]}],
+            "usage": {"prompt_tokens": 2, "total_tokens": 2}
+        }),
+    );
+    assert_eq!(r.data.len(), 1);
+}
+
+#[test]
+fn models_and_errors_match_the_spec() {
+    let l: ModelList = check_sample(
+        "ListModelsResponse",
+        json!({"object": "list", "data": [
+            {"id": "gpt-4o", "object": "model", "created": 1_700_000_000, "owned_by": "system"}
+        ]}),
+    );
+    assert_eq!(l.data[0].id, "gpt-4o");
+    let e: ErrorResponse = check_sample(
+        "ErrorResponse",
+        json!({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
+            "param": null, "code": "invalid_api_key"}}),
+    );
+    assert_eq!(e.error.code_str().as_deref(), Some("invalid_api_key"));
+}

@@ -1,0 +1,3 @@
+//! Integration tests for llmkit-types: the contract test against OpenAI's published OpenAPI spec.
+
+mod contract;

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Speed benchmark: llmkit-local's candle engine against llama.cpp (node-llama-cpp)
+# on the same GGUF, prompt, thread count and 128 greedy tokens. Prints decode
+# tokens/s, time to first token and peak RSS, once for the shipped Q4_1 file and
+# once for its Q8_0 conversion, with the ratios to the targets.
+#
+# Usage: benches/local/run.sh [--threads N] [--runs N] [--tokens N] [MODEL.gguf]
+# Defaults: 2 threads, best of 3 runs, 128 tokens,
+# ${LLMKIT_MODELS_DIR:-<repo>/models}/SmolLM2-135M-Instruct.Q4_1.gguf.
+# Needs: cargo, node (npm ci in benches/local first), python3.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+threads=2
+runs=3
+tokens=128
+model="${LLMKIT_MODELS_DIR:-$repo/models}/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+die() {
+  echo "bench: error: $*" >&2
+  exit 1
+}
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --threads | --runs | --tokens)
+      [[ $# -ge 2 && "$2" =~ ^[1-9][0-9]*$ ]] || die "$1 needs a positive integer"
+      declare "${1#--}=$2"
+      shift 2
+      ;;
+    -h | --help)
+      sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+      exit 0
+      ;;
+    -*) die "unknown option $1" ;;
+    *)
+      model="$1"
+      shift
+      ;;
+  esac
+done
+
+[[ -f "$model" ]] || die "model $model not found; run scripts/fetch-models.sh"
+[[ -d "$here/node_modules/node-llama-cpp" ]] ||
+  die "node-llama-cpp is not installed; run: (cd benches/local && npm ci)"
+command -v python3 >/dev/null || die "python3 is needed to print the table"
+
+results="$here/results"
+mkdir -p "$results"
+stamp="$(date +%Y%m%d-%H%M%S)"
+out="$results/$stamp.jsonl"
+
+echo "bench: building bench_decode (release) ..." >&2
+(cd "$repo" && cargo build --quiet --release -p llmkit-local --example bench_decode)
+target_dir="${CARGO_TARGET_DIR:-$repo/target}"
+bench_decode="$target_dir/release/examples/bench_decode"
+[[ -x "$bench_decode" ]] || die "$bench_decode was not built"
+
+# Runs "$@" $runs times; appends each JSON line, tagged with engine and file, to $out.
+measure() {
+  local engine="$1" file="$2"
+  shift 2
+  local i line
+  for ((i = 1; i <= runs; i++)); do
+    echo "bench: $engine on $(basename "$file"), run $i/$runs" >&2
+    line="$("$@" | tail -n 1)" || die "$engine failed on $file"
+    python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(engine=sys.argv[2], file=sys.argv[3], file_bytes=int(sys.argv[4])); print(json.dumps(d))' \
+      "$line" "$engine" "$file" "$(stat -c %s "$file")" >>"$out"
+  done
+}
+
+candle() {
+  "$bench_decode" "$1" --threads "$threads" --tokens "$tokens"
+}
+llamacpp() {
+  node "$here/llamacpp_bench.mjs" "$1" --threads "$threads" --tokens "$tokens"
+}
+
+# The candle engine converts Q4_1 to Q8_0 on first load and caches the result next
+# to the model. Do that once before measuring, so conversion is not timed.
+stem="$(basename "$model" .gguf)"
+shopt -s nullglob
+cached=("$(dirname "$model")/$stem".????????????????.q8_0.gguf)
+if [[ ${#cached[@]} -eq 0 ]]; then
+  echo "bench: first load converts the model to Q8_0 (not measured) ..." >&2
+  candle "$model" >/dev/null
+  cached=("$(dirname "$model")/$stem".????????????????.q8_0.gguf)
+fi
+[[ ${#cached[@]} -gt 0 ]] || die "no cached Q8_0 conversion next to $model"
+q8="${cached[0]}"
+
+echo "bench: load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the figures)" >&2
+for file in "$model" "$q8"; do
+  measure candle "$file" candle "$file"
+  measure llama.cpp "$file" llamacpp "$file"
+done
+
+echo "bench: load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+
+python3 - "$out" "$threads" "$runs" <<'EOF'
+import json, statistics, sys
+from collections import defaultdict
+
+path, threads, runs = sys.argv[1], sys.argv[2], sys.argv[3]
+rows = defaultdict(list)
+for line in open(path):
+    d = json.loads(line)
+    rows[(d["file"], d["engine"])].append(d)
+
+def summary(runs):
+    # Best decode speed and TTFT: on a shared machine the fastest run is the least disturbed.
+    return {
+        "decode": max(r["decode_tok_s"] for r in runs),
+        "decode_median": statistics.median(r["decode_tok_s"] for r in runs),
+        "ttft": min(r["ttft_ms"] for r in runs),
+        "load": min(r["load_ms"] for r in runs),
+        "rss": max(r["peak_rss_mb"] for r in runs),
+        "base": max(r.get("baseline_rss_mb", 0) for r in runs),
+        "tokens": runs[0]["completion_tokens"],
+        "prompt": runs[0]["prompt_tokens"],
+        "mb": runs[0]["file_bytes"] / 1e6,
+    }
+
+files = list(dict.fromkeys(f for f, _ in rows))
+w = max(len(f.rsplit("/", 1)[-1]) for f in files)
+print(f"\nthreads={threads}, best of {runs} runs, results in {path}\n")
+hdr = f"{'file':<{w}} {'engine':<10} {'prompt':>6} {'gen':>4} {'load ms':>8} {'ttft ms':>8} {'tok/s':>7} {'median':>7} {'RSS MB':>7} {'RSS/GGUF':>8}"
+print(hdr)
+print("-" * len(hdr))
+verdicts = []
+for f in files:
+    s = {e: summary(rows[(f, e)]) for e in ("candle", "llama.cpp") if (f, e) in rows}
+    for e, x in s.items():
+        name = f.rsplit("/", 1)[-1]
+        print(f"{name:<{w}} {e:<10} {x['prompt']:>6} {x['tokens']:>4} {x['load']:>8.0f} {x['ttft']:>8.1f} "
+              f"{x['decode']:>7.1f} {x['decode_median']:>7.1f} {x['rss']:>7.1f} {x['rss'] / x['mb']:>8.2f}")
+    if len(s) == 2:
+        c, l = s["candle"], s["llama.cpp"]
+        speed = c["decode"] / l["decode"] if l["decode"] else float("nan")
+        rss = c["rss"] / c["mb"]
+        l_native = (l["rss"] - l["base"]) / l["mb"]
+        verdicts.append(
+            f"{f.rsplit('/', 1)[-1]}: candle/llama.cpp decode {speed:.2f}x (target >= 1.0: "
+            f"{'ok' if speed >= 1.0 else 'MISSED'}); candle RSS/GGUF {rss:.2f} (target <= 1.5: "
+            f"{'ok' if rss <= 1.5 else 'MISSED'}); llama.cpp RSS/GGUF {l['rss'] / l['mb']:.2f}, "
+            f"{l_native:.2f} without node's {l['base']:.0f} MB baseline")
+print()
+for v in verdicts:
+    print(v)
+EOF

@@ -1,0 +1,131 @@
+//! Command dispatch and the per-invocation context: resolved settings and backend construction.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use anyhow::Result;
+use llmkit_client::{Backend, HttpClient, LocalBackend};
+use llmkit_local::{Embedder, LoadOptions, LocalModel};
+
+use crate::cli::{Cli, Command};
+use crate::commands;
+use crate::error::CliError;
+use crate::settings::{Env, ModelChoice, Settings};
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<()> {
+    let env = Env::from_process();
+    let settings = Settings::resolve(&cli.global, &env)?;
+    let ctx = Ctx { settings };
+    match cli.command {
+        Command::Ask(args) => commands::ask::run(&ctx, args).await,
+        Command::Complete(args) => commands::complete::run(&ctx, args).await,
+        Command::Models(args) => commands::models::run(&ctx, args).await,
+        Command::Tokens(args) => commands::tokens::run(&ctx, args).await,
+        Command::Embed(args) => commands::embed::run(&ctx, args).await,
+        Command::Config(args) => commands::config::run(&ctx, &cli.global, args),
+    }
+}
+
+/// What every command gets: the resolved settings and ways to open backends.
+pub struct Ctx {
+    pub settings: Settings,
+}
+
+/// A backend ready to serve one command, with the model name to put in requests.
+pub struct Opened {
+    pub backend: Backend,
+    pub model: String,
+}
+
+impl Ctx {
+    /// Opens the backend for a model flag (or the configured/default model).
+    pub async fn open_chat(&self, model_flag: Option<&str>) -> Result<Opened> {
+        let (choice, fallback) = self.settings.choose_model(model_flag);
+        if fallback {
+            notice("using the embedded local model (no API key set)");
+        }
+        match choice {
+            ModelChoice::Remote(model) => Ok(Opened {
+                backend: Backend::Http(self.http()?),
+                model,
+            }),
+            ModelChoice::Local(spec) => {
+                let model = self.load_local(&spec).await?;
+                let name = format!("local:{}", model.name());
+                Ok(Opened {
+                    backend: Backend::Local(LocalBackend::new(Some(model), None)),
+                    model: name,
+                })
+            }
+        }
+    }
+
+    /// Opens the backend for embeddings: `local:minilm` (the default without a key) or an
+    /// API embedding model.
+    pub async fn open_embedding(&self, model_flag: Option<&str>) -> Result<Opened> {
+        let named = model_flag
+            .map(str::to_string)
+            .or_else(|| self.settings.embedding_model.clone());
+        let local_default = self.settings.api_key.is_none() && self.settings.is_openai();
+        let choice = match named {
+            Some(n) => crate::settings::parse_model(&n),
+            None if local_default => {
+                notice("using the embedded local embedding model (no API key set)");
+                ModelChoice::Local(llmkit_local::DEFAULT_EMBEDDING_MODEL.to_string())
+            }
+            None => ModelChoice::Remote(crate::settings::DEFAULT_API_EMBEDDING_MODEL.to_string()),
+        };
+        match choice {
+            ModelChoice::Remote(model) => Ok(Opened {
+                backend: Backend::Http(self.http()?),
+                model,
+            }),
+            ModelChoice::Local(spec) => {
+                let dir = llmkit_local::resolve_model_path(&spec, &self.settings.models_dir)?;
+                let embedder = tokio::task::spawn_blocking(move || Embedder::load(&dir))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("loading the embedding model failed: {e}"))??;
+                let name = format!("local:{}", embedder.model_name());
+                Ok(Opened {
+                    backend: Backend::Local(LocalBackend::new(None, Some(embedder))),
+                    model: name,
+                })
+            }
+        }
+    }
+
+    /// The HTTP client, refusing to go to OpenAI without a key.
+    pub fn http(&self) -> Result<HttpClient> {
+        if self.settings.api_key.is_none() && self.settings.is_openai() {
+            return Err(CliError::failure(
+                "no API key set for the OpenAI API",
+                Some(
+                    "set OPENAI_API_KEY, run `llmkit config set api_key sk-...`, or use the \
+                     embedded model with `-m local:smollm2-135m`"
+                        .to_string(),
+                ),
+            )
+            .into());
+        }
+        Ok(HttpClient::new(self.settings.client_config())?)
+    }
+
+    /// Loads a local GGUF model (by catalogue name or path) on a blocking thread.
+    pub async fn load_local(&self, spec: &str) -> Result<LocalModel> {
+        let path = llmkit_local::resolve_model_path(spec, &self.settings.models_dir)?;
+        let opts = LoadOptions {
+            on_notice: Some(Arc::new(|msg: &str| notice(msg))),
+            ..LoadOptions::default()
+        };
+        let model = tokio::task::spawn_blocking(move || LocalModel::load(&path, &opts))
+            .await
+            .map_err(|e| anyhow::anyhow!("loading the local model failed: {e}"))??;
+        Ok(model)
+    }
+}
+
+/// Prints a one-line notice on stderr (never on stdout, which carries results).
+pub fn notice(msg: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{msg}");
+}

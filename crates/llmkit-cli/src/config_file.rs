@@ -1,0 +1,286 @@
+//! The config file (`$XDG_CONFIG_HOME/llmkit/config.toml`): its path, typed reading, and `config set` edits.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::CliError;
+
+/// Settings one profile (or the file's top level) may hold.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileConfig {
+    pub api_key: Option<String>,
+    pub base_url: Option<String>,
+    pub model: Option<String>,
+    pub embedding_model: Option<String>,
+    pub organization: Option<String>,
+    pub project: Option<String>,
+    pub azure_api_version: Option<String>,
+    pub azure_deployment: Option<String>,
+    pub max_retries: Option<u32>,
+    pub timeout: Option<f64>,
+    pub connect_timeout: Option<f64>,
+    pub stall_timeout: Option<f64>,
+    pub models_dir: Option<PathBuf>,
+}
+
+/// A user override of the model catalogue (`[models."NAME"]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelOverride {
+    pub context_window: Option<u32>,
+    pub max_output: Option<u32>,
+    pub input_per_mtok: Option<f64>,
+    pub cached_input_per_mtok: Option<f64>,
+    pub output_per_mtok: Option<f64>,
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub default_profile: Option<String>,
+    #[serde(flatten)]
+    pub top: ProfileConfig,
+    #[serde(default)]
+    pub profiles: BTreeMap<String, ProfileConfig>,
+    #[serde(default)]
+    pub models: BTreeMap<String, ModelOverride>,
+}
+
+/// Keys `config set` accepts, in the order `config show` prints them.
+pub const SETTABLE_KEYS: &[&str] = &[
+    "api_key",
+    "base_url",
+    "model",
+    "embedding_model",
+    "organization",
+    "project",
+    "azure_api_version",
+    "azure_deployment",
+    "max_retries",
+    "timeout",
+    "connect_timeout",
+    "stall_timeout",
+    "models_dir",
+    "default_profile",
+];
+
+/// The default config path: `$XDG_CONFIG_HOME/llmkit/config.toml`, else `~/.config/...`.
+pub fn default_path(xdg_config_home: Option<&str>, home: Option<&str>) -> PathBuf {
+    let base = match (xdg_config_home, home) {
+        (Some(x), _) if !x.is_empty() => PathBuf::from(x),
+        (_, Some(h)) => Path::new(h).join(".config"),
+        _ => PathBuf::from(".config"),
+    };
+    base.join("llmkit").join("config.toml")
+}
+
+/// Reads the file; a missing file is an empty config, a malformed one an error naming the
+/// path and line.
+pub fn load(path: &Path) -> Result<FileConfig, CliError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileConfig::default()),
+        Err(e) => {
+            return Err(CliError::config(
+                format!("cannot read config file {}: {e}", path.display()),
+                "check the file's permissions, or pass --config FILE",
+            ));
+        }
+    };
+    parse(&text).map_err(|(line, col, msg)| {
+        CliError::config(
+            format!(
+                "malformed config file {}:{line}:{col}: {msg}",
+                path.display()
+            ),
+            format!(
+                "fix line {line} of {} (TOML syntax; see `llmkit config --help`)",
+                path.display()
+            ),
+        )
+    })
+}
+
+/// Parses TOML text, returning (line, column, message) on error.
+fn parse(text: &str) -> Result<FileConfig, (usize, usize, String)> {
+    toml::from_str::<FileConfig>(text).map_err(|e| {
+        let (line, col) = e
+            .span()
+            .map(|s| line_col(text, s.start))
+            .unwrap_or((1, 1));
+        (line, col, e.message().trim().to_string())
+    })
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// Sets `key = value` at the top level or in `[profiles.NAME]`, keeping the rest of the file
+/// (comments included) as it was. Writes atomically.
+pub fn set_value(
+    path: &Path,
+    profile: Option<&str>,
+    key: &str,
+    value: &str,
+) -> Result<(), CliError> {
+    if !SETTABLE_KEYS.contains(&key) {
+        return Err(CliError::usage(
+            format!("unknown config key `{key}`"),
+            format!("valid keys: {}", SETTABLE_KEYS.join(", ")),
+        ));
+    }
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => {
+            return Err(CliError::config(
+                format!("cannot read config file {}: {e}", path.display()),
+                "check the file's permissions",
+            ));
+        }
+    };
+    // Refuse to edit a file we could not read back afterwards.
+    load(path)?;
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
+        CliError::config(
+            format!("malformed config file {}: {e}", path.display()),
+            "fix the file by hand first",
+        )
+    })?;
+    let item = typed_value(key, value)?;
+    match profile {
+        Some(p) if key != "default_profile" => {
+            let profiles = doc
+                .entry("profiles")
+                .or_insert_with(|| {
+                    let mut t = toml_edit::Table::new();
+                    t.set_implicit(true);
+                    toml_edit::Item::Table(t)
+                })
+                .as_table_mut()
+                .ok_or_else(|| CliError::config("`profiles` in the config file is not a table", "fix the file by hand"))?;
+            let section = profiles
+                .entry(p)
+                .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()))
+                .as_table_mut()
+                .ok_or_else(|| CliError::config(format!("`profiles.{p}` is not a table"), "fix the file by hand"))?;
+            section.insert(key, item);
+        }
+        _ => {
+            doc.insert(key, item);
+        }
+    }
+    write_atomically(path, doc.to_string().as_bytes())
+}
+
+fn typed_value(key: &str, value: &str) -> Result<toml_edit::Item, CliError> {
+    let bad = |what: &str| {
+        CliError::usage(
+            format!("`{key}` needs {what}, got `{value}`"),
+            format!("for example: llmkit config set {key} {}", example_for(key)),
+        )
+    };
+    Ok(match key {
+        "max_retries" => {
+            let v: i64 = value.parse().map_err(|_| bad("a whole number"))?;
+            if v < 0 {
+                return Err(bad("a whole number ≥ 0"));
+            }
+            toml_edit::value(v)
+        }
+        "timeout" | "connect_timeout" | "stall_timeout" => {
+            let v: f64 = value.parse().map_err(|_| bad("a number of seconds"))?;
+            if !(v.is_finite() && v > 0.0) {
+                return Err(bad("a number of seconds > 0"));
+            }
+            toml_edit::value(v)
+        }
+        _ => toml_edit::value(value),
+    })
+}
+
+fn example_for(key: &str) -> &'static str {
+    match key {
+        "max_retries" => "4",
+        _ => "30",
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    let fail = |e: std::io::Error| {
+        CliError::config(
+            format!("cannot write config file {}: {e}", path.display()),
+            "check that the directory is writable, or pass --config FILE",
+        )
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, bytes).map_err(fail)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The file may hold an API key: keep it private to the user.
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).map_err(fail)?;
+    }
+    std::fs::rename(&tmp, path).map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_profiles_and_overrides() {
+        let c = parse(
+            r#"
+default_profile = "vllm"
+model = "gpt-4o-mini"
+[profiles.vllm]
+base_url = "http://localhost:8000/v1"
+model = "qwen"
+[models."my-model"]
+context_window = 32000
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.default_profile.as_deref(), Some("vllm"));
+        assert_eq!(c.top.model.as_deref(), Some("gpt-4o-mini"));
+        assert_eq!(c.profiles["vllm"].model.as_deref(), Some("qwen"));
+        assert_eq!(c.models["my-model"].context_window, Some(32000));
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let (line, _, msg) = parse("model = \"a\"\n\nbase_url = \n").unwrap_err();
+        assert_eq!(line, 3, "{msg}");
+        let (line, _, msg) = parse("model = \"a\"\nmodle = \"b\"\n").unwrap_err();
+        assert_eq!(line, 2);
+        assert!(msg.contains("modle"), "{msg}");
+    }
+
+    #[test]
+    fn set_keeps_comments_and_types() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "# my settings\nmodel = \"gpt-4o\"\n").unwrap();
+        set_value(&path, None, "max_retries", "5").unwrap();
+        set_value(&path, Some("local"), "base_url", "http://x/v1").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("# my settings"));
+        let c = load(&path).unwrap();
+        assert_eq!(c.top.max_retries, Some(5));
+        assert_eq!(c.profiles["local"].base_url.as_deref(), Some("http://x/v1"));
+        assert!(set_value(&path, None, "max_retries", "-1").is_err());
+        assert!(set_value(&path, None, "nope", "1").is_err());
+    }
+}

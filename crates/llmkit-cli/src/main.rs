@@ -1,0 +1,125 @@
+//! The `llmkit` binary: parses argv, runs one command, and maps errors to a message, a
+//! `hint:` line and an exit code (a closed output pipe exits quietly).
+
+mod app;
+mod cli;
+mod commands;
+mod config_file;
+mod error;
+mod input;
+mod output;
+mod settings;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+
+use crate::cli::Cli;
+use crate::error::{CliError, EXIT_FAILURE, EXIT_USAGE, is_broken_pipe};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return clap_error(&e),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return report(&anyhow::Error::new(e).context("cannot start the async runtime"));
+        }
+    };
+    match runtime.block_on(app::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report(&e),
+    }
+}
+
+/// Prints clap's usage errors in our one-line + hint shape; help and version go to stdout.
+fn clap_error(e: &clap::Error) -> ExitCode {
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            // A closed pipe (`llmkit --help | head -1`) is not an error.
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
+            let _ = e.print();
+            ExitCode::from(EXIT_USAGE as u8)
+        }
+        _ => {
+            let rendered = e.render().to_string();
+            let first = rendered
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("error: invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            let usage = rendered
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("Usage: "))
+                .map(|u| u.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+                .unwrap_or_else(|| "llmkit".to_string());
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "error: {first}");
+            let _ = writeln!(err, "hint: see `{usage} --help` for the accepted values");
+            ExitCode::from(EXIT_USAGE as u8)
+        }
+    }
+}
+
+/// Prints an error as `error: ...` plus `hint: ...` and returns its exit code.
+fn report(err: &anyhow::Error) -> ExitCode {
+    if is_broken_pipe(err) {
+        return ExitCode::SUCCESS;
+    }
+    let (message, hint, code) = describe(err);
+    let mut out = std::io::stderr().lock();
+    let _ = writeln!(out, "error: {message}");
+    if let Some(h) = hint {
+        let _ = writeln!(out, "hint: {h}");
+    }
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+fn describe(err: &anyhow::Error) -> (String, Option<String>, i32) {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<CliError>() {
+            return (context_prefix(err, &e.message), e.hint.clone(), e.code);
+        }
+        if let Some(e) = cause.downcast_ref::<llmkit_client::ClientError>() {
+            return (context_prefix(err, &e.to_string()), e.hint(), EXIT_FAILURE);
+        }
+        if let Some(e) = cause.downcast_ref::<llmkit_local::LocalError>() {
+            return (context_prefix(err, &e.to_string()), e.hint(), EXIT_FAILURE);
+        }
+        if let Some(e) = cause.downcast_ref::<llmkit_local::EmbedError>() {
+            // Its messages carry their hint on a second line.
+            let text = e.to_string();
+            let (msg, hint) = match text.split_once("\nhint: ") {
+                Some((m, h)) => (m.to_string(), Some(h.to_string())),
+                None => (text, None),
+            };
+            return (context_prefix(err, &msg), hint, EXIT_FAILURE);
+        }
+    }
+    let message = err
+        .chain()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ");
+    (message, None, EXIT_FAILURE)
+}
+
+/// Keeps any context added above the typed error ("reading notes.txt: ...").
+fn context_prefix(err: &anyhow::Error, inner: &str) -> String {
+    let outer = err.to_string();
+    if outer == inner {
+        inner.to_string()
+    } else {
+        format!("{outer}: {inner}")
+    }
+}

@@ -1,0 +1,103 @@
+//! `Backend`: one interface over an HTTP server and the embedded local model.
+
+use llmkit_types::{
+    ChatCompletionRequest, ChatCompletionResponse, CompletionRequest, CompletionResponse,
+    EmbeddingRequest, EmbeddingResponse, ModelList,
+};
+
+use crate::error::ClientError;
+use crate::http::{HttpClient, Response};
+#[cfg(feature = "local")]
+use crate::local::LocalBackend;
+use crate::stream::ChatStream;
+
+/// A model backend. Both kinds answer with the same OpenAI-shaped types, so callers (and
+/// the CLI's `--json` output) do not care which one served a request.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Http(HttpClient),
+    #[cfg(feature = "local")]
+    Local(LocalBackend),
+}
+
+impl Backend {
+    /// `"http"` or `"local"`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Http(_) => "http",
+            #[cfg(feature = "local")]
+            Self::Local(_) => "local",
+        }
+    }
+
+    /// A short description for messages: the base URL, or `local:<model>`.
+    pub fn name(&self) -> String {
+        match self {
+            Self::Http(c) => c.base_url(),
+            #[cfg(feature = "local")]
+            Self::Local(l) => l.name(),
+        }
+    }
+
+    pub async fn chat(
+        &self,
+        req: &ChatCompletionRequest,
+    ) -> Result<Response<ChatCompletionResponse>, ClientError> {
+        match self {
+            Self::Http(c) => c.chat(req).await,
+            #[cfg(feature = "local")]
+            Self::Local(l) => l.chat(req).await,
+        }
+    }
+
+    pub async fn chat_stream(&self, req: &ChatCompletionRequest) -> Result<ChatStream, ClientError> {
+        match self {
+            Self::Http(c) => c.chat_stream(req).await,
+            #[cfg(feature = "local")]
+            Self::Local(l) => l.chat_stream(req).await,
+        }
+    }
+
+    pub async fn completions(
+        &self,
+        req: &CompletionRequest,
+    ) -> Result<Response<CompletionResponse>, ClientError> {
+        match self {
+            Self::Http(c) => c.completions(req).await,
+            #[cfg(feature = "local")]
+            Self::Local(l) => l.completions(req).await,
+        }
+    }
+
+    pub async fn embeddings(
+        &self,
+        req: &EmbeddingRequest,
+    ) -> Result<Response<EmbeddingResponse>, ClientError> {
+        match self {
+            Self::Http(c) => c.embeddings(req).await,
+            #[cfg(feature = "local")]
+            Self::Local(l) => l.embeddings(req).await,
+        }
+    }
+
+    pub async fn models(&self) -> Result<Response<ModelList>, ClientError> {
+        match self {
+            Self::Http(c) => c.models().await,
+            #[cfg(feature = "local")]
+            Self::Local(l) => l.models().await,
+        }
+    }
+}
+
+impl From<HttpClient> for Backend {
+    fn from(c: HttpClient) -> Self {
+        Self::Http(c)
+    }
+}
+
+#[cfg(feature = "local")]
+impl From<LocalBackend> for Backend {
+    fn from(l: LocalBackend) -> Self {
+        Self::Local(l)
+    }
+}

@@ -1,0 +1,346 @@
+//! `ClientError`: every way a backend call fails, with status, OpenAI error body, request id and a user-facing hint.
+
+use std::time::Duration;
+
+use llmkit_types::ApiErrorBody;
+
+/// A boxed error source (reqwest, IO...), kept for `Error::source` chains.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a backend call failed. The API key never appears in any variant.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The caller requires a key and none is configured (raised by the CLI, not by this crate).
+    #[error("no API key configured")]
+    NoApiKey,
+
+    /// The server could not be reached (DNS, refused, reset, TLS).
+    #[error("could not reach {url}: {}", error_chain(source.as_ref()))]
+    Connect {
+        url: String,
+        #[source]
+        source: BoxError,
+    },
+
+    /// An attempt ran out of time (what timed out is in the text).
+    #[error("timed out: {0}")]
+    Timeout(String),
+
+    /// The server answered with an error status, or sent an error object inside a stream
+    /// (then `status` is the stream's HTTP status, usually 200).
+    #[error("{}", api_message(*status, error.as_ref(), request_id.as_deref(), raw))]
+    Api {
+        status: u16,
+        error: Option<ApiErrorBody>,
+        request_id: Option<String>,
+        /// The response body as received (truncated to 4 KiB).
+        raw: String,
+    },
+
+    /// Every attempt failed with a retryable error; `last` is the final one.
+    #[error("gave up after {attempts} attempts: {last}")]
+    RetriesExhausted { attempts: u32, last: Box<ClientError> },
+
+    /// A response body sent nothing for `after`.
+    #[error("the response stalled: no data for {}", fmt_duration(*after))]
+    StreamStalled { after: Duration },
+
+    /// A body that should be JSON of a known shape was not.
+    #[error("could not decode {what}: {source}")]
+    Decode {
+        what: String,
+        /// The offending text (truncated to 4 KiB).
+        raw: String,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// The stream broke: cut before `[DONE]`, or the body failed to read.
+    #[error("stream error: {0}")]
+    Stream(String),
+
+    /// The configuration cannot work (bad URL, bad header).
+    #[error("invalid client configuration: {0}")]
+    InvalidConfig(String),
+
+    /// The local model failed.
+    #[error("local model: {0}")]
+    Local(String),
+}
+
+impl ClientError {
+    /// A one-line suggestion for the user, when there is a useful one.
+    pub fn hint(&self) -> Option<String> {
+        let text = match self {
+            Self::NoApiKey => {
+                "set OPENAI_API_KEY or run `llmkit config set api_key`, or use the local model"
+            }
+            Self::Connect { source, .. } if is_tls_root_problem(source.as_ref()) => {
+                "no usable CA certificates were found: install the system CA bundle (ca-certificates)"
+            }
+            Self::Connect { .. } => {
+                "check the base URL (`llmkit config get base_url`) and that the server is running"
+            }
+            Self::Timeout(_) => "the server is slow or unreachable: try again or raise --timeout",
+            Self::RetriesExhausted { last, .. } => {
+                let inner = last.hint().map(|h| format!("; {h}")).unwrap_or_default();
+                return Some(format!(
+                    "the server kept failing: try again later or raise --max-retries{inner}"
+                ));
+            }
+            Self::StreamStalled { .. } => {
+                "the server stopped sending: raise --stall-timeout or try again"
+            }
+            Self::InvalidConfig(_) => "check `llmkit config list` and the command-line flags",
+            Self::Api { .. } => return self.api_hint(),
+            Self::Decode { .. } | Self::Stream(_) | Self::Local(_) => return None,
+        };
+        Some(text.to_string())
+    }
+
+    /// The HTTP status of the failure (of the last attempt for `RetriesExhausted`).
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Api { status, .. } => Some(*status),
+            Self::RetriesExhausted { last, .. } => last.status(),
+            _ => None,
+        }
+    }
+
+    /// The server's `x-request-id`, for support requests.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Self::Api { request_id, .. } => request_id.as_deref(),
+            Self::RetriesExhausted { last, .. } => last.request_id(),
+            _ => None,
+        }
+    }
+
+    /// The OpenAI error body, when the server sent one.
+    pub fn api_error(&self) -> Option<&ApiErrorBody> {
+        match self {
+            Self::Api { error, .. } => error.as_ref(),
+            Self::RetriesExhausted { last, .. } => last.api_error(),
+            _ => None,
+        }
+    }
+
+    /// The error `code` (`"model_not_found"`, `"insufficient_quota"`...).
+    pub fn code(&self) -> Option<String> {
+        self.api_error().and_then(ApiErrorBody::code_str)
+    }
+
+    /// The prompt (plus `max_tokens`) did not fit the model's context window.
+    pub fn is_context_length_exceeded(&self) -> bool {
+        if self.code().as_deref() == Some("context_length_exceeded") {
+            return true;
+        }
+        let Some(body) = self.api_error() else {
+            return false;
+        };
+        let msg = body.message.to_ascii_lowercase();
+        msg.contains("maximum context length") || msg.contains("context length exceeded")
+    }
+
+    /// The model does not exist or this key may not use it.
+    pub fn is_model_not_found(&self) -> bool {
+        if self.code().as_deref() == Some("model_not_found") {
+            return true;
+        }
+        let Some(body) = self.api_error() else {
+            return false;
+        };
+        let msg = body.message.to_ascii_lowercase();
+        self.status() == Some(404) && msg.contains("model") && msg.contains("not exist")
+    }
+
+    /// The account is out of credit (429 `insufficient_quota`): retrying cannot help.
+    pub fn is_insufficient_quota(&self) -> bool {
+        self.code().as_deref() == Some("insufficient_quota")
+            || self.api_error().and_then(|b| b.kind.as_deref()) == Some("insufficient_quota")
+    }
+
+    /// Whether another attempt might succeed (the rule the retry loop applies, without the
+    /// server's `x-should-retry` header, which only the loop sees).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Connect { source, .. } => !is_tls_root_problem(source.as_ref()),
+            Self::Timeout(_) | Self::StreamStalled { .. } | Self::Stream(_) => true,
+            Self::Decode { .. } => true,
+            Self::Api { status, error, .. } => {
+                if self.is_insufficient_quota() {
+                    return false;
+                }
+                if *status < 400 {
+                    // An error event inside a 200 stream: retry only server-side failures.
+                    let kind = error.as_ref().and_then(|b| b.kind.as_deref());
+                    return matches!(kind, Some("server_error" | "overloaded_error"));
+                }
+                crate::retry::status_is_retryable(*status)
+            }
+            Self::NoApiKey
+            | Self::RetriesExhausted { .. }
+            | Self::InvalidConfig(_)
+            | Self::Local(_) => false,
+        }
+    }
+
+    fn api_hint(&self) -> Option<String> {
+        let text = if self.is_insufficient_quota() {
+            "the account has no credit left: check billing at the provider's dashboard"
+        } else if self.is_context_length_exceeded() {
+            "shorten the input (or lower --max-tokens), or use a model with a bigger context window"
+        } else if self.is_model_not_found() {
+            "`llmkit models` lists the models this server offers"
+        } else {
+            match self.status()? {
+                401 => "check OPENAI_API_KEY or run `llmkit config set api_key`",
+                403 => "this key may not use this model or endpoint: check the key's project and permissions",
+                404 => "check the base URL (it usually ends in /v1) and the model name (`llmkit models`)",
+                429 => "rate limited: slow down (--concurrency) or try again later",
+                500..=599 => "the server failed: try again later",
+                _ => return None,
+            }
+        };
+        Some(text.to_string())
+    }
+}
+
+/// Limits a body kept inside an error to 4 KiB, cut at a character boundary.
+pub(crate) fn truncate_raw(raw: &str) -> String {
+    const MAX: usize = 4096;
+    if raw.len() <= MAX {
+        return raw.to_string();
+    }
+    let mut end = MAX;
+    while !raw.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &raw[..end])
+}
+
+/// `1.5s`, `250ms`.
+pub(crate) fn fmt_duration(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+fn api_message(
+    status: u16,
+    error: Option<&ApiErrorBody>,
+    request_id: Option<&str>,
+    raw: &str,
+) -> String {
+    let mut out = format!("API error {status}");
+    match error {
+        Some(body) => {
+            if let Some(code) = body.code_str().or_else(|| body.kind.clone()) {
+                out.push_str(&format!(" ({code})"));
+            }
+            if !body.message.is_empty() {
+                out.push_str(&format!(": {}", body.message));
+            }
+        }
+        None if !raw.trim().is_empty() => {
+            let snippet: String = raw.trim().chars().take(200).collect();
+            out.push_str(&format!(": {snippet}"));
+        }
+        None => {}
+    }
+    if let Some(id) = request_id {
+        out.push_str(&format!(" [request id {id}]"));
+    }
+    out
+}
+
+/// The error and its causes joined with ": ", since reqwest's own message alone is vague.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = s.source();
+    }
+    out
+}
+
+fn is_tls_root_problem(e: &(dyn std::error::Error + 'static)) -> bool {
+    error_chain(e).contains("No CA certificates")
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn api(status: u16, body: serde_json::Value) -> ClientError {
+        let raw = body.to_string();
+        ClientError::Api {
+            status,
+            error: llmkit_types::ErrorResponse::parse_lenient(raw.as_bytes()),
+            request_id: Some("req_123".into()),
+            raw,
+        }
+    }
+
+    #[test]
+    fn classifies_openai_errors() {
+        let e = api(
+            400,
+            json!({"error": {"message": "This model's maximum context length is 4096 tokens.", "type": "invalid_request_error", "code": "context_length_exceeded"}}),
+        );
+        assert!(e.is_context_length_exceeded() && !e.is_retryable());
+        assert!(e.hint().unwrap().contains("shorten"));
+        assert!(e.to_string().contains("req_123"));
+
+        let e = api(
+            404,
+            json!({"error": {"message": "The model `nope` does not exist", "code": "model_not_found"}}),
+        );
+        assert!(e.is_model_not_found());
+        assert!(e.hint().unwrap().contains("llmkit models"));
+
+        let e = api(
+            429,
+            json!({"error": {"message": "quota", "type": "insufficient_quota", "code": "insufficient_quota"}}),
+        );
+        assert!(!e.is_retryable());
+        assert!(e.hint().unwrap().contains("billing"));
+
+        let e = api(
+            429,
+            json!({"error": {"message": "slow down", "code": "rate_limit_exceeded"}}),
+        );
+        assert!(e.is_retryable());
+
+        let e = api(401, json!({"error": {"message": "bad key"}}));
+        assert!(e.hint().unwrap().contains("OPENAI_API_KEY"));
+    }
+
+    #[test]
+    fn retries_exhausted_delegates_to_last() {
+        let e = ClientError::RetriesExhausted {
+            attempts: 3,
+            last: Box::new(api(503, json!({"error": {"message": "overloaded"}}))),
+        };
+        assert_eq!(e.status(), Some(503));
+        assert_eq!(e.request_id(), Some("req_123"));
+        assert!(e.hint().unwrap().contains("--max-retries"));
+        assert!(!e.is_retryable());
+    }
+
+    #[test]
+    fn truncates_at_char_boundary() {
+        let s = "é".repeat(3000);
+        let t = truncate_raw(&s);
+        assert!(t.len() <= 4096 + '…'.len_utf8());
+    }
+}

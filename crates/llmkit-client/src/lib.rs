@@ -1,0 +1,38 @@
+//! llmkit-client: the one place in llmkit that talks to model backends.
+//!
+//! - [`HttpClient`] speaks to OpenAI and compatible servers (vLLM, llama.cpp, Azure OpenAI):
+//!   headers, timeouts, retries with backoff, `x-ratelimit-*` parsing, SSE streaming with a
+//!   stall timeout and transparent retry before the first token.
+//! - [`Backend`] puts the embedded local model (feature `local`) behind the same methods.
+//! - [`tokens`] counts tokens with tiktoken; [`ModelCatalog`] knows context windows and prices.
+//!
+//! Libraries never read the environment or files: the CLI builds a [`ClientConfig`].
+
+mod backend;
+mod catalog;
+mod config;
+mod download;
+mod error;
+mod http;
+#[cfg(feature = "local")]
+mod local;
+mod ratelimit;
+mod retry;
+pub mod sse;
+mod stream;
+pub mod tokens;
+
+pub use backend::Backend;
+pub use catalog::{ModelCatalog, ModelInfo};
+pub use download::download_file;
+pub use config::{AzureConfig, ClientConfig, RetryPolicy, Timeouts};
+pub use error::{BoxError, ClientError};
+pub use http::{HttpClient, Response, ResponseMeta, USER_AGENT};
+#[cfg(feature = "local")]
+pub use local::LocalBackend;
+pub use ratelimit::{RateLimitInfo, parse_duration};
+pub use retry::MAX_SERVER_DELAY;
+pub use stream::ChatStream;
+pub use tokens::{Encoding, count_chat_tokens, count_tokens, encoding_for_model};
+
+pub use secrecy::{ExposeSecret, SecretString};

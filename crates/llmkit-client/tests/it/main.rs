@@ -1,0 +1,13 @@
+//! Integration tests of llmkit-client: SSE splitting, retries, faults from the mock server,
+//! error mapping, headers, cancellation, token counts and the local backend.
+
+mod cancel;
+mod errors;
+mod faults;
+mod headers;
+#[cfg(feature = "local")]
+mod local;
+mod retry_after;
+mod sse_split;
+mod support;
+mod tokens;

@@ -1,0 +1,164 @@
+//! Decode benchmark: loads a GGUF model, generates 128 tokens greedily from a fixed prompt, and
+//! prints one JSON line with load time, time to first token, decode speed and peak memory.
+//!
+//! Usage: `bench_decode MODEL.gguf [--threads N] [--no-requant] [--tokens N]`
+
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use llmkit_local::{GenerateRequest, LoadOptions, LocalModel};
+
+const PROMPT: &str = "Once upon a time, in a small village at the edge of a great forest, there lived";
+
+struct Args {
+    model: String,
+    threads: Option<usize>,
+    no_requant: bool,
+    tokens: u32,
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(msg) => {
+            eprintln!("{msg}\nusage: bench_decode MODEL.gguf [--threads N] [--no-requant] [--tokens N]");
+            return ExitCode::from(2);
+        }
+    };
+    // candle reads its thread count from the environment once, at first use; setting the
+    // variable from inside would need `unsafe`, so run a child process with it set instead.
+    if let Some(n) = args.threads
+        && std::env::var("CANDLE_NUM_THREADS").ok() != Some(n.to_string())
+    {
+        return reexec_with_threads(n);
+    }
+    match run(&args) {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            if let Some(hint) = err.hint() {
+                eprintln!("hint: {hint}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<serde_json::Value, llmkit_local::LocalError> {
+    let opts = LoadOptions {
+        on_notice: Some(std::sync::Arc::new(|m: &str| eprintln!("note: {m}"))),
+        ..Default::default()
+    };
+    let path = std::path::Path::new(&args.model);
+    let start = Instant::now();
+    let model = if args.no_requant {
+        LocalModel::load_unconverted(path, &opts)?
+    } else {
+        LocalModel::load(path, &opts)?
+    };
+    let load_ms = start.elapsed().as_secs_f64() * 1000.0;
+
+    let req = GenerateRequest {
+        raw_prompt: Some(PROMPT.to_string()),
+        max_tokens: Some(args.tokens),
+        temperature: Some(0.0),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let mut first: Option<Instant> = None;
+    let out = model.generate(&req, &mut |_| {
+        first.get_or_insert_with(Instant::now);
+        true
+    })?;
+    let done = Instant::now();
+    let first = first.unwrap_or(done);
+    let ttft_ms = (first - started).as_secs_f64() * 1000.0;
+    let decode_s = (done - first).as_secs_f64();
+    let decoded = out.completion_tokens.saturating_sub(1);
+    let decode_tok_s = if decode_s > 0.0 {
+        f64::from(decoded) / decode_s
+    } else {
+        0.0
+    };
+    Ok(serde_json::json!({
+        "model": model.name(),
+        "requant": !args.no_requant,
+        "threads": candle_core::utils::get_num_threads(),
+        "load_ms": round1(load_ms),
+        "ttft_ms": round1(ttft_ms),
+        "decode_tok_s": round1(decode_tok_s),
+        "prompt_tokens": out.prompt_tokens,
+        "completion_tokens": out.completion_tokens,
+        "peak_rss_mb": peak_rss_mb(),
+    }))
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut model = None;
+    let mut threads = None;
+    let mut no_requant = false;
+    let mut tokens = 128;
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--threads" => {
+                let v = it.next().ok_or("--threads needs a value")?;
+                threads = Some(v.parse::<usize>().map_err(|e| format!("--threads: {e}"))?);
+            }
+            "--tokens" => {
+                let v = it.next().ok_or("--tokens needs a value")?;
+                tokens = v.parse::<u32>().map_err(|e| format!("--tokens: {e}"))?;
+            }
+            "--no-requant" => no_requant = true,
+            other if other.starts_with("--") => return Err(format!("unknown option {other}")),
+            other => model = Some(other.to_string()),
+        }
+    }
+    Ok(Args {
+        model: model.ok_or("missing MODEL.gguf")?,
+        threads: threads.filter(|&n| n > 0),
+        no_requant,
+        tokens,
+    })
+}
+
+fn reexec_with_threads(n: usize) -> ExitCode {
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(err) => {
+            eprintln!("error: cannot find this executable to set the thread count: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let status = Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("CANDLE_NUM_THREADS", n.to_string())
+        .env("RAYON_NUM_THREADS", n.to_string())
+        .status();
+    match status {
+        Ok(s) if s.success() => ExitCode::SUCCESS,
+        Ok(s) => ExitCode::from(u8::try_from(s.code().unwrap_or(1)).unwrap_or(1)),
+        Err(err) => {
+            eprintln!("error: cannot re-run with CANDLE_NUM_THREADS={n}: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Peak resident set size (VmHWM) in MB, from /proc; 0 where unavailable.
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    round1(kb / 1024.0)
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}

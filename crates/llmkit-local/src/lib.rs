@@ -1,0 +1,46 @@
+//! The embedded local model: GGUF chat models run on the CPU with candle, with the model's own
+//! tokenizer and chat template. The only llmkit crate with ML dependencies; it never touches the
+//! network.
+//!
+//! ```no_run
+//! use llmkit_local::{ChatTurn, GenerateRequest, LoadOptions, LocalModel};
+//! # fn main() -> Result<(), llmkit_local::LocalError> {
+//! let path = llmkit_local::resolve_model_path("smollm2-135m", "models".as_ref())?;
+//! let model = LocalModel::load(&path, &LoadOptions::default())?;
+//! let req = GenerateRequest {
+//!     messages: vec![ChatTurn::user("What is the capital of France?")],
+//!     temperature: Some(0.0),
+//!     ..Default::default()
+//! };
+//! let out = model.generate(&req, &mut |piece| {
+//!     print!("{piece}");
+//!     true
+//! })?;
+//! println!("\n[{} + {} tokens]", out.prompt_tokens, out.completion_tokens);
+//! # Ok(())
+//! # }
+//! ```
+
+mod catalog;
+pub mod embed;
+mod error;
+mod generate;
+mod gguf;
+mod model;
+mod requant;
+mod sampler;
+mod template;
+mod tokenizer;
+
+pub use catalog::{
+    DEFAULT_CHAT_MODEL, DEFAULT_EMBEDDING_MODEL, KNOWN_MODELS, KnownModel, ModelKind, ModelSource,
+    find_known_model, resolve_model_path,
+};
+pub use error::LocalError;
+pub use generate::{
+    DEFAULT_TEMPERATURE, DEFAULT_TOP_K, DEFAULT_TOP_P, FinishReason, GenerateOutput,
+    GenerateRequest, SUPPORTED_ARCHITECTURES,
+};
+pub use model::{LoadOptions, LocalModel, NoticeFn};
+pub use template::{ChatTurn, DEFAULT_SYSTEM_PROMPT};
+pub use embed::{EmbedError, Embedder, Embeddings, cosine};

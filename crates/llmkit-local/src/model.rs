@@ -1,0 +1,274 @@
+//! `LocalModel`: loads a GGUF chat model once and serves generation requests from many threads,
+//! one at a time.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::error::LocalError;
+use crate::generate::{
+    Arch, GenerateOutput, GenerateRequest, Job, SUPPORTED_ARCHITECTURES, Weights,
+    run, sampler_config,
+};
+use crate::gguf::{GgufFile, Meta};
+use crate::requant;
+use crate::template::{ChatTemplate, ChatTurn};
+use crate::tokenizer::TextCodec;
+
+/// Receives one-line progress notices (such as a one-time weight conversion). The library never
+/// prints; the caller decides where notices go.
+pub type NoticeFn = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// How to load a model.
+#[derive(Clone, Default)]
+pub struct LoadOptions {
+    /// Where to cache converted weights when the model's own directory is not writable.
+    pub cache_dir: Option<PathBuf>,
+    /// Worker threads for inference. candle 0.11 sizes its worker pool once per process from the
+    /// `CANDLE_NUM_THREADS` (or `RAYON_NUM_THREADS`) environment variable and defaults to the
+    /// number of physical cores; a library cannot change that safely, so a different value here
+    /// only produces a notice telling the caller to set the variable before start-up.
+    pub threads: Option<usize>,
+    /// Progress notices; `None` discards them.
+    pub on_notice: Option<NoticeFn>,
+}
+
+impl fmt::Debug for LoadOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoadOptions")
+            .field("cache_dir", &self.cache_dir)
+            .field("threads", &self.threads)
+            .field("on_notice", &self.on_notice.as_ref().map(|_| "Fn"))
+            .finish()
+    }
+}
+
+/// A loaded chat model. Cloning is cheap; all clones share the weights.
+///
+/// `generate` may be called from several threads at once: requests queue on a mutex around the
+/// weights and their KV cache and run one after the other, because the model has a single cache
+/// and candle already spreads one request over all cores.
+#[derive(Clone)]
+pub struct LocalModel {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: String,
+    architecture: String,
+    context_window: usize,
+    codec: TextCodec,
+    template: ChatTemplate,
+    weights: Mutex<Weights>,
+}
+
+impl fmt::Debug for LocalModel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalModel")
+            .field("name", &self.inner.name)
+            .field("architecture", &self.inner.architecture)
+            .field("context_window", &self.inner.context_window)
+            .finish()
+    }
+}
+
+impl LocalModel {
+    /// Loads the GGUF model at `path`. Slow quant types are converted to Q8_0 on the first load
+    /// and cached next to the model (or in `opts.cache_dir`).
+    pub fn load(path: &Path, opts: &LoadOptions) -> Result<LocalModel, LocalError> {
+        Self::load_impl(path, opts, true)
+    }
+
+    /// Loads the model with its weights as stored, without the Q8_0 conversion. Q4_1, Q5_0 and
+    /// Q5_1 weights then run about 50 times slower; this exists for benchmarks and for
+    /// comparing against llama.cpp on identical weights.
+    pub fn load_unconverted(path: &Path, opts: &LoadOptions) -> Result<LocalModel, LocalError> {
+        Self::load_impl(path, opts, false)
+    }
+
+    fn load_impl(path: &Path, opts: &LoadOptions, convert: bool) -> Result<LocalModel, LocalError> {
+        let notify = |message: &str| {
+            if let Some(on_notice) = &opts.on_notice {
+                on_notice(message);
+            }
+        };
+        if let Some(threads) = opts.threads {
+            let actual = candle_core::utils::get_num_threads();
+            if threads != actual {
+                notify(&format!(
+                    "{threads} threads requested but candle uses {actual}; set CANDLE_NUM_THREADS={threads} in the environment before starting to change it"
+                ));
+            }
+        }
+
+        let source = GgufFile::open(path)?;
+        let (arch, architecture) = architecture_of(&source)?;
+        let file = if convert {
+            requant::prepare(source, opts.cache_dir.as_deref(), &notify)?
+        } else {
+            source
+        };
+
+        let meta = Meta(file.content());
+        let context_window = context_window_of(&meta, arch, &architecture);
+        let codec = TextCodec::load(&file, path)?;
+        let bos_text = codec.bos.as_ref().map(|(text, _)| text.as_str());
+        let (template, template_notice) = ChatTemplate::new(
+            meta.str("tokenizer.chat_template"),
+            bos_text,
+            codec.eos_text.as_deref(),
+        );
+        if let Some(message) = template_notice {
+            notify(&message);
+        }
+        let weights = Weights::load(arch, &file)?;
+        // The weights were copied out of the file; the map can go.
+        drop(file);
+
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "local".into());
+        Ok(LocalModel {
+            inner: Arc::new(Inner {
+                name,
+                architecture,
+                context_window,
+                codec,
+                template,
+                weights: Mutex::new(weights),
+            }),
+        })
+    }
+
+    /// The model's name: its file stem.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// `general.architecture`, e.g. `llama`.
+    pub fn architecture(&self) -> &str {
+        &self.inner.architecture
+    }
+
+    /// The most tokens (prompt plus completion) one request can use.
+    pub fn context_window(&self) -> usize {
+        self.inner.context_window
+    }
+
+    /// Tokens in `text` (no special tokens added).
+    pub fn count_tokens(&self, text: &str) -> Result<usize, LocalError> {
+        Ok(self.inner.codec.encode(text)?.len())
+    }
+
+    /// Tokens in the prompt that `messages` render to, as `generate` would see it.
+    pub fn count_chat_tokens(&self, messages: &[ChatTurn]) -> Result<usize, LocalError> {
+        Ok(self.prompt_ids(messages, None)?.len())
+    }
+
+    /// Token ids of `text` (no special tokens added).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, LocalError> {
+        self.inner.codec.encode(text)
+    }
+
+    /// The prompt `messages` render to with the model's chat template.
+    pub fn render_chat(&self, messages: &[ChatTurn]) -> Result<String, LocalError> {
+        self.inner.template.render(messages)
+    }
+
+    /// Generates a reply, calling `on_token` with each new piece of text as it is produced
+    /// (return `false` from it to stop early). Blocks; call it from a blocking thread.
+    pub fn generate(
+        &self,
+        req: &GenerateRequest,
+        on_token: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<GenerateOutput, LocalError> {
+        let sampler = sampler_config(req)?;
+        let prompt = self.prompt_ids(&req.messages, req.raw_prompt.as_deref())?;
+        let window = self.inner.context_window;
+        if prompt.len() >= window {
+            return Err(LocalError::ContextOverflow {
+                prompt_tokens: prompt.len(),
+                context_window: window,
+            });
+        }
+        let room = window - prompt.len();
+        let max_new_tokens = req
+            .max_tokens
+            .map_or(room, |m| (m as usize).min(room));
+        let job = Job {
+            prompt: &prompt,
+            max_new_tokens,
+            sampler,
+            stop: &req.stop,
+        };
+        // A panic inside candle is caught where it happens, so the lock is never poisoned by
+        // us; should it be anyway, the state is still usable because every request starts by
+        // resetting the cache.
+        let mut weights = self
+            .inner
+            .weights
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (text, finish_reason, completion) =
+            run(&mut weights, &self.inner.codec, job, on_token)?;
+        drop(weights);
+        Ok(GenerateOutput {
+            text,
+            finish_reason,
+            prompt_tokens: to_u32(prompt.len()),
+            completion_tokens: to_u32(completion),
+        })
+    }
+
+    fn prompt_ids(
+        &self,
+        messages: &[ChatTurn],
+        raw_prompt: Option<&str>,
+    ) -> Result<Vec<u32>, LocalError> {
+        let text = match raw_prompt {
+            Some(raw) => raw.to_string(),
+            None if messages.is_empty() => {
+                return Err(LocalError::InvalidRequest(
+                    "the request has no messages and no prompt".into(),
+                ));
+            }
+            None => self.inner.template.render(messages)?,
+        };
+        self.inner.codec.encode_prompt(&text)
+    }
+}
+
+fn architecture_of(file: &GgufFile) -> Result<(Arch, String), LocalError> {
+    let name = Meta(file.content())
+        .str("general.architecture")
+        .ok_or_else(|| LocalError::InvalidModel {
+            path: file.path().to_path_buf(),
+            detail: "the GGUF metadata has no `general.architecture`".into(),
+        })?
+        .to_string();
+    match Arch::from_name(&name) {
+        Some(arch) => Ok((arch, name)),
+        None => Err(LocalError::UnsupportedArchitecture {
+            architecture: name,
+            supported: SUPPORTED_ARCHITECTURES.to_vec(),
+        }),
+    }
+}
+
+fn context_window_of(meta: &Meta<'_>, arch: Arch, name: &str) -> usize {
+    // 2048 is a conservative guess for files that do not say.
+    let declared = meta
+        .u64(&format!("{name}.context_length"))
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(2048);
+    match arch.context_cap() {
+        Some(cap) => declared.min(cap),
+        None => declared,
+    }
+}
+
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}

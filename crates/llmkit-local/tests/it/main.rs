@@ -1,0 +1,9 @@
+//! Integration tests for llmkit-local. Tests that need the real model skip with a message when
+//! the file is absent (run scripts/fetch-models.sh, or point LLMKIT_MODELS_DIR at a directory
+//! that holds it). Run them in release mode: debug candle is about 100 times slower.
+
+mod bad_files;
+mod chat;
+mod reference;
+mod requant_cache;
+mod support;

@@ -1,0 +1,31 @@
+//! llmkit-mock: a deterministic fake OpenAI-compatible server for llmkit's tests and benchmarks.
+//!
+//! It answers `/v1/chat/completions` (streamed or not), `/v1/completions`, `/v1/embeddings` and
+//! `/v1/models` (also under Azure deployment paths) with replies derived only from the request:
+//! the last user message is echoed, `MOCK_REPLY: text` scripts the reply, and `json_schema`
+//! requests get a schema-valid instance. It can demand an API key, enforce RPM/TPM limits,
+//! add latency, pace streams, and inject seeded faults (`x-mock-fault: KIND` forces one).
+//! It is a test tool, never a backend offered to users.
+
+mod chat;
+mod completions;
+mod config;
+mod conn;
+mod embeddings;
+mod errors;
+mod faults;
+mod log;
+mod models;
+mod ratelimit;
+mod reply;
+mod response;
+mod schema_instance;
+mod server;
+mod tokens;
+
+pub use config::{Fault, FaultParseError, MockConfig};
+pub use embeddings::embed;
+pub use models::MODELS;
+pub use reply::MOCK_REPLY;
+pub use schema_instance::schema_instance;
+pub use server::{FORCE_FAULT_HEADER, MockServer};

@@ -1,0 +1,359 @@
+//! The server: `MockServer` (start, address, request log, shutdown), routing of OpenAI and Azure
+//! paths, and the per-request pipeline (auth → handler → rate limit → fault → log).
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method};
+use axum::response::Response;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Fault, MockConfig};
+use crate::conn::{MockListener, ResetSwitch};
+use crate::errors::ApiError;
+use crate::faults::{self, Early, FaultDice};
+use crate::log::{Entry, RequestLog};
+use crate::ratelimit::RateLimiter;
+use crate::response::{Call, Handled, Reply};
+use crate::{chat, completions, embeddings, models};
+
+/// Largest request body accepted (prompts over the context window must still arrive whole).
+const MAX_BODY: usize = 256 * 1024 * 1024;
+/// A request carrying this header gets that fault, whatever `fault_rate` says.
+pub const FORCE_FAULT_HEADER: &str = "x-mock-fault";
+
+/// A running mock server. Dropping it (or calling [`MockServer::shutdown`]) stops it.
+#[derive(Debug)]
+pub struct MockServer {
+    addr: SocketAddr,
+    app: Arc<App>,
+    cancel: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl MockServer {
+    /// Binds `127.0.0.1:cfg.port` and serves in a background task of the current runtime.
+    pub async fn start(cfg: MockConfig) -> io::Result<MockServer> {
+        if !(0.0..=1.0).contains(&cfg.fault_rate) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("fault rate {} is outside 0..=1", cfg.fault_rate),
+            ));
+        }
+        let listener = TcpListener::bind(("127.0.0.1", cfg.port)).await?;
+        let addr = listener.local_addr()?;
+        let cancel = CancellationToken::new();
+        let app = Arc::new(App::new(cfg, cancel.clone())?);
+        let router = Router::new().fallback(entry).with_state(app.clone());
+        let service = router.into_make_service_with_connect_info::<ResetSwitch>();
+        let stop = cancel.clone();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(MockListener(listener), service)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                eprintln!("llmkit-mock: server stopped: {e}");
+            }
+        });
+        Ok(MockServer {
+            addr,
+            app,
+            cancel,
+            task: Some(task),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`, without `/v1`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Requests received so far, on every path, including rejected ones.
+    pub fn request_count(&self) -> usize {
+        self.app.received.load(Ordering::SeqCst)
+    }
+
+    /// The log entries of answered requests, as also written to `--log`.
+    pub fn requests(&self) -> Vec<Value> {
+        self.app.log.entries()
+    }
+
+    /// Stops accepting, ends stalled responses, and waits (at most 5 s) for connections to close.
+    pub async fn shutdown(mut self) {
+        self.cancel.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// State shared by all requests of one server.
+#[derive(Debug)]
+struct App {
+    cfg: MockConfig,
+    seq: AtomicU64,
+    received: AtomicUsize,
+    dice: Mutex<FaultDice>,
+    limits: Mutex<RateLimiter>,
+    log: RequestLog,
+    cancel: CancellationToken,
+}
+
+impl App {
+    fn new(cfg: MockConfig, cancel: CancellationToken) -> io::Result<Self> {
+        Ok(Self {
+            dice: Mutex::new(FaultDice::new(
+                cfg.seed,
+                cfg.fault_rate,
+                cfg.faults.clone(),
+            )),
+            limits: Mutex::new(RateLimiter::new(cfg.rpm, cfg.tpm)),
+            log: RequestLog::open(cfg.log.as_deref())?,
+            seq: AtomicU64::new(0),
+            received: AtomicUsize::new(0),
+            cancel,
+            cfg,
+        })
+    }
+
+    fn limited(&self) -> bool {
+        self.cfg.rpm.is_some() || self.cfg.tpm.is_some()
+    }
+
+    /// Everything after the body has arrived; synchronous, so the outcome is decided at once.
+    fn process(&self, parts: &Parts, body: &Value, seq: u64) -> (Outcome, Option<Fault>) {
+        if let Err(e) = self.check_auth(&parts.headers) {
+            return (Outcome::Reply(e.into()), None);
+        }
+        let (route, deployment) = route(&parts.method, parts.uri.path());
+        let body = match (&deployment, body) {
+            (Some(dep), Value::Object(map)) => {
+                let mut map = map.clone();
+                map.insert("model".into(), Value::String(dep.clone()));
+                Value::Object(map)
+            }
+            _ => body.clone(),
+        };
+        let call = Call {
+            seq,
+            created: unix_now(),
+            tokens_per_sec: self.cfg.tokens_per_sec,
+        };
+        let handled = match route {
+            Route::Chat => chat::handle(&body, &call),
+            Route::Completions => completions::handle(&body, &call),
+            Route::Embeddings => embeddings::handle(&body, &call),
+            Route::Models => Ok(models::list()),
+            Route::Model(id) => models::get(&id),
+            Route::Unknown => Err(ApiError::unknown_url(
+                parts.method.as_str(),
+                parts.uri.path(),
+            )),
+        };
+        let Handled { reply, charge } = match handled {
+            Ok(h) => h,
+            Err(e) => return (Outcome::Reply(e.into()), None),
+        };
+        if let Some((model, cost)) = charge {
+            let admitted = lock(&self.limits).admit(&model, cost, Instant::now());
+            if let Err(e) = admitted {
+                return (Outcome::Reply(e.into()), None);
+            }
+        }
+        let fault = forced_fault(&parts.headers).or_else(|| lock(&self.dice).roll());
+        let Some(fault) = fault else {
+            return (Outcome::Reply(reply), None);
+        };
+        let outcome = match faults::early(fault) {
+            Some(Early::Error(e)) => Outcome::Reply(e.into()),
+            Some(Early::Reset) => Outcome::Reset,
+            None => Outcome::Reply(faults::apply(reply, fault)),
+        };
+        (outcome, Some(fault))
+    }
+
+    fn check_auth(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        let Some(expected) = &self.cfg.api_key else {
+            return Ok(());
+        };
+        let bearer = header_str(headers, "authorization")
+            .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim());
+        let azure = header_str(headers, "api-key").map(str::trim);
+        let given: Vec<&str> = [bearer, azure]
+            .into_iter()
+            .flatten()
+            .filter(|k| !k.is_empty())
+            .collect();
+        if given.iter().any(|k| k == expected) {
+            return Ok(());
+        }
+        match given.first() {
+            Some(wrong) => Err(ApiError::invalid_api_key(wrong)),
+            None => Err(ApiError::missing_api_key()),
+        }
+    }
+}
+
+/// How a request ends.
+enum Outcome {
+    Reply(Reply),
+    Reset,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Route {
+    Chat,
+    Completions,
+    Embeddings,
+    Models,
+    Model(String),
+    Unknown,
+}
+
+/// Maps OpenAI paths (`/v1/...`, `/openai/v1/...`) and Azure deployment paths
+/// (`/openai/deployments/{name}/...`, whose deployment becomes the model) to a route.
+fn route(method: &Method, path: &str) -> (Route, Option<String>) {
+    let path = path.trim_end_matches('/');
+    let (rest, deployment) = if let Some(azure) = path.strip_prefix("/openai/deployments/") {
+        match azure.split_once('/') {
+            Some((dep, rest)) => (rest, Some(dep.to_string())),
+            None => return (Route::Unknown, None),
+        }
+    } else if let Some(rest) = path
+        .strip_prefix("/v1/")
+        .or_else(|| path.strip_prefix("/openai/v1/"))
+    {
+        (rest, None)
+    } else {
+        return (Route::Unknown, None);
+    };
+    let route = match (method.as_str(), rest) {
+        ("POST", "chat/completions") => Route::Chat,
+        ("POST", "completions") => Route::Completions,
+        ("POST", "embeddings") => Route::Embeddings,
+        ("GET", "models") => Route::Models,
+        ("GET", r) => match r.strip_prefix("models/") {
+            Some(id) if !id.is_empty() && !id.contains('/') => Route::Model(id.to_string()),
+            _ => Route::Unknown,
+        },
+        _ => Route::Unknown,
+    };
+    (route, deployment)
+}
+
+/// Receives one request: counts it, reads the body, waits the configured latency, processes it,
+/// and logs what was sent.
+async fn entry(
+    State(app): State<Arc<App>>,
+    ConnectInfo(reset): ConnectInfo<ResetSwitch>,
+    request: Request,
+) -> Response {
+    let seq = app.seq.fetch_add(1, Ordering::SeqCst) + 1;
+    app.received.fetch_add(1, Ordering::SeqCst);
+    let (parts, body) = request.into_parts();
+    let body: Value = match to_bytes(body, MAX_BODY).await {
+        Ok(bytes) if !bytes.is_empty() => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    if app.cfg.latency_ms > 0 {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(app.cfg.latency_ms)) => {}
+            () = app.cancel.cancelled() => {}
+        }
+    }
+    let (outcome, fault) = app.process(&parts, &body, seq);
+    let request_id = format!("req_mock_{seq:06}");
+    let (status, response) = match outcome {
+        Outcome::Reset => {
+            reset.trip();
+            (None, Response::new(Body::empty()))
+        }
+        Outcome::Reply(mut reply) => {
+            reply.headers.push(("x-request-id", request_id.clone()));
+            reply
+                .headers
+                .push(("openai-processing-ms", app.cfg.latency_ms.to_string()));
+            if app.limited() {
+                reply
+                    .headers
+                    .extend(lock(&app.limits).headers(Instant::now()));
+            }
+            let status = reply.status.as_u16();
+            (Some(status), reply.into_response(app.cancel.clone()))
+        }
+    };
+    let entry = Entry {
+        id: &request_id,
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        headers: &parts.headers,
+        body: &body,
+        status,
+        fault: fault.map(Fault::name),
+    };
+    app.log.record(entry.to_json());
+    response
+}
+
+fn forced_fault(headers: &HeaderMap) -> Option<Fault> {
+    header_str(headers, FORCE_FAULT_HEADER).and_then(|v| v.parse().ok())
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_openai_and_azure_paths() {
+        let post = Method::POST;
+        assert_eq!(route(&post, "/v1/chat/completions"), (Route::Chat, None));
+        assert_eq!(route(&post, "/openai/v1/embeddings/"), (Route::Embeddings, None));
+        assert_eq!(
+            route(&post, "/openai/deployments/my-dep/chat/completions"),
+            (Route::Chat, Some("my-dep".into()))
+        );
+        assert_eq!(route(&Method::GET, "/v1/models"), (Route::Models, None));
+        assert_eq!(
+            route(&Method::GET, "/v1/models/gpt-4o"),
+            (Route::Model("gpt-4o".into()), None)
+        );
+        assert_eq!(route(&Method::GET, "/v1/chat/completions").0, Route::Unknown);
+        assert_eq!(route(&post, "/chat/completions").0, Route::Unknown);
+        assert_eq!(route(&post, "/openai/deployments/x").0, Route::Unknown);
+    }
+}

@@ -40,6 +40,8 @@ TEXTS = [
     "Rust's borrow checker prevents data races at compile time.",
     "你好，世界！",
     "",
+    # About 400 word pieces: checks truncation to MAX_SEQ_LEN.
+    "The quick brown fox jumps over the lazy dog. " * 40,
 ]
 
 
@@ -104,13 +106,15 @@ def main():
         vec = mean / max(np.linalg.norm(mean), 1e-12)
         items.append({"text": text, "ids": ids, "vector": [round(float(x), 7) for x in vec]})
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({
+    header = json.dumps({
         "generator": "benches/local/minilm_reference.py (NumPy float64 BERT, mean pooling, L2 norm)",
         "model": "all-MiniLM-L6-v2",
         "max_seq_len": MAX_SEQ_LEN,
         "tokenizers": tokenizers.__version__,
-        "items": items,
-    }, ensure_ascii=False, indent=1) + "\n")
+    }, ensure_ascii=False, indent=1)
+    # One item per line keeps the fixture short and its diffs readable.
+    lines = ",\n  ".join(json.dumps(i, ensure_ascii=False) for i in items)
+    OUT.write_text(header[:-2] + ',\n "items": [\n  ' + lines + "\n ]\n}\n")
     print(f"wrote {OUT}")
     v = [np.array(i["vector"]) for i in items]
     print(f"cos(0,1)={v[0] @ v[1]:.4f} cos(0,2)={v[0] @ v[2]:.4f}")

@@ -7,7 +7,7 @@
 # Usage: benches/local/run.sh [--threads N] [--runs N] [--tokens N] [MODEL.gguf]
 # Defaults: 2 threads, best of 3 runs, 128 tokens,
 # ${LLMKIT_MODELS_DIR:-<repo>/models}/SmolLM2-135M-Instruct.Q4_1.gguf.
-# Needs: cargo, node (npm ci in benches/local first), python3.
+# Needs: cargo, node (npm install in benches/local first), python3.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -43,7 +43,7 @@ done
 
 [[ -f "$model" ]] || die "model $model not found; run scripts/fetch-models.sh"
 [[ -d "$here/node_modules/node-llama-cpp" ]] ||
-  die "node-llama-cpp is not installed; run: (cd benches/local && npm ci)"
+  die "node-llama-cpp is not installed; run: (cd benches/local && npm install)"
 command -v python3 >/dev/null || die "python3 is needed to print the table"
 
 results="$here/results"

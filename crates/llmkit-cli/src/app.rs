@@ -15,7 +15,8 @@ use crate::settings::{Env, ModelChoice, Settings};
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
     let env = Env::from_process();
-    let settings = Settings::resolve(&cli.global, &env)?;
+    let editing = matches!(cli.command, Command::Config(_));
+    let settings = Settings::resolve(&cli.global, &env, editing)?;
     let ctx = Ctx { settings };
     match cli.command {
         Command::Ask(args) => commands::ask::run(&ctx, args).await,

@@ -108,11 +108,23 @@ pub fn load(path: &Path) -> Result<FileConfig, CliError> {
 /// Parses TOML text, returning (line, column, message) on error.
 fn parse(text: &str) -> Result<FileConfig, (usize, usize, String)> {
     toml::from_str::<FileConfig>(text).map_err(|e| {
-        let (line, col) = e
-            .span()
-            .map(|s| line_col(text, s.start))
+        let msg = e.message().trim().to_string();
+        // `#[serde(flatten)]` loses the span of an unknown key: find the key's line instead.
+        let (line, col) = unknown_key_line(text, &msg)
+            .or_else(|| e.span().map(|s| line_col(text, s.start)))
             .unwrap_or((1, 1));
-        (line, col, e.message().trim().to_string())
+        (line, col, msg)
+    })
+}
+
+fn unknown_key_line(text: &str, msg: &str) -> Option<(usize, usize)> {
+    let key = msg.strip_prefix("unknown field `")?.split('`').next()?;
+    text.lines().enumerate().find_map(|(i, l)| {
+        let t = l.trim_start();
+        let rest = t.strip_prefix(key)?;
+        rest.trim_start()
+            .starts_with('=')
+            .then(|| (i + 1, l.len() - t.len() + 1))
     })
 }
 

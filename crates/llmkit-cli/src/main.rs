@@ -58,17 +58,35 @@ fn clap_error(e: &clap::Error) -> ExitCode {
                 .find(|l| !l.trim().is_empty())
                 .unwrap_or("error: invalid arguments");
             let first = first.strip_prefix("error: ").unwrap_or(first);
-            let usage = rendered
-                .lines()
-                .find_map(|l| l.trim().strip_prefix("Usage: "))
-                .map(|u| u.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
-                .unwrap_or_else(|| "llmkit".to_string());
+            let usage = subcommand_path();
             let mut err = std::io::stderr().lock();
             let _ = writeln!(err, "error: {first}");
             let _ = writeln!(err, "hint: see `{usage} --help` for the accepted values");
             ExitCode::from(EXIT_USAGE as u8)
         }
     }
+}
+
+/// `llmkit SUBCOMMAND [ACTION]` as typed, for the hint of a usage error.
+fn subcommand_path() -> String {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let mut path = vec!["llmkit".to_string()];
+    for arg in std::env::args().skip(1) {
+        if arg.starts_with('-') {
+            continue;
+        }
+        match cmd.find_subcommand(&arg) {
+            Some(sub) => {
+                path.push(arg.clone());
+                cmd = sub.clone();
+            }
+            // A flag's value before the subcommand (`--profile work ask`).
+            None if path.len() == 1 => {}
+            None => break,
+        }
+    }
+    path.join(" ")
 }
 
 /// Prints an error as `error: ...` plus `hint: ...` and returns its exit code.

@@ -103,7 +103,10 @@ pub enum ModelChoice {
 impl Settings {
     /// Resolves settings: flags win over environment, environment over the config file's
     /// profile, the profile over the file's top level.
-    pub fn resolve(args: &GlobalArgs, env: &Env) -> Result<Self, CliError> {
+    ///
+    /// `editing` is set for `config` commands, which may name a profile that does not exist
+    /// yet (`config set ... --profile new`).
+    pub fn resolve(args: &GlobalArgs, env: &Env, editing: bool) -> Result<Self, CliError> {
         let config_path = args
             .config
             .clone()
@@ -118,6 +121,7 @@ impl Settings {
             .or_else(|| env.llmkit_profile.clone())
             .or_else(|| file.default_profile.clone());
         let prof = match &profile {
+            Some(name) if editing && !file.profiles.contains_key(name) => ProfileConfig::default(),
             Some(name) => file.profiles.get(name).cloned().ok_or_else(|| {
                 let known: Vec<&str> = file.profiles.keys().map(String::as_str).collect();
                 CliError::usage(
@@ -402,7 +406,7 @@ mod tests {
 
     #[test]
     fn no_key_means_local_model() {
-        let s = Settings::resolve(&args(), &Env::default()).unwrap();
+        let s = Settings::resolve(&args(), &Env::default(), false).unwrap();
         let (choice, fallback) = s.choose_model(None);
         assert!(matches!(choice, ModelChoice::Local(_)));
         assert!(fallback);
@@ -410,7 +414,7 @@ mod tests {
             openai_api_key: Some("sk-test".into()),
             ..Env::default()
         };
-        let s = Settings::resolve(&args(), &env).unwrap();
+        let s = Settings::resolve(&args(), &env, false).unwrap();
         assert_eq!(
             s.choose_model(None),
             (ModelChoice::Remote(DEFAULT_API_MODEL.into()), false)
@@ -436,15 +440,15 @@ mod tests {
             openai_base_url: Some("http://env/v1".into()),
             ..Env::default()
         };
-        let s = Settings::resolve(&a, &env).unwrap();
+        let s = Settings::resolve(&a, &env, false).unwrap();
         assert_eq!(s.base_url.value, "http://env/v1");
         assert_eq!(s.model.as_ref().unwrap().value, "file-model");
         a.base_url = Some("http://flag/v1".into());
         a.profile = Some("p".into());
-        let s = Settings::resolve(&a, &env).unwrap();
+        let s = Settings::resolve(&a, &env, false).unwrap();
         assert_eq!(s.base_url.value, "http://flag/v1");
         assert_eq!(s.model.as_ref().unwrap().value, "profile-model");
         a.profile = Some("missing".into());
-        assert!(Settings::resolve(&a, &env).is_err());
+        assert!(Settings::resolve(&a, &env, false).is_err());
     }
 }

@@ -50,7 +50,10 @@ impl Backend {
         }
     }
 
-    pub async fn chat_stream(&self, req: &ChatCompletionRequest) -> Result<ChatStream, ClientError> {
+    pub async fn chat_stream(
+        &self,
+        req: &ChatCompletionRequest,
+    ) -> Result<ChatStream, ClientError> {
         match self {
             Self::Http(c) => c.chat_stream(req).await,
             #[cfg(feature = "local")]

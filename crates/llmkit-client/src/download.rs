@@ -59,7 +59,9 @@ pub async fn download_file(
             Ok(c) => c,
             Err(e) => {
                 let _ = tokio::fs::remove_file(&tmp).await;
-                return Err(ClientError::Stream(format!("download of {url} failed: {e}")));
+                return Err(ClientError::Stream(format!(
+                    "download of {url} failed: {e}"
+                )));
             }
         };
         hasher.update(&chunk);
@@ -72,13 +74,13 @@ pub async fn download_file(
     file.flush().await.map_err(|e| io_error(&tmp, &e))?;
     drop(file);
     let sha = hex(&hasher.finalize());
-    if let Some(expected) = expected_sha256 {
-        if !expected.eq_ignore_ascii_case(&sha) {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(ClientError::InvalidConfig(format!(
-                "checksum mismatch for {url}: expected sha256 {expected}, got {sha}; the file was deleted"
-            )));
-        }
+    if let Some(expected) = expected_sha256
+        && !expected.eq_ignore_ascii_case(&sha)
+    {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        return Err(ClientError::InvalidConfig(format!(
+            "checksum mismatch for {url}: expected sha256 {expected}, got {sha}; the file was deleted"
+        )));
     }
     tokio::fs::rename(&tmp, dest)
         .await

@@ -39,7 +39,10 @@ pub enum ClientError {
 
     /// Every attempt failed with a retryable error; `last` is the final one.
     #[error("gave up after {attempts} attempts: {last}")]
-    RetriesExhausted { attempts: u32, last: Box<ClientError> },
+    RetriesExhausted {
+        attempts: u32,
+        last: Box<ClientError>,
+    },
 
     /// A response body sent nothing for `after`.
     #[error("the response stalled: no data for {}", fmt_duration(*after))]
@@ -79,7 +82,7 @@ impl ClientError {
                 "no usable CA certificates were found: install the system CA bundle (ca-certificates)"
             }
             Self::Connect { .. } => {
-                "check the base URL (`llmkit config get base_url`) and that the server is running"
+                "check the base URL (`llmkit config show`) and that the server is running"
             }
             Self::Timeout(_) => "the server is slow or unreachable: try again or raise --timeout",
             Self::RetriesExhausted { last, .. } => {
@@ -195,8 +198,12 @@ impl ClientError {
         } else {
             match self.status()? {
                 401 => "check OPENAI_API_KEY or run `llmkit config set api_key`",
-                403 => "this key may not use this model or endpoint: check the key's project and permissions",
-                404 => "check the base URL (it usually ends in /v1) and the model name (`llmkit models`)",
+                403 => {
+                    "this key may not use this model or endpoint: check the key's project and permissions"
+                }
+                404 => {
+                    "check the base URL (it usually ends in /v1) and the model name (`llmkit models`)"
+                }
                 429 => "rate limited: slow down (--concurrency) or try again later",
                 500..=599 => "the server failed: try again later",
                 _ => return None,

@@ -160,7 +160,10 @@ impl HttpClient {
     /// `POST /chat/completions` with `stream: true` and `include_usage`, as a stream of
     /// chunks. Errors before the first content token (including a stall) are retried inside
     /// the stream; dropping the stream closes the connection.
-    pub async fn chat_stream(&self, req: &ChatCompletionRequest) -> Result<ChatStream, ClientError> {
+    pub async fn chat_stream(
+        &self,
+        req: &ChatCompletionRequest,
+    ) -> Result<ChatStream, ClientError> {
         let mut req = req.clone();
         req.stream = Some(true);
         let mut opts = req.stream_options.take().unwrap_or_default();
@@ -171,7 +174,15 @@ impl HttpClient {
         let started = Instant::now();
         let mut attempt = 0;
         let (stream, meta) = self.open_stream(&url, &body, &mut attempt, started).await?;
-        let state = HttpStreamState::new(self.clone(), url, body, stream, meta.clone(), attempt, started);
+        let state = HttpStreamState::new(
+            self.clone(),
+            url,
+            body,
+            stream,
+            meta.clone(),
+            attempt,
+            started,
+        );
         Ok(ChatStream::from_http(state, meta))
     }
 
@@ -184,8 +195,14 @@ impl HttpClient {
         req.stream = None;
         req.stream_options = None;
         let body = to_body(&req)?;
-        self.execute(Method::POST, "completions", Some(body), Some(&req.model), "the completion")
-            .await
+        self.execute(
+            Method::POST,
+            "completions",
+            Some(body),
+            Some(&req.model),
+            "the completion",
+        )
+        .await
     }
 
     /// `POST /embeddings`.
@@ -194,13 +211,20 @@ impl HttpClient {
         req: &EmbeddingRequest,
     ) -> Result<Response<EmbeddingResponse>, ClientError> {
         let body = to_body(req)?;
-        self.execute(Method::POST, "embeddings", Some(body), Some(&req.model), "the embeddings")
-            .await
+        self.execute(
+            Method::POST,
+            "embeddings",
+            Some(body),
+            Some(&req.model),
+            "the embeddings",
+        )
+        .await
     }
 
     /// `GET /models`.
     pub async fn models(&self) -> Result<Response<ModelList>, ClientError> {
-        self.execute(Method::GET, "models", None, None, "the model list").await
+        self.execute(Method::GET, "models", None, None, "the model list")
+            .await
     }
 
     /// `POST {path}` with a raw JSON body, answered with raw JSON (batches, files, a
@@ -215,12 +239,14 @@ impl HttpClient {
         let bytes = Bytes::from(serde_json::to_vec(body).map_err(|e| {
             ClientError::InvalidConfig(format!("the request body cannot be serialised: {e}"))
         })?);
-        self.execute(Method::POST, path, Some(bytes), model, "the response").await
+        self.execute(Method::POST, path, Some(bytes), model, "the response")
+            .await
     }
 
     /// `GET {path}`, answered with raw JSON.
     pub async fn get_json(&self, path: &str) -> Result<Response<serde_json::Value>, ClientError> {
-        self.execute(Method::GET, path, None, None, "the response").await
+        self.execute(Method::GET, path, None, None, "the response")
+            .await
     }
 
     /// The full URL of `path`. In Azure mode, deployment-scoped paths go to
@@ -236,7 +262,10 @@ impl HttpClient {
         let azure = self.inner.cfg.azure.as_ref();
         {
             let mut segs = url.path_segments_mut().map_err(|()| {
-                ClientError::InvalidConfig(format!("base URL {} cannot have a path", self.base_url()))
+                ClientError::InvalidConfig(format!(
+                    "base URL {} cannot have a path",
+                    self.base_url()
+                ))
             })?;
             segs.pop_if_empty();
             if let Some(az) = azure {
@@ -258,7 +287,8 @@ impl HttpClient {
         }
         let mut q: Vec<String> = query.map(|q| q.to_string()).into_iter().collect();
         if let Some(az) = azure {
-            let v: String = url::form_urlencoded::byte_serialize(az.api_version.as_bytes()).collect();
+            let v: String =
+                url::form_urlencoded::byte_serialize(az.api_version.as_bytes()).collect();
             q.push(format!("api-version={v}"));
         }
         if !q.is_empty() {
@@ -281,7 +311,10 @@ impl HttpClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.attempt_json::<T>(&method, &url, body.clone(), what).await {
+            match self
+                .attempt_json::<T>(&method, &url, body.clone(), what)
+                .await
+            {
                 Ok((body, mut meta)) => {
                     meta.attempts = attempt;
                     meta.latency = started.elapsed();
@@ -430,9 +463,15 @@ impl HttpClient {
         let t = &self.inner.cfg.timeouts;
         if e.is_timeout() {
             let what = if e.is_connect() {
-                format!("connecting to {url} took longer than {}", fmt_duration(t.connect))
+                format!(
+                    "connecting to {url} took longer than {}",
+                    fmt_duration(t.connect)
+                )
             } else {
-                format!("no complete response from {url} within {}", fmt_duration(t.request))
+                format!(
+                    "no complete response from {url} within {}",
+                    fmt_duration(t.request)
+                )
             };
             return ClientError::Timeout(what);
         }
@@ -469,7 +508,10 @@ pub(crate) fn exhausted(error: ClientError, attempts: u32) -> ClientError {
 }
 
 /// Reads a whole body, failing when nothing arrives for `stall`.
-pub(crate) async fn read_body(resp: reqwest::Response, stall: Duration) -> Result<Bytes, ClientError> {
+pub(crate) async fn read_body(
+    resp: reqwest::Response,
+    stall: Duration,
+) -> Result<Bytes, ClientError> {
     let mut stream = resp.bytes_stream();
     let mut buf = Vec::new();
     loop {
@@ -485,9 +527,15 @@ pub(crate) async fn read_body(resp: reqwest::Response, stall: Duration) -> Resul
 /// A failure while reading a body that had started.
 pub(crate) fn body_error(e: &reqwest::Error) -> ClientError {
     if e.is_timeout() {
-        ClientError::Timeout(format!("the response body did not finish in time: {}", chain(e)))
+        ClientError::Timeout(format!(
+            "the response body did not finish in time: {}",
+            chain(e)
+        ))
     } else {
-        ClientError::Stream(format!("the connection broke while reading the body: {}", chain(e)))
+        ClientError::Stream(format!(
+            "the connection broke while reading the body: {}",
+            chain(e)
+        ))
     }
 }
 
@@ -542,8 +590,9 @@ fn parse_base_url(raw: &str) -> Result<Url, ClientError> {
 fn default_headers(cfg: &ClientConfig) -> Result<HeaderMap, ClientError> {
     let mut h = HeaderMap::new();
     let mut put = |name: &str, value: &str, sensitive: bool| -> Result<(), ClientError> {
-        let n = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| ClientError::InvalidConfig(format!("`{name}` is not a valid header name")))?;
+        let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            ClientError::InvalidConfig(format!("`{name}` is not a valid header name"))
+        })?;
         let mut v = HeaderValue::from_str(value).map_err(|_| {
             // The value is not shown: it may be a key.
             ClientError::InvalidConfig(format!("the value of header `{name}` is not valid in HTTP"))
@@ -647,7 +696,8 @@ mod tests {
             HttpClient::new(ClientConfig::new("not a url")),
             Err(ClientError::InvalidConfig(_))
         ));
-        let err = HttpClient::new(ClientConfig::new("http://x/v1").api_key("bad\nkey")).unwrap_err();
+        let err =
+            HttpClient::new(ClientConfig::new("http://x/v1").api_key("bad\nkey")).unwrap_err();
         assert!(!err.to_string().contains("bad"), "{err}");
     }
 

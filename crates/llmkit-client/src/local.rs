@@ -99,7 +99,10 @@ impl LocalBackend {
 
     /// A streamed chat completion: a role chunk, content chunks, a finish chunk per choice,
     /// then a usage chunk.
-    pub async fn chat_stream(&self, req: &ChatCompletionRequest) -> Result<ChatStream, ClientError> {
+    pub async fn chat_stream(
+        &self,
+        req: &ChatCompletionRequest,
+    ) -> Result<ChatStream, ClientError> {
         let started = Instant::now();
         let model = self.chat_model()?;
         let jobs = chat_jobs(req);
@@ -348,7 +351,10 @@ impl fmt::Debug for LocalBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LocalBackend")
             .field("model", &self.model.as_ref().map(LocalModel::name))
-            .field("embedder", &self.embedder.as_ref().map(Embedder::model_name))
+            .field(
+                "embedder",
+                &self.embedder.as_ref().map(Embedder::model_name),
+            )
             .finish()
     }
 }
@@ -478,12 +484,12 @@ fn check_context(model: &LocalModel, job: &GenerateRequest) -> Result<(), Client
         None => model.count_chat_tokens(&job.messages),
     };
     match counted {
-        Ok(tokens) if tokens >= model.context_window() => Err(local_error(
-            LocalError::ContextOverflow {
+        Ok(tokens) if tokens >= model.context_window() => {
+            Err(local_error(LocalError::ContextOverflow {
                 prompt_tokens: tokens,
                 context_window: model.context_window(),
-            },
-        )),
+            }))
+        }
         // A counting failure shows up again, with its message, when generation runs.
         _ => Ok(()),
     }

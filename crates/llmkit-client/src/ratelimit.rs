@@ -97,7 +97,11 @@ mod tests {
             ("0.5", 500),
         ];
         for (text, ms) in cases {
-            assert_eq!(parse_duration(text), Some(Duration::from_millis(ms)), "{text}");
+            assert_eq!(
+                parse_duration(text),
+                Some(Duration::from_millis(ms)),
+                "{text}"
+            );
         }
         assert_eq!(parse_duration("150us"), Some(Duration::from_micros(150)));
         for bad in ["", "s", "5x", "1m-3s", "abc"] {

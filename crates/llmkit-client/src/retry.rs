@@ -25,7 +25,9 @@ pub const MAX_SERVER_DELAY: Duration = Duration::from_secs(60);
 pub(crate) enum Retry {
     No,
     /// Retry, after the server's delay if it gave a usable one.
-    Yes { server_delay: Option<Duration> },
+    Yes {
+        server_delay: Option<Duration>,
+    },
 }
 
 /// The retry rule for an error status (without headers).
@@ -63,32 +65,37 @@ pub(crate) fn should_retry_header(headers: &HeaderMap) -> Option<bool> {
 /// The delay the server asked for, if it is in `0..=60 s`.
 pub(crate) fn server_delay(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let delay = if let Some(ms) = header("retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok())
-    {
-        secs_to_duration(ms / 1000.0)
-    } else {
-        let v = header("retry-after")?.trim();
-        match v.parse::<f64>() {
-            Ok(secs) => secs_to_duration(secs),
-            Err(_) => {
-                let at = httpdate::parse_http_date(v).ok()?;
-                Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    let delay =
+        if let Some(ms) = header("retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok()) {
+            secs_to_duration(ms / 1000.0)
+        } else {
+            let v = header("retry-after")?.trim();
+            match v.parse::<f64>() {
+                Ok(secs) => secs_to_duration(secs),
+                Err(_) => {
+                    let at = httpdate::parse_http_date(v).ok()?;
+                    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+                }
             }
-        }
-    }?;
+        }?;
     (delay <= MAX_SERVER_DELAY).then_some(delay)
 }
 
 /// Our own delay before retry number `retry` (0 for the first retry).
 pub(crate) fn backoff(policy: &RetryPolicy, retry: u32) -> Duration {
     let factor = 2f64.powi(i32::try_from(retry.min(30)).unwrap_or(30));
-    let base = (policy.initial_backoff.as_secs_f64() * factor).min(policy.max_backoff.as_secs_f64());
+    let base =
+        (policy.initial_backoff.as_secs_f64() * factor).min(policy.max_backoff.as_secs_f64());
     let jitter: f64 = rand::random_range(0.75..=1.0);
     Duration::from_secs_f64(base * jitter)
 }
 
 /// The delay before retry number `retry`: the server's when it gave one, else ours.
-pub(crate) fn delay_for(policy: &RetryPolicy, retry: u32, server_delay: Option<Duration>) -> Duration {
+pub(crate) fn delay_for(
+    policy: &RetryPolicy,
+    retry: u32,
+    server_delay: Option<Duration>,
+) -> Duration {
     server_delay.unwrap_or_else(|| backoff(policy, retry))
 }
 
@@ -114,7 +121,10 @@ mod tests {
     fn status_rules() {
         let none = HeaderMap::new();
         for s in [408, 409, 429, 500, 502, 503, 504] {
-            assert!(matches!(decide_status(s, &none, false), Retry::Yes { .. }), "{s}");
+            assert!(
+                matches!(decide_status(s, &none, false), Retry::Yes { .. }),
+                "{s}"
+            );
         }
         for s in [400, 401, 403, 404, 422, 418] {
             assert_eq!(decide_status(s, &none, false), Retry::No, "{s}");
@@ -139,7 +149,10 @@ mod tests {
         let at = httpdate::fmt_http_date(now + Duration::from_secs(10));
         let h = headers(&[("retry-after", &at)]);
         let d = server_delay(&h, now).unwrap();
-        assert!(d <= Duration::from_secs(10) && d >= Duration::from_secs(9), "{d:?}");
+        assert!(
+            d <= Duration::from_secs(10) && d >= Duration::from_secs(9),
+            "{d:?}"
+        );
         let h = headers(&[("retry-after", "soon")]);
         assert_eq!(server_delay(&h, now), None);
     }

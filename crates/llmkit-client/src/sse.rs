@@ -160,12 +160,14 @@ pub fn has_content(chunk: &ChatCompletionChunk) -> bool {
 }
 
 fn looks_like_error(data: &str) -> bool {
-    data.starts_with('{') && data.contains("\"error\"") && {
-        matches!(
-            serde_json::from_str::<serde_json::Value>(data),
-            Ok(serde_json::Value::Object(ref m)) if m.contains_key("error") && !m.contains_key("choices")
-        )
-    }
+    data.starts_with('{')
+        && data.contains("\"error\"")
+        && {
+            matches!(
+                serde_json::from_str::<serde_json::Value>(data),
+                Ok(serde_json::Value::Object(ref m)) if m.contains_key("error") && !m.contains_key("choices")
+            )
+        }
 }
 
 #[cfg(test)]
@@ -210,16 +212,24 @@ mod tests {
             StreamItem::Done
         ));
         let err = interpret_chat_event(
-            &ev(r#"{"error":{"message":"boom","type":"server_error"}}"#, None),
+            &ev(
+                r#"{"error":{"message":"boom","type":"server_error"}}"#,
+                None,
+            ),
             200,
         );
-        assert!(matches!(err, StreamItem::Error(ClientError::Api { ref error, .. }) if error.as_ref().unwrap().message == "boom"));
+        assert!(
+            matches!(err, StreamItem::Error(ClientError::Api { ref error, .. }) if error.as_ref().unwrap().message == "boom")
+        );
         let err = interpret_chat_event(&ev("overloaded", Some("error")), 200);
         assert!(matches!(err, StreamItem::Error(ClientError::Api { .. })));
         let bad = interpret_chat_event(&ev("{not json", None), 200);
         assert!(matches!(bad, StreamItem::Error(ClientError::Decode { .. })));
         let ok = interpret_chat_event(
-            &ev(r#"{"id":"c","choices":[{"index":0,"delta":{"content":"hi"}}]}"#, None),
+            &ev(
+                r#"{"id":"c","choices":[{"index":0,"delta":{"content":"hi"}}]}"#,
+                None,
+            ),
             200,
         );
         assert!(matches!(ok, StreamItem::Chunk(ref c) if has_content(c)));

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use llmkit_types::{
     ChatCompletionChunk, ChatCompletionResponse, ChunkAccumulator, ChunkChoice, Delta,
-    ErrorResponse, ToolCallDelta, FunctionCallDelta,
+    ErrorResponse, FunctionCallDelta, ToolCallDelta,
 };
 
 use crate::error::{ClientError, truncate_raw};
@@ -273,15 +273,16 @@ impl HttpStreamState {
 /// Turns a JSON body sent in answer to a streamed request into the SSE text of the same
 /// answer, or the error it carries.
 pub(crate) fn json_body_as_sse(bytes: &[u8]) -> Result<String, ClientError> {
-    if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(bytes) {
-        if map.contains_key("error") && !map.contains_key("choices") {
-            return Err(ClientError::Api {
-                status: 200,
-                error: ErrorResponse::parse_lenient(bytes),
-                request_id: None,
-                raw: truncate_raw(&String::from_utf8_lossy(bytes)),
-            });
-        }
+    if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(bytes)
+        && map.contains_key("error")
+        && !map.contains_key("choices")
+    {
+        return Err(ClientError::Api {
+            status: 200,
+            error: ErrorResponse::parse_lenient(bytes),
+            request_id: None,
+            raw: truncate_raw(&String::from_utf8_lossy(bytes)),
+        });
     }
     let resp: ChatCompletionResponse =
         serde_json::from_slice(bytes).map_err(|source| ClientError::Decode {

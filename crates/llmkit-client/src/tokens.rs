@@ -36,7 +36,11 @@ impl Encoding {
 /// The encoding a model uses. A provider prefix such as `openai/` is ignored; unknown models
 /// get `o200k_base`, the encoding of every current OpenAI model.
 pub fn encoding_for_model(model: &str) -> Encoding {
-    let m = model.rsplit('/').next().unwrap_or(model).to_ascii_lowercase();
+    let m = model
+        .rsplit('/')
+        .next()
+        .unwrap_or(model)
+        .to_ascii_lowercase();
     const O200K: [&str; 8] = [
         "gpt-4o",
         "gpt-4.1",
@@ -102,7 +106,8 @@ pub fn count_chat_tokens(model: &str, messages: &[ChatMessage]) -> usize {
             n += count_tokens(enc, name) + 1;
         }
         for call in m.tool_calls.iter().flatten() {
-            n += count_tokens(enc, &call.function.name) + count_tokens(enc, &call.function.arguments);
+            n += count_tokens(enc, &call.function.name)
+                + count_tokens(enc, &call.function.arguments);
         }
     }
     n

@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use llmkit_local::{GenerateRequest, LoadOptions, LocalModel};
 
-const PROMPT: &str = "Once upon a time, in a small village at the edge of a great forest, there lived";
+const PROMPT: &str =
+    "Once upon a time, in a small village at the edge of a great forest, there lived";
 
 struct Args {
     model: String,
@@ -21,7 +22,9 @@ fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(args) => args,
         Err(msg) => {
-            eprintln!("{msg}\nusage: bench_decode MODEL.gguf [--threads N] [--no-requant] [--tokens N]");
+            eprintln!(
+                "{msg}\nusage: bench_decode MODEL.gguf [--threads N] [--no-requant] [--tokens N]"
+            );
             return ExitCode::from(2);
         }
     };

@@ -273,7 +273,10 @@ mod tests {
         let file = dir.path().join("m.gguf");
         std::fs::write(&file, b"x").unwrap();
         let spec = file.to_str().unwrap();
-        assert_eq!(resolve_model_path(spec, Path::new("/nonexistent")).unwrap(), file);
+        assert_eq!(
+            resolve_model_path(spec, Path::new("/nonexistent")).unwrap(),
+            file
+        );
         let err = resolve_model_path("/nonexistent/x.gguf", dir.path()).unwrap_err();
         assert!(err.hint().unwrap().contains("smollm2-135m"));
     }

@@ -304,6 +304,12 @@ mod tests {
     }
 
     #[test]
+    fn embedder_is_shareable_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Embedder>();
+    }
+
+    #[test]
     fn pad_builds_ids_and_mask() {
         let (ids, mask) = pad(&[&[101, 7, 102], &[101, 102]], 3);
         assert_eq!(ids, vec![101, 7, 102, 101, 102, 0]);

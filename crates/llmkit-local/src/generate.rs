@@ -149,7 +149,9 @@ impl Weights {
             path: file.path().to_path_buf(),
             detail,
         };
-        loaded.map_err(invalid)?.map_err(|e| invalid(candle_message(&e)))
+        loaded
+            .map_err(invalid)?
+            .map_err(|e| invalid(candle_message(&e)))
     }
 
     fn forward(&mut self, input: &Tensor, pos: usize) -> candle_core::Result<Tensor> {
@@ -404,7 +406,10 @@ mod tests {
 
     #[test]
     fn stop_string_inside_one_piece() {
-        assert_eq!(scan(&["\n\n"], &["Paris.\n\nMore"]), ("Paris.".into(), true));
+        assert_eq!(
+            scan(&["\n\n"], &["Paris.\n\nMore"]),
+            ("Paris.".into(), true)
+        );
     }
 
     #[test]

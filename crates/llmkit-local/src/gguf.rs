@@ -173,8 +173,7 @@ fn parse_header(path: &Path, bytes: &[u8]) -> Result<Content, LocalError> {
 
 fn classify_header_error(path: &Path, message: &str) -> LocalError {
     let lower = message.to_lowercase();
-    if lower.contains("remaining") || lower.contains("eof") || lower.contains("fill whole buffer")
-    {
+    if lower.contains("remaining") || lower.contains("eof") || lower.contains("fill whole buffer") {
         truncated(path, &format!("the header is incomplete ({message})"))
     } else if lower.contains("magic") || lower.contains("version") {
         LocalError::NotGguf {
@@ -191,7 +190,11 @@ fn classify_header_error(path: &Path, message: &str) -> LocalError {
 
 /// Checks that every tensor lies inside the file: a short download passes the header check but
 /// would otherwise fail deep inside candle.
-fn validate_tensor_extents(path: &Path, content: &Content, file_len: u64) -> Result<(), LocalError> {
+fn validate_tensor_extents(
+    path: &Path,
+    content: &Content,
+    file_len: u64,
+) -> Result<(), LocalError> {
     for (name, info) in &content.tensor_infos {
         let elems = info.shape.elem_count();
         let block = info.ggml_dtype.block_size();

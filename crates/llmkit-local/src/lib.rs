@@ -36,6 +36,7 @@ pub use catalog::{
     DEFAULT_CHAT_MODEL, DEFAULT_EMBEDDING_MODEL, KNOWN_MODELS, KnownModel, ModelKind, ModelSource,
     find_known_model, resolve_model_path,
 };
+pub use embed::{EmbedError, Embedder, Embeddings, cosine};
 pub use error::LocalError;
 pub use generate::{
     DEFAULT_TEMPERATURE, DEFAULT_TOP_K, DEFAULT_TOP_P, FinishReason, GenerateOutput,
@@ -43,4 +44,3 @@ pub use generate::{
 };
 pub use model::{LoadOptions, LocalModel, NoticeFn};
 pub use template::{ChatTurn, DEFAULT_SYSTEM_PROMPT};
-pub use embed::{EmbedError, Embedder, Embeddings, cosine};

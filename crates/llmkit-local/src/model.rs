@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use crate::error::LocalError;
 use crate::generate::{
-    Arch, GenerateOutput, GenerateRequest, Job, SUPPORTED_ARCHITECTURES, Weights,
-    run, sampler_config,
+    Arch, GenerateOutput, GenerateRequest, Job, SUPPORTED_ARCHITECTURES, Weights, run,
+    sampler_config,
 };
 use crate::gguf::{GgufFile, Meta};
 use crate::requant;
@@ -193,9 +193,7 @@ impl LocalModel {
             });
         }
         let room = window - prompt.len();
-        let max_new_tokens = req
-            .max_tokens
-            .map_or(room, |m| (m as usize).min(room));
+        let max_new_tokens = req.max_tokens.map_or(room, |m| (m as usize).min(room));
         let job = Job {
             prompt: &prompt,
             max_new_tokens,

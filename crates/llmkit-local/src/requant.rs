@@ -81,8 +81,9 @@ pub(crate) fn prepare(
         failures.join("; ")
     ));
     let mut buffer = Cursor::new(Vec::new());
-    write_gguf(&mut buffer, &source, &digest, &converted)
-        .map_err(|e| LocalError::Inference(format!("cannot convert the model: {}", candle_message(&e))))?;
+    write_gguf(&mut buffer, &source, &digest, &converted).map_err(|e| {
+        LocalError::Inference(format!("cannot convert the model: {}", candle_message(&e)))
+    })?;
     GgufFile::from_owned(source.path(), buffer.into_inner())
 }
 
@@ -264,7 +265,10 @@ mod tests {
             Path::new("/m/SmolLM2-135M-Instruct.Q4_1.gguf"),
             "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
         );
-        assert_eq!(name, "SmolLM2-135M-Instruct.Q4_1.b179c9523d0e6a0f.q8_0.gguf");
+        assert_eq!(
+            name,
+            "SmolLM2-135M-Instruct.Q4_1.b179c9523d0e6a0f.q8_0.gguf"
+        );
     }
 
     #[test]

@@ -65,7 +65,8 @@ impl Sampler {
         if self.candidates.is_empty() {
             return Err(invalid_logits());
         }
-        let by_logit_desc = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        let by_logit_desc =
+            |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
         let k = self.config.top_k;
         if k > 0 && k < self.candidates.len() {
             self.candidates.select_nth_unstable_by(k - 1, by_logit_desc);
@@ -116,7 +117,11 @@ fn apply_repeat_penalty(logits: &mut [f32], recent: &[u32], penalty: f32) {
     seen.dedup();
     for id in seen {
         if let Some(l) = logits.get_mut(id as usize) {
-            *l = if *l >= 0.0 { *l / penalty } else { *l * penalty };
+            *l = if *l >= 0.0 {
+                *l / penalty
+            } else {
+                *l * penalty
+            };
         }
     }
 }

@@ -242,6 +242,10 @@ mod tests {
     fn broken_template_falls_back_to_chatml_with_notice() {
         let (t, notice) = ChatTemplate::new(Some("{% for %}"), None, None);
         assert!(notice.unwrap().contains("ChatML"));
-        assert!(t.render(&[ChatTurn::user("x")]).unwrap().contains("<|im_start|>user\nx"));
+        assert!(
+            t.render(&[ChatTurn::user("x")])
+                .unwrap()
+                .contains("<|im_start|>user\nx")
+        );
     }
 }

@@ -147,7 +147,13 @@ fn pre_tokenizer_for(pre: &str) -> Result<Option<PreTokenizerWrapper>, LocalErro
                 false,
             )
             .map_err(|e| LocalError::Tokenizer(e.to_string()))?;
-            Some(Sequence::new(vec![split.into(), ByteLevel::new(false, true, false).into()]).into())
+            Some(
+                Sequence::new(vec![
+                    split.into(),
+                    ByteLevel::new(false, true, false).into(),
+                ])
+                .into(),
+            )
         }
         "smollm" | "starcoder" | "refact" | "command-r" | "codeshell" | "exaone" | "minerva" => {
             Some(Sequence::new(vec![Digits::new(true).into(), byte_level().into()]).into())

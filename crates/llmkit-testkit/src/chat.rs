@@ -233,7 +233,10 @@ fn stream_plan(
                                     "function": {"name": name, "arguments": ""}}],
                 }),
             };
-            ids.chunk(json!([{"index": i, "delta": delta, "logprobs": null, "finish_reason": null}]), u)
+            ids.chunk(
+                json!([{"index": i, "delta": delta, "logprobs": null, "finish_reason": null}]),
+                u,
+            )
         })
         .collect();
     let pieces: Vec<Vec<String>> = choices.iter().map(|c| c.pieces.clone()).collect();
@@ -244,7 +247,10 @@ fn stream_plan(
                 json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
             }
         };
-        ids.chunk(json!([{"index": i, "delta": delta, "logprobs": null, "finish_reason": null}]), u)
+        ids.chunk(
+            json!([{"index": i, "delta": delta, "logprobs": null, "finish_reason": null}]),
+            u,
+        )
     });
     let finals = choices
         .iter()
@@ -305,32 +311,46 @@ mod tests {
 
     #[test]
     fn forced_tool_calls_carry_schema_arguments() {
-        let v = run(json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+        let v = run(
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
             "tools": [{"type": "function", "function": {"name": "f", "parameters":
                 {"type": "object", "properties": {"x": {"type": "integer"}}, "required": ["x"]}}}],
-            "tool_choice": "required"}));
+            "tool_choice": "required"}),
+        );
         let tool_call = &v["choices"][0]["message"]["tool_calls"][0];
         assert_eq!(tool_call["function"]["name"], "f");
         assert_eq!(tool_call["function"]["arguments"], "{\"x\":0}");
         assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
-        let e = handle(&json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
-            "tool_choice": {"type": "function", "function": {"name": "g"}}}), &call()).unwrap_err();
+        let e = handle(
+            &json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+            "tool_choice": {"type": "function", "function": {"name": "g"}}}),
+            &call(),
+        )
+        .unwrap_err();
         assert_eq!(e.param, Some("tool_choice"));
     }
 
     #[test]
     fn json_object_wraps_the_echo() {
-        let v = run(json!({"model": "m", "messages": [{"role": "user", "content": "a\"b"}],
-            "response_format": {"type": "json_object"}}));
+        let v = run(
+            json!({"model": "m", "messages": [{"role": "user", "content": "a\"b"}],
+            "response_format": {"type": "json_object"}}),
+        );
         let text = v["choices"][0]["message"]["content"].as_str().unwrap();
-        assert_eq!(serde_json::from_str::<Value>(text).unwrap(), json!({"text": "a\"b"}));
+        assert_eq!(
+            serde_json::from_str::<Value>(text).unwrap(),
+            json!({"text": "a\"b"})
+        );
     }
 
     #[test]
     fn context_limits() {
         let big = "x".repeat(4 * 5000);
-        let e = handle(&json!({"model": "m-ctx4k", "messages": [{"role": "user", "content": big}]}),
-                       &call()).unwrap_err();
+        let e = handle(
+            &json!({"model": "m-ctx4k", "messages": [{"role": "user", "content": big}]}),
+            &call(),
+        )
+        .unwrap_err();
         assert_eq!(e.code, Some("context_length_exceeded"));
         assert!(e.message.contains("maximum context length is 4096 tokens. However, your messages resulted in 5006 tokens."), "{}", e.message);
         let e = handle(&json!({"model": "m", "messages": []}), &call()).unwrap_err();

@@ -16,7 +16,9 @@ pub(crate) fn handle(body: &Value, call: &Call) -> Result<Handled, ApiError> {
     let prompts = prompts(body.get("prompt"));
     let prompt_tokens = prompt_tokens(&prompts);
     if prompt_tokens > params.context_limit() {
-        return Err(ApiError::context_length(params.context_limit(), prompt_tokens).with_param("prompt"));
+        return Err(
+            ApiError::context_length(params.context_limit(), prompt_tokens).with_param("prompt"),
+        );
     }
     // Choice `p * n + i` answers prompt `p`, as OpenAI numbers them.
     let choices: Vec<Choice> = prompts

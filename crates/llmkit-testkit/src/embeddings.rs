@@ -41,7 +41,11 @@ pub(crate) fn handle(body: &Value, _call: &Call) -> Result<Handled, ApiError> {
                 .with_param("dimensions")
             })?,
     };
-    if let Some(too_long) = inputs.iter().map(|t| estimate_text(t)).find(|t| *t > MAX_INPUT_TOKENS) {
+    if let Some(too_long) = inputs
+        .iter()
+        .map(|t| estimate_text(t))
+        .find(|t| *t > MAX_INPUT_TOKENS)
+    {
         return Err(ApiError::invalid_request(format!(
             "This model's maximum context length is {MAX_INPUT_TOKENS} tokens, however you \
              requested {too_long} tokens ({too_long} in your prompt; 0 for the completion). \
@@ -82,7 +86,10 @@ pub fn embed(text: &str, dims: usize) -> Vec<f32> {
     let dims = dims.max(1);
     let mut v = vec![0f32; dims];
     let lower = text.to_lowercase();
-    for word in lower.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+    for word in lower
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
         add_hashed(&mut v, fnv1a(word.as_bytes()), HASHES_PER_WORD, 1.0);
     }
     add_hashed(&mut v, fnv1a(text.as_bytes()) ^ 0x5bd1_e995, 2, 0.5);
@@ -149,7 +156,11 @@ fn encode_base64(v: &[f32]) -> String {
     let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
             if i <= chunk.len() {

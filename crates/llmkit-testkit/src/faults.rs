@@ -107,7 +107,9 @@ pub(crate) fn apply(mut reply: Reply, fault: Fault) -> Reply {
         }
         (Fault::BadJson, ReplyBody::Frames(frames)) => {
             let mut kept = before_fault_point(frames);
-            kept.push(sse_data("{\"id\": \"chatcmpl-broken\", \"choices\": [{\"delta\": "));
+            kept.push(sse_data(
+                "{\"id\": \"chatcmpl-broken\", \"choices\": [{\"delta\": ",
+            ));
             ReplyBody::Frames(kept)
         }
         (Fault::BadJson, _) => {
@@ -152,7 +154,10 @@ mod tests {
     fn stream_faults_keep_the_role_chunk_only() {
         let frames = vec![sse_data("role"), Frame::FaultPoint, sse_data("content")];
         let r = apply(Reply::sse(frames.clone()), Fault::Stall);
-        assert_eq!(r.body, ReplyBody::Frames(vec![sse_data("role"), Frame::Stall]));
+        assert_eq!(
+            r.body,
+            ReplyBody::Frames(vec![sse_data("role"), Frame::Stall])
+        );
         let r = apply(Reply::sse(frames), Fault::Truncate);
         assert!(matches!(&r.body, ReplyBody::Frames(f) if f.len() == 2));
     }

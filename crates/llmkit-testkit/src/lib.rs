@@ -1,12 +1,14 @@
 //! llmkit-mock: a deterministic fake OpenAI-compatible server for llmkit's tests and benchmarks.
 //!
-//! It answers `/v1/chat/completions` (streamed or not), `/v1/completions`, `/v1/embeddings` and
-//! `/v1/models` (also under Azure deployment paths) with replies derived only from the request:
-//! the last user message is echoed, `MOCK_REPLY: text` scripts the reply, and `json_schema`
-//! requests get a schema-valid instance. It can demand an API key, enforce RPM/TPM limits,
-//! add latency, pace streams, and inject seeded faults (`x-mock-fault: KIND` forces one).
+//! It answers `/v1/chat/completions` (streamed or not), `/v1/completions`, `/v1/embeddings`,
+//! `/v1/models`, `/v1/files` and `/v1/batches` (chat, completions and embeddings also under Azure
+//! deployment paths) with replies derived only from the request: the last user message is echoed,
+//! `MOCK_REPLY: text` scripts the reply, and `json_schema` requests get a schema-valid instance.
+//! It can demand an API key, enforce RPM/TPM limits, add latency, pace streams, and inject seeded
+//! faults (`x-mock-fault: KIND` forces one on a request).
 //! It is a test tool, never a backend offered to users.
 
+mod batches;
 mod chat;
 mod completions;
 mod config;
@@ -16,6 +18,7 @@ mod errors;
 mod faults;
 mod log;
 mod models;
+mod multipart;
 mod ratelimit;
 mod reply;
 mod response;

@@ -141,7 +141,10 @@ mod tests {
         assert_eq!(redact_secret("sk-abcdefgh1234"), "...1234");
         assert_eq!(redact_secret("Bearer tiny"), "Bearer ****");
         let mut h = HeaderMap::new();
-        h.insert("authorization", HeaderValue::from_static("Bearer sk-secret-9876"));
+        h.insert(
+            "authorization",
+            HeaderValue::from_static("Bearer sk-secret-9876"),
+        );
         h.insert("x-custom", HeaderValue::from_static("kept"));
         let v = logged_headers(&h);
         assert_eq!(v["authorization"], "Bearer ...9876");

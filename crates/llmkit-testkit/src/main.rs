@@ -56,7 +56,9 @@ struct Args {
 struct FaultList(Vec<Fault>);
 
 fn fault_list(s: &str) -> Result<FaultList, String> {
-    Fault::parse_list(s).map(FaultList).map_err(|e| e.to_string())
+    Fault::parse_list(s)
+        .map(FaultList)
+        .map_err(|e| e.to_string())
 }
 
 fn probability(s: &str) -> Result<f64, String> {

@@ -71,10 +71,10 @@ impl RateLimiter {
     /// Charges one request of `cost` tokens, or explains (as a 429) why it cannot be served yet.
     pub fn admit(&mut self, model: &str, cost: u64, now: Instant) -> Result<(), ApiError> {
         self.refill(now);
-        if let Some(b) = &self.requests {
-            if b.level < 1.0 {
-                return Err(self.too_many(model, "requests", "RPM", 1, b.wait_for(1.0)));
-            }
+        if let Some(b) = &self.requests
+            && b.level < 1.0
+        {
+            return Err(self.too_many(model, "requests", "RPM", 1, b.wait_for(1.0)));
         }
         if let Some(b) = &self.tokens {
             let cost = cost as f64;
@@ -97,12 +97,18 @@ impl RateLimiter {
         let mut out = Vec::new();
         if let Some(b) = &self.requests {
             out.push(("x-ratelimit-limit-requests", format!("{}", b.capacity)));
-            out.push(("x-ratelimit-remaining-requests", format!("{}", b.level.floor())));
+            out.push((
+                "x-ratelimit-remaining-requests",
+                format!("{}", b.level.floor()),
+            ));
             out.push(("x-ratelimit-reset-requests", go_duration(b.until_full())));
         }
         if let Some(b) = &self.tokens {
             out.push(("x-ratelimit-limit-tokens", format!("{}", b.capacity)));
-            out.push(("x-ratelimit-remaining-tokens", format!("{}", b.level.floor())));
+            out.push((
+                "x-ratelimit-remaining-tokens",
+                format!("{}", b.level.floor()),
+            ));
             out.push(("x-ratelimit-reset-tokens", go_duration(b.until_full())));
         }
         out
@@ -205,7 +211,11 @@ mod tests {
         let err = rl.admit("m", 0, t0).unwrap_err();
         assert_eq!(err.status, StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(err.kind, "requests");
-        assert!(err.message.contains("Limit 60, Used 60, Requested 1"), "{}", err.message);
+        assert!(
+            err.message.contains("Limit 60, Used 60, Requested 1"),
+            "{}",
+            err.message
+        );
         assert!(err.headers.contains(&("retry-after", "1".into())));
         assert!(err.headers.contains(&("retry-after-ms", "1000".into())));
         // One second later, one request's worth has come back.
@@ -222,7 +232,10 @@ mod tests {
         rl.admit("m", 500, t0).unwrap();
         let err = rl.admit("m", 200, t0).unwrap_err();
         assert_eq!(err.kind, "tokens");
-        assert!(err.message.contains("(TPM): Limit 600, Used 500, Requested 200"));
+        assert!(
+            err.message
+                .contains("(TPM): Limit 600, Used 500, Requested 200")
+        );
         assert!(err.headers.contains(&("retry-after", "10".into())));
         let h = rl.headers(t0);
         assert!(h.contains(&("x-ratelimit-remaining-tokens", "100".into())));

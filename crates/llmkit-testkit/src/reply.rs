@@ -123,11 +123,11 @@ impl Choice {
             .map_or(full, |at| &full[..at]);
         let mut pieces = pieces(cut);
         let mut finish_reason = "stop";
-        if let Some(max) = params.max_tokens {
-            if pieces.len() as u64 > max {
-                pieces.truncate(max as usize);
-                finish_reason = "length";
-            }
+        if let Some(max) = params.max_tokens
+            && pieces.len() as u64 > max
+        {
+            pieces.truncate(max as usize);
+            finish_reason = "length";
         }
         Self {
             pieces,
@@ -246,19 +246,38 @@ mod tests {
     #[test]
     fn parses_defaults_and_options() {
         let p = params(json!({"model": "m"}));
-        assert_eq!((p.n, p.max_tokens, p.stream, p.include_usage), (1, None, false, false));
-        let p = params(json!({"model": "m", "n": 3, "max_tokens": 5, "stop": ["a", ""],
-                              "stream": true, "stream_options": {"include_usage": true}}));
-        assert_eq!((p.n, p.max_tokens, p.stop.clone()), (3, Some(5), vec!["a".to_string()]));
+        assert_eq!(
+            (p.n, p.max_tokens, p.stream, p.include_usage),
+            (1, None, false, false)
+        );
+        let p = params(
+            json!({"model": "m", "n": 3, "max_tokens": 5, "stop": ["a", ""],
+                              "stream": true, "stream_options": {"include_usage": true}}),
+        );
+        assert_eq!(
+            (p.n, p.max_tokens, p.stop.clone()),
+            (3, Some(5), vec!["a".to_string()])
+        );
         assert!(p.stream && p.include_usage);
-        assert_eq!(params(json!({"model": "m", "max_completion_tokens": 2})).max_tokens, Some(2));
+        assert_eq!(
+            params(json!({"model": "m", "max_completion_tokens": 2})).max_tokens,
+            Some(2)
+        );
         assert_eq!(params(json!({"model": "m", "stop": "x"})).stop, ["x"]);
     }
 
     #[test]
     fn rejects_bad_params() {
-        assert_eq!(GenParams::parse(&json!({})).unwrap_err().param, Some("model"));
-        assert_eq!(GenParams::parse(&json!({"model": "m", "n": 0})).unwrap_err().param, Some("n"));
+        assert_eq!(
+            GenParams::parse(&json!({})).unwrap_err().param,
+            Some("model")
+        );
+        assert_eq!(
+            GenParams::parse(&json!({"model": "m", "n": 0}))
+                .unwrap_err()
+                .param,
+            Some("n")
+        );
         let e = GenParams::parse(&json!({"model": "unknown-x"})).unwrap_err();
         assert_eq!(e.code, Some("model_not_found"));
         assert!(check_model("nonexistent").is_err() && check_model("gpt-4o").is_ok());
@@ -271,7 +290,10 @@ mod tests {
         assert_eq!((c.text().as_str(), c.finish_reason), ("one two ", "stop"));
         let p = params(json!({"model": "m", "max_tokens": 2}));
         let c = Choice::shape("one two three", &p);
-        assert_eq!((c.text().as_str(), c.finish_reason, c.tokens()), ("one two", "length", 2));
+        assert_eq!(
+            (c.text().as_str(), c.finish_reason, c.tokens()),
+            ("one two", "length", 2)
+        );
         let c = Choice::shape("one two", &p);
         assert_eq!(c.finish_reason, "stop");
     }

@@ -16,6 +16,8 @@ use crate::errors::ApiError;
 
 /// How long a stalled response stays silent (the client is expected to time out first).
 const STALL: Duration = Duration::from_secs(3600);
+/// Pause before a mid-body cut, so that the bytes before it reach the client.
+const FLUSH_BEFORE_ABORT: Duration = Duration::from_millis(20);
 
 /// What a handler knows about the request it serves, besides the body.
 #[derive(Debug, Clone, PartialEq)]
@@ -167,7 +169,11 @@ fn body_from_frames(frames: Vec<Frame>, cancel: CancellationToken) -> Body {
                         () = cancel.cancelled() => fail("mock server shutting down"),
                     }
                 }
-                Frame::Abort(why) => fail(why),
+                Frame::Abort(why) => {
+                    // hyper drops buffered output on a body error: let it flush what was sent.
+                    tokio::time::sleep(FLUSH_BEFORE_ABORT).await;
+                    fail(why)
+                }
             };
             if item.is_err() {
                 queue.clear();

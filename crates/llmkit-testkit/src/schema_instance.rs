@@ -32,24 +32,24 @@ impl<'a> Gen<'a> {
         if depth > MAX_DEPTH {
             return Value::Null;
         }
-        if let Some(target) = obj.get("$ref").and_then(Value::as_str) {
-            if let Some(resolved) = self.resolve(target) {
-                return self.value(resolved, depth + 1, salt);
-            }
+        if let Some(target) = obj.get("$ref").and_then(Value::as_str)
+            && let Some(resolved) = self.resolve(target)
+        {
+            return self.value(resolved, depth + 1, salt);
         }
         if let Some(c) = obj.get("const") {
             return c.clone();
         }
-        if let Some(values) = obj.get("enum").and_then(Value::as_array) {
-            if !values.is_empty() {
-                return values[(salt as usize) % values.len()].clone();
-            }
+        if let Some(values) = obj.get("enum").and_then(Value::as_array)
+            && !values.is_empty()
+        {
+            return values[(salt as usize) % values.len()].clone();
         }
         for key in ["anyOf", "oneOf"] {
-            if let Some(branches) = obj.get(key).and_then(Value::as_array) {
-                if let Some(branch) = self.pick_branch(branches, depth) {
-                    return self.value(branch, depth + 1, salt);
-                }
+            if let Some(branches) = obj.get(key).and_then(Value::as_array)
+                && let Some(branch) = self.pick_branch(branches, depth)
+            {
+                return self.value(branch, depth + 1, salt);
             }
         }
         if let Some(parts) = obj.get("allOf").and_then(Value::as_array) {
@@ -121,7 +121,10 @@ impl<'a> Gen<'a> {
                 out.insert(key.to_string(), Value::String("example".into()));
             }
         }
-        let min_props = obj.get("minProperties").and_then(Value::as_u64).unwrap_or(0);
+        let min_props = obj
+            .get("minProperties")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
         let extra = obj.get("additionalProperties");
         if extra != Some(&Value::Bool(false)) {
             let mut i = 0;
@@ -142,7 +145,10 @@ impl<'a> Gen<'a> {
             .map_or(&[], Vec::as_slice);
         let items = obj.get("items").filter(|i| i.is_object());
         let min = obj.get("minItems").and_then(Value::as_u64).unwrap_or(0) as usize;
-        let max = obj.get("maxItems").and_then(Value::as_u64).map(|m| m as usize);
+        let max = obj
+            .get("maxItems")
+            .and_then(Value::as_u64)
+            .map(|m| m as usize);
         let wanted = if depth < SOFT_DEPTH { 1 } else { 0 };
         let mut count = min.max(prefix.len()).max(wanted);
         if items.is_none() && prefix.is_empty() && min == 0 {
@@ -201,13 +207,24 @@ impl<'a> Gen<'a> {
 
 fn infer_type(obj: &Map<String, Value>) -> &'static str {
     let has = |keys: &[&str]| keys.iter().any(|k| obj.contains_key(*k));
-    if has(&["properties", "required", "additionalProperties", "minProperties"]) {
+    if has(&[
+        "properties",
+        "required",
+        "additionalProperties",
+        "minProperties",
+    ]) {
         "object"
     } else if has(&["items", "prefixItems", "minItems", "maxItems"]) {
         "array"
     } else if has(&["minLength", "maxLength", "pattern", "format"]) {
         "string"
-    } else if has(&["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"]) {
+    } else if has(&[
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "multipleOf",
+    ]) {
         "number"
     } else {
         "null"
@@ -236,7 +253,10 @@ fn string(obj: &Map<String, Value>, salt: u64) -> Value {
         None => format!("example{salt}"),
     };
     let min = obj.get("minLength").and_then(Value::as_u64).unwrap_or(0) as usize;
-    let max = obj.get("maxLength").and_then(Value::as_u64).map(|m| m as usize);
+    let max = obj
+        .get("maxLength")
+        .and_then(Value::as_u64)
+        .map(|m| m as usize);
     let len = s.chars().count();
     if len < min {
         s.extend(std::iter::repeat_n('x', min - len));
@@ -261,18 +281,30 @@ fn number(obj: &Map<String, Value>, integer: bool, salt: u64) -> Value {
         (hi, hi_excl) = (Some(x), true);
     }
     let step = if integer { 1.0 } else { 0.5 };
-    let lo_ok = lo.map(|l| if lo_excl { next_above(l, integer, step) } else { l });
-    let hi_ok = hi.map(|h| if hi_excl { next_below(h, integer, step) } else { h });
+    let lo_ok = lo.map(|l| {
+        if lo_excl {
+            next_above(l, integer, step)
+        } else {
+            l
+        }
+    });
+    let hi_ok = hi.map(|h| {
+        if hi_excl {
+            next_below(h, integer, step)
+        } else {
+            h
+        }
+    });
     let mut v = salt as f64;
-    if let Some(l) = lo_ok {
-        if v < l {
-            v = l;
-        }
+    if let Some(l) = lo_ok
+        && v < l
+    {
+        v = l;
     }
-    if let Some(h) = hi_ok {
-        if v > h {
-            v = h;
-        }
+    if let Some(h) = hi_ok
+        && v > h
+    {
+        v = h;
     }
     if let (Some(l), Some(h)) = (lo, hi) {
         // When the open interval is narrower than a step, its midpoint is still inside.
@@ -319,7 +351,10 @@ mod tests {
     fn scalars_and_bounds() {
         assert_eq!(valid(&json!({"type": "string"})), json!("example"));
         assert_eq!(valid(&json!({"type": "integer", "minimum": 5})), json!(5));
-        assert_eq!(valid(&json!({"type": "integer", "exclusiveMinimum": 5})), json!(6));
+        assert_eq!(
+            valid(&json!({"type": "integer", "exclusiveMinimum": 5})),
+            json!(6)
+        );
         assert_eq!(valid(&json!({"type": "integer", "maximum": -3})), json!(-3));
         valid(&json!({"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 0.1}));
         valid(&json!({"type": "number", "minimum": 0.3, "multipleOf": 0.25}));
@@ -381,8 +416,16 @@ mod tests {
 
     #[test]
     fn unusual_inputs_do_not_panic() {
-        for s in [json!(true), json!(false), json!(null), json!({}), json!({"$ref": "#/nope"}),
-                  json!({"type": 7}), json!({"enum": []}), json!({"minProperties": 2})] {
+        for s in [
+            json!(true),
+            json!(false),
+            json!(null),
+            json!({}),
+            json!({"$ref": "#/nope"}),
+            json!({"type": 7}),
+            json!({"enum": []}),
+            json!({"minProperties": 2}),
+        ] {
             let _ = schema_instance(&s);
         }
         valid(&json!({"minProperties": 2}));

@@ -13,11 +13,13 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::response::Response;
+use bytes::Bytes;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::batches::Store;
 use crate::config::{Fault, MockConfig};
 use crate::conn::{MockListener, ResetSwitch};
 use crate::errors::ApiError;
@@ -116,21 +118,19 @@ struct App {
     dice: Mutex<FaultDice>,
     limits: Mutex<RateLimiter>,
     log: RequestLog,
+    store: Mutex<Store>,
     cancel: CancellationToken,
 }
 
 impl App {
     fn new(cfg: MockConfig, cancel: CancellationToken) -> io::Result<Self> {
         Ok(Self {
-            dice: Mutex::new(FaultDice::new(
-                cfg.seed,
-                cfg.fault_rate,
-                cfg.faults.clone(),
-            )),
+            dice: Mutex::new(FaultDice::new(cfg.seed, cfg.fault_rate, cfg.faults.clone())),
             limits: Mutex::new(RateLimiter::new(cfg.rpm, cfg.tpm)),
             log: RequestLog::open(cfg.log.as_deref())?,
             seq: AtomicU64::new(0),
             received: AtomicUsize::new(0),
+            store: Mutex::new(Store::default()),
             cancel,
             cfg,
         })
@@ -141,7 +141,13 @@ impl App {
     }
 
     /// Everything after the body has arrived; synchronous, so the outcome is decided at once.
-    fn process(&self, parts: &Parts, body: &Value, seq: u64) -> (Outcome, Option<Fault>) {
+    fn process(
+        &self,
+        parts: &Parts,
+        raw: &Bytes,
+        body: &Value,
+        seq: u64,
+    ) -> (Outcome, Option<Fault>) {
         if let Err(e) = self.check_auth(&parts.headers) {
             return (Outcome::Reply(e.into()), None);
         }
@@ -165,6 +171,20 @@ impl App {
             Route::Embeddings => embeddings::handle(&body, &call),
             Route::Models => Ok(models::list()),
             Route::Model(id) => models::get(&id),
+            Route::Upload => {
+                let content_type = header_str(&parts.headers, "content-type").unwrap_or_default();
+                lock(&self.store).upload(content_type, raw, &call)
+            }
+            Route::File(id) => lock(&self.store).file(&id),
+            Route::FileContent(id) => lock(&self.store).file_content(&id),
+            Route::DeleteFile(id) => lock(&self.store).delete_file(&id),
+            Route::CreateBatch => {
+                let delay = Duration::from_millis(self.cfg.batch_delay_ms);
+                lock(&self.store).create_batch(&body, &call, delay)
+            }
+            Route::Batches => Ok(lock(&self.store).list_batches()),
+            Route::Batch(id) => lock(&self.store).batch(&id),
+            Route::CancelBatch(id) => lock(&self.store).cancel_batch(&id, &call),
             Route::Unknown => Err(ApiError::unknown_url(
                 parts.method.as_str(),
                 parts.uri.path(),
@@ -227,6 +247,14 @@ enum Route {
     Embeddings,
     Models,
     Model(String),
+    Upload,
+    File(String),
+    FileContent(String),
+    DeleteFile(String),
+    CreateBatch,
+    Batches,
+    Batch(String),
+    CancelBatch(String),
     Unknown,
 }
 
@@ -247,15 +275,22 @@ fn route(method: &Method, path: &str) -> (Route, Option<String>) {
     } else {
         return (Route::Unknown, None);
     };
-    let route = match (method.as_str(), rest) {
-        ("POST", "chat/completions") => Route::Chat,
-        ("POST", "completions") => Route::Completions,
-        ("POST", "embeddings") => Route::Embeddings,
-        ("GET", "models") => Route::Models,
-        ("GET", r) => match r.strip_prefix("models/") {
-            Some(id) if !id.is_empty() && !id.contains('/') => Route::Model(id.to_string()),
-            _ => Route::Unknown,
-        },
+    let segments: Vec<&str> = rest.split('/').collect();
+    let id = |i: usize| segments[i].to_string();
+    let route = match (method.as_str(), segments.as_slice()) {
+        ("POST", ["chat", "completions"]) => Route::Chat,
+        ("POST", ["completions"]) => Route::Completions,
+        ("POST", ["embeddings"]) => Route::Embeddings,
+        ("GET", ["models"]) => Route::Models,
+        ("GET", ["models", m]) if !m.is_empty() => Route::Model(id(1)),
+        ("POST", ["files"]) => Route::Upload,
+        ("GET", ["files", f]) if !f.is_empty() => Route::File(id(1)),
+        ("GET", ["files", f, "content"]) if !f.is_empty() => Route::FileContent(id(1)),
+        ("DELETE", ["files", f]) if !f.is_empty() => Route::DeleteFile(id(1)),
+        ("POST", ["batches"]) => Route::CreateBatch,
+        ("GET", ["batches"]) => Route::Batches,
+        ("GET", ["batches", b]) if !b.is_empty() => Route::Batch(id(1)),
+        ("POST", ["batches", b, "cancel"]) if !b.is_empty() => Route::CancelBatch(id(1)),
         _ => Route::Unknown,
     };
     (route, deployment)
@@ -271,17 +306,15 @@ async fn entry(
     let seq = app.seq.fetch_add(1, Ordering::SeqCst) + 1;
     app.received.fetch_add(1, Ordering::SeqCst);
     let (parts, body) = request.into_parts();
-    let body: Value = match to_bytes(body, MAX_BODY).await {
-        Ok(bytes) if !bytes.is_empty() => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        _ => Value::Null,
-    };
+    let raw = to_bytes(body, MAX_BODY).await.unwrap_or_default();
+    let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
     if app.cfg.latency_ms > 0 {
         tokio::select! {
             () = tokio::time::sleep(Duration::from_millis(app.cfg.latency_ms)) => {}
             () = app.cancel.cancelled() => {}
         }
     }
-    let (outcome, fault) = app.process(&parts, &body, seq);
+    let (outcome, fault) = app.process(&parts, &raw, &body, seq);
     let request_id = format!("req_mock_{seq:06}");
     let (status, response) = match outcome {
         Outcome::Reset => {
@@ -321,7 +354,9 @@ fn forced_fault(headers: &HeaderMap) -> Option<Fault> {
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok())
+    headers
+        .get(name)
+        .and_then(|v: &HeaderValue| v.to_str().ok())
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -342,7 +377,10 @@ mod tests {
     fn routes_openai_and_azure_paths() {
         let post = Method::POST;
         assert_eq!(route(&post, "/v1/chat/completions"), (Route::Chat, None));
-        assert_eq!(route(&post, "/openai/v1/embeddings/"), (Route::Embeddings, None));
+        assert_eq!(
+            route(&post, "/openai/v1/embeddings/"),
+            (Route::Embeddings, None)
+        );
         assert_eq!(
             route(&post, "/openai/deployments/my-dep/chat/completions"),
             (Route::Chat, Some("my-dep".into()))
@@ -352,8 +390,21 @@ mod tests {
             route(&Method::GET, "/v1/models/gpt-4o"),
             (Route::Model("gpt-4o".into()), None)
         );
-        assert_eq!(route(&Method::GET, "/v1/chat/completions").0, Route::Unknown);
+        assert_eq!(
+            route(&Method::GET, "/v1/chat/completions").0,
+            Route::Unknown
+        );
         assert_eq!(route(&post, "/chat/completions").0, Route::Unknown);
         assert_eq!(route(&post, "/openai/deployments/x").0, Route::Unknown);
+        assert_eq!(route(&post, "/v1/files").0, Route::Upload);
+        assert_eq!(
+            route(&Method::GET, "/v1/files/f1/content").0,
+            Route::FileContent("f1".into())
+        );
+        assert_eq!(
+            route(&post, "/v1/batches/b1/cancel").0,
+            Route::CancelBatch("b1".into())
+        );
+        assert_eq!(route(&Method::GET, "/v1/batches").0, Route::Batches);
     }
 }

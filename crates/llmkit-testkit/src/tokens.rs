@@ -109,8 +109,15 @@ mod tests {
         assert_eq!(pieces("Hello world, ok"), ["Hello", " world,", " ok"]);
         assert_eq!(pieces(""), Vec::<String>::new());
         assert_eq!(pieces("  "), ["  "]);
-        assert_eq!(pieces(" internationalization"), [" inte", "rnat", "iona", "liza", "tion"]);
-        for t in ["a  b\n\nc ", "ünïcödé wörds ✓✓✓✓✓✓✓✓✓✓", "{\"a\":1,\"b\":[true,null]}"] {
+        assert_eq!(
+            pieces(" internationalization"),
+            [" inte", "rnat", "iona", "liza", "tion"]
+        );
+        for t in [
+            "a  b\n\nc ",
+            "ünïcödé wörds ✓✓✓✓✓✓✓✓✓✓",
+            "{\"a\":1,\"b\":[true,null]}",
+        ] {
             assert_eq!(pieces(t).concat(), t);
         }
     }

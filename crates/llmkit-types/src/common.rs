@@ -69,6 +69,8 @@ lenient_enum!(
     }
 );
 
+// Written by hand because the variants come from `lenient_enum!`, where `#[default]` cannot go.
+#[allow(clippy::derivable_impls)]
 impl Default for Role {
     fn default() -> Self {
         Self::Assistant

@@ -6,13 +6,15 @@ use llmkit_types::{ChatCompletionRequest, FinishReason, ResponseFormat};
 
 use crate::app::{Ctx, notice};
 use crate::cli::AskArgs;
-use crate::commands::request::{apply_sampling, check_context, one_shot, result_json};
+use crate::commands::request::{apply_sampling, check_context, one_shot, result_json, stop_of};
 use crate::error::CliError;
 use crate::{input, output};
 
 pub async fn run(ctx: &Ctx, args: AskArgs) -> Result<()> {
     let prompt = input::prompt_from(args.prompt.as_deref())?;
     let format = response_format(args.format.as_deref())?;
+    // Reject bad flag combinations before a model is loaded or a request sent.
+    stop_of(&args.model)?;
     let opened = ctx.open_chat(args.model.model.as_deref()).await?;
     let mut req = ChatCompletionRequest::new(
         opened.model.clone(),

@@ -30,13 +30,14 @@ pub async fn run(ctx: &Ctx, args: CompleteArgs) -> Result<()> {
         )
         .into());
     }
+    let stop = stop_of(&args.model)?;
     let opened = ctx.open_chat(args.model.model.as_deref()).await?;
     let mut req = CompletionRequest::new(opened.model.clone(), prompt.clone());
     req.max_tokens = args.model.max_tokens;
     req.temperature = args.model.temperature;
     req.top_p = args.model.top_p;
     req.seed = args.model.seed;
-    req.stop = stop_of(&args.model)?;
+    req.stop = stop;
     if args.n > 1 {
         req.n = Some(args.n);
     }

@@ -16,7 +16,9 @@ async fn dropping_the_stream_closes_the_connection() {
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let (closed_tx, closed_rx) = oneshot::channel::<Duration>();
     tokio::spawn(async move {
-        let Ok((mut sock, _)) = listener.accept().await else { return };
+        let Ok((mut sock, _)) = listener.accept().await else {
+            return;
+        };
         read_request(&mut sock).await;
         let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
         let _ = sock.write_all(head.as_bytes()).await;

@@ -29,7 +29,9 @@ async fn wrong_key_is_401_with_hint_and_not_retried() {
 
 #[tokio::test]
 async fn unknown_model_is_model_not_found() {
-    let mock = MockServer::start(MockConfig::default()).await.expect("mock starts");
+    let mock = MockServer::start(MockConfig::default())
+        .await
+        .expect("mock starts");
     let c = client(fast_config(&mock.url(), 3));
     let req = ChatCompletionRequest::new("nonexistent-model", vec![ChatMessage::user("hi")]);
     let err = c.chat(&req).await.expect_err("404");
@@ -41,7 +43,9 @@ async fn unknown_model_is_model_not_found() {
 
 #[tokio::test]
 async fn long_prompt_is_context_length_exceeded() {
-    let mock = MockServer::start(MockConfig::default()).await.expect("mock starts");
+    let mock = MockServer::start(MockConfig::default())
+        .await
+        .expect("mock starts");
     let c = client(fast_config(&mock.url(), 3));
     let long = "tokens ".repeat(6000);
     let req = ChatCompletionRequest::new("mock-ctx4k", vec![ChatMessage::user(long)]);

@@ -26,7 +26,10 @@ async fn two_hundred_chats_survive_every_fault_kind() {
     for i in 0..200 {
         let question = format!("question number {i}");
         let req = ChatCompletionRequest::new("gpt-4o-mini", vec![ChatMessage::user(&question)]);
-        let resp = c.chat(&req).await.unwrap_or_else(|e| panic!("chat {i} failed: {e}"));
+        let resp = c
+            .chat(&req)
+            .await
+            .unwrap_or_else(|e| panic!("chat {i} failed: {e}"));
         assert_eq!(resp.body.text(), question, "chat {i}");
         if resp.meta.attempts > 1 {
             retried += 1;
@@ -40,7 +43,10 @@ async fn two_hundred_chats_survive_every_fault_kind() {
         .filter_map(|r| r["fault"].as_str().map(str::to_string))
         .collect();
     for kind in ["500", "503", "429", "stall", "truncate", "badjson"] {
-        assert!(faults.iter().any(|f| f == kind), "fault {kind} never struck: {faults:?}");
+        assert!(
+            faults.iter().any(|f| f == kind),
+            "fault {kind} never struck: {faults:?}"
+        );
     }
 }
 
@@ -52,12 +58,19 @@ async fn streamed_chats_survive_faults_before_the_first_token() {
     for i in 0..60 {
         let question = format!("stream question {i} with a few more words");
         let req = ChatCompletionRequest::new("gpt-4o-mini", vec![ChatMessage::user(&question)]);
-        let mut stream = c.chat_stream(&req).await.unwrap_or_else(|e| panic!("open {i}: {e}"));
+        let mut stream = c
+            .chat_stream(&req)
+            .await
+            .unwrap_or_else(|e| panic!("open {i}: {e}"));
         let mut acc = ChunkAccumulator::new();
         let mut roles = 0;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.unwrap_or_else(|e| panic!("stream {i}: {e}"));
-            roles += chunk.choices.iter().filter(|c| c.delta.role.is_some()).count();
+            roles += chunk
+                .choices
+                .iter()
+                .filter(|c| c.delta.role.is_some())
+                .count();
             acc.push(&chunk);
         }
         let meta = stream.meta().clone();
@@ -75,7 +88,9 @@ async fn streamed_chats_survive_faults_before_the_first_token() {
 
 #[tokio::test]
 async fn a_stall_is_detected_then_retried() {
-    let mock = MockServer::start(MockConfig::default()).await.expect("mock starts");
+    let mock = MockServer::start(MockConfig::default())
+        .await
+        .expect("mock starts");
     let cfg = fast_config(&mock.url(), 1)
         .stall_timeout(Duration::from_millis(300))
         .header("x-mock-fault", "stall");
@@ -87,7 +102,10 @@ async fn a_stall_is_detected_then_retried() {
         panic!("expected RetriesExhausted, got {err:?}");
     };
     assert_eq!(*attempts, 2);
-    assert!(matches!(**last, ClientError::StreamStalled { .. }), "{last:?}");
+    assert!(
+        matches!(**last, ClientError::StreamStalled { .. }),
+        "{last:?}"
+    );
     assert!(err.hint().unwrap_or_default().contains("--stall-timeout"));
     assert_eq!(mock.request_count(), 2);
 
@@ -97,7 +115,10 @@ async fn a_stall_is_detected_then_retried() {
     let ClientError::RetriesExhausted { last, .. } = &err else {
         panic!("expected RetriesExhausted, got {err:?}");
     };
-    assert!(matches!(**last, ClientError::StreamStalled { .. }), "{last:?}");
+    assert!(
+        matches!(**last, ClientError::StreamStalled { .. }),
+        "{last:?}"
+    );
     assert!(stream.next().await.is_none());
     assert_eq!(mock.request_count(), 4);
 }

@@ -8,7 +8,9 @@ use crate::support::{client, fast_config};
 
 #[tokio::test]
 async fn org_project_auth_and_user_agent_reach_the_server() {
-    let mock = MockServer::start(MockConfig::default()).await.expect("mock starts");
+    let mock = MockServer::start(MockConfig::default())
+        .await
+        .expect("mock starts");
     let c = client(
         fast_config(&mock.url(), 0)
             .api_key("sk-test-abcd1234")
@@ -26,7 +28,10 @@ async fn org_project_auth_and_user_agent_reach_the_server() {
     assert_eq!(h["x-trace"], "t1");
     assert_eq!(h["user-agent"], USER_AGENT);
     let auth = h["authorization"].as_str().unwrap_or_default();
-    assert!(auth.starts_with("Bearer ") && auth.ends_with("1234"), "{auth}");
+    assert!(
+        auth.starts_with("Bearer ") && auth.ends_with("1234"),
+        "{auth}"
+    );
     assert_eq!(logged[0]["path"], "/v1/chat/completions");
 }
 
@@ -42,19 +47,29 @@ async fn azure_urls_and_api_key_header() {
         .api_key("azure-key-9876")
         .azure(AzureConfig::new("2024-10-21"));
     let c = HttpClient::new(cfg).expect("client");
-    let req = ChatCompletionRequest::new("my-gpt4o-deployment", vec![ChatMessage::user("azure hi")]);
+    let req =
+        ChatCompletionRequest::new("my-gpt4o-deployment", vec![ChatMessage::user("azure hi")]);
     let resp = c.chat(&req).await.expect("azure chat");
     assert_eq!(resp.body.text(), "azure hi");
     let emb = EmbeddingRequest::new("my-embedder", vec!["a".into()]);
     c.embeddings(&emb).await.expect("azure embeddings");
 
     let logged = mock.requests();
-    assert_eq!(logged[0]["path"], "/openai/deployments/my-gpt4o-deployment/chat/completions");
+    assert_eq!(
+        logged[0]["path"],
+        "/openai/deployments/my-gpt4o-deployment/chat/completions"
+    );
     assert_eq!(logged[0]["query"], "api-version=2024-10-21");
-    assert_eq!(logged[1]["path"], "/openai/deployments/my-embedder/embeddings");
+    assert_eq!(
+        logged[1]["path"],
+        "/openai/deployments/my-embedder/embeddings"
+    );
     let h = &logged[0]["headers"];
     assert!(h.get("authorization").is_none(), "{h}");
-    assert!(h["api-key"].as_str().unwrap_or_default().ends_with("9876"), "{h}");
+    assert!(
+        h["api-key"].as_str().unwrap_or_default().ends_with("9876"),
+        "{h}"
+    );
 }
 
 #[test]

@@ -34,13 +34,18 @@ fn backend() -> Option<Backend> {
     }
     let model = LocalModel::load(&chat, &LoadOptions::default()).expect("chat model loads");
     let embedder = Embedder::load(&embed).expect("embedder loads");
-    Some(Backend::Local(LocalBackend::new(Some(model), Some(embedder))))
+    Some(Backend::Local(LocalBackend::new(
+        Some(model),
+        Some(embedder),
+    )))
 }
 
 fn request() -> ChatCompletionRequest {
     ChatCompletionRequest::new(
         "local",
-        vec![ChatMessage::user("What is the capital of France? Answer in one sentence.")],
+        vec![ChatMessage::user(
+            "What is the capital of France? Answer in one sentence.",
+        )],
     )
     .temperature(0.0)
     .max_tokens(24)
@@ -55,11 +60,18 @@ async fn chat_and_stream_agree_at_temperature_zero() {
     let resp = backend.chat(&request()).await.expect("chat");
     let text = resp.body.text().to_string();
     assert!(!text.trim().is_empty());
-    assert!(resp.body.id.starts_with("chatcmpl-local-"), "{}", resp.body.id);
+    assert!(
+        resp.body.id.starts_with("chatcmpl-local-"),
+        "{}",
+        resp.body.id
+    );
     assert_eq!(resp.body.object, "chat.completion");
     let usage = resp.body.usage.clone().expect("usage");
     assert!(usage.prompt_tokens > 0 && usage.completion_tokens > 0);
-    assert_eq!(usage.total_tokens, usage.prompt_tokens + usage.completion_tokens);
+    assert_eq!(
+        usage.total_tokens,
+        usage.prompt_tokens + usage.completion_tokens
+    );
     assert!(matches!(
         resp.body.finish_reason(),
         Some(FinishReason::Stop | FinishReason::Length)
@@ -91,7 +103,12 @@ async fn completions_embeddings_models_and_dropping_a_stream() {
     req.temperature = Some(0.0);
     let resp = backend.completions(&req).await.expect("completion");
     assert_eq!(resp.body.choices.len(), 1);
-    assert!(resp.body.usage.as_ref().is_some_and(|u| u.completion_tokens > 0));
+    assert!(
+        resp.body
+            .usage
+            .as_ref()
+            .is_some_and(|u| u.completion_tokens > 0)
+    );
 
     let mut emb = EmbeddingRequest::new("local:minilm", vec!["a cat".into(), "a dog".into()]);
     let resp = backend.embeddings(&emb).await.expect("embeddings");
@@ -114,7 +131,10 @@ async fn completions_embeddings_models_and_dropping_a_stream() {
     let _ = stream.next().await;
     drop(stream);
     let started = std::time::Instant::now();
-    let resp = backend.chat(&request().max_tokens(4)).await.expect("next chat");
+    let resp = backend
+        .chat(&request().max_tokens(4))
+        .await
+        .expect("next chat");
     assert!(!resp.body.text().is_empty());
     assert!(
         started.elapsed() < std::time::Duration::from_secs(20),

@@ -9,5 +9,6 @@ mod headers;
 mod local;
 mod retry_after;
 mod sse_split;
+mod streams;
 mod support;
 mod tokens;

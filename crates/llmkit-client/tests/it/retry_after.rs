@@ -45,7 +45,11 @@ async fn insufficient_quota_is_not_retried() {
     assert_eq!(err.status(), Some(429));
     assert_eq!(err.request_id(), Some("req_quota"));
     assert!(!err.is_retryable());
-    assert!(err.hint().unwrap_or_default().contains("billing"), "{:?}", err.hint());
+    assert!(
+        err.hint().unwrap_or_default().contains("billing"),
+        "{:?}",
+        err.hint()
+    );
 }
 
 #[tokio::test]
@@ -56,8 +60,14 @@ async fn should_retry_header_overrides_the_status_rule() {
         r#"{"error":{"message":"down"}}"#,
     );
     let server = RawServer::start(vec![no]).await;
-    let err = client(fast_config(&server.url, 3)).chat(&req()).await.expect_err("503");
-    assert!(matches!(err, ClientError::Api { status: 503, .. }), "{err:?}");
+    let err = client(fast_config(&server.url, 3))
+        .chat(&req())
+        .await
+        .expect_err("503");
+    assert!(
+        matches!(err, ClientError::Api { status: 503, .. }),
+        "{err:?}"
+    );
     assert_eq!(server.requests(), 1);
 }
 
@@ -69,7 +79,10 @@ async fn exhausted_retries_keep_the_last_status_body_and_request_id() {
         r#"{"error":{"message":"The server had an error","type":"server_error"}}"#,
     );
     let server = RawServer::start(vec![down]).await;
-    let err = client(fast_config(&server.url, 2)).chat(&req()).await.expect_err("500s");
+    let err = client(fast_config(&server.url, 2))
+        .chat(&req())
+        .await
+        .expect_err("500s");
     let ClientError::RetriesExhausted { attempts, last } = &err else {
         panic!("expected RetriesExhausted, got {err:?}");
     };
@@ -84,7 +97,10 @@ async fn a_200_that_is_not_json_is_retried() {
     let html = http_json("200 OK", &[], "<html>502 Bad Gateway</html>");
     let ok = http_json("200 OK", &[], &chat_body("fine"));
     let server = RawServer::start(vec![html, ok]).await;
-    let resp = client(fast_config(&server.url, 2)).chat(&req()).await.expect("retry works");
+    let resp = client(fast_config(&server.url, 2))
+        .chat(&req())
+        .await
+        .expect("retry works");
     assert_eq!(resp.body.text(), "fine");
     assert_eq!(resp.meta.attempts, 2);
 }
@@ -104,5 +120,9 @@ async fn unreachable_server_maps_to_connect_with_hint() {
         panic!("expected RetriesExhausted, got {err:?}");
     };
     assert!(matches!(**last, ClientError::Connect { .. }), "{last:?}");
-    assert!(err.hint().unwrap_or_default().contains("base URL"), "{:?}", err.hint());
+    assert!(
+        err.hint().unwrap_or_default().contains("base URL"),
+        "{:?}",
+        err.hint()
+    );
 }

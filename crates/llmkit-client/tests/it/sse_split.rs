@@ -67,7 +67,11 @@ fn every_single_split_gives_the_same_chunks() {
     let input = RECORDED.as_bytes();
     let reference = parse(&[input]);
     for i in 0..=input.len() {
-        assert_eq!(parse(&split_at(input, vec![i])), reference, "split at byte {i}");
+        assert_eq!(
+            parse(&split_at(input, vec![i])),
+            reference,
+            "split at byte {i}"
+        );
     }
 }
 

@@ -62,8 +62,7 @@ impl RawServer {
 pub async fn read_request(sock: &mut TcpStream) -> String {
     let mut buf = Vec::new();
     let mut piece = [0u8; 4096];
-    loop {
-        let Ok(n) = sock.read(&mut piece).await else { break };
+    while let Ok(n) = sock.read(&mut piece).await {
         if n == 0 {
             break;
         }
@@ -74,7 +73,8 @@ pub async fn read_request(sock: &mut TcpStream) -> String {
                 .lines()
                 .find_map(|l| {
                     let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok())?
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())?
                 })
                 .unwrap_or(0);
             while buf.len() < end + 4 + len {

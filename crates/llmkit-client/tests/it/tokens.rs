@@ -41,7 +41,10 @@ fn chat_count_matches_the_cookbook_example() {
         ChatMessage::system(
             "You are a helpful, pattern-following assistant that translates corporate jargon into plain English.",
         ),
-        named("New synergies will help drive top-line growth.", "example_user"),
+        named(
+            "New synergies will help drive top-line growth.",
+            "example_user",
+        ),
         named(
             "Things working well together will increase revenue.",
             "example_assistant",

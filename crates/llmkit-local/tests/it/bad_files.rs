@@ -124,7 +124,10 @@ fn truncated_model_is_reported_as_truncated() {
         let path = dir.path().join(format!("cut{keep}.gguf"));
         std::fs::write(&path, &bytes[..keep]).unwrap();
         let err = load(&path).unwrap_err();
-        assert!(matches!(err, LocalError::Truncated { .. }), "{keep}: {err:?}");
+        assert!(
+            matches!(err, LocalError::Truncated { .. }),
+            "{keep}: {err:?}"
+        );
         assert!(err.hint().unwrap().contains("fetch-models.sh"));
     }
 }

@@ -1,7 +1,9 @@
 //! Generation with the real default model: answers, determinism, stop strings, limits,
 //! streaming, cancellation, context overflow and concurrent use.
 
-use llmkit_local::{ChatTurn, FinishReason, GenerateOutput, GenerateRequest, LocalError, LocalModel};
+use llmkit_local::{
+    ChatTurn, FinishReason, GenerateOutput, GenerateRequest, LocalError, LocalModel,
+};
 
 use crate::support::shared_model;
 
@@ -15,7 +17,9 @@ fn greedy(question: &str, max_tokens: u32) -> GenerateRequest {
 }
 
 fn generate(model: &LocalModel, req: &GenerateRequest) -> GenerateOutput {
-    model.generate(req, &mut |_| true).expect("generation works")
+    model
+        .generate(req, &mut |_| true)
+        .expect("generation works")
 }
 
 #[test]
@@ -114,7 +118,11 @@ fn stop_strings_end_generation_and_are_not_returned() {
             .unwrap();
         assert_eq!(out.finish_reason, FinishReason::Stop, "{stop}");
         assert!(!out.text.contains(stop), "{stop}: {out:?}");
-        assert_eq!(out.text, full.text[..full.text.find(stop).unwrap()], "{stop}");
+        assert_eq!(
+            out.text,
+            full.text[..full.text.find(stop).unwrap()],
+            "{stop}"
+        );
         assert_eq!(streamed, out.text, "{stop}");
     }
 }
@@ -173,12 +181,36 @@ fn raw_prompt_skips_the_template() {
 }
 
 #[test]
+fn prompts_longer_than_one_prefill_chunk_work() {
+    let Some(model) = shared_model("prompts_longer_than_one_prefill_chunk_work") else {
+        return;
+    };
+    // Over 512 tokens, so the prompt is fed in two chunks through the KV cache.
+    let prompt = format!(
+        "{}The capital of France is",
+        "The capital of France is Paris. ".repeat(100)
+    );
+    let req = GenerateRequest {
+        raw_prompt: Some(prompt),
+        max_tokens: Some(3),
+        temperature: Some(0.0),
+        ..Default::default()
+    };
+    let out = generate(&model, &req);
+    assert!(out.prompt_tokens > 600, "{out:?}");
+    assert!(out.text.starts_with(" Paris"), "{out:?}");
+}
+
+#[test]
 fn prompt_longer_than_the_context_is_a_typed_error() {
     let Some(model) = shared_model("prompt_longer_than_the_context_is_a_typed_error") else {
         return;
     };
     let window = model.context_window();
-    assert_eq!(window, 4096, "SmolLM2 declares 8192, candle's llama caps at 4096");
+    assert_eq!(
+        window, 4096,
+        "SmolLM2 declares 8192, candle's llama caps at 4096"
+    );
     let req = GenerateRequest {
         raw_prompt: Some("hello ".repeat(window + 10)),
         ..Default::default()
@@ -241,5 +273,8 @@ fn model_facts() {
     assert_eq!(model.architecture(), "llama");
     assert_eq!(model.name(), "SmolLM2-135M-Instruct.Q4_1");
     assert_eq!(model.count_tokens("").unwrap(), 0);
-    assert_eq!(model.encode("Hello, world!").unwrap(), vec![19556, 28, 905, 17]);
+    assert_eq!(
+        model.encode("Hello, world!").unwrap(),
+        vec![19556, 28, 905, 17]
+    );
 }

@@ -9,7 +9,8 @@ use serde_json::Value;
 use crate::support::shared_model;
 
 fn reference(test: &str) -> Option<Value> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/llamacpp_reference.json");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/llamacpp_reference.json");
     match std::fs::read_to_string(&path) {
         Ok(text) => Some(serde_json::from_str(&text).expect("the reference file is valid JSON")),
         Err(_) => {
@@ -57,7 +58,10 @@ fn chat_prompts_match_llama_cpp() {
     ) else {
         return;
     };
-    for case in reference["generations"].as_array().expect("generation cases") {
+    for case in reference["generations"]
+        .as_array()
+        .expect("generation cases")
+    {
         let messages = [ChatTurn::user(case["user"].as_str().unwrap())];
         let prompt = model.render_chat(&messages).unwrap();
         assert_eq!(prompt, case["prompt"].as_str().unwrap());
@@ -69,6 +73,11 @@ fn chat_prompts_match_llama_cpp() {
     }
 }
 
+/// Greedy decoding is sensitive to tiny numeric differences wherever two tokens are nearly
+/// tied, and our weights are the Q8_0 conversion of llama.cpp's Q4_1 (even the unconverted Q4_1
+/// path differs, since candle and ggml round activations differently). So the outputs are
+/// compared on a common prefix: measured, the first answer matches exactly, and the others
+/// agree on their first 20+ characters before diverging into equally plausible text.
 #[test]
 fn greedy_outputs_match_llama_cpp() {
     let (Some(model), Some(reference)) = (
@@ -77,8 +86,12 @@ fn greedy_outputs_match_llama_cpp() {
     ) else {
         return;
     };
-    for case in reference["generations"].as_array().expect("generation cases") {
+    let cases = reference["generations"]
+        .as_array()
+        .expect("generation cases");
+    for (i, case) in cases.iter().enumerate() {
         let expected_ids = ids(&case["output_ids"]);
+        let expected = case["output_text"].as_str().unwrap();
         let req = GenerateRequest {
             messages: vec![ChatTurn::user(case["user"].as_str().unwrap())],
             max_tokens: Some(expected_ids.len() as u32),
@@ -86,6 +99,22 @@ fn greedy_outputs_match_llama_cpp() {
             ..Default::default()
         };
         let out = model.generate(&req, &mut |_| true).unwrap();
-        eprintln!("ours:      {:?}\nllama.cpp: {:?}", out.text, case["output_text"]);
+        if i == 0 {
+            assert_eq!(out.text, expected);
+            assert_eq!(out.completion_tokens as usize, expected_ids.len());
+            continue;
+        }
+        let common = out
+            .text
+            .chars()
+            .zip(expected.chars())
+            .take_while(|(a, b)| a == b)
+            .count();
+        assert!(
+            common >= 20 || out.text == expected,
+            "ours {:?}\nllama.cpp {:?}",
+            out.text,
+            expected
+        );
     }
 }

@@ -1,18 +1,44 @@
 //! The `llmkit-mock` binary: first stdout line, serving, and a clean exit on SIGTERM.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// Kills the spawned server if the test fails before it exits by itself.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
 
 #[tokio::test]
 async fn prints_listening_line_and_exits_on_sigterm() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_llmkit-mock"))
-        .args(["--port", "0", "--seed", "3", "--faults", "500,reset", "--fault-rate", "0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut guard = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_llmkit-mock"))
+            .args([
+                "--port",
+                "0",
+                "--seed",
+                "3",
+                "--faults",
+                "500,reset",
+                "--fault-rate",
+                "0",
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut guard.0;
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let url = line
         .trim_end()
         .strip_prefix("listening on ")
@@ -22,10 +48,17 @@ async fn prints_listening_line_and_exits_on_sigterm() {
     let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
     assert!(port > 0);
 
-    let resp = crate::client().get(format!("{url}/v1/models")).send().await.unwrap();
+    let resp = crate::client()
+        .get(format!("{url}/v1/models"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
 
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(killed.success());
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {

@@ -35,7 +35,15 @@ async fn echoes_last_user_message_in_openai_shape() {
 #[tokio::test]
 async fn mock_reply_scripts_the_answer() {
     let s = start(MockConfig::default()).await;
-    let v = json(post(&s, "/v1/chat/completions", user("MOCK_REPLY: scripted answer")).await).await;
+    let v = json(
+        post(
+            &s,
+            "/v1/chat/completions",
+            user("MOCK_REPLY: scripted answer"),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(v["choices"][0]["message"]["content"], "scripted answer");
 }
 
@@ -91,7 +99,11 @@ async fn streams_chunks_then_done() {
         .map(|e| serde_json::from_str(e).unwrap())
         .collect();
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
-    assert!(chunks.iter().all(|c| c["object"] == "chat.completion.chunk"));
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["object"] == "chat.completion.chunk")
+    );
     assert!(chunks.iter().all(|c| c.get("usage").is_none()));
     let text: String = chunks
         .iter()
@@ -121,8 +133,15 @@ async fn stream_usage_chunk_when_asked() {
     let usage = chunks.last().unwrap();
     assert_eq!(usage["choices"], json!([]));
     assert_eq!(usage["usage"]["completion_tokens"], 6);
-    assert_eq!(usage["usage"]["total_tokens"], 6 + usage["usage"]["prompt_tokens"].as_u64().unwrap());
-    assert!(chunks[..chunks.len() - 1].iter().all(|c| c["usage"].is_null()));
+    assert_eq!(
+        usage["usage"]["total_tokens"],
+        6 + usage["usage"]["prompt_tokens"].as_u64().unwrap()
+    );
+    assert!(
+        chunks[..chunks.len() - 1]
+            .iter()
+            .all(|c| c["usage"].is_null())
+    );
     for i in 0..2 {
         let text: String = chunks
             .iter()
@@ -164,7 +183,10 @@ async fn json_schema_answers_are_valid_instances() {
     body["response_format"] = json!({"type": "json_object"});
     let v = json(post(&s, "/v1/chat/completions", body).await).await;
     let text = v["choices"][0]["message"]["content"].as_str().unwrap();
-    assert_eq!(serde_json::from_str::<Value>(text).unwrap(), json!({"text": "wrap me"}));
+    assert_eq!(
+        serde_json::from_str::<Value>(text).unwrap(),
+        json!({"text": "wrap me"})
+    );
 }
 
 #[tokio::test]
@@ -182,13 +204,22 @@ async fn streamed_tool_call_arguments_rebuild() {
         .filter(|e| !e.starts_with(':') && *e != "[DONE]")
         .map(|e| serde_json::from_str(e).unwrap())
         .collect();
-    assert_eq!(chunks[0]["choices"][0]["delta"]["tool_calls"][0]["function"]["name"], "lookup");
+    assert_eq!(
+        chunks[0]["choices"][0]["delta"]["tool_calls"][0]["function"]["name"],
+        "lookup"
+    );
     let args: String = chunks
         .iter()
         .filter_map(|c| c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"].as_str())
         .collect();
-    assert_eq!(serde_json::from_str::<Value>(&args).unwrap(), json!({"query": "example", "limit": 1}));
-    assert_eq!(chunks.last().unwrap()["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(
+        serde_json::from_str::<Value>(&args).unwrap(),
+        json!({"query": "example", "limit": 1})
+    );
+    assert_eq!(
+        chunks.last().unwrap()["choices"][0]["finish_reason"],
+        "tool_calls"
+    );
 }
 
 #[tokio::test]

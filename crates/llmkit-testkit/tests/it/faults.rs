@@ -8,7 +8,11 @@ use serde_json::{Value, json};
 use crate::{client, parse_sse, start, user};
 use llmkit_testkit::{Fault, MockConfig, MockServer};
 
-async fn faulted(s: &MockServer, fault: &str, stream: bool) -> Result<reqwest::Response, reqwest::Error> {
+async fn faulted(
+    s: &MockServer,
+    fault: &str,
+    stream: bool,
+) -> Result<reqwest::Response, reqwest::Error> {
     let mut body = user("some words that would be the answer");
     body["stream"] = json!(stream);
     client()
@@ -133,7 +137,12 @@ async fn drawn_faults_are_reproducible_per_seed() {
         .await;
         let mut out = Vec::new();
         for _ in 0..24 {
-            out.push(crate::post(&s, "/v1/chat/completions", user("x")).await.status().as_u16());
+            out.push(
+                crate::post(&s, "/v1/chat/completions", user("x"))
+                    .await
+                    .status()
+                    .as_u16(),
+            );
         }
         out
     }

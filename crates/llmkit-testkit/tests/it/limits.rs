@@ -18,20 +18,33 @@ async fn rpm_limit_answers_429_with_headers() {
         let h = resp.headers();
         assert_eq!(h["x-ratelimit-limit-requests"], "3");
         assert_eq!(h["x-ratelimit-remaining-requests"], remaining);
-        assert!(h["x-ratelimit-reset-requests"].to_str().unwrap().ends_with('s'));
+        assert!(
+            h["x-ratelimit-reset-requests"]
+                .to_str()
+                .unwrap()
+                .ends_with('s')
+        );
     }
     let resp = post(&s, "/v1/chat/completions", user("x")).await;
     assert_eq!(resp.status(), 429);
     let h = resp.headers().clone();
     let retry: u64 = h["retry-after"].to_str().unwrap().parse().unwrap();
     let retry_ms: u64 = h["retry-after-ms"].to_str().unwrap().parse().unwrap();
-    assert!(retry >= 1 && (19_000..=20_000).contains(&retry_ms), "{retry} {retry_ms}");
+    assert!(
+        retry >= 1 && (19_000..=20_000).contains(&retry_ms),
+        "{retry} {retry_ms}"
+    );
     assert_eq!(h["x-ratelimit-remaining-requests"], "0");
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["error"]["type"], "requests");
     assert_eq!(v["error"]["code"], "rate_limit_exceeded");
     let msg = v["error"]["message"].as_str().unwrap();
-    assert!(msg.contains("on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in"), "{msg}");
+    assert!(
+        msg.contains(
+            "on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in"
+        ),
+        "{msg}"
+    );
 }
 
 #[tokio::test]
@@ -44,7 +57,12 @@ async fn tpm_limit_counts_prompt_and_max_tokens() {
     let mut body = user("x");
     body["max_tokens"] = json!(40);
     // Each request costs 7 prompt + 40 completion tokens.
-    assert_eq!(post(&s, "/v1/chat/completions", body.clone()).await.status(), 200);
+    assert_eq!(
+        post(&s, "/v1/chat/completions", body.clone())
+            .await
+            .status(),
+        200
+    );
     let second = post(&s, "/v1/chat/completions", body.clone()).await;
     assert_eq!(second.status(), 200);
     assert_eq!(second.headers()["x-ratelimit-remaining-tokens"], "6");
@@ -52,5 +70,10 @@ async fn tpm_limit_counts_prompt_and_max_tokens() {
     assert_eq!(third.status(), 429);
     let v: Value = third.json().await.unwrap();
     assert_eq!(v["error"]["type"], "tokens");
-    assert!(v["error"]["message"].as_str().unwrap().contains("(TPM): Limit 100, Used 94, Requested 47"));
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("(TPM): Limit 100, Used 94, Requested 47")
+    );
 }

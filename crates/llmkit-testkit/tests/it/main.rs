@@ -16,6 +16,8 @@ pub async fn start(cfg: MockConfig) -> MockServer {
 }
 
 pub fn client() -> reqwest::Client {
+    // The workspace's reqwest has no default TLS provider; another test may have installed it.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder().build().expect("client builds")
 }
 

@@ -1,0 +1,8 @@
+//! Integration tests for the `llmkit` binary, run against the in-process `llmkit-mock` server.
+
+mod ask;
+mod config;
+mod errors;
+mod faults;
+mod local;
+mod support;

@@ -1,0 +1,142 @@
+//! Test helpers: a mock server on its own runtime, and a `llmkit` command with a clean,
+//! hermetic environment (no real keys, a private config directory).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use llmkit_testkit::{MockConfig, MockServer};
+
+/// A running mock server (kept alive with its runtime).
+pub struct Mock {
+    pub server: MockServer,
+    _rt: tokio::runtime::Runtime,
+}
+
+impl Mock {
+    pub fn start(cfg: MockConfig) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = rt.block_on(MockServer::start(cfg)).unwrap();
+        Self { server, _rt: rt }
+    }
+
+    pub fn default() -> Self {
+        Self::start(MockConfig::default())
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("{}/v1", self.server.url())
+    }
+}
+
+/// A `llmkit` invocation with a hermetic environment.
+pub struct Llmkit {
+    pub cmd: Command,
+    pub home: tempfile::TempDir,
+}
+
+impl Llmkit {
+    /// `llmkit` aimed at `mock` with a test key.
+    pub fn against(mock: &Mock) -> Self {
+        let mut k = Self::bare();
+        k.cmd
+            .env("OPENAI_BASE_URL", mock.base_url())
+            .env("OPENAI_API_KEY", "sk-test-key-000000000000");
+        k
+    }
+
+    /// `llmkit` with no key and no base URL (so the embedded model is the default).
+    pub fn bare() -> Self {
+        let home = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_llmkit"));
+        for var in [
+            "OPENAI_API_KEY",
+            "OPENAI_BASE_URL",
+            "OPENAI_ORG_ID",
+            "OPENAI_PROJECT_ID",
+            "LLMKIT_MODEL",
+            "LLMKIT_PROFILE",
+            "LLMKIT_CONFIG",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env("XDG_DATA_HOME", home.path().join("data"))
+            .env("LLMKIT_MODELS_DIR", models_dir());
+        Self { cmd, home }
+    }
+
+    pub fn args<I, S>(&mut self, args: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.cmd.args(args);
+        self
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.home.path().join("config/llmkit/config.toml")
+    }
+
+    pub fn run(&mut self) -> Output {
+        self.cmd.output().unwrap()
+    }
+
+    /// Runs with `input` on stdin.
+    pub fn run_with_stdin(&mut self, input: &str) -> Output {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut child = self
+            .cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_string();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(input.as_bytes());
+        });
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        out
+    }
+}
+
+/// The models directory the tests use: `LLMKIT_MODELS_DIR`, else `<workspace>/models`.
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("LLMKIT_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"))
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts a failed run: non-zero exit, an `error:` line and a `hint:` line, no panic.
+pub fn assert_clear_error(o: &Output, needle: &str) {
+    let err = stderr(o);
+    assert!(!o.status.success(), "expected failure, got success: {err}");
+    assert!(
+        err.lines().any(|l| l.starts_with("error: ")),
+        "stderr: {err}"
+    );
+    assert!(err.contains("\nhint: "), "no hint line: {err}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    assert!(!err.contains("RUST_BACKTRACE"), "backtrace: {err}");
+    assert!(
+        err.to_lowercase().contains(&needle.to_lowercase()),
+        "stderr lacks `{needle}`: {err}"
+    );
+}

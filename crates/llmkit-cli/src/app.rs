@@ -4,7 +4,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::Result;
-use llmkit_client::{Backend, HttpClient, LocalBackend};
+use llmkit_client::{Backend, HttpClient, LocalBackend, Pipeline, RequestInfo};
 use llmkit_local::{Embedder, LoadOptions, LocalModel};
 
 use crate::cli::{Cli, Command};
@@ -17,20 +17,25 @@ pub async fn run(cli: Cli) -> Result<()> {
     let env = Env::from_process();
     let editing = matches!(cli.command, Command::Config(_));
     let settings = Settings::resolve(&cli.global, &env, editing)?;
-    let ctx = Ctx { settings };
+    let ctx = Ctx {
+        settings,
+        global: cli.global.clone(),
+    };
     match cli.command {
         Command::Ask(args) => commands::ask::run(&ctx, args).await,
         Command::Complete(args) => commands::complete::run(&ctx, args).await,
         Command::Models(args) => commands::models::run(&ctx, args).await,
         Command::Tokens(args) => commands::tokens::run(&ctx, args).await,
         Command::Embed(args) => commands::embed::run(&ctx, args).await,
-        Command::Config(args) => commands::config::run(&ctx, &cli.global, args),
+        Command::Config(args) => commands::config::run(&ctx, &ctx.global, args),
     }
 }
 
 /// What every command gets: the resolved settings and ways to open backends.
 pub struct Ctx {
     pub settings: Settings,
+    /// The global flags (redaction, cache, budget), for the request pipeline.
+    pub global: crate::cli::GlobalArgs,
 }
 
 /// A backend ready to serve one command, with the model name to put in requests.
@@ -96,6 +101,24 @@ impl Ctx {
         }
     }
 
+    /// The request pipeline for a command: the backend plus redaction and accounting
+    /// (cache, budgets, ledger) as the flags and config ask.
+    pub fn pipeline(&self, backend: Backend, command: &str) -> Result<Pipeline> {
+        let info = RequestInfo {
+            command: command.to_string(),
+            profile: self.settings.profile.clone(),
+            ..RequestInfo::default()
+        };
+        let mut p = Pipeline::new(backend, info);
+        if let Some(r) = crate::privacy::redactor(self)? {
+            p = p.with_redaction(r);
+        }
+        if let Some(a) = crate::accounting::accounting(self)? {
+            p = p.with_accounting(a);
+        }
+        Ok(p)
+    }
+
     /// The HTTP client, refusing to go to OpenAI without a key.
     pub fn http(&self) -> Result<HttpClient> {
         if self.settings.api_key.is_none() && self.settings.is_openai() {
@@ -123,6 +146,21 @@ impl Ctx {
             .await
             .map_err(|e| anyhow::anyhow!("loading the local model failed: {e}"))??;
         Ok(model)
+    }
+}
+
+impl Ctx {
+    /// `--show-redactions`: counts by kind on stderr, never the values.
+    pub fn show_redactions(&self, counts: &[(String, usize)]) {
+        if !self.global.show_redactions {
+            return;
+        }
+        if counts.is_empty() {
+            notice("redactions: none");
+        } else {
+            let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{k}={n}")).collect();
+            notice(&format!("redactions: {}", parts.join(" ")));
+        }
     }
 }
 

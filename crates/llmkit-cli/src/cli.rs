@@ -18,7 +18,7 @@ pub struct Cli {
 }
 
 /// Options every command accepts.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct GlobalArgs {
     /// Configuration profile to use (env: LLMKIT_PROFILE).
     #[arg(long, global = true, value_name = "NAME")]
@@ -38,6 +38,33 @@ pub struct GlobalArgs {
     /// End a stream that receives no bytes for this many seconds.
     #[arg(long, global = true, value_name = "SECS", value_parser = parse_positive_f64)]
     pub stall_timeout: Option<f64>,
+    /// Replace personal data (emails, phones, cards, keys...) with placeholders before any
+    /// request leaves, and restore it in the answer.
+    #[arg(long, global = true)]
+    pub redact: bool,
+    /// Redact only these kinds (comma-separated; see the README), implies --redact.
+    #[arg(long, global = true, value_name = "KINDS", value_delimiter = ',')]
+    pub redact_kinds: Vec<String>,
+    /// Print counts of redacted items by kind on stderr (never the values).
+    #[arg(long, global = true)]
+    pub show_redactions: bool,
+    /// Refuse requests once this much (USD) has been spent by this invocation.
+    #[arg(long, global = true, value_name = "USD", value_parser = parse_positive_f64)]
+    pub max_cost: Option<f64>,
+    /// Bypass the response cache.
+    #[arg(long, global = true, conflicts_with = "cache")]
+    pub no_cache: bool,
+    /// Cache policy: `auto` (only reproducible requests: temperature 0 or a seed) or `always`.
+    #[arg(long, global = true, value_name = "auto|always")]
+    pub cache: Option<CacheMode>,
+}
+
+/// When the response cache is used.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
+pub enum CacheMode {
+    #[default]
+    Auto,
+    Always,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,7 @@
 //! The `llmkit` binary: parses argv, runs one command, and maps errors to a message, a
 //! `hint:` line and an exit code (a closed output pipe exits quietly).
 
+mod accounting;
 mod app;
 mod cli;
 mod commands;
@@ -8,6 +9,7 @@ mod config_file;
 mod error;
 mod input;
 mod output;
+mod privacy;
 mod settings;
 
 use std::io::Write;

@@ -401,6 +401,12 @@ mod tests {
             max_retries: None,
             timeout: None,
             stall_timeout: None,
+            redact: false,
+            redact_kinds: Vec::new(),
+            show_redactions: false,
+            max_cost: None,
+            no_cache: false,
+            cache: None,
         }
     }
 

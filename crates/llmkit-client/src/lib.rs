@@ -18,6 +18,7 @@ mod config;
 mod download;
 mod error;
 mod http;
+mod pipeline;
 #[cfg(feature = "local")]
 mod local;
 mod ratelimit;
@@ -34,6 +35,9 @@ pub use error::{BoxError, ClientError};
 pub use http::{HttpClient, Response, ResponseMeta, USER_AGENT};
 #[cfg(feature = "local")]
 pub use local::LocalBackend;
+pub use pipeline::{
+    Accounting, ChatResult, Outcome, Pipeline, PipelineStream, Redact, RequestInfo, Restore,
+};
 pub use ratelimit::{RateLimitInfo, parse_duration};
 pub use retry::MAX_SERVER_DELAY;
 pub use stream::ChatStream;

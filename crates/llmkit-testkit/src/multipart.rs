@@ -18,9 +18,8 @@ pub(crate) fn boundary(content_type: &str) -> Option<String> {
     }
     params.split(';').find_map(|p| {
         let (k, v) = p.trim().split_once('=')?;
-        k.trim()
-            .eq_ignore_ascii_case("boundary")
-            .then(|| v.trim().trim_matches('"').to_string())
+        let v = v.trim().trim_matches('"');
+        (k.trim().eq_ignore_ascii_case("boundary") && !v.is_empty()).then(|| v.to_string())
     })
 }
 
@@ -106,6 +105,7 @@ mod tests {
             Some("abc")
         );
         assert_eq!(boundary("application/json"), None);
+        assert_eq!(boundary("multipart/form-data; boundary="), None);
         let body = Bytes::from_static(
             b"--abc\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n\
               --abc\r\nContent-Disposition: form-data; name=\"file\"; filename=\"in.jsonl\"\r\n\

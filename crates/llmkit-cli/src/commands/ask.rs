@@ -27,14 +27,15 @@ pub async fn run(ctx: &Ctx, args: AskArgs) -> Result<()> {
     req.response_format = format;
     check_context(ctx, &req)?;
 
-    let backend = &opened.backend;
+    let pipe = ctx.pipeline(opened.backend, "ask")?;
     if args.json || args.no_stream || args.n > 1 {
-        let resp = backend.chat(&req).await?;
+        let res = pipe.chat(&req).await?;
+        ctx.show_redactions(&res.redactions);
         if args.json {
-            return output::json(&result_json(backend.kind(), &resp.body, &resp.meta, args.n));
+            return output::json(&result_json(pipe.backend().kind(), &res, args.n));
         }
         if args.n > 1 {
-            for (i, c) in resp.body.choices.iter().enumerate() {
+            for (i, c) in res.response.choices.iter().enumerate() {
                 if i > 0 {
                     output::line("")?;
                 }
@@ -42,21 +43,23 @@ pub async fn run(ctx: &Ctx, args: AskArgs) -> Result<()> {
                 output::line(c.message.content.as_deref().unwrap_or("").trim_end())?;
             }
         } else {
-            output::line(resp.body.text().trim_end())?;
+            output::line(res.response.text().trim_end())?;
         }
-        warn_if_cut(resp.body.finish_reason());
+        warn_if_cut(res.response.finish_reason());
         return Ok(());
     }
 
-    let mut stream = backend.chat_stream(&req).await?;
-    let mut last = ' ';
+    let mut stream = pipe.chat_stream(&req).await?;
+    ctx.show_redactions(stream.redactions());
+    // Whether the output so far ends a line, so the final newline is added only once.
+    let mut at_line_start = true;
     let mut finish = None;
     while let Some(chunk) = stream.next().await {
         let chunk = match chunk {
             Ok(c) => c,
             Err(e) => {
                 // Keep what was printed on its own line before the error.
-                if last != '\n' && last != ' ' {
+                if !at_line_start {
                     output::write("\n")?;
                 }
                 return Err(e.into());
@@ -65,14 +68,14 @@ pub async fn run(ctx: &Ctx, args: AskArgs) -> Result<()> {
         if let Some(text) = chunk.delta_text() {
             if !text.is_empty() {
                 output::write(text)?;
-                last = text.chars().last().unwrap_or(last);
+                at_line_start = text.ends_with('\n');
             }
         }
         if let Some(f) = chunk.choices.first().and_then(|c| c.finish_reason.clone()) {
             finish = Some(f);
         }
     }
-    if last != '\n' {
+    if !at_line_start {
         output::write("\n")?;
     }
     warn_if_cut(finish.as_ref());

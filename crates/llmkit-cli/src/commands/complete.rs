@@ -2,7 +2,7 @@
 //! the server or model has no completions endpoint.
 
 use anyhow::Result;
-use llmkit_client::{Backend, ClientError, Response};
+use llmkit_client::{ChatResult, ClientError, Pipeline, Response};
 use llmkit_types::{
     ChatCompletionRequest, ChatCompletionResponse, ChatMessage, Choice, CompletionRequest,
     ResponseMessage,
@@ -42,18 +42,20 @@ pub async fn run(ctx: &Ctx, args: CompleteArgs) -> Result<()> {
         req.n = Some(args.n);
     }
 
-    let resp = match opened.backend.completions(&req).await {
+    let kind = opened.backend.kind();
+    let res = match opened.backend.completions(&req).await {
         Ok(r) => as_chat_shape(r),
         Err(e) if no_completions_endpoint(&e) => {
             notice("the server has no completions endpoint for this model; using chat instead");
-            chat_fallback(&opened.backend, &req, prompt).await?
+            let pipe = ctx.pipeline(opened.backend, "complete")?;
+            chat_fallback(&pipe, &req, prompt).await?
         }
         Err(e) => return Err(e.into()),
     };
     if args.json {
-        return output::json(&result_json(opened.backend.kind(), &resp.body, &resp.meta, args.n));
+        return output::json(&result_json(kind, &res, args.n));
     }
-    for (i, c) in resp.body.choices.iter().enumerate() {
+    for (i, c) in res.response.choices.iter().enumerate() {
         if i > 0 {
             output::line("\n---")?;
         }
@@ -81,10 +83,10 @@ fn no_completions_endpoint(e: &ClientError) -> bool {
 }
 
 async fn chat_fallback(
-    backend: &Backend,
+    pipe: &Pipeline,
     req: &CompletionRequest,
     prompt: String,
-) -> Result<Response<ChatCompletionResponse>> {
+) -> Result<ChatResult> {
     let mut chat = ChatCompletionRequest::new(
         req.model.clone(),
         vec![ChatMessage::system(CONTINUE_INSTRUCTION), ChatMessage::user(prompt)],
@@ -95,13 +97,11 @@ async fn chat_fallback(
     chat.n = req.n;
     chat.stop = req.stop.clone();
     chat.seed = req.seed;
-    Ok(backend.chat(&chat).await?)
+    Ok(pipe.chat(&chat).await?)
 }
 
 /// Puts a completions response in the chat shape so output code is shared.
-fn as_chat_shape(
-    r: Response<llmkit_types::CompletionResponse>,
-) -> Response<ChatCompletionResponse> {
+fn as_chat_shape(r: Response<llmkit_types::CompletionResponse>) -> ChatResult {
     let body = r.body;
     let choices = body
         .choices
@@ -116,8 +116,8 @@ fn as_chat_shape(
             logprobs: c.logprobs,
         })
         .collect();
-    Response {
-        body: ChatCompletionResponse {
+    ChatResult {
+        response: ChatCompletionResponse {
             id: body.id,
             created: body.created,
             model: body.model,
@@ -127,5 +127,7 @@ fn as_chat_shape(
             ..ChatCompletionResponse::default()
         },
         meta: r.meta,
+        cache_hit: false,
+        redactions: Vec::new(),
     }
 }

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use llmkit_client::ResponseMeta;
-use llmkit_types::{ChatCompletionRequest, ChatCompletionResponse, ChatMessage, Stop, Usage};
+use llmkit_client::ChatResult;
+use llmkit_types::{ChatCompletionRequest, ChatMessage, Stop, Usage};
 use serde_json::{Value, json};
 
 use crate::app::Ctx;
@@ -62,12 +62,9 @@ pub fn check_context(ctx: &Ctx, req: &ChatCompletionRequest) -> Result<(), CliEr
 
 /// The `--json` result shared by `ask`, `complete` and the local backend: `text` (or
 /// `choices` when n > 1), `finish_reason`, `usage`, `model`, `latency_ms`, `request_id`.
-pub fn result_json(
-    backend: &str,
-    resp: &ChatCompletionResponse,
-    meta: &ResponseMeta,
-    n: u32,
-) -> Value {
+pub fn result_json(backend: &str, res: &ChatResult, n: u32) -> Value {
+    let resp = &res.response;
+    let meta = &res.meta;
     let usage = resp.usage.clone().unwrap_or_else(|| Usage::new(0, 0));
     let mut out = serde_json::Map::new();
     if n > 1 {
@@ -96,6 +93,7 @@ pub fn result_json(
     out.insert("request_id".into(), json!(meta.request_id));
     out.insert("backend".into(), json!(backend));
     out.insert("attempts".into(), json!(meta.attempts));
+    out.insert("cached".into(), json!(res.cache_hit));
     Value::Object(out)
 }
 

@@ -1,0 +1,425 @@
+//! The one request path every command shares: redact → cache → budget → backend (with
+//! retries) → ledger → cache store → restore.
+//!
+//! The pipeline owns the order; what happens at each step is plugged in through two traits,
+//! so this crate depends on neither the redaction code (`llmkit-tasks`) nor the store
+//! (`llmkit-store`). With nothing plugged in it is exactly the backend.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::Stream;
+use llmkit_types::{ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, Usage};
+
+use crate::backend::Backend;
+use crate::error::ClientError;
+use crate::http::{Response, ResponseMeta};
+use crate::stream::ChatStream;
+
+/// Replaces personal data in an outgoing request and restores it in the answer.
+pub trait Redact: Send + Sync {
+    /// Rewrites the request in place; the returned restorer undoes it in the response.
+    fn redact_request(&self, req: &mut ChatCompletionRequest) -> Box<dyn Restore>;
+}
+
+/// Puts the original values back, for whole texts and for streamed deltas (a placeholder
+/// may be split across deltas, so the restorer holds back a possible partial placeholder).
+pub trait Restore: Send {
+    fn restore(&self, text: &str) -> String;
+    fn push(&mut self, delta: &str) -> String;
+    fn finish(&mut self) -> String;
+    /// (kind, count) of what was redacted, for `--show-redactions`.
+    fn counts(&self) -> Vec<(String, usize)>;
+}
+
+/// Who is asking, for the ledger and budgets.
+#[derive(Debug, Clone, Default)]
+pub struct RequestInfo {
+    pub command: String,
+    pub profile: Option<String>,
+    pub session: Option<String>,
+    pub batch_job: Option<String>,
+}
+
+/// Cache, budgets and the usage ledger.
+pub trait Accounting: Send + Sync {
+    /// A cached response for this (already redacted) request, if the cache applies to it.
+    fn cache_get(&self, req: &ChatCompletionRequest) -> Option<ChatCompletionResponse>;
+    /// Stores a response for this request (the implementation decides if it is cacheable).
+    fn cache_put(&self, req: &ChatCompletionRequest, resp: &ChatCompletionResponse);
+    /// Reserves the estimated cost of a request against the budgets, or refuses it.
+    fn reserve(&self, info: &RequestInfo, req: &ChatCompletionRequest) -> Result<u64, ClientError>;
+    /// Records one finished request (settling reservation `ticket`), including failures
+    /// (`usage` None) and cache hits.
+    fn record(&self, info: &RequestInfo, ticket: u64, outcome: &Outcome<'_>);
+}
+
+/// What the ledger learns about one request.
+#[derive(Debug)]
+pub struct Outcome<'a> {
+    pub backend: &'static str,
+    pub model: &'a str,
+    pub usage: Option<&'a Usage>,
+    pub latency: Duration,
+    pub status: u16,
+    pub cache_hit: bool,
+}
+
+/// A backend with its redaction and accounting plugged in. Cheap to clone.
+#[derive(Clone)]
+pub struct Pipeline {
+    backend: Backend,
+    redact: Option<Arc<dyn Redact>>,
+    accounting: Option<Arc<dyn Accounting>>,
+    info: RequestInfo,
+}
+
+/// A chat answer and how it was obtained.
+#[derive(Debug, Clone)]
+pub struct ChatResult {
+    pub response: ChatCompletionResponse,
+    pub meta: ResponseMeta,
+    pub cache_hit: bool,
+    pub redactions: Vec<(String, usize)>,
+}
+
+impl Pipeline {
+    pub fn new(backend: Backend, info: RequestInfo) -> Self {
+        Self {
+            backend,
+            redact: None,
+            accounting: None,
+            info,
+        }
+    }
+
+    pub fn with_redaction(mut self, r: Arc<dyn Redact>) -> Self {
+        self.redact = Some(r);
+        self
+    }
+
+    pub fn with_accounting(mut self, a: Arc<dyn Accounting>) -> Self {
+        self.accounting = Some(a);
+        self
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    pub fn info(&self) -> &RequestInfo {
+        &self.info
+    }
+
+    /// A whole chat answer through every step.
+    pub async fn chat(&self, req: &ChatCompletionRequest) -> Result<ChatResult, ClientError> {
+        let mut req = req.clone();
+        let restorer = self.redact.as_ref().map(|r| r.redact_request(&mut req));
+        let redactions = restorer.as_ref().map(|r| r.counts()).unwrap_or_default();
+        let restore = |mut resp: ChatCompletionResponse| {
+            if let Some(r) = &restorer {
+                for c in &mut resp.choices {
+                    if let Some(text) = &c.message.content {
+                        c.message.content = Some(r.restore(text));
+                    }
+                }
+            }
+            resp
+        };
+        if let Some(acc) = &self.accounting {
+            if let Some(hit) = acc.cache_get(&req) {
+                let outcome = Outcome {
+                    backend: self.backend.kind(),
+                    model: &req.model,
+                    usage: hit.usage.as_ref(),
+                    latency: Duration::ZERO,
+                    status: 200,
+                    cache_hit: true,
+                };
+                acc.record(&self.info, 0, &outcome);
+                return Ok(ChatResult {
+                    response: restore(hit),
+                    meta: ResponseMeta {
+                        status: 200,
+                        ..ResponseMeta::default()
+                    },
+                    cache_hit: true,
+                    redactions,
+                });
+            }
+        }
+        let ticket = match &self.accounting {
+            Some(acc) => acc.reserve(&self.info, &req)?,
+            None => 0,
+        };
+        let result = self.backend.chat(&req).await;
+        if let Some(acc) = &self.accounting {
+            self.record(acc.as_ref(), ticket, &req, &result);
+            if let Ok(r) = &result {
+                acc.cache_put(&req, &r.body);
+            }
+        }
+        let Response { body, meta } = result?;
+        Ok(ChatResult {
+            response: restore(body),
+            meta,
+            cache_hit: false,
+            redactions,
+        })
+    }
+
+    /// A streamed chat answer. A cache hit is replayed as one chunk; deltas are restored as
+    /// they pass; the ledger is written when the stream ends.
+    pub async fn chat_stream(
+        &self,
+        req: &ChatCompletionRequest,
+    ) -> Result<PipelineStream, ClientError> {
+        let mut req = req.clone();
+        let restorer = self.redact.as_ref().map(|r| r.redact_request(&mut req));
+        let redactions = restorer.as_ref().map(|r| r.counts()).unwrap_or_default();
+        if let Some(acc) = &self.accounting {
+            if let Some(hit) = acc.cache_get(&req) {
+                let outcome = Outcome {
+                    backend: self.backend.kind(),
+                    model: &req.model,
+                    usage: hit.usage.as_ref(),
+                    latency: Duration::ZERO,
+                    status: 200,
+                    cache_hit: true,
+                };
+                acc.record(&self.info, 0, &outcome);
+                return Ok(PipelineStream::replay(hit, restorer, redactions));
+            }
+        }
+        let ticket = match &self.accounting {
+            Some(acc) => acc.reserve(&self.info, &req)?,
+            None => 0,
+        };
+        let stream = match self.backend.chat_stream(&req).await {
+            Ok(s) => s,
+            Err(e) => {
+                if let Some(acc) = &self.accounting {
+                    let outcome = Outcome {
+                        backend: self.backend.kind(),
+                        model: &req.model,
+                        usage: None,
+                        latency: Duration::ZERO,
+                        status: e.status().unwrap_or(0),
+                        cache_hit: false,
+                    };
+                    acc.record(&self.info, ticket, &outcome);
+                }
+                return Err(e);
+            }
+        };
+        Ok(PipelineStream {
+            inner: Some(stream),
+            replay: None,
+            restorer,
+            acc: llmkit_types::ChunkAccumulator::new(),
+            finish: self.accounting.clone().map(|a| Finish {
+                accounting: a,
+                info: self.info.clone(),
+                ticket,
+                backend: self.backend.kind(),
+                request: req,
+            }),
+            redactions,
+            cache_hit: false,
+            done: false,
+        })
+    }
+
+    fn record(
+        &self,
+        acc: &dyn Accounting,
+        ticket: u64,
+        req: &ChatCompletionRequest,
+        result: &Result<Response<ChatCompletionResponse>, ClientError>,
+    ) {
+        let (usage, latency, status) = match result {
+            Ok(r) => (r.body.usage.as_ref(), r.meta.latency, r.meta.status),
+            Err(e) => (None, Duration::ZERO, e.status().unwrap_or(0)),
+        };
+        let outcome = Outcome {
+            backend: self.backend.kind(),
+            model: result.as_ref().map_or(req.model.as_str(), |r| r.body.model.as_str()),
+            usage,
+            latency,
+            status,
+            cache_hit: false,
+        };
+        acc.record(&self.info, ticket, &outcome);
+    }
+}
+
+/// What a stream must do when it ends: settle its reservation, write the ledger, fill the
+/// cache.
+struct Finish {
+    accounting: Arc<dyn Accounting>,
+    info: RequestInfo,
+    ticket: u64,
+    backend: &'static str,
+    request: ChatCompletionRequest,
+}
+
+/// A chat stream through the pipeline: yields chunks whose text is already restored.
+pub struct PipelineStream {
+    inner: Option<ChatStream>,
+    replay: Option<ChatCompletionChunk>,
+    restorer: Option<Box<dyn Restore>>,
+    acc: llmkit_types::ChunkAccumulator,
+    finish: Option<Finish>,
+    redactions: Vec<(String, usize)>,
+    cache_hit: bool,
+    done: bool,
+}
+
+impl PipelineStream {
+    fn replay(
+        hit: ChatCompletionResponse,
+        restorer: Option<Box<dyn Restore>>,
+        redactions: Vec<(String, usize)>,
+    ) -> Self {
+        let chunk = ChatCompletionChunk {
+            id: hit.id.clone(),
+            created: hit.created,
+            model: hit.model.clone(),
+            usage: hit.usage.clone(),
+            choices: hit
+                .choices
+                .iter()
+                .map(|c| llmkit_types::ChunkChoice {
+                    index: c.index,
+                    delta: llmkit_types::Delta {
+                        role: Some(c.message.role.clone()),
+                        content: c.message.content.clone(),
+                        ..llmkit_types::Delta::default()
+                    },
+                    finish_reason: c.finish_reason.clone(),
+                    logprobs: None,
+                })
+                .collect(),
+            ..ChatCompletionChunk::default()
+        };
+        Self {
+            inner: None,
+            replay: Some(chunk),
+            restorer,
+            acc: llmkit_types::ChunkAccumulator::new(),
+            finish: None,
+            redactions,
+            cache_hit: true,
+            done: false,
+        }
+    }
+
+    /// Metadata of the upstream exchange (default for a cache hit).
+    pub fn meta(&self) -> ResponseMeta {
+        self.inner.as_ref().map(|s| s.meta().clone()).unwrap_or_default()
+    }
+
+    pub fn cache_hit(&self) -> bool {
+        self.cache_hit
+    }
+
+    pub fn redactions(&self) -> &[(String, usize)] {
+        &self.redactions
+    }
+
+    fn restore_chunk(&mut self, mut chunk: ChatCompletionChunk) -> ChatCompletionChunk {
+        if let Some(r) = &mut self.restorer {
+            for c in &mut chunk.choices {
+                if let Some(text) = &c.delta.content {
+                    c.delta.content = Some(r.push(text));
+                }
+                if c.finish_reason.is_some() {
+                    let rest = r.finish();
+                    if !rest.is_empty() {
+                        c.delta.content.get_or_insert_with(String::new).push_str(&rest);
+                    }
+                }
+            }
+        }
+        chunk
+    }
+
+    fn settle(&mut self, error: Option<&ClientError>) {
+        let Some(f) = self.finish.take() else { return };
+        let meta = self.meta();
+        let resp = std::mem::take(&mut self.acc).finish();
+        let outcome = Outcome {
+            backend: f.backend,
+            model: if resp.model.is_empty() { &f.request.model } else { &resp.model },
+            usage: resp.usage.as_ref(),
+            latency: meta.latency,
+            status: error.map_or(meta.status, |e| e.status().unwrap_or(0)),
+            cache_hit: false,
+        };
+        f.accounting.record(&f.info, f.ticket, &outcome);
+        if error.is_none() {
+            f.accounting.cache_put(&f.request, &resp);
+        }
+    }
+}
+
+impl Stream for PipelineStream {
+    type Item = Result<ChatCompletionChunk, ClientError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        if let Some(chunk) = this.replay.take() {
+            this.done = true;
+            let chunk = this.restore_chunk(chunk);
+            return Poll::Ready(Some(Ok(chunk)));
+        }
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match Pin::new(inner).poll_next(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(chunk))) => {
+                // The accumulator sees what went upstream (redacted): that is what is cached.
+                this.acc.push(&chunk);
+                let chunk = this.restore_chunk(chunk);
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.done = true;
+                this.settle(Some(&e));
+                Poll::Ready(Some(Err(e)))
+            }
+            Poll::Ready(None) => {
+                this.done = true;
+                this.settle(None);
+                Poll::Ready(None)
+            }
+        }
+    }
+}
+
+impl Drop for PipelineStream {
+    fn drop(&mut self) {
+        // A stream dropped early (Ctrl-C, broken pipe) still reaches the ledger; it is not
+        // cached because it is incomplete.
+        if self.finish.is_some() && !self.done {
+            if let Some(f) = self.finish.take() {
+                let resp = std::mem::take(&mut self.acc).finish();
+                let outcome = Outcome {
+                    backend: f.backend,
+                    model: &f.request.model,
+                    usage: resp.usage.as_ref(),
+                    latency: Duration::ZERO,
+                    status: 499,
+                    cache_hit: false,
+                };
+                f.accounting.record(&f.info, f.ticket, &outcome);
+            }
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! llmkit-tasks: the NLP tasks, prompts, chunking, structured output and privacy redaction.

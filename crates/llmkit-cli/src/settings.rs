@@ -40,6 +40,9 @@ pub struct Env {
     pub llmkit_config: Option<String>,
     /// `LLMKIT_MODELS_DIR`: where local model files live.
     pub llmkit_models_dir: Option<String>,
+    /// `HF_ENDPOINT`: the Hugging Face Hub URL for `models pull` (a mirror), as in
+    /// `huggingface_hub`.
+    pub hf_endpoint: Option<String>,
     /// `XDG_CONFIG_HOME`, `XDG_DATA_HOME`, `HOME`: standard locations.
     pub xdg_config_home: Option<String>,
     pub xdg_data_home: Option<String>,
@@ -59,6 +62,7 @@ impl Env {
             llmkit_profile: var("LLMKIT_PROFILE"),
             llmkit_config: var("LLMKIT_CONFIG"),
             llmkit_models_dir: var("LLMKIT_MODELS_DIR"),
+            hf_endpoint: var("HF_ENDPOINT"),
             xdg_config_home: var("XDG_CONFIG_HOME"),
             xdg_data_home: var("XDG_DATA_HOME"),
             home: var("HOME"),
@@ -89,6 +93,8 @@ pub struct Settings {
     pub retry: RetryPolicy,
     pub models_dir: PathBuf,
     pub catalog: ModelCatalog,
+    /// Where `models pull` downloads from.
+    pub hf_endpoint: String,
 }
 
 /// Which backend a model name selects.
@@ -224,6 +230,12 @@ impl Settings {
             timeouts,
             retry,
             models_dir,
+            hf_endpoint: env
+                .hf_endpoint
+                .clone()
+                .unwrap_or_else(|| "https://huggingface.co".to_string())
+                .trim_end_matches('/')
+                .to_string(),
         })
     }
 

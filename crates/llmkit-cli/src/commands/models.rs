@@ -100,7 +100,7 @@ async fn pull(ctx: &Ctx, name: &str) -> Result<()> {
         output::line(&format!("{name} is already installed at {}", dest.display()))?;
         return Ok(());
     }
-    let url = format!("https://huggingface.co/{repo}/resolve/main/{file}");
+    let url = format!("{}/{repo}/resolve/main/{file}", ctx.settings.hf_endpoint);
     crate::app::notice(&format!(
         "downloading {name} (~{} MB) from {url}",
         model.approx_size_mb

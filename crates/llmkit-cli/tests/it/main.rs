@@ -5,4 +5,5 @@ mod config;
 mod errors;
 mod faults;
 mod local;
+mod models_pull;
 mod support;

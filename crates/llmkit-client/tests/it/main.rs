@@ -2,6 +2,7 @@
 //! error mapping, headers, cancellation, token counts and the local backend.
 
 mod cancel;
+mod download;
 mod errors;
 mod faults;
 mod headers;

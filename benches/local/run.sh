@@ -57,17 +57,13 @@ target_dir="${CARGO_TARGET_DIR:-$repo/target}"
 bench_decode="$target_dir/release/examples/bench_decode"
 [[ -x "$bench_decode" ]] || die "$bench_decode was not built"
 
-# Runs "$@" $runs times; appends each JSON line, tagged with engine and file, to $out.
+# Runs "$@" once; appends its JSON line, tagged with engine and file, to $out.
 measure() {
-  local engine="$1" file="$2"
+  local engine="$1" file="$2" line
   shift 2
-  local i line
-  for ((i = 1; i <= runs; i++)); do
-    echo "bench: $engine on $(basename "$file"), run $i/$runs" >&2
-    line="$("$@" | tail -n 1)" || die "$engine failed on $file"
-    python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(engine=sys.argv[2], file=sys.argv[3], file_bytes=int(sys.argv[4])); print(json.dumps(d))' \
-      "$line" "$engine" "$file" "$(stat -c %s "$file")" >>"$out"
-  done
+  line="$("$@" | tail -n 1)" || die "$engine failed on $file"
+  python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(engine=sys.argv[2], file=sys.argv[3], file_bytes=int(sys.argv[4])); print(json.dumps(d))' \
+    "$line" "$engine" "$file" "$(stat -c %s "$file")" >>"$out"
 }
 
 candle() {
@@ -91,9 +87,14 @@ fi
 q8="${cached[0]}"
 
 echo "bench: load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the figures)" >&2
+# The engines alternate run by run, so a burst of other work on the machine
+# disturbs both rather than one.
 for file in "$model" "$q8"; do
-  measure candle "$file" candle "$file"
-  measure llama.cpp "$file" llamacpp "$file"
+  for ((i = 1; i <= runs; i++)); do
+    echo "bench: $(basename "$file"), run $i/$runs" >&2
+    measure candle "$file" candle "$file"
+    measure llama.cpp "$file" llamacpp "$file"
+  done
 done
 
 echo "bench: load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

@@ -20,14 +20,37 @@ pub async fn run(cli: Cli) -> Result<()> {
     let ctx = Ctx {
         settings,
         global: cli.global.clone(),
+        store: std::sync::OnceLock::new(),
     };
-    match cli.command {
-        Command::Ask(args) => commands::ask::run(&ctx, args).await,
-        Command::Complete(args) => commands::complete::run(&ctx, args).await,
-        Command::Models(args) => commands::models::run(&ctx, args).await,
-        Command::Tokens(args) => commands::tokens::run(&ctx, args).await,
-        Command::Embed(args) => commands::embed::run(&ctx, args).await,
-        Command::Config(args) => commands::config::run(&ctx, &ctx.global, args),
+    let result = dispatch(&ctx, cli.command).await;
+    // Ledger rows are written by a background thread: wait for them before exiting.
+    let flushed = ctx.flush_store();
+    result.and(flushed)
+}
+
+async fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
+    match command {
+        Command::Ask(args) => commands::ask::run(ctx, args).await,
+        Command::Complete(args) => commands::complete::run(ctx, args).await,
+        Command::Models(args) => commands::models::run(ctx, args).await,
+        Command::Tokens(args) => commands::tokens::run(ctx, args).await,
+        Command::Embed(args) => commands::embed::run(ctx, args).await,
+        Command::Config(args) => commands::config::run(ctx, &ctx.global, args),
+        Command::Chat(args) => commands::chat::run(ctx, args).await,
+        Command::Sessions(args) => commands::sessions::run(ctx, args),
+        Command::Usage(args) => commands::usage::run(ctx, args),
+        Command::Cache(args) => commands::cache::run(ctx, args),
+        Command::Store(args) => commands::store::run(ctx, args),
+        Command::Roles(args) => commands::roles::run(ctx, args),
+        Command::Summarize(args) => commands::tasks::summarize::run(ctx, args).await,
+        Command::Translate(args) => commands::tasks::translate::run(ctx, args).await,
+        Command::Sentiment(args) => commands::tasks::sentiment::run(ctx, args).await,
+        Command::Classify(args) => commands::tasks::classify::run(ctx, args).await,
+        Command::Extract(args) => commands::tasks::extract::run(ctx, args).await,
+        Command::Qa(args) => commands::tasks::qa::run(ctx, args).await,
+        Command::Write(args) => commands::tasks::write::run(ctx, args).await,
+        Command::Templates(args) => commands::templates::run(args),
+        Command::Batch(args) => commands::batch::run(ctx, args).await,
     }
 }
 
@@ -36,6 +59,8 @@ pub struct Ctx {
     pub settings: Settings,
     /// The global flags (redaction, cache, budget), for the request pipeline.
     pub global: crate::cli::GlobalArgs,
+    /// The store, opened on first use (see `crate::accounting`).
+    pub store: std::sync::OnceLock<crate::accounting::StoreHandle>,
 }
 
 /// A backend ready to serve one command, with the model name to put in requests.
@@ -104,9 +129,20 @@ impl Ctx {
     /// The request pipeline for a command: the backend plus redaction and accounting
     /// (cache, budgets, ledger) as the flags and config ask.
     pub fn pipeline(&self, backend: Backend, command: &str) -> Result<Pipeline> {
+        self.pipeline_in_session(backend, command, None)
+    }
+
+    /// Like [`Ctx::pipeline`], with the ledger rows tagged with a conversation.
+    pub fn pipeline_in_session(
+        &self,
+        backend: Backend,
+        command: &str,
+        session: Option<String>,
+    ) -> Result<Pipeline> {
         let info = RequestInfo {
             command: command.to_string(),
             profile: self.settings.profile.clone(),
+            session,
             ..RequestInfo::default()
         };
         let mut p = Pipeline::new(backend, info);

@@ -81,6 +81,36 @@ pub enum Command {
     Embed(EmbedArgs),
     /// Show or change the configuration.
     Config(ConfigArgs),
+    /// Talk with a model: a REPL on a terminal, one turn per line when stdin is piped.
+    Chat(ChatArgs),
+    /// List, show, export or delete stored conversations.
+    Sessions(SessionsArgs),
+    /// Show spend and tokens from the usage ledger.
+    Usage(UsageArgs),
+    /// Inspect or clear the response cache.
+    Cache(CacheArgs),
+    /// The local store (sessions, ledger, cache): path, vacuum, export.
+    Store(StoreArgs),
+    /// List or show roles (system prompt, model and parameters presets).
+    Roles(RolesArgs),
+    /// Run many requests from a JSONL/CSV file: rate-limited, checkpointed, resumable.
+    Batch(crate::commands::batch::BatchArgs),
+    /// Summarize text, files or directories (map-reduce over long inputs).
+    Summarize(SummarizeArgs),
+    /// Translate text, keeping Markdown, code, URLs and placeholders intact.
+    Translate(TranslateArgs),
+    /// Sentiment of a text: label, score and evidence.
+    Sentiment(SentimentArgs),
+    /// Classify a text into given labels.
+    Classify(ClassifyArgs),
+    /// Extract data valid against a JSON Schema.
+    Extract(ExtractArgs),
+    /// Answer a question from a given context only.
+    Qa(QaArgs),
+    /// Write text from a template and variables.
+    Write(WriteArgs),
+    /// List, show or edit prompt templates.
+    Templates(TemplatesArgs),
 }
 
 /// The model and sampling flags shared by every generating command.
@@ -128,6 +158,164 @@ pub struct AskArgs {
     /// Print one JSON object: text (or choices), finish_reason, usage, model, latency_ms, request_id.
     #[arg(long)]
     pub json: bool,
+    /// Continue the most recent conversation.
+    #[arg(short = 'c', long = "continue", conflicts_with = "cid")]
+    pub continue_last: bool,
+    /// Continue the conversation with this id or name (see `llmkit sessions list`).
+    #[arg(long, value_name = "ID")]
+    pub cid: Option<String>,
+    /// Use a role: $XDG_CONFIG_HOME/llmkit/roles/NAME.toml or a built-in (`llmkit roles list`).
+    #[arg(long, value_name = "NAME")]
+    pub role: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// Create or resume the session with this name (or id).
+    #[arg(short = 's', long = "session", value_name = "NAME")]
+    pub session: Option<String>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// System prompt (replaces the session's).
+    #[arg(long, value_name = "TEXT")]
+    pub system: Option<String>,
+    /// Use a role (`llmkit roles list`).
+    #[arg(long, value_name = "NAME")]
+    pub role: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SessionsArgs {
+    #[command(subcommand)]
+    pub action: Option<SessionsAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsAction {
+    /// List sessions, most recent first.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a session's messages.
+    Show {
+        /// Session name or id.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export a session as JSON or Markdown.
+    Export {
+        /// Session name or id.
+        name: String,
+        /// `json` or `md`.
+        #[arg(long, value_name = "json|md", default_value = "json")]
+        format: ExportFormat,
+        /// Write to FILE instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Delete a session and its messages.
+    Delete {
+        /// Session name or id.
+        name: String,
+    },
+}
+
+/// Session export formats.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ExportFormat {
+    Json,
+    Md,
+}
+
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// From this local date or time (YYYY-MM-DD or "YYYY-MM-DD HH:MM"), inclusive.
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Up to this local date or time, exclusive.
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+    /// Group rows.
+    #[arg(long, value_name = "day|model|session|command")]
+    pub by: Option<UsageBy>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// A bar chart of spend per day.
+    #[arg(long, conflicts_with = "json")]
+    pub chart: bool,
+}
+
+/// How `usage` groups.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum UsageBy {
+    Day,
+    Model,
+    Session,
+    Command,
+}
+
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    #[command(subcommand)]
+    pub action: CacheAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheAction {
+    /// Entries, hits and size.
+    Stats {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove cached responses.
+    Clear {
+        /// Only those older than the TTL.
+        #[arg(long)]
+        expired: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    #[command(subcommand)]
+    pub action: StoreAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreAction {
+    /// Print the store file's path.
+    Path,
+    /// Compact the file.
+    Vacuum,
+    /// Export sessions and the ledger as JSON.
+    Export {
+        /// Write to FILE instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RolesArgs {
+    #[command(subcommand)]
+    pub action: Option<RolesAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RolesAction {
+    /// List roles: built-in and those in $XDG_CONFIG_HOME/llmkit/roles.
+    List,
+    /// Show one role.
+    Show {
+        /// Role name.
+        name: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -223,6 +411,186 @@ pub enum ConfigAction {
     },
     /// Print the config file's path.
     Path,
+}
+
+/// Input, model and output flags shared by the NLP task commands.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TaskInput {
+    /// Text, files or directories (read recursively); `-` or nothing reads stdin.
+    #[arg(value_name = "INPUT")]
+    pub inputs: Vec<String>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Context window in tokens, overriding the model's (sizes the chunks).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(256..))]
+    pub context_window: Option<u32>,
+    /// Treat input as HTML and convert it to text (default: detect by extension or content).
+    #[arg(long)]
+    pub html: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of the commands that return validated JSON.
+#[derive(Debug, Args, Clone)]
+pub struct StructuredArgs {
+    /// Follow-up requests that quote the validation error when an answer is invalid.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub repair_attempts: u32,
+    /// How JSON is requested: `schema` (strict json_schema), `prompt` (JSON mode plus the
+    /// schema in the prompt), or `auto` (prompt for local models, schema otherwise).
+    #[arg(long, value_name = "MODE", default_value = "auto")]
+    pub json_mode: JsonMode,
+}
+
+/// How structured output is requested.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
+pub enum JsonMode {
+    #[default]
+    Auto,
+    Schema,
+    Prompt,
+}
+
+#[derive(Debug, Args)]
+pub struct SummarizeArgs {
+    #[command(flatten)]
+    pub input: TaskInput,
+    /// Summary length.
+    #[arg(long, value_name = "short|medium|long", default_value = "medium")]
+    pub length: SummaryLength,
+    /// At most this many words (wins over --length).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub words: Option<u32>,
+    /// Prose or a bulleted list.
+    #[arg(long, value_name = "paragraph|bullets", default_value = "paragraph")]
+    pub format: SummaryStyle,
+    /// What the summary should concentrate on.
+    #[arg(long, value_name = "TEXT")]
+    pub focus: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum SummaryLength {
+    Short,
+    Medium,
+    Long,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum SummaryStyle {
+    Paragraph,
+    Bullets,
+}
+
+#[derive(Debug, Args)]
+pub struct TranslateArgs {
+    #[command(flatten)]
+    pub input: TaskInput,
+    /// Target language, e.g. French or fr.
+    #[arg(long, value_name = "LANG")]
+    pub to: String,
+    /// Source language (default: detected by the model).
+    #[arg(long, value_name = "LANG")]
+    pub from: Option<String>,
+    /// Glossary: TSV/CSV `source<TAB>target` lines or a JSON object.
+    #[arg(long, value_name = "FILE")]
+    pub glossary: Option<PathBuf>,
+    /// Fail (exit 1) when a glossary term's target is missing from the translation.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SentimentArgs {
+    #[command(flatten)]
+    pub input: TaskInput,
+    #[command(flatten)]
+    pub structured: StructuredArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ClassifyArgs {
+    #[command(flatten)]
+    pub input: TaskInput,
+    #[command(flatten)]
+    pub structured: StructuredArgs,
+    /// The labels to choose from, comma-separated.
+    #[arg(long, value_name = "A,B,C", value_delimiter = ',', required = true)]
+    pub labels: Vec<String>,
+    /// Allow several labels.
+    #[arg(long)]
+    pub multi: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExtractArgs {
+    #[command(flatten)]
+    pub input: TaskInput,
+    #[command(flatten)]
+    pub structured: StructuredArgs,
+    /// JSON Schema file the result must be valid against.
+    #[arg(long, value_name = "FILE.json")]
+    pub schema: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct QaArgs {
+    /// The question.
+    #[arg(value_name = "QUESTION", required = true)]
+    pub question: Vec<String>,
+    /// Context files or directories (repeatable); `-` reads stdin.
+    #[arg(long = "context", value_name = "FILE", required = true)]
+    pub context: Vec<String>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub structured: StructuredArgs,
+    /// Context window in tokens, overriding the model's.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(256..))]
+    pub context_window: Option<u32>,
+    /// Print JSON: {answer, found, quote}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WriteArgs {
+    /// Template name (see `llmkit templates list`).
+    #[arg(long, value_name = "NAME")]
+    pub template: String,
+    /// A template variable (repeatable).
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Context window in tokens, overriding the model's.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(256..))]
+    pub context_window: Option<u32>,
+    /// Print JSON: {text, template}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TemplatesArgs {
+    #[command(subcommand)]
+    pub action: TemplatesAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TemplatesAction {
+    /// List templates with their source (built-in or file path).
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a template's text.
+    Show { name: String },
+    /// Copy a built-in template to the user directory (if absent) and open it in $EDITOR.
+    Edit { name: String },
 }
 
 /// Output formats for commands that can print several.

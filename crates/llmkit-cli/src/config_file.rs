@@ -24,6 +24,24 @@ pub struct ProfileConfig {
     pub connect_timeout: Option<f64>,
     pub stall_timeout: Option<f64>,
     pub models_dir: Option<PathBuf>,
+    /// The SQLite store (sessions, ledger, cache); default `$XDG_DATA_HOME/llmkit/llmkit.db`.
+    pub store: Option<PathBuf>,
+    /// Daily spending limit in USD (local calendar day).
+    pub budget_daily_usd: Option<f64>,
+    /// Monthly spending limit in USD (local calendar month).
+    pub budget_monthly_usd: Option<f64>,
+    /// How long cached responses stay valid: `7d`, `12h`, `30m` or seconds.
+    pub cache_ttl: Option<String>,
+    /// What to do when a conversation outgrows the context window: `drop` or `summarize`.
+    pub context_strategy: Option<String>,
+    /// Redact personal data by default (as `--redact`).
+    pub redact: Option<bool>,
+    /// The kinds to redact by default (all when absent); `--redact-kinds` overrides.
+    pub redact_kinds: Option<Vec<String>>,
+    /// Terms always redacted (case-insensitive, whole word) as `<DENY_N>`.
+    pub redact_deny: Option<Vec<String>>,
+    /// Extra patterns, label to regex, redacted as `<CUSTOM_N>`.
+    pub redact_patterns: Option<BTreeMap<String, String>>,
 }
 
 /// A user override of the model catalogue (`[models."NAME"]`).
@@ -65,6 +83,11 @@ pub const SETTABLE_KEYS: &[&str] = &[
     "connect_timeout",
     "stall_timeout",
     "models_dir",
+    "store",
+    "budget_daily_usd",
+    "budget_monthly_usd",
+    "cache_ttl",
+    "context_strategy",
     "default_profile",
 ];
 
@@ -178,12 +201,22 @@ pub fn set_value(
                     toml_edit::Item::Table(t)
                 })
                 .as_table_mut()
-                .ok_or_else(|| CliError::config("`profiles` in the config file is not a table", "fix the file by hand"))?;
+                .ok_or_else(|| {
+                    CliError::config(
+                        "`profiles` in the config file is not a table",
+                        "fix the file by hand",
+                    )
+                })?;
             let section = profiles
                 .entry(p)
                 .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()))
                 .as_table_mut()
-                .ok_or_else(|| CliError::config(format!("`profiles.{p}` is not a table"), "fix the file by hand"))?;
+                .ok_or_else(|| {
+                    CliError::config(
+                        format!("`profiles.{p}` is not a table"),
+                        "fix the file by hand",
+                    )
+                })?;
             section.insert(key, item);
         }
         _ => {
@@ -208,6 +241,22 @@ fn typed_value(key: &str, value: &str) -> Result<toml_edit::Item, CliError> {
             }
             toml_edit::value(v)
         }
+        "budget_daily_usd" | "budget_monthly_usd" => {
+            let v: f64 = value.parse().map_err(|_| bad("an amount in USD"))?;
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(bad("an amount in USD ≥ 0"));
+            }
+            toml_edit::value(v)
+        }
+        "cache_ttl" => {
+            if parse_ttl(value).is_none() {
+                return Err(bad("a duration such as 7d, 12h, 30m or 3600"));
+            }
+            toml_edit::value(value)
+        }
+        "context_strategy" if !matches!(value, "drop" | "summarize") => {
+            return Err(bad("`drop` or `summarize`"));
+        }
         "timeout" | "connect_timeout" | "stall_timeout" => {
             let v: f64 = value.parse().map_err(|_| bad("a number of seconds"))?;
             if !(v.is_finite() && v > 0.0) {
@@ -219,9 +268,34 @@ fn typed_value(key: &str, value: &str) -> Result<toml_edit::Item, CliError> {
     })
 }
 
+/// A TTL: a number of seconds, or a number with `s`, `m`, `h` or `d`.
+pub fn parse_ttl(text: &str) -> Option<f64> {
+    let t = text.trim();
+    let (num, unit) = match t.char_indices().last()? {
+        (i, c) if c.is_ascii_alphabetic() => (&t[..i], c),
+        _ => (t, 's'),
+    };
+    let n: f64 = num
+        .trim()
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite() && *v >= 0.0)?;
+    let mult = match unit {
+        's' => 1.0,
+        'm' => 60.0,
+        'h' => 3600.0,
+        'd' => 86_400.0,
+        _ => return None,
+    };
+    Some(n * mult)
+}
+
 fn example_for(key: &str) -> &'static str {
     match key {
         "max_retries" => "4",
+        "budget_daily_usd" | "budget_monthly_usd" => "5.00",
+        "cache_ttl" => "7d",
+        "context_strategy" => "drop",
         _ => "30",
     }
 }

@@ -9,9 +9,10 @@ use crate::error::CliError;
 /// Reads all of stdin as UTF-8.
 pub fn read_stdin() -> Result<String, CliError> {
     let mut buf = Vec::new();
-    std::io::stdin().lock().read_to_end(&mut buf).map_err(|e| {
-        CliError::failure(format!("cannot read stdin: {e}"), None)
-    })?;
+    std::io::stdin()
+        .lock()
+        .read_to_end(&mut buf)
+        .map_err(|e| CliError::failure(format!("cannot read stdin: {e}"), None))?;
     decode(buf, "stdin")
 }
 

@@ -33,9 +33,13 @@ pub fn json<T: Serialize>(value: &T) -> Result<()> {
 pub fn mask_key(key: &str) -> String {
     let chars: Vec<char> = key.chars().collect();
     if chars.len() <= 8 {
-        return "…".repeat(1);
+        return "…".to_string();
     }
-    let prefix: String = key.split('-').next().filter(|p| p.len() < 6 && key.contains('-')).map_or(String::new(), |p| format!("{p}-"));
+    let prefix: String = key
+        .split('-')
+        .next()
+        .filter(|p| p.len() < 6 && key.contains('-'))
+        .map_or(String::new(), |p| format!("{p}-"));
     let tail: String = chars[chars.len() - 4..].iter().collect();
     format!("{prefix}…{tail}")
 }

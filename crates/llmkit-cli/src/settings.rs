@@ -43,6 +43,8 @@ pub struct Env {
     /// `HF_ENDPOINT`: the Hugging Face Hub URL for `models pull` (a mirror), as in
     /// `huggingface_hub`.
     pub hf_endpoint: Option<String>,
+    /// `LLMKIT_STORE`: the SQLite store file (sessions, ledger, cache).
+    pub llmkit_store: Option<String>,
     /// `XDG_CONFIG_HOME`, `XDG_DATA_HOME`, `HOME`: standard locations.
     pub xdg_config_home: Option<String>,
     pub xdg_data_home: Option<String>,
@@ -62,6 +64,7 @@ impl Env {
             llmkit_profile: var("LLMKIT_PROFILE"),
             llmkit_config: var("LLMKIT_CONFIG"),
             llmkit_models_dir: var("LLMKIT_MODELS_DIR"),
+            llmkit_store: var("LLMKIT_STORE"),
             hf_endpoint: var("HF_ENDPOINT"),
             xdg_config_home: var("XDG_CONFIG_HOME"),
             xdg_data_home: var("XDG_DATA_HOME"),
@@ -95,6 +98,41 @@ pub struct Settings {
     pub catalog: ModelCatalog,
     /// Where `models pull` downloads from.
     pub hf_endpoint: String,
+    /// The SQLite store file.
+    pub store_path: PathBuf,
+    pub budget_daily_usd: Option<f64>,
+    pub budget_monthly_usd: Option<f64>,
+    /// Seconds a cached response stays valid.
+    pub cache_ttl_secs: f64,
+    /// `drop` or `summarize`.
+    pub context_strategy: ContextStrategy,
+    /// `$XDG_CONFIG_HOME/llmkit`: where role files live (`roles/NAME.toml`).
+    pub config_dir: PathBuf,
+    /// Redaction defaults from the config file (the flags are applied in `privacy.rs`).
+    pub redact: RedactSettings,
+}
+
+/// What a conversation does when it outgrows the model's context window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ContextStrategy {
+    /// Drop the oldest turns (the system prompt is always kept).
+    #[default]
+    Drop,
+    /// Summarise older turns into a running summary.
+    Summarize,
+}
+
+/// The default cache TTL: 7 days.
+pub const DEFAULT_CACHE_TTL_SECS: f64 = 7.0 * 86_400.0;
+
+/// Redaction as the config file sets it up (`redact`, `redact_kinds`, `redact_deny`,
+/// `redact_patterns`; a profile's values replace the top level's).
+#[derive(Debug, Clone, Default)]
+pub struct RedactSettings {
+    pub enabled: bool,
+    pub kinds: Option<Vec<String>>,
+    pub deny: Vec<String>,
+    pub patterns: std::collections::BTreeMap<String, String>,
 }
 
 /// Which backend a model name selects.
@@ -178,15 +216,13 @@ impl Settings {
             .openai_project_id
             .clone()
             .or_else(|| layer.get(|p| p.project.clone()));
-        let azure = layer
-            .get(|p| p.azure_api_version.clone())
-            .map(|version| {
-                let mut a = AzureConfig::new(version);
-                if let Some(d) = layer.get(|p| p.azure_deployment.clone()) {
-                    a = a.deployment(d);
-                }
-                a
-            });
+        let azure = layer.get(|p| p.azure_api_version.clone()).map(|version| {
+            let mut a = AzureConfig::new(version);
+            if let Some(d) = layer.get(|p| p.azure_deployment.clone()) {
+                a = a.deployment(d);
+            }
+            a
+        });
         let model = pick(
             None,
             env.llmkit_model.clone(),
@@ -216,7 +252,60 @@ impl Settings {
             .or_else(|| layer.get(|p| p.models_dir.clone()))
             .unwrap_or_else(|| default_models_dir(env));
 
+        let store_path = env
+            .llmkit_store
+            .as_ref()
+            .map(PathBuf::from)
+            .or_else(|| layer.get(|p| p.store.clone()))
+            .unwrap_or_else(|| default_data_dir(env).join("llmkit.db"));
+        let cache_ttl_secs = match layer.get(|p| p.cache_ttl.clone()) {
+            None => DEFAULT_CACHE_TTL_SECS,
+            Some(t) => config_file::parse_ttl(&t).ok_or_else(|| {
+                CliError::config(
+                    format!("`cache_ttl` must be a duration such as 7d, 12h or 3600, got `{t}`"),
+                    "fix `cache_ttl` in the config file",
+                )
+            })?,
+        };
+        let context_strategy = match layer.get(|p| p.context_strategy.clone()).as_deref() {
+            None | Some("drop") => ContextStrategy::Drop,
+            Some("summarize" | "summarise") => ContextStrategy::Summarize,
+            Some(other) => {
+                return Err(CliError::config(
+                    format!("`context_strategy` must be `drop` or `summarize`, got `{other}`"),
+                    "fix `context_strategy` in the config file",
+                ));
+            }
+        };
+        let budget = |v: Option<f64>, name: &str| -> Result<Option<f64>, CliError> {
+            match v {
+                Some(x) if !(x.is_finite() && x >= 0.0) => Err(CliError::config(
+                    format!("`{name}` must be an amount in USD ≥ 0, got {x}"),
+                    format!("fix `{name}` in the config file"),
+                )),
+                other => Ok(other),
+            }
+        };
+        let config_dir = config_path
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default();
+
+        let redact = RedactSettings {
+            enabled: layer.get(|p| p.redact).unwrap_or(false),
+            kinds: layer.get(|p| p.redact_kinds.clone()),
+            deny: layer.get(|p| p.redact_deny.clone()).unwrap_or_default(),
+            patterns: layer.get(|p| p.redact_patterns.clone()).unwrap_or_default(),
+        };
+
         Ok(Self {
+            redact,
+            budget_daily_usd: budget(layer.get(|p| p.budget_daily_usd), "budget_daily_usd")?,
+            budget_monthly_usd: budget(layer.get(|p| p.budget_monthly_usd), "budget_monthly_usd")?,
+            store_path,
+            cache_ttl_secs,
+            context_strategy,
+            config_dir,
             catalog: catalog_with_overrides(&file),
             config_path,
             profile,
@@ -265,8 +354,8 @@ impl Settings {
     pub fn client_config(&self) -> ClientConfig {
         let mut cfg = ClientConfig::new(self.base_url.value.clone())
             .api_key_secret(self.api_key.as_ref().map(|k| k.value.clone()))
-            .timeouts(self.timeouts.clone())
-            .retry(self.retry.clone());
+            .timeouts(self.timeouts)
+            .retry(self.retry);
         if let Some(o) = &self.organization {
             cfg = cfg.organization(o.clone());
         }
@@ -361,24 +450,29 @@ fn default_models_dir(env: &Env) -> PathBuf {
     data.join("llmkit").join("models")
 }
 
+/// `$XDG_DATA_HOME/llmkit`, else `~/.local/share/llmkit`.
+fn default_data_dir(env: &Env) -> PathBuf {
+    default_models_dir(env)
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default()
+}
+
 fn catalog_with_overrides(file: &FileConfig) -> ModelCatalog {
     let base = ModelCatalog::builtin();
     let overrides: Vec<ModelInfo> = file
         .models
         .iter()
         .map(|(name, o)| {
-            let mut info = base
-                .get(name)
-                .cloned()
-                .unwrap_or_else(|| ModelInfo {
-                    id: name.clone(),
-                    context_window: 8192,
-                    max_output: 4096,
-                    input_per_mtok: 0.0,
-                    cached_input_per_mtok: None,
-                    output_per_mtok: 0.0,
-                    batch_discount: 0.5,
-                });
+            let mut info = base.get(name).cloned().unwrap_or_else(|| ModelInfo {
+                id: name.clone(),
+                context_window: 8192,
+                max_output: 4096,
+                input_per_mtok: 0.0,
+                cached_input_per_mtok: None,
+                output_per_mtok: 0.0,
+                batch_discount: 0.5,
+            });
             info.id.clone_from(name);
             if let Some(v) = o.context_window {
                 info.context_window = v;

@@ -35,6 +35,7 @@ pub async fn download_file(
     let status = resp.status().as_u16();
     if !resp.status().is_success() {
         return Err(ClientError::Api {
+            retry_after: None,
             status,
             error: None,
             request_id: None,

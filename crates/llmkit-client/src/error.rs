@@ -35,6 +35,8 @@ pub enum ClientError {
         request_id: Option<String>,
         /// The response body as received (truncated to 4 KiB).
         raw: String,
+        /// The wait the server asked for (`retry-after-ms` / `Retry-After`), if any.
+        retry_after: Option<std::time::Duration>,
     },
 
     /// Every attempt failed with a retryable error; `last` is the final one.
@@ -69,6 +71,19 @@ pub enum ClientError {
     /// The local model failed.
     #[error("local model: {0}")]
     Local(String),
+
+    /// A spending limit would be exceeded: nothing was sent.
+    #[error("{period} budget reached: ${spent:.4} spent of the ${limit:.4} limit")]
+    BudgetExceeded {
+        spent: f64,
+        limit: f64,
+        /// `invocation` (--max-cost), `daily` or `monthly`.
+        period: String,
+    },
+
+    /// The local store (ledger, cache, budgets) failed.
+    #[error("store: {0}")]
+    Store(String),
 }
 
 impl ClientError {
@@ -96,12 +111,27 @@ impl ClientError {
             }
             Self::InvalidConfig(_) => "check `llmkit config list` and the command-line flags",
             Self::Api { .. } => return self.api_hint(),
-            Self::Decode { .. } | Self::Stream(_) | Self::Local(_) => return None,
+            Self::BudgetExceeded { period, .. } if period == "invocation" => {
+                "raise --max-cost, or drop it to use only the configured budgets"
+            }
+            Self::BudgetExceeded { .. } => {
+                "wait for the next period, or raise budget_daily_usd / budget_monthly_usd (`llmkit config set`); `llmkit usage` shows the spend"
+            }
+            Self::Decode { .. } | Self::Stream(_) | Self::Local(_) | Self::Store(_) => return None,
         };
         Some(text.to_string())
     }
 
     /// The HTTP status of the failure (of the last attempt for `RetriesExhausted`).
+    /// The wait the server asked for before a retry (from the last attempt).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Api { retry_after, .. } => *retry_after,
+            Self::RetriesExhausted { last, .. } => last.retry_after(),
+            _ => None,
+        }
+    }
+
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Api { status, .. } => Some(*status),
@@ -184,6 +214,8 @@ impl ClientError {
             Self::NoApiKey
             | Self::RetriesExhausted { .. }
             | Self::InvalidConfig(_)
+            | Self::BudgetExceeded { .. }
+            | Self::Store(_)
             | Self::Local(_) => false,
         }
     }
@@ -295,6 +327,7 @@ mod tests {
             error: llmkit_types::ErrorResponse::parse_lenient(raw.as_bytes()),
             request_id: Some("req_123".into()),
             raw,
+            retry_after: None,
         }
     }
 

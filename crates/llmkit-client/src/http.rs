@@ -541,6 +541,7 @@ pub(crate) fn body_error(e: &reqwest::Error) -> ClientError {
 
 fn api_failure(status: StatusCode, headers: &HeaderMap, bytes: &[u8]) -> Failure {
     let error = ClientError::Api {
+        retry_after: crate::retry::server_delay(headers, std::time::SystemTime::now()),
         status: status.as_u16(),
         error: ErrorResponse::parse_lenient(bytes),
         request_id: request_id(headers),

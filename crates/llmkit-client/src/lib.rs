@@ -18,9 +18,9 @@ mod config;
 mod download;
 mod error;
 mod http;
-mod pipeline;
 #[cfg(feature = "local")]
 mod local;
+mod pipeline;
 mod ratelimit;
 mod retry;
 pub mod sse;

@@ -512,6 +512,7 @@ async fn run_blocking(
 fn local_error(e: LocalError) -> ClientError {
     match &e {
         LocalError::ContextOverflow { .. } => ClientError::Api {
+            retry_after: None,
             status: 400,
             error: Some(ApiErrorBody {
                 message: e.to_string(),
@@ -529,6 +530,7 @@ fn local_error(e: LocalError) -> ClientError {
 
 fn invalid_request(message: &str, param: &str) -> ClientError {
     ClientError::Api {
+        retry_after: None,
         status: 400,
         error: Some(ApiErrorBody {
             message: message.to_string(),

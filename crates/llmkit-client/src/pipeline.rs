@@ -128,27 +128,16 @@ impl Pipeline {
             }
             resp
         };
-        if let Some(acc) = &self.accounting {
-            if let Some(hit) = acc.cache_get(&req) {
-                let outcome = Outcome {
-                    backend: self.backend.kind(),
-                    model: &req.model,
-                    usage: hit.usage.as_ref(),
-                    latency: Duration::ZERO,
+        if let Some(hit) = self.cached(&req) {
+            return Ok(ChatResult {
+                response: restore(hit),
+                meta: ResponseMeta {
                     status: 200,
-                    cache_hit: true,
-                };
-                acc.record(&self.info, 0, &outcome);
-                return Ok(ChatResult {
-                    response: restore(hit),
-                    meta: ResponseMeta {
-                        status: 200,
-                        ..ResponseMeta::default()
-                    },
-                    cache_hit: true,
-                    redactions,
-                });
-            }
+                    ..ResponseMeta::default()
+                },
+                cache_hit: true,
+                redactions,
+            });
         }
         let ticket = match &self.accounting {
             Some(acc) => acc.reserve(&self.info, &req)?,
@@ -179,19 +168,8 @@ impl Pipeline {
         let mut req = req.clone();
         let restorer = self.redact.as_ref().map(|r| r.redact_request(&mut req));
         let redactions = restorer.as_ref().map(|r| r.counts()).unwrap_or_default();
-        if let Some(acc) = &self.accounting {
-            if let Some(hit) = acc.cache_get(&req) {
-                let outcome = Outcome {
-                    backend: self.backend.kind(),
-                    model: &req.model,
-                    usage: hit.usage.as_ref(),
-                    latency: Duration::ZERO,
-                    status: 200,
-                    cache_hit: true,
-                };
-                acc.record(&self.info, 0, &outcome);
-                return Ok(PipelineStream::replay(hit, restorer, redactions));
-            }
+        if let Some(hit) = self.cached(&req) {
+            return Ok(PipelineStream::replay(hit, restorer, redactions));
         }
         let ticket = match &self.accounting {
             Some(acc) => acc.reserve(&self.info, &req)?,
@@ -232,6 +210,22 @@ impl Pipeline {
         })
     }
 
+    /// A cache hit for the (redacted) request, recorded in the ledger as one.
+    fn cached(&self, req: &ChatCompletionRequest) -> Option<ChatCompletionResponse> {
+        let acc = self.accounting.as_ref()?;
+        let hit = acc.cache_get(req)?;
+        let outcome = Outcome {
+            backend: self.backend.kind(),
+            model: &req.model,
+            usage: hit.usage.as_ref(),
+            latency: Duration::ZERO,
+            status: 200,
+            cache_hit: true,
+        };
+        acc.record(&self.info, 0, &outcome);
+        Some(hit)
+    }
+
     fn record(
         &self,
         acc: &dyn Accounting,
@@ -245,7 +239,9 @@ impl Pipeline {
         };
         let outcome = Outcome {
             backend: self.backend.kind(),
-            model: result.as_ref().map_or(req.model.as_str(), |r| r.body.model.as_str()),
+            model: result
+                .as_ref()
+                .map_or(req.model.as_str(), |r| r.body.model.as_str()),
             usage,
             latency,
             status,
@@ -318,7 +314,10 @@ impl PipelineStream {
 
     /// Metadata of the upstream exchange (default for a cache hit).
     pub fn meta(&self) -> ResponseMeta {
-        self.inner.as_ref().map(|s| s.meta().clone()).unwrap_or_default()
+        self.inner
+            .as_ref()
+            .map(|s| s.meta().clone())
+            .unwrap_or_default()
     }
 
     pub fn cache_hit(&self) -> bool {
@@ -338,7 +337,10 @@ impl PipelineStream {
                 if c.finish_reason.is_some() {
                     let rest = r.finish();
                     if !rest.is_empty() {
-                        c.delta.content.get_or_insert_with(String::new).push_str(&rest);
+                        c.delta
+                            .content
+                            .get_or_insert_with(String::new)
+                            .push_str(&rest);
                     }
                 }
             }
@@ -352,7 +354,11 @@ impl PipelineStream {
         let resp = std::mem::take(&mut self.acc).finish();
         let outcome = Outcome {
             backend: f.backend,
-            model: if resp.model.is_empty() { &f.request.model } else { &resp.model },
+            model: if resp.model.is_empty() {
+                &f.request.model
+            } else {
+                &resp.model
+            },
             usage: resp.usage.as_ref(),
             latency: meta.latency,
             status: error.map_or(meta.status, |e| e.status().unwrap_or(0)),
@@ -407,19 +413,19 @@ impl Drop for PipelineStream {
     fn drop(&mut self) {
         // A stream dropped early (Ctrl-C, broken pipe) still reaches the ledger; it is not
         // cached because it is incomplete.
-        if self.finish.is_some() && !self.done {
-            if let Some(f) = self.finish.take() {
-                let resp = std::mem::take(&mut self.acc).finish();
-                let outcome = Outcome {
-                    backend: f.backend,
-                    model: &f.request.model,
-                    usage: resp.usage.as_ref(),
-                    latency: Duration::ZERO,
-                    status: 499,
-                    cache_hit: false,
-                };
-                f.accounting.record(&f.info, f.ticket, &outcome);
-            }
+        if !self.done
+            && let Some(f) = self.finish.take()
+        {
+            let resp = std::mem::take(&mut self.acc).finish();
+            let outcome = Outcome {
+                backend: f.backend,
+                model: &f.request.model,
+                usage: resp.usage.as_ref(),
+                latency: Duration::ZERO,
+                status: 499,
+                cache_hit: false,
+            };
+            f.accounting.record(&f.info, f.ticket, &outcome);
         }
     }
 }

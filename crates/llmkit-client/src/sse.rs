@@ -124,6 +124,7 @@ pub fn interpret_chat_event(ev: &SseEvent, status: u16) -> StreamItem {
     if is_error_event || looks_like_error(data) {
         if let Some(body) = ErrorResponse::parse_lenient(data.as_bytes()) {
             return StreamItem::Error(ClientError::Api {
+                retry_after: None,
                 status,
                 error: Some(body),
                 request_id: None,
@@ -132,6 +133,7 @@ pub fn interpret_chat_event(ev: &SseEvent, status: u16) -> StreamItem {
         }
         if is_error_event {
             return StreamItem::Error(ClientError::Api {
+                retry_after: None,
                 status,
                 error: None,
                 request_id: None,

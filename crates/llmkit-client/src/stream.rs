@@ -278,6 +278,7 @@ pub(crate) fn json_body_as_sse(bytes: &[u8]) -> Result<String, ClientError> {
         && !map.contains_key("choices")
     {
         return Err(ClientError::Api {
+            retry_after: None,
             status: 200,
             error: ErrorResponse::parse_lenient(bytes),
             request_id: None,

@@ -11,8 +11,9 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::{Tokenizer, TruncationParams};
 
-/// The name reported when the model directory has no usable name of its own.
-pub const DEFAULT_EMBEDDING_MODEL: &str = "all-MiniLM-L6-v2";
+/// The model name reported when the model directory has no usable name of its own;
+/// also the directory name the catalog gives all-MiniLM-L6-v2.
+pub const FALLBACK_MODEL_NAME: &str = "all-MiniLM-L6-v2";
 
 /// Inputs are cut to this many word pieces, [CLS] and [SEP] included, as
 /// sentence-transformers does for all-MiniLM-L6-v2 (`max_seq_length` 256): the
@@ -129,7 +130,7 @@ impl Embedder {
             .file_name()
             .and_then(|n| n.to_str())
             .filter(|n| !n.is_empty())
-            .unwrap_or(DEFAULT_EMBEDDING_MODEL)
+            .unwrap_or(FALLBACK_MODEL_NAME)
             .to_owned();
         Ok(Embedder {
             inner: Arc::new(Inner {
@@ -271,7 +272,7 @@ mod tests {
             || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"),
             PathBuf::from,
         );
-        base.join(DEFAULT_EMBEDDING_MODEL)
+        base.join(FALLBACK_MODEL_NAME)
     }
 
     /// The embedder, or `None` (with a message) when the model has not been fetched.

@@ -1,1 +1,40 @@
-//! llmkit-store: SQLite persistence for sessions, the usage ledger, the cache, budgets and batch checkpoints.
+//! llmkit-store: SQLite persistence for sessions, the usage ledger, the response cache,
+//! budget reservations and (reserved) batch checkpoints.
+//!
+//! One file, WAL mode, a busy timeout and `BEGIN IMMEDIATE` writes with a retry on
+//! `SQLITE_BUSY`, so several llmkit processes can share it. Ledger rows are written by a
+//! background thread so the request path never waits on the disk; [`Store::flush`] waits
+//! for them. [`StoreAccounting`] plugs the store into the request pipeline
+//! (`llmkit_client::Accounting`).
+//!
+//! This crate never reads the environment: the caller passes the path and the settings.
+
+mod accounting;
+pub mod batch;
+mod budget;
+mod cache;
+mod db;
+mod error;
+mod ledger;
+mod migrations;
+mod sessions;
+
+pub use accounting::{AccountingConfig, CachePolicy, StoreAccounting, estimate_cost};
+pub use budget::{Budgets, Reservation};
+pub use cache::{CacheStats, cache_key};
+pub use db::Store;
+pub use error::StoreError;
+pub use ledger::{LedgerRow, UsageFilter, UsageGroup, UsageRow, now_secs};
+pub use migrations::LATEST_VERSION;
+pub use sessions::{Message, Session, SessionSummary};
+
+/// Hooks for tests of this crate and its users; not a stable API.
+#[doc(hidden)]
+pub mod testing {
+    /// Applies the migrations up to `version` on a bare connection (to build old schemas).
+    pub fn migrate_to(conn: &mut rusqlite::Connection, version: usize) -> Result<(), String> {
+        crate::migrations::migrations()
+            .to_version(conn, version)
+            .map_err(|e| e.to_string())
+    }
+}

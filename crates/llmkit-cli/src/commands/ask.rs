@@ -4,35 +4,118 @@ use anyhow::Result;
 use futures::StreamExt;
 use llmkit_types::{ChatCompletionRequest, FinishReason, ResponseFormat};
 
+use crate::accounting::store_error;
 use crate::app::{Ctx, notice};
 use crate::cli::AskArgs;
-use crate::commands::request::{apply_sampling, check_context, one_shot, result_json, stop_of};
+use crate::commands::request::{apply_sampling, check_context, result_json, stop_of};
+use crate::commands::{chat, roles};
 use crate::error::CliError;
 use crate::{input, output};
 
-pub async fn run(ctx: &Ctx, args: AskArgs) -> Result<()> {
+/// Asks, recording the turn as a conversation (`-c`/`--cid` continue one).
+pub async fn run(ctx: &Ctx, mut args: AskArgs) -> Result<()> {
     let prompt = input::prompt_from(args.prompt.as_deref())?;
     let format = response_format(args.format.as_deref())?;
+    if let Some(name) = args.role.clone() {
+        let (role, _) = roles::load(ctx, &name)?;
+        role.apply_defaults(&mut args.model);
+        if args.system.is_none() {
+            args.system = Some(role.system_prompt()?);
+        }
+    }
     // Reject bad flag combinations before a model is loaded or a request sent.
     stop_of(&args.model)?;
-    let opened = ctx.open_chat(args.model.model.as_deref()).await?;
-    let mut req = ChatCompletionRequest::new(
-        opened.model.clone(),
-        one_shot(args.system.as_deref(), prompt),
-    );
-    req = apply_sampling(req, &args.model)?;
-    if args.n > 1 {
-        req.n = Some(args.n);
+    let store = crate::accounting::store(ctx)?;
+    let existing = if args.continue_last {
+        Some(
+            store
+                .latest_session()
+                .map_err(store_error)?
+                .ok_or_else(|| {
+                    CliError::usage(
+                        "there is no previous conversation to continue",
+                        "ask without -c to start one",
+                    )
+                })?,
+        )
+    } else if let Some(id) = &args.cid {
+        Some(store.get_session(id).map_err(store_error)?)
+    } else {
+        None
+    };
+    let model_flag = args
+        .model
+        .model
+        .clone()
+        .or_else(|| existing.as_ref().and_then(|s| s.model.clone()));
+    let opened = ctx.open_chat(model_flag.as_deref()).await?;
+    let fresh = existing.is_none();
+    let mut session = match existing {
+        Some(mut s) => {
+            if args.system.is_some() {
+                s.system.clone_from(&args.system);
+            }
+            s
+        }
+        None => store
+            .create_session(None, "ask", Some(&opened.model), args.system.as_deref())
+            .map_err(store_error)?,
+    };
+    session.model = Some(opened.model.clone());
+    store.update_session(&session).map_err(store_error)?;
+    let user_id = store
+        .add_message(&session.id, "user", &prompt)
+        .map_err(store_error)?;
+    let pipe = ctx.pipeline_in_session(opened.backend, "ask", Some(session.id.clone()))?;
+    let result = async {
+        let reserve = args.model.max_tokens.unwrap_or(0);
+        let messages =
+            chat::fit_history(ctx, &pipe, &store, &mut session, &opened.model, reserve).await?;
+        let mut req = ChatCompletionRequest::new(opened.model.clone(), messages);
+        req = apply_sampling(req, &args.model)?;
+        if args.n > 1 {
+            req.n = Some(args.n);
+        }
+        req.response_format = format;
+        check_context(ctx, &req)?;
+        answer(ctx, &args, &pipe, &req).await
     }
-    req.response_format = format;
-    check_context(ctx, &req)?;
+    .await;
+    match result {
+        Ok(text) => {
+            if !text.is_empty() {
+                store
+                    .add_message(&session.id, "assistant", &text)
+                    .map_err(store_error)?;
+            }
+            Ok(())
+        }
+        Err(e) => {
+            // A failed turn leaves no trace in the conversation (the ledger keeps it).
+            let _ = if fresh {
+                store.delete_session(&session.id).map(|_| ())
+            } else {
+                store.truncate_messages(&session.id, user_id)
+            };
+            Err(e)
+        }
+    }
+}
 
-    let pipe = ctx.pipeline(opened.backend, "ask")?;
+/// Sends the request and prints the answer; returns the (first) answer's text.
+async fn answer(
+    ctx: &Ctx,
+    args: &AskArgs,
+    pipe: &llmkit_client::Pipeline,
+    req: &ChatCompletionRequest,
+) -> Result<String> {
     if args.json || args.no_stream || args.n > 1 {
-        let res = pipe.chat(&req).await?;
+        let res = pipe.chat(req).await?;
         ctx.show_redactions(&res.redactions);
+        let text = res.response.text().to_string();
         if args.json {
-            return output::json(&result_json(pipe.backend().kind(), &res, args.n));
+            output::json(&result_json(pipe.backend().kind(), &res, args.n))?;
+            return Ok(text);
         }
         if args.n > 1 {
             for (i, c) in res.response.choices.iter().enumerate() {
@@ -46,14 +129,15 @@ pub async fn run(ctx: &Ctx, args: AskArgs) -> Result<()> {
             output::line(res.response.text().trim_end())?;
         }
         warn_if_cut(res.response.finish_reason());
-        return Ok(());
+        return Ok(text);
     }
 
-    let mut stream = pipe.chat_stream(&req).await?;
+    let mut stream = pipe.chat_stream(req).await?;
     ctx.show_redactions(stream.redactions());
     // Whether the output so far ends a line, so the final newline is added only once.
     let mut at_line_start = true;
     let mut finish = None;
+    let mut answer = String::new();
     while let Some(chunk) = stream.next().await {
         let chunk = match chunk {
             Ok(c) => c,
@@ -65,11 +149,12 @@ pub async fn run(ctx: &Ctx, args: AskArgs) -> Result<()> {
                 return Err(e.into());
             }
         };
-        if let Some(text) = chunk.delta_text() {
-            if !text.is_empty() {
-                output::write(text)?;
-                at_line_start = text.ends_with('\n');
-            }
+        if let Some(text) = chunk.delta_text()
+            && !text.is_empty()
+        {
+            output::write(text)?;
+            answer.push_str(text);
+            at_line_start = text.ends_with('\n');
         }
         if let Some(f) = chunk.choices.first().and_then(|c| c.finish_reason.clone()) {
             finish = Some(f);
@@ -79,7 +164,7 @@ pub async fn run(ctx: &Ctx, args: AskArgs) -> Result<()> {
         output::write("\n")?;
     }
     warn_if_cut(finish.as_ref());
-    Ok(())
+    Ok(answer)
 }
 
 /// `--format json` asks for any JSON object; `--format FILE.json` for JSON valid against the

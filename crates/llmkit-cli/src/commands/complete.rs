@@ -89,7 +89,10 @@ async fn chat_fallback(
 ) -> Result<ChatResult> {
     let mut chat = ChatCompletionRequest::new(
         req.model.clone(),
-        vec![ChatMessage::system(CONTINUE_INSTRUCTION), ChatMessage::user(prompt)],
+        vec![
+            ChatMessage::system(CONTINUE_INSTRUCTION),
+            ChatMessage::user(prompt),
+        ],
     );
     chat.max_tokens = req.max_tokens;
     chat.temperature = req.temperature;

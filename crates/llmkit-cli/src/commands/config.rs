@@ -6,8 +6,8 @@ use serde_json::json;
 
 use crate::app::Ctx;
 use crate::cli::{ConfigAction, ConfigArgs, GlobalArgs};
-use crate::output::{self, mask_key};
 use crate::config_file;
+use crate::output::{self, mask_key};
 
 pub fn run(ctx: &Ctx, global: &GlobalArgs, args: ConfigArgs) -> Result<()> {
     let s = &ctx.settings;
@@ -15,13 +15,20 @@ pub fn run(ctx: &Ctx, global: &GlobalArgs, args: ConfigArgs) -> Result<()> {
         ConfigAction::Path => output::line(&s.config_path.display().to_string()),
         ConfigAction::Set { key, value } => {
             config_file::set_value(&s.config_path, global.profile.as_deref(), &key, &value)?;
-            let shown = if key == "api_key" { mask_key(&value) } else { value };
+            let shown = if key == "api_key" {
+                mask_key(&value)
+            } else {
+                value
+            };
             let place = global
                 .profile
                 .as_deref()
                 .filter(|_| key != "default_profile")
                 .map_or(String::new(), |p| format!(" [profiles.{p}]"));
-            output::line(&format!("set {key} = {shown} in {}{place}", s.config_path.display()))
+            output::line(&format!(
+                "set {key} = {shown} in {}{place}",
+                s.config_path.display()
+            ))
         }
         ConfigAction::Show { json } => {
             let key = s

@@ -1,9 +1,18 @@
 //! One module per subcommand; each exposes `run`.
 
 pub mod ask;
+pub mod batch;
+pub mod cache;
+pub mod chat;
 pub mod complete;
 pub mod config;
 pub mod embed;
 pub mod models;
-pub mod tokens;
 mod request;
+pub mod roles;
+pub mod sessions;
+pub mod store;
+pub mod tasks;
+pub mod templates;
+pub mod tokens;
+pub mod usage;

@@ -21,7 +21,9 @@ pub async fn run(ctx: &Ctx, args: ModelsArgs) -> Result<()> {
 /// Lists the server's models; without a key (on OpenAI's URL) lists the local ones instead.
 async fn remote(ctx: &Ctx, json: bool) -> Result<()> {
     if ctx.settings.api_key.is_none() && ctx.settings.is_openai() {
-        crate::app::notice("no API key set: listing local models (see `llmkit models list --local`)");
+        crate::app::notice(
+            "no API key set: listing local models (see `llmkit models list --local`)",
+        );
         return local(ctx, json);
     }
     let client = ctx.http()?;
@@ -72,7 +74,10 @@ fn local(ctx: &Ctx, json: bool) -> Result<()> {
                 ModelSource::HuggingFace { .. } => format!("llmkit models pull {}", m.name),
             },
         };
-        output::line(&format!("local:{:<20} {:<28} {}", m.name, state, m.description))?;
+        output::line(&format!(
+            "local:{:<20} {:<28} {}",
+            m.name, state, m.description
+        ))?;
     }
     Ok(())
 }
@@ -97,7 +102,10 @@ async fn pull(ctx: &Ctx, name: &str) -> Result<()> {
     };
     let dest = ctx.settings.models_dir.join(model.local_name);
     if dest.exists() {
-        output::line(&format!("{name} is already installed at {}", dest.display()))?;
+        output::line(&format!(
+            "{name} is already installed at {}",
+            dest.display()
+        ))?;
         return Ok(());
     }
     let url = format!("{}/{repo}/resolve/main/{file}", ctx.settings.hf_endpoint);
@@ -124,7 +132,10 @@ async fn pull(ctx: &Ctx, name: &str) -> Result<()> {
     let sha = llmkit_client::download_file(&url, &dest, model.sha256, progress).await;
     bar.finish_and_clear();
     let sha = sha?;
-    output::line(&format!("installed {name} at {} (sha256 {sha})", dest.display()))?;
+    output::line(&format!(
+        "installed {name} at {} (sha256 {sha})",
+        dest.display()
+    ))?;
     Ok(())
 }
 

@@ -12,7 +12,10 @@ use crate::cli::ModelArgs;
 use crate::error::CliError;
 
 /// Applies the sampling flags to a chat request.
-pub fn apply_sampling(mut req: ChatCompletionRequest, args: &ModelArgs) -> Result<ChatCompletionRequest, CliError> {
+pub fn apply_sampling(
+    mut req: ChatCompletionRequest,
+    args: &ModelArgs,
+) -> Result<ChatCompletionRequest, CliError> {
     req.temperature = args.temperature;
     req.top_p = args.top_p;
     req.max_tokens = args.max_tokens;
@@ -25,12 +28,18 @@ pub fn apply_sampling(mut req: ChatCompletionRequest, args: &ModelArgs) -> Resul
 pub fn stop_of(args: &ModelArgs) -> Result<Option<Stop>, CliError> {
     if args.stop.len() > 4 {
         return Err(CliError::usage(
-            format!("{} stop sequences given; the API accepts at most 4", args.stop.len()),
+            format!(
+                "{} stop sequences given; the API accepts at most 4",
+                args.stop.len()
+            ),
             "pass --stop at most four times",
         ));
     }
     if args.stop.iter().any(String::is_empty) {
-        return Err(CliError::usage("an empty --stop sequence", "give --stop some text"));
+        return Err(CliError::usage(
+            "an empty --stop sequence",
+            "give --stop some text",
+        ));
     }
     Ok((!args.stop.is_empty()).then(|| Stop::Many(args.stop.clone())))
 }
@@ -51,7 +60,11 @@ pub fn check_context(ctx: &Ctx, req: &ChatCompletionRequest) -> Result<(), CliEr
         return Err(CliError::usage(
             format!(
                 "context length exceeded: the prompt is {prompt} tokens{} but {}'s context window is {window} tokens",
-                if budget > 0 { format!(" + {budget} for output") } else { String::new() },
+                if budget > 0 {
+                    format!(" + {budget} for output")
+                } else {
+                    String::new()
+                },
                 req.model
             ),
             "shorten the input, lower --max-tokens, or use a model with a larger context window",
@@ -101,7 +114,8 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// The messages of a one-shot question.
+/// The messages of a one-shot question (`ask` now builds them from its conversation).
+#[allow(dead_code)]
 pub fn one_shot(system: Option<&str>, prompt: String) -> Vec<ChatMessage> {
     let mut messages = Vec::with_capacity(2);
     if let Some(s) = system {

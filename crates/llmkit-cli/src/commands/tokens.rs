@@ -36,7 +36,13 @@ pub async fn run(ctx: &Ctx, args: TokensArgs) -> Result<()> {
             let m = ctx.load_local(&spec).await?;
             let tokens = m.count_tokens(&text)? as u64;
             let name = format!("local:{}", m.name());
-            (name.clone(), name, tokens, Some(m.context_window() as u64), Some(0.0))
+            (
+                name.clone(),
+                name,
+                tokens,
+                Some(m.context_window() as u64),
+                Some(0.0),
+            )
         }
     };
     let fits = window.map(|w| tokens <= w);
@@ -62,7 +68,9 @@ pub async fn run(ctx: &Ctx, args: TokensArgs) -> Result<()> {
                 tokens as f64 * 100.0 / w.max(1) as f64
             ))?;
         }
-        None => output::line("context window:  unknown for this model (add it under [models] in the config)")?,
+        None => output::line(
+            "context window:  unknown for this model (add it under [models] in the config)",
+        )?,
     }
     match cost {
         Some(c) => output::line(&format!("input cost:      ${c:.6}"))?,

@@ -7,7 +7,9 @@ use crate::support::{Llmkit, Mock, stderr, stdout};
 #[test]
 fn ask_streams_the_answer() {
     let mock = Mock::default();
-    let o = Llmkit::against(&mock).args(["ask", "hello streaming world"]).run();
+    let o = Llmkit::against(&mock)
+        .args(["ask", "hello streaming world"])
+        .run();
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "hello streaming world\n");
     let req = mock.server.requests().last().cloned().unwrap();
@@ -18,13 +20,29 @@ fn ask_streams_the_answer() {
 #[test]
 fn ask_no_stream_and_json() {
     let mock = Mock::default();
-    let o = Llmkit::against(&mock).args(["ask", "--no-stream", "plain answer"]).run();
+    let o = Llmkit::against(&mock)
+        .args(["ask", "--no-stream", "plain answer"])
+        .run();
     assert_eq!(stdout(&o), "plain answer\n");
     let req = mock.server.requests().last().cloned().unwrap();
     assert_ne!(req["body"]["stream"], true);
 
     let o = Llmkit::against(&mock)
-        .args(["ask", "--json", "-s", "be brief", "--temperature", "0.3", "--max-tokens", "50", "--seed", "4", "--stop", "END", "json please"])
+        .args([
+            "ask",
+            "--json",
+            "-s",
+            "be brief",
+            "--temperature",
+            "0.3",
+            "--max-tokens",
+            "50",
+            "--seed",
+            "4",
+            "--stop",
+            "END",
+            "json please",
+        ])
         .run();
     assert!(o.status.success(), "{}", stderr(&o));
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
@@ -46,7 +64,9 @@ fn ask_no_stream_and_json() {
 #[test]
 fn ask_with_n_returns_choices() {
     let mock = Mock::default();
-    let o = Llmkit::against(&mock).args(["ask", "--json", "-n", "3", "multi"]).run();
+    let o = Llmkit::against(&mock)
+        .args(["ask", "--json", "-n", "3", "multi"])
+        .run();
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["choices"].as_array().unwrap().len(), 3);
     assert_eq!(v["choices"][2]["text"], "multi");
@@ -56,13 +76,17 @@ fn ask_with_n_returns_choices() {
 #[test]
 fn piped_stdin_is_the_prompt_or_its_context() {
     let mock = Mock::default();
-    let o = Llmkit::against(&mock).args(["ask"]).run_with_stdin("from stdin\n");
+    let o = Llmkit::against(&mock)
+        .args(["ask"])
+        .run_with_stdin("from stdin\n");
     assert_eq!(stdout(&o), "from stdin\n");
     let o = Llmkit::against(&mock)
         .args(["ask", "Summarize this:"])
         .run_with_stdin("the context");
     assert_eq!(stdout(&o), "Summarize this:\n\nthe context\n");
-    let o = Llmkit::against(&mock).args(["ask", "-"]).run_with_stdin("dash");
+    let o = Llmkit::against(&mock)
+        .args(["ask", "-"])
+        .run_with_stdin("dash");
     assert_eq!(stdout(&o), "dash\n");
 }
 
@@ -70,7 +94,15 @@ fn piped_stdin_is_the_prompt_or_its_context() {
 fn complete_uses_the_completions_endpoint() {
     let mock = Mock::default();
     let o = Llmkit::against(&mock)
-        .args(["complete", "--json", "--max-tokens", "20", "-n", "2", "Once upon a time"])
+        .args([
+            "complete",
+            "--json",
+            "--max-tokens",
+            "20",
+            "-n",
+            "2",
+            "Once upon a time",
+        ])
         .run();
     assert!(o.status.success(), "{}", stderr(&o));
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();

@@ -15,14 +15,23 @@ fn config_set_show_and_profiles() {
 
     let set = |args: &[&str]| {
         let mut k = Llmkit::bare();
-        k.cmd.env("HOME", &home).env("XDG_CONFIG_HOME", home.join("config"));
+        k.cmd
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join("config"));
         let o = k.args(args).run();
         assert!(o.status.success(), "{}", stderr(&o));
         o
     };
     let o = set(&["config", "set", "api_key", "sk-secretsecret1234"]);
     assert!(!stdout(&o).contains("secretsecret"));
-    set(&["--profile", "mock", "config", "set", "base_url", &mock.base_url()]);
+    set(&[
+        "--profile",
+        "mock",
+        "config",
+        "set",
+        "base_url",
+        &mock.base_url(),
+    ]);
     set(&["--profile", "mock", "config", "set", "model", "mock-model"]);
 
     let o = set(&["--profile", "mock", "config", "show", "--json"]);

@@ -90,7 +90,11 @@ fn stream_stall_times_out() {
         .run();
     assert_clear_error(&o, "stall");
     assert!(stderr(&o).contains("--stall-timeout"), "{}", stderr(&o));
-    assert_eq!(mock.server.request_count(), 2, "a stall before any token is retried");
+    assert_eq!(
+        mock.server.request_count(),
+        2,
+        "a stall before any token is retried"
+    );
     assert!(started.elapsed().as_secs_f64() < 10.0);
 }
 
@@ -109,7 +113,10 @@ fn bad_flag_values() {
         assert!(stderr(&o).contains("llmkit ask --help"), "{}", stderr(&o));
     }
     let o = Llmkit::bare()
-        .args(["ask", "--stop", "a", "--stop", "b", "--stop", "c", "--stop", "d", "--stop", "e", "-m", "local:x", "hi"])
+        .args([
+            "ask", "--stop", "a", "--stop", "b", "--stop", "c", "--stop", "d", "--stop", "e", "-m",
+            "local:x", "hi",
+        ])
         .run();
     assert_clear_error(&o, "at most 4");
 }
@@ -129,6 +136,8 @@ fn malformed_config_names_path_and_line() {
 fn empty_and_binary_input() {
     let o = Llmkit::bare().args(["ask", "-"]).run_with_stdin("  \n");
     assert_clear_error(&o, "empty");
-    let o = Llmkit::bare().args(["tokens", "-"]).run_with_stdin("a\u{0}b");
+    let o = Llmkit::bare()
+        .args(["tokens", "-"])
+        .run_with_stdin("a\u{0}b");
     assert_clear_error(&o, "binary");
 }

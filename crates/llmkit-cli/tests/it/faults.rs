@@ -21,9 +21,21 @@ fn two_hundred_asks_survive_thirty_percent_faults() {
                     let prompt = format!("question number {i}");
                     // Alternate streamed and whole answers: stream faults strike before the
                     // first token, so both must come back complete.
-                    let mode = if i % 2 == 0 { "--no-stream" } else { "--temperature=0" };
+                    let mode = if i % 2 == 0 {
+                        "--no-stream"
+                    } else {
+                        "--temperature=0"
+                    };
                     let o = Llmkit::against(mock)
-                        .args(["ask", "--max-retries", "10", "--stall-timeout", "0.3", mode, &prompt])
+                        .args([
+                            "ask",
+                            "--max-retries",
+                            "10",
+                            "--stall-timeout",
+                            "0.3",
+                            mode,
+                            &prompt,
+                        ])
                         .run();
                     assert!(o.status.success(), "ask {i} failed: {}", stderr(&o));
                     assert_eq!(stdout(&o), format!("{prompt}\n"), "ask {i}");

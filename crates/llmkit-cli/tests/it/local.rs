@@ -6,7 +6,9 @@ use serde_json::Value;
 use crate::support::{Llmkit, assert_clear_error, models_dir, stderr, stdout};
 
 fn have_models() -> bool {
-    let ok = models_dir().join("SmolLM2-135M-Instruct.Q4_1.gguf").is_file();
+    let ok = models_dir()
+        .join("SmolLM2-135M-Instruct.Q4_1.gguf")
+        .is_file();
     if !ok {
         eprintln!(
             "SKIP local-model CLI tests: no model in {} (run scripts/fetch-models.sh)",
@@ -22,7 +24,12 @@ fn ask_without_a_key_uses_the_embedded_model() {
         return;
     }
     let o = Llmkit::bare()
-        .args(["ask", "--temperature", "0", "What is the capital of France?"])
+        .args([
+            "ask",
+            "--temperature",
+            "0",
+            "What is the capital of France?",
+        ])
         .run();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("using the embedded local model (no API key set)"));
@@ -39,14 +46,34 @@ fn local_output_is_deterministic_and_honours_limits() {
         assert!(o.status.success(), "{}", stderr(&o));
         stdout(&o)
     };
-    let a = run(&["ask", "--seed", "7", "-m", "local:smollm2-135m", "Name a fruit."]);
-    let b = run(&["ask", "--seed", "7", "-m", "local:smollm2-135m", "Name a fruit."]);
+    let a = run(&[
+        "ask",
+        "--seed",
+        "7",
+        "-m",
+        "local:smollm2-135m",
+        "Name a fruit.",
+    ]);
+    let b = run(&[
+        "ask",
+        "--seed",
+        "7",
+        "-m",
+        "local:smollm2-135m",
+        "Name a fruit.",
+    ]);
     assert_eq!(a, b);
     let a = run(&["ask", "--temperature", "0", "Write a sentence about cats."]);
     let b = run(&["ask", "--temperature", "0", "Write a sentence about cats."]);
     assert_eq!(a, b);
 
-    let json = run(&["ask", "--json", "--max-tokens", "3", "Tell me a long story about dragons."]);
+    let json = run(&[
+        "ask",
+        "--json",
+        "--max-tokens",
+        "3",
+        "Tell me a long story about dragons.",
+    ]);
     let v: Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["usage"]["completion_tokens"], 3);
     assert_eq!(v["finish_reason"], "length");
@@ -55,8 +82,20 @@ fn local_output_is_deterministic_and_honours_limits() {
         assert!(v.get(key).is_some(), "missing {key}: {v}");
     }
 
-    let full = run(&["ask", "--temperature", "0", "What is the capital of France?"]);
-    let cut = run(&["ask", "--temperature", "0", "--stop", "Paris", "What is the capital of France?"]);
+    let full = run(&[
+        "ask",
+        "--temperature",
+        "0",
+        "What is the capital of France?",
+    ]);
+    let cut = run(&[
+        "ask",
+        "--temperature",
+        "0",
+        "--stop",
+        "Paris",
+        "What is the capital of France?",
+    ]);
     assert!(full.contains("Paris"));
     assert!(!cut.contains("Paris"), "{cut}");
     assert!(full.starts_with(cut.trim_end()), "{full:?} vs {cut:?}");
@@ -69,7 +108,14 @@ fn local_model_by_path_and_missing_model() {
     }
     let path = models_dir().join("SmolLM2-135M-Instruct.Q4_1.gguf");
     let o = Llmkit::bare()
-        .args(["ask", "--max-tokens", "4", "-m", &format!("local:{}", path.display()), "Hi"])
+        .args([
+            "ask",
+            "--max-tokens",
+            "4",
+            "-m",
+            &format!("local:{}", path.display()),
+            "Hi",
+        ])
         .run();
     assert!(o.status.success(), "{}", stderr(&o));
     let o = Llmkit::bare()
@@ -84,7 +130,10 @@ fn local_model_by_path_and_missing_model() {
 
 #[test]
 fn local_embeddings_separate_paraphrases_from_unrelated_text() {
-    if !models_dir().join("all-MiniLM-L6-v2/model.safetensors").is_file() {
+    if !models_dir()
+        .join("all-MiniLM-L6-v2/model.safetensors")
+        .is_file()
+    {
         eprintln!("SKIP: embedding model absent (run scripts/fetch-models.sh)");
         return;
     }
@@ -99,7 +148,14 @@ fn local_embeddings_separate_paraphrases_from_unrelated_text() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|d| d["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect())
+        .map(|d| {
+            d["embedding"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        })
         .collect();
     assert_eq!(vecs[0].len(), 384);
     let cos = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();

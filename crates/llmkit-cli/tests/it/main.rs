@@ -1,9 +1,13 @@
 //! Integration tests for the `llmkit` binary, run against the in-process `llmkit-mock` server.
 
 mod ask;
+mod batch;
 mod config;
+mod conversations;
 mod errors;
 mod faults;
 mod local;
 mod models_pull;
+mod redact;
 mod support;
+mod tasks;

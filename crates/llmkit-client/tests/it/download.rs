@@ -9,7 +9,9 @@ fn serve(body: &'static [u8], times: usize) -> String {
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
         for _ in 0..times {
-            let Ok((mut sock, _)) = listener.accept() else { return };
+            let Ok((mut sock, _)) = listener.accept() else {
+                return;
+            };
             let mut buf = [0u8; 4096];
             let _ = sock.read(&mut buf);
             let head = format!(

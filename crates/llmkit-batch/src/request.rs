@@ -1,0 +1,246 @@
+//! Turning a row into a request (the `ask` task or a raw OpenAI Batch body), estimating its
+//! tokens and cost, and formatting its output line.
+
+use llmkit_client::ModelCatalog;
+use llmkit_types::{ChatMessage, Usage};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::input::{Row, RowItem};
+
+/// Output tokens assumed for a row that sets no `max_tokens`, for estimates and the cost cap.
+pub const ASSUMED_OUTPUT_TOKENS: u64 = 256;
+
+/// The task applied to text rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Task {
+    /// The row's text is the user message, after an optional system prompt.
+    Ask { system: Option<String> },
+}
+
+/// Sampling settings applied to task rows (raw requests carry their own).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sampling {
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub max_tokens: Option<u32>,
+    pub seed: Option<i64>,
+    pub stop: Vec<String>,
+}
+
+/// A row ready to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepared {
+    /// Path relative to the client's base URL, e.g. `chat/completions`.
+    pub path: String,
+    pub body: Value,
+    pub model: String,
+    /// Prompt tokens as counted here (tiktoken).
+    pub prompt_tokens: u64,
+    /// The request's `max_tokens` (or `max_completion_tokens`), when set.
+    pub max_tokens: Option<u64>,
+}
+
+impl Prepared {
+    /// Tokens the rate limiter charges up front: prompt plus the output budget.
+    pub fn estimated_tokens(&self) -> u64 {
+        self.prompt_tokens + self.expected_output()
+    }
+
+    /// Output tokens expected: `max_tokens`, else [`ASSUMED_OUTPUT_TOKENS`].
+    pub fn expected_output(&self) -> u64 {
+        self.max_tokens.unwrap_or(ASSUMED_OUTPUT_TOKENS)
+    }
+
+    /// The most this row can cost (with the expected output), when the model has a price.
+    pub fn estimated_cost(&self, catalog: &ModelCatalog) -> Option<f64> {
+        let usage = Usage::new(self.prompt_tokens, self.expected_output());
+        catalog.cost(&self.model, &usage, false)
+    }
+
+    /// Tokens the server charged against its limit once `usage` is known: the prompt plus
+    /// `max_tokens` when set (OpenAI counts the budget, not the output), else the output.
+    pub fn charged_tokens(&self, usage: &Usage) -> u64 {
+        usage.prompt_tokens + self.max_tokens.unwrap_or(usage.completion_tokens)
+    }
+}
+
+/// Builds the request for a row, or says why the row cannot be sent.
+pub fn prepare(
+    item: &RowItem,
+    task: Option<&Task>,
+    model: &str,
+    sampling: &Sampling,
+) -> Result<Prepared, String> {
+    match item {
+        RowItem::Text { text, .. } => {
+            let Some(Task::Ask { system }) = task else {
+                return Err("a text row needs a task (--task ask)".into());
+            };
+            let mut messages = Vec::with_capacity(2);
+            if let Some(s) = system {
+                messages.push(ChatMessage::system(s.clone()));
+            }
+            messages.push(ChatMessage::user(text.clone()));
+            let prompt_tokens = llmkit_client::count_chat_tokens(model, &messages) as u64;
+            let mut body = json!({"model": model, "messages": messages});
+            let o = body
+                .as_object_mut()
+                .ok_or("internal: body is not an object")?;
+            put(o, "temperature", sampling.temperature.map(Value::from));
+            put(o, "top_p", sampling.top_p.map(Value::from));
+            put(o, "max_tokens", sampling.max_tokens.map(Value::from));
+            put(o, "seed", sampling.seed.map(Value::from));
+            if !sampling.stop.is_empty() {
+                o.insert("stop".into(), json!(sampling.stop));
+            }
+            Ok(Prepared {
+                path: "chat/completions".into(),
+                body,
+                model: model.to_string(),
+                prompt_tokens,
+                max_tokens: sampling.max_tokens.map(u64::from),
+            })
+        }
+        RowItem::Raw { url, body } => {
+            let path = url
+                .trim_start_matches('/')
+                .trim_start_matches("v1/")
+                .to_string();
+            if path.is_empty() {
+                return Err("the request's `url` is empty".into());
+            }
+            let model = body
+                .get("model")
+                .and_then(Value::as_str)
+                .unwrap_or(model)
+                .to_string();
+            let prompt_tokens = body
+                .get("messages")
+                .and_then(|m| serde_json::from_value::<Vec<ChatMessage>>(m.clone()).ok())
+                .map(|m| llmkit_client::count_chat_tokens(&model, &m) as u64)
+                .unwrap_or_else(|| (body.to_string().len() as u64).div_ceil(4));
+            let max_tokens = body
+                .get("max_completion_tokens")
+                .or_else(|| body.get("max_tokens"))
+                .and_then(Value::as_u64);
+            Ok(Prepared {
+                path,
+                body: body.clone(),
+                model,
+                prompt_tokens,
+                max_tokens,
+            })
+        }
+    }
+}
+
+/// The output line of a row that succeeded.
+pub fn ok_line(row: &Row, response: &Value) -> String {
+    let mut out = Map::new();
+    out.insert("id".into(), row.id.clone());
+    out.insert("line".into(), Value::from(row.line));
+    match &row.item {
+        Ok(RowItem::Raw { .. }) => {
+            out.insert(
+                "response".into(),
+                json!({"status_code": 200, "body": response}),
+            );
+            out.insert("error".into(), Value::Null);
+        }
+        Ok(RowItem::Text { fields, .. }) => {
+            if !fields.is_empty() {
+                out.insert("fields".into(), Value::Object(fields.clone()));
+            }
+            let choice = response.pointer("/choices/0");
+            let text = choice
+                .and_then(|c| c.pointer("/message/content"))
+                .cloned()
+                .unwrap_or(Value::Null);
+            let finish = choice
+                .and_then(|c| c.get("finish_reason"))
+                .cloned()
+                .unwrap_or(Value::Null);
+            let usage = response.get("usage").cloned().unwrap_or(Value::Null);
+            out.insert(
+                "result".into(),
+                json!({"text": text, "finish_reason": finish, "usage": usage}),
+            );
+        }
+        Err(_) => {}
+    }
+    Value::Object(out).to_string()
+}
+
+/// The output line of a row that failed for good.
+pub fn error_line(row: &Row, message: &str, status: Option<u16>, code: Option<String>) -> String {
+    let mut err = Map::new();
+    err.insert("message".into(), Value::from(message));
+    if let Some(s) = status {
+        err.insert("status".into(), Value::from(s));
+    }
+    if let Some(c) = code {
+        err.insert("code".into(), Value::from(c));
+    }
+    let mut out = Map::new();
+    out.insert("id".into(), row.id.clone());
+    out.insert("line".into(), Value::from(row.line));
+    out.insert("error".into(), Value::Object(err));
+    Value::Object(out).to_string()
+}
+
+/// The `usage` of a response body, zero when absent.
+pub fn usage_of(response: &Value) -> Usage {
+    response
+        .get("usage")
+        .and_then(|u| serde_json::from_value::<Usage>(u.clone()).ok())
+        .unwrap_or_else(|| Usage::new(0, 0))
+}
+
+fn put(o: &mut Map<String, Value>, key: &str, v: Option<Value>) {
+    if let Some(v) = v {
+        o.insert(key.into(), v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ask_rows_become_chat_requests() {
+        let item = RowItem::Text {
+            text: "hi".into(),
+            fields: Map::new(),
+        };
+        let task = Task::Ask {
+            system: Some("be brief".into()),
+        };
+        let sampling = Sampling {
+            max_tokens: Some(10),
+            ..Sampling::default()
+        };
+        let p = prepare(&item, Some(&task), "gpt-4o-mini", &sampling).unwrap();
+        assert_eq!(p.path, "chat/completions");
+        assert_eq!(p.body["messages"][0]["role"], "system");
+        assert_eq!(p.body["max_tokens"], 10);
+        assert!(p.prompt_tokens > 0);
+        assert_eq!(p.estimated_tokens(), p.prompt_tokens + 10);
+        assert!(p.estimated_cost(&ModelCatalog::builtin()).unwrap() > 0.0);
+        assert_eq!(p.charged_tokens(&Usage::new(5, 3)), 15);
+    }
+
+    #[test]
+    fn raw_rows_keep_their_body() {
+        let item = RowItem::Raw {
+            url: "/v1/chat/completions".into(),
+            body: json!({"model": "gpt-4o", "messages": [{"role":"user","content":"x"}], "max_tokens": 7}),
+        };
+        let p = prepare(&item, None, "other", &Sampling::default()).unwrap();
+        assert_eq!(
+            (p.path.as_str(), p.model.as_str(), p.max_tokens),
+            ("chat/completions", "gpt-4o", Some(7))
+        );
+    }
+}

@@ -1,0 +1,1 @@
+//! Integration tests for llmkit-batch against the in-process mock.

@@ -1,0 +1,414 @@
+//! `llmkit batch run|resume|status|list`: the batch runner's command line, progress bar and
+//! reports (the work itself is in `llmkit-batch`).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Args, Subcommand, ValueEnum};
+use llmkit_batch::{
+    BatchError, DryRun, InputFormat, InputSpec, JobOptions, Progress, RunContext, Sampling,
+    Snapshot, Summary, Task,
+};
+use llmkit_client::HttpClient;
+use llmkit_store::Store;
+use llmkit_store::batch::BatchJob;
+
+use crate::app::Ctx;
+use crate::cli::ModelArgs;
+use crate::error::CliError;
+use crate::settings::ModelChoice;
+
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    #[command(subcommand)]
+    pub action: BatchAction,
+}
+
+// Parsed once per process; boxing the big variant would only add noise to the clap code.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum BatchAction {
+    /// Run (or, with the same input and output, resume) a batch job.
+    Run(BatchRunArgs),
+    /// Resume a stored job by id.
+    Resume {
+        /// The job id (or a unique prefix), from `llmkit batch list`.
+        job: String,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Show a job's progress (the most recent job without JOB).
+    Status {
+        job: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the stored jobs, newest first.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum TaskKind {
+    Ask,
+}
+
+#[derive(Debug, Args)]
+pub struct BatchRunArgs {
+    /// The input: JSONL (task rows, or OpenAI Batch requests without --task) or CSV.
+    pub input: PathBuf,
+    /// The output JSONL: one line per input row, in input order.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Apply a task to each row's text; without it, rows are OpenAI Batch requests
+    /// ({custom_id, method, url, body}). CSV input implies `ask`.
+    #[arg(long, value_enum)]
+    pub task: Option<TaskKind>,
+    /// System prompt of the `ask` task.
+    #[arg(short, long, value_name = "TEXT")]
+    pub system: Option<String>,
+    /// The CSV column (or JSONL field) holding the text.
+    #[arg(long, value_name = "NAME", default_value = "text")]
+    pub text_column: String,
+    /// Input format (default: from the file extension).
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// The most requests in flight (the scheduler may use fewer).
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub concurrency: u32,
+    /// Requests per minute (default: learned from `x-ratelimit-*` headers).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub rpm: Option<u32>,
+    /// Tokens per minute (default: learned from `x-ratelimit-*` headers).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub tpm: Option<u32>,
+    /// Attempts per row before it is written as an error.
+    #[arg(long, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_attempts: u32,
+    /// Rows that may finish ahead of the oldest unwritten one (bounds memory).
+    #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    pub window: u32,
+    /// Print the rows, tokens, cost and time the job would take; send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Print the final summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum FormatArg {
+    Jsonl,
+    Csv,
+}
+
+pub async fn run(ctx: &Ctx, args: BatchArgs) -> Result<()> {
+    match args.action {
+        BatchAction::Run(a) => run_new(ctx, a).await,
+        BatchAction::Resume { job, quiet } => resume(ctx, &job, quiet).await,
+        BatchAction::Status { job, json } => status(ctx, job.as_deref(), json),
+        BatchAction::List { json } => list(ctx, json),
+    }
+}
+
+async fn run_new(ctx: &Ctx, a: BatchRunArgs) -> Result<()> {
+    let opts = options(ctx, &a)?;
+    if a.dry_run {
+        let d = llmkit_batch::dry_run(&opts, &ctx.settings.catalog).map_err(batch_error)?;
+        print_dry_run(&opts, &d, a.json);
+        return Ok(());
+    }
+    execute(ctx, &opts, a.quiet, a.json).await
+}
+
+async fn resume(ctx: &Ctx, job: &str, quiet: bool) -> Result<()> {
+    let store = open_store(ctx)?;
+    let record = store
+        .batch_job(job)
+        .map_err(store_error)?
+        .ok_or_else(|| batch_error(BatchError::UnknownJob(job.to_string())))?;
+    let mut opts: JobOptions = record
+        .meta
+        .as_deref()
+        .and_then(|m| serde_json::from_str(m).ok())
+        .ok_or_else(|| {
+            CliError::failure(
+                format!("job {} has no usable options stored", record.id),
+                None,
+            )
+        })?;
+    if ctx.global.max_cost.is_some() {
+        opts.max_cost = ctx.global.max_cost;
+    }
+    execute(ctx, &opts, quiet, false).await
+}
+
+fn options(ctx: &Ctx, a: &BatchRunArgs) -> Result<JobOptions> {
+    let format = match a.format {
+        Some(FormatArg::Jsonl) => InputFormat::Jsonl,
+        Some(FormatArg::Csv) => InputFormat::Csv,
+        None => InputFormat::from_path(&a.input),
+    };
+    let task = match (a.task, format) {
+        (Some(TaskKind::Ask), _) | (None, InputFormat::Csv) => Some(Task::Ask {
+            system: a.system.clone(),
+        }),
+        (None, InputFormat::Jsonl) => None,
+    };
+    let model = match ctx.settings.choose_model(a.model.model.as_deref()).0 {
+        ModelChoice::Remote(m) => m,
+        ModelChoice::Local(_) => {
+            return Err(CliError::usage(
+                "batch runs need an API backend, not the embedded model",
+                "set OPENAI_API_KEY (or --base-url for a compatible server) and pass an API model",
+            )
+            .into());
+        }
+    };
+    Ok(JobOptions {
+        input: InputSpec {
+            path: a.input.clone(),
+            format,
+            text_column: a.text_column.clone(),
+            task_rows: task.is_some(),
+        },
+        output: a.output.clone(),
+        task,
+        model,
+        sampling: Sampling {
+            temperature: a.model.temperature,
+            top_p: a.model.top_p,
+            max_tokens: a.model.max_tokens,
+            seed: a.model.seed,
+            stop: a.model.stop.clone(),
+        },
+        concurrency: a.concurrency as usize,
+        rpm: a.rpm,
+        tpm: a.tpm,
+        max_attempts: a.max_attempts,
+        max_cost: ctx.global.max_cost,
+        window: a.window as usize,
+    })
+}
+
+async fn execute(ctx: &Ctx, opts: &JobOptions, quiet: bool, json: bool) -> Result<()> {
+    check_output(opts)?;
+    let store = Arc::new(open_store(ctx)?);
+    // Retries happen in the scheduler, where a 429 can slow every worker down.
+    let client = HttpClient::new(ctx.http()?.config().clone().max_retries(0))?;
+    let progress = Arc::new(Progress::new());
+    let bar = (!quiet && !json).then(|| spawn_bar(progress.clone()));
+    let cx = RunContext {
+        client,
+        store,
+        catalog: ctx.settings.catalog.clone(),
+        progress: progress.clone(),
+    };
+    let result = llmkit_batch::run_job(opts, cx).await;
+    if let Some((bar, task)) = bar {
+        task.abort();
+        render(&bar, &progress.snapshot());
+        bar.finish();
+    }
+    let summary = result.map_err(batch_error)?;
+    report(&summary, &progress.snapshot(), json);
+    if summary.stopped.is_some() {
+        return Err(CliError::failure(
+            summary.stopped.clone().unwrap_or_default(),
+            Some(format!(
+                "`llmkit batch resume {}` continues the job",
+                summary.job_id
+            )),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// An unwritable output is refused before any request is made.
+fn check_output(opts: &JobOptions) -> Result<()> {
+    let probe = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&opts.output);
+    if let Err(source) = probe {
+        return Err(batch_error(BatchError::Output {
+            path: opts.output.clone(),
+            source,
+        }));
+    }
+    Ok(())
+}
+
+fn spawn_bar(progress: Arc<Progress>) -> (indicatif::ProgressBar, tokio::task::JoinHandle<()>) {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        None,
+        indicatif::ProgressDrawTarget::stderr_with_hz(4),
+    );
+    let style =
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} rows  {msg}  ETA {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    let b = bar.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            render(&b, &progress.snapshot());
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    });
+    (bar, task)
+}
+
+fn render(bar: &indicatif::ProgressBar, s: &Snapshot) {
+    if s.total > 0 {
+        bar.set_length(s.total);
+    }
+    bar.set_position(s.written);
+    let secs = s.elapsed_secs.max(0.001);
+    bar.set_message(format!(
+        "{:.1} rows/s  {:.0} tok/s  ${:.4}  retries {}  429s {}",
+        s.written_now as f64 / secs,
+        s.tokens as f64 / secs,
+        s.spent_usd,
+        s.retries,
+        s.rate_limited
+    ));
+}
+
+fn report(summary: &Summary, s: &Snapshot, json: bool) {
+    if json {
+        let mut v = serde_json::to_value(summary).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("elapsed_secs".into(), s.elapsed_secs.into());
+            o.insert("requests".into(), s.requests.into());
+            o.insert("retries".into(), s.retries.into());
+            o.insert("rate_limited".into(), s.rate_limited.into());
+            o.insert("tokens".into(), s.tokens.into());
+        }
+        println!("{v}");
+        return;
+    }
+    let mut err = std::io::stderr().lock();
+    for n in &summary.notes {
+        let _ = writeln!(err, "note: {n}");
+    }
+    let _ = writeln!(
+        err,
+        "job {}: {}/{} rows written ({} errors), ${:.4} spent, {} requests, {} retries, {} 429s, {:.1}s",
+        summary.job_id,
+        summary.written,
+        summary.total,
+        summary.failed,
+        summary.spent_usd,
+        s.requests,
+        s.retries,
+        s.rate_limited,
+        s.elapsed_secs
+    );
+}
+
+fn print_dry_run(opts: &JobOptions, d: &DryRun, json: bool) {
+    if json {
+        println!("{}", serde_json::to_value(d).unwrap_or_default());
+        return;
+    }
+    let cost = d.cost_usd.map_or_else(
+        || "unknown (no price for the model)".into(),
+        |c| format!("${c:.4}"),
+    );
+    let time = d.min_time.map_or_else(
+        || "depends on the server's limits (pass --rpm/--tpm)".into(),
+        |t| format!("at least {:.0}s at the given limits", t.as_secs_f64()),
+    );
+    println!("model:          {}", opts.model);
+    println!("rows:           {} ({} malformed)", d.rows, d.bad_rows);
+    println!("input tokens:   {}", d.input_tokens);
+    println!(
+        "output tokens:  {} (expected: --max-tokens per row, else {})",
+        d.expected_output_tokens,
+        llmkit_batch::ASSUMED_OUTPUT_TOKENS
+    );
+    println!("cost:           {cost}");
+    println!("time:           {time}");
+}
+
+fn status(ctx: &Ctx, job: Option<&str>, json: bool) -> Result<()> {
+    let store = open_store(ctx)?;
+    let record = match job {
+        Some(j) => store.batch_job(j).map_err(store_error)?,
+        None => store.batch_jobs().map_err(store_error)?.into_iter().next(),
+    };
+    let Some(r) = record else {
+        return Err(batch_error(BatchError::UnknownJob(
+            job.unwrap_or("(latest)").to_string(),
+        )));
+    };
+    if json {
+        println!("{}", serde_json::to_value(&r).unwrap_or_default());
+        return Ok(());
+    }
+    println!("job:      {}", r.id);
+    println!("status:   {}", r.status);
+    println!("input:    {}", r.input_path);
+    println!("output:   {}", r.output_path);
+    println!(
+        "written:  {}{}",
+        r.rows_written,
+        r.total_rows.map(|t| format!(" of {t}")).unwrap_or_default()
+    );
+    println!("errors:   {}", r.rows_failed);
+    println!("spent:    ${:.4}", r.spent_usd);
+    if let Some(m) = &r.message {
+        println!("message:  {m}");
+    }
+    Ok(())
+}
+
+fn list(ctx: &Ctx, json: bool) -> Result<()> {
+    let store = open_store(ctx)?;
+    let jobs = store.batch_jobs().map_err(store_error)?;
+    if json {
+        println!("{}", serde_json::to_value(&jobs).unwrap_or_default());
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    for j in &jobs {
+        let _ = writeln!(out, "{}", line_of(j));
+    }
+    Ok(())
+}
+
+fn line_of(j: &BatchJob) -> String {
+    let total = j.total_rows.map(|t| format!("/{t}")).unwrap_or_default();
+    format!(
+        "{}  {:<11} {}{} rows  ${:.4}  {}",
+        j.id, j.status, j.rows_written, total, j.spent_usd, j.input_path
+    )
+}
+
+fn open_store(ctx: &Ctx) -> Result<Store> {
+    Store::open(&ctx.settings.store_path).map_err(store_error)
+}
+
+fn store_error(e: llmkit_store::StoreError) -> anyhow::Error {
+    let hint = e.hint();
+    CliError::failure(e.to_string(), hint).into()
+}
+
+fn batch_error(e: BatchError) -> anyhow::Error {
+    let hint = e.hint();
+    CliError::failure(e.to_string(), hint).into()
+}

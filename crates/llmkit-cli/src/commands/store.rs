@@ -1,0 +1,35 @@
+//! `llmkit store path|vacuum|export`: the SQLite file itself.
+
+use anyhow::Result;
+
+use crate::accounting::{store, store_error};
+use crate::app::Ctx;
+use crate::cli::{StoreAction, StoreArgs};
+use crate::output;
+
+pub fn run(ctx: &Ctx, args: StoreArgs) -> Result<()> {
+    match args.action {
+        // The path needs no open store (it may not exist yet, or be the broken file).
+        StoreAction::Path => output::line(&ctx.settings.store_path.display().to_string()),
+        StoreAction::Vacuum => {
+            let (before, after) = store(ctx)?.vacuum().map_err(store_error)?;
+            output::line(&format!("vacuumed: {before} → {after} bytes"))
+        }
+        StoreAction::Export { output: file } => {
+            let value = store(ctx)?.export().map_err(store_error)?;
+            match file {
+                None => output::json(&value),
+                Some(path) => {
+                    let text = serde_json::to_string_pretty(&value)?;
+                    std::fs::write(&path, text + "\n").map_err(|e| {
+                        crate::error::CliError::failure(
+                            format!("cannot write {}: {e}", path.display()),
+                            Some("check that the directory exists and is writable".into()),
+                        )
+                    })?;
+                    Ok(())
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! `llmkit usage`: spend and tokens from the ledger, grouped, as JSON or a bar chart.
+
+use anyhow::Result;
+use llmkit_store::{Store, UsageFilter, UsageGroup, UsageRow};
+use serde_json::json;
+
+use crate::accounting::{store, store_error};
+use crate::app::Ctx;
+use crate::cli::{UsageArgs, UsageBy};
+use crate::error::CliError;
+use crate::output;
+
+/// Width of the longest bar of `--chart`.
+const CHART_WIDTH: f64 = 40.0;
+
+pub fn run(ctx: &Ctx, args: UsageArgs) -> Result<()> {
+    let store = store(ctx)?;
+    let filter = UsageFilter {
+        since: parse_time(&store, args.since.as_deref(), "--since")?,
+        until: parse_time(&store, args.until.as_deref(), "--until")?,
+    };
+    let group = if args.chart {
+        UsageGroup::Day
+    } else {
+        match args.by {
+            None => UsageGroup::Total,
+            Some(UsageBy::Day) => UsageGroup::Day,
+            Some(UsageBy::Model) => UsageGroup::Model,
+            Some(UsageBy::Session) => UsageGroup::Session,
+            Some(UsageBy::Command) => UsageGroup::Command,
+        }
+    };
+    let rows = store.usage(&filter, group).map_err(store_error)?;
+    let total = store
+        .usage(&filter, UsageGroup::Total)
+        .map_err(store_error)?
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    if args.json {
+        return output::json(&json!({ "rows": rows, "total": total }));
+    }
+    if args.chart {
+        return chart(&rows, &total);
+    }
+    table(&rows, &total, group != UsageGroup::Total)
+}
+
+fn parse_time(store: &Store, text: Option<&str>, flag: &str) -> Result<Option<f64>> {
+    let Some(text) = text else { return Ok(None) };
+    match store.local_time_to_secs(text).map_err(store_error)? {
+        Some(v) => Ok(Some(v)),
+        None => Err(CliError::usage(
+            format!("{flag} `{text}` is not a date"),
+            "use YYYY-MM-DD or \"YYYY-MM-DD HH:MM\" (local time)",
+        )
+        .into()),
+    }
+}
+
+fn table(rows: &[UsageRow], total: &UsageRow, with_total: bool) -> Result<()> {
+    let width = rows
+        .iter()
+        .map(|r| r.key.chars().count())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    output::line(&format!(
+        "{:<width$}  {:>8}  {:>10}  {:>10}  {:>8}  {:>6}  {:>6}  {:>10}",
+        "", "requests", "prompt", "completion", "cached", "hits", "errors", "cost"
+    ))?;
+    let line = |r: &UsageRow| {
+        format!(
+            "{:<width$}  {:>8}  {:>10}  {:>10}  {:>8}  {:>6}  {:>6}  {:>10}",
+            r.key,
+            r.requests,
+            r.prompt_tokens,
+            r.completion_tokens,
+            r.cached_tokens,
+            r.cache_hits,
+            r.errors,
+            format!("${:.6}", r.cost_usd)
+        )
+    };
+    for r in rows {
+        output::line(&line(r))?;
+    }
+    if with_total {
+        output::line(&line(total))?;
+    }
+    Ok(())
+}
+
+fn chart(rows: &[UsageRow], total: &UsageRow) -> Result<()> {
+    if rows.is_empty() {
+        return output::line("no usage recorded in this period");
+    }
+    let max = rows.iter().map(|r| r.cost_usd).fold(0.0, f64::max);
+    for r in rows {
+        let len = if max > 0.0 {
+            ((r.cost_usd / max) * CHART_WIDTH).round() as usize
+        } else {
+            0
+        };
+        // A day with spend always shows at least a sliver.
+        let len = if r.cost_usd > 0.0 { len.max(1) } else { len };
+        output::line(&format!(
+            "{}  {:<w$}  ${:.6}  ({} requests)",
+            r.key,
+            "█".repeat(len),
+            r.cost_usd,
+            r.requests,
+            w = CHART_WIDTH as usize
+        ))?;
+    }
+    output::line(&format!(
+        "total ${:.6} over {} requests",
+        total.cost_usd, total.requests
+    ))
+}

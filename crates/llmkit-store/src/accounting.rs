@@ -1,0 +1,244 @@
+//! `StoreAccounting`: the store plugged into the request pipeline as its cache, budget
+//! guard and ledger (`llmkit_client::Accounting`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use llmkit_client::{Accounting, ClientError, ModelCatalog, Outcome, RequestInfo};
+use llmkit_types::{ChatCompletionRequest, ChatCompletionResponse};
+
+use crate::budget::{Budgets, Reservation};
+use crate::cache::cache_key;
+use crate::db::Store;
+use crate::ledger::{LedgerRow, now_secs};
+
+/// When responses are served from and written to the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CachePolicy {
+    /// Never (`--no-cache`).
+    Off,
+    /// Only reproducible requests: temperature 0 or a seed.
+    #[default]
+    Auto,
+    /// Every request (`--cache always`).
+    Always,
+}
+
+/// What the accounting needs to know, resolved by the caller.
+#[derive(Debug, Clone)]
+pub struct AccountingConfig {
+    /// Prices (with the user's overrides).
+    pub catalog: ModelCatalog,
+    pub budgets: Budgets,
+    /// Most this invocation may spend (`--max-cost`).
+    pub max_cost_usd: Option<f64>,
+    pub cache: CachePolicy,
+    pub cache_ttl_secs: f64,
+    /// Output tokens assumed when a request sets no `max_tokens`.
+    pub default_output_estimate: u32,
+}
+
+impl AccountingConfig {
+    pub fn new(catalog: ModelCatalog) -> Self {
+        Self {
+            catalog,
+            budgets: Budgets::default(),
+            max_cost_usd: None,
+            cache: CachePolicy::Auto,
+            cache_ttl_secs: 7.0 * 86_400.0,
+            default_output_estimate: 1024,
+        }
+    }
+}
+
+/// Cache, budgets and ledger over a [`Store`].
+pub struct StoreAccounting {
+    store: Arc<Store>,
+    cfg: AccountingConfig,
+    state: Mutex<Invocation>,
+}
+
+/// This process's spend and open tickets.
+#[derive(Default)]
+struct Invocation {
+    next_ticket: u64,
+    spent: f64,
+    /// ticket → (estimate, store reservation id)
+    open: HashMap<u64, (f64, Option<i64>)>,
+}
+
+impl Invocation {
+    fn outstanding(&self) -> f64 {
+        self.open.values().map(|(e, _)| e).sum()
+    }
+}
+
+impl StoreAccounting {
+    pub fn new(store: Arc<Store>, cfg: AccountingConfig) -> Self {
+        Self {
+            store,
+            cfg,
+            state: Mutex::new(Invocation::default()),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// What this invocation has spent so far (settled requests).
+    pub fn spent(&self) -> f64 {
+        self.lock().spent
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Invocation> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn cacheable(&self, req: &ChatCompletionRequest) -> bool {
+        match self.cfg.cache {
+            CachePolicy::Off => false,
+            CachePolicy::Always => true,
+            CachePolicy::Auto => req.temperature == Some(0.0) || req.seed.is_some(),
+        }
+    }
+
+    /// The actual cost of a finished request: 0 for cache hits, local models and models
+    /// without a known price.
+    fn cost(&self, outcome: &Outcome<'_>) -> f64 {
+        if outcome.cache_hit || outcome.backend == "local" || outcome.model.starts_with("local:") {
+            return 0.0;
+        }
+        let (Some(usage), Some(info)) = (outcome.usage, self.cfg.catalog.get(outcome.model)) else {
+            return 0.0;
+        };
+        info.cost_of(
+            usage.prompt_tokens,
+            usage.cached_tokens(),
+            usage.completion_tokens,
+            false,
+        )
+    }
+}
+
+/// The estimated cost of a request before it is sent: its prompt tokens plus its output
+/// budget (or `default_output` tokens) for each of its `n` answers.
+pub fn estimate_cost(
+    catalog: &ModelCatalog,
+    req: &ChatCompletionRequest,
+    default_output: u32,
+) -> f64 {
+    if req.model.starts_with("local:") {
+        return 0.0;
+    }
+    let Some(info) = catalog.get(&req.model) else {
+        return 0.0;
+    };
+    if info.input_per_mtok == 0.0 && info.output_per_mtok == 0.0 {
+        return 0.0;
+    }
+    let prompt = llmkit_client::count_chat_tokens(&req.model, &req.messages) as u64;
+    let mut out = u64::from(req.output_budget().unwrap_or(default_output));
+    if info.max_output > 0 {
+        out = out.min(u64::from(info.max_output));
+    }
+    let n = u64::from(req.n.unwrap_or(1).max(1));
+    info.cost_of(prompt, 0, out * n, false)
+}
+
+impl Accounting for StoreAccounting {
+    fn cache_get(&self, req: &ChatCompletionRequest) -> Option<ChatCompletionResponse> {
+        if !self.cacheable(req) {
+            return None;
+        }
+        self.store
+            .cache_lookup(&cache_key(req), self.cfg.cache_ttl_secs)
+            .ok()
+            .flatten()
+    }
+
+    fn cache_put(&self, req: &ChatCompletionRequest, resp: &ChatCompletionResponse) {
+        if !self.cacheable(req) || resp.choices.is_empty() {
+            return;
+        }
+        // A failed cache write only costs a future cache miss.
+        let _ = self.store.cache_store(&cache_key(req), &req.model, resp);
+    }
+
+    fn reserve(
+        &self,
+        _info: &RequestInfo,
+        req: &ChatCompletionRequest,
+    ) -> Result<u64, ClientError> {
+        let budgets_on = !self.cfg.budgets.is_empty();
+        let estimate = if budgets_on || self.cfg.max_cost_usd.is_some() {
+            estimate_cost(&self.cfg.catalog, req, self.cfg.default_output_estimate)
+        } else {
+            0.0
+        };
+        let mut state = self.lock();
+        if let Some(limit) = self.cfg.max_cost_usd {
+            let committed = state.spent + state.outstanding();
+            if committed + estimate > limit {
+                return Err(ClientError::BudgetExceeded {
+                    spent: committed,
+                    limit,
+                    period: "invocation".into(),
+                });
+            }
+        }
+        let mut reservation = None;
+        if budgets_on && estimate > 0.0 {
+            match self.store.reserve(&self.cfg.budgets, estimate) {
+                Ok(Reservation::Granted(id)) => reservation = Some(id),
+                Ok(Reservation::Refused {
+                    period,
+                    spent,
+                    limit,
+                }) => {
+                    return Err(ClientError::BudgetExceeded {
+                        spent,
+                        limit,
+                        period: period.into(),
+                    });
+                }
+                Err(e) => return Err(ClientError::Store(e.to_string())),
+            }
+        }
+        state.next_ticket += 1;
+        let ticket = state.next_ticket;
+        state.open.insert(ticket, (estimate, reservation));
+        Ok(ticket)
+    }
+
+    fn record(&self, info: &RequestInfo, ticket: u64, outcome: &Outcome<'_>) {
+        let cost = self.cost(outcome);
+        let reservation = {
+            let mut state = self.lock();
+            state.spent += cost;
+            state.open.remove(&ticket).and_then(|(_, r)| r)
+        };
+        let (prompt, completion, cached) = match (outcome.usage, outcome.cache_hit) {
+            // A hit sent nothing upstream: it used no tokens.
+            (Some(u), false) => (u.prompt_tokens, u.completion_tokens, u.cached_tokens()),
+            _ => (0, 0, 0),
+        };
+        self.store.record(LedgerRow {
+            ts: now_secs(),
+            profile: info.profile.clone(),
+            backend: outcome.backend.to_string(),
+            model: outcome.model.to_string(),
+            session: info.session.clone(),
+            batch_job: info.batch_job.clone(),
+            command: info.command.clone(),
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            cached_tokens: cached,
+            cost_usd: cost,
+            latency_ms: u64::try_from(outcome.latency.as_millis()).unwrap_or(u64::MAX),
+            status: outcome.status,
+            cache_hit: outcome.cache_hit,
+            reservation,
+        });
+    }
+}

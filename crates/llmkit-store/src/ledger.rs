@@ -1,0 +1,334 @@
+//! The usage ledger: one row per request, written by a background thread (so the request
+//! path only sends on a channel), and the aggregate queries behind `llmkit usage`.
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, params};
+use serde::Serialize;
+
+use crate::db::{Store, open_connection, write_with_retry};
+use crate::error::StoreError;
+
+/// One request as the ledger records it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LedgerRow {
+    /// Unix time in seconds.
+    pub ts: f64,
+    pub profile: Option<String>,
+    pub backend: String,
+    pub model: String,
+    pub session: Option<String>,
+    pub batch_job: Option<String>,
+    pub command: String,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cached_tokens: u64,
+    pub cost_usd: f64,
+    pub latency_ms: u64,
+    pub status: u16,
+    pub cache_hit: bool,
+    /// The budget reservation this request settles (deleted in the same transaction).
+    #[serde(skip)]
+    pub reservation: Option<i64>,
+}
+
+/// Which rows `llmkit usage` looks at (unix seconds, inclusive start, exclusive end).
+#[derive(Debug, Clone, Default)]
+pub struct UsageFilter {
+    pub since: Option<f64>,
+    pub until: Option<f64>,
+}
+
+/// How `llmkit usage` groups rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageGroup {
+    /// One total row.
+    Total,
+    /// Per local calendar day.
+    Day,
+    Model,
+    Session,
+    Command,
+}
+
+/// One aggregate line of `llmkit usage`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct UsageRow {
+    pub key: String,
+    pub requests: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cached_tokens: u64,
+    pub cost_usd: f64,
+    pub cache_hits: u64,
+    pub errors: u64,
+}
+
+/// The current time as unix seconds.
+pub fn now_secs() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+impl Store {
+    /// Queues a ledger row; it is written by the background thread.
+    pub fn record(&self, row: LedgerRow) {
+        self.ledger.send(row);
+    }
+
+    /// Aggregates the ledger.
+    pub fn usage(
+        &self,
+        filter: &UsageFilter,
+        group: UsageGroup,
+    ) -> Result<Vec<UsageRow>, StoreError> {
+        self.flush()?;
+        let key = match group {
+            UsageGroup::Total => "'total'",
+            UsageGroup::Day => "strftime('%Y-%m-%d', ts, 'unixepoch', 'localtime')",
+            UsageGroup::Model => "model",
+            UsageGroup::Session => "COALESCE(session_id, '-')",
+            UsageGroup::Command => "command",
+        };
+        let sql = format!(
+            "SELECT {key} AS k, COUNT(*), COALESCE(SUM(prompt_tokens),0), COALESCE(SUM(completion_tokens),0),
+                    COALESCE(SUM(cached_tokens),0), COALESCE(SUM(cost_usd),0.0), COALESCE(SUM(cache_hit),0),
+                    COALESCE(SUM(CASE WHEN status >= 400 OR status = 0 THEN 1 ELSE 0 END),0)
+             FROM ledger WHERE ts >= ?1 AND ts < ?2 GROUP BY k ORDER BY k"
+        );
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(
+            params![
+                filter.since.unwrap_or(f64::MIN),
+                filter.until.unwrap_or(f64::MAX)
+            ],
+            |r| {
+                Ok(UsageRow {
+                    key: r.get(0)?,
+                    requests: r.get::<_, i64>(1)? as u64,
+                    prompt_tokens: r.get::<_, i64>(2)? as u64,
+                    completion_tokens: r.get::<_, i64>(3)? as u64,
+                    cached_tokens: r.get::<_, i64>(4)? as u64,
+                    cost_usd: r.get(5)?,
+                    cache_hits: r.get::<_, i64>(6)? as u64,
+                    errors: r.get::<_, i64>(7)? as u64,
+                })
+            },
+        )?;
+        let out = rows
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.map_err(e))?;
+        // An empty ledger still has a total (of zero).
+        if out.is_empty() && group == UsageGroup::Total {
+            return Ok(vec![UsageRow {
+                key: "total".into(),
+                ..UsageRow::default()
+            }]);
+        }
+        Ok(out)
+    }
+
+    /// The ledger rows themselves, oldest first.
+    pub fn ledger_rows(&self, filter: &UsageFilter) -> Result<Vec<LedgerRow>, StoreError> {
+        self.flush()?;
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT ts, profile, backend, model, session_id, batch_job, command, prompt_tokens,
+                    completion_tokens, cached_tokens, cost_usd, latency_ms, status, cache_hit
+             FROM ledger WHERE ts >= ?1 AND ts < ?2 ORDER BY id",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                filter.since.unwrap_or(f64::MIN),
+                filter.until.unwrap_or(f64::MAX)
+            ],
+            |r| {
+                Ok(LedgerRow {
+                    ts: r.get(0)?,
+                    profile: r.get(1)?,
+                    backend: r.get(2)?,
+                    model: r.get(3)?,
+                    session: r.get(4)?,
+                    batch_job: r.get(5)?,
+                    command: r.get(6)?,
+                    prompt_tokens: r.get::<_, i64>(7)? as u64,
+                    completion_tokens: r.get::<_, i64>(8)? as u64,
+                    cached_tokens: r.get::<_, i64>(9)? as u64,
+                    cost_usd: r.get(10)?,
+                    latency_ms: r.get::<_, i64>(11)? as u64,
+                    status: u16::try_from(r.get::<_, i64>(12)?).unwrap_or(0),
+                    cache_hit: r.get::<_, i64>(13)? != 0,
+                    reservation: None,
+                })
+            },
+        )?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.map_err(e))
+    }
+
+    /// Total cost recorded for one session.
+    pub fn session_cost(&self, session_id: &str) -> Result<f64, StoreError> {
+        self.flush()?;
+        let conn = self.conn();
+        Ok(conn.query_row(
+            "SELECT COALESCE(SUM(cost_usd), 0.0) FROM ledger WHERE session_id = ?1",
+            [session_id],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Formats unix seconds as a local `YYYY-MM-DD HH:MM` (SQLite knows the time zone).
+    pub fn local_datetime(&self, ts: f64) -> String {
+        let conn = self.conn();
+        conn.query_row(
+            "SELECT strftime('%Y-%m-%d %H:%M', ?1, 'unixepoch', 'localtime')",
+            [ts],
+            |r| r.get::<_, String>(0),
+        )
+        .unwrap_or_default()
+    }
+
+    /// Converts a local date or date-time (`2025-01-31`, `2025-01-31 14:00`) to unix
+    /// seconds, using SQLite's own calendar and the local time zone; `None` if malformed.
+    pub fn local_time_to_secs(&self, text: &str) -> Result<Option<f64>, StoreError> {
+        let conn = self.conn();
+        let v: Option<i64> = conn.query_row(
+            "SELECT CAST(strftime('%s', ?1, 'utc') AS INTEGER)",
+            [text.trim()],
+            |r| r.get(0),
+        )?;
+        Ok(v.map(|s| s as f64))
+    }
+}
+
+enum Msg {
+    Row(Box<LedgerRow>),
+    Flush(mpsc::SyncSender<()>),
+}
+
+/// The background writer: a thread with its own connection, fed by a channel.
+pub(crate) struct LedgerWriter {
+    tx: Option<mpsc::Sender<Msg>>,
+    handle: Option<JoinHandle<()>>,
+    /// The last write failure, reported by the next `flush`.
+    error: Arc<Mutex<Option<String>>>,
+}
+
+impl LedgerWriter {
+    pub(crate) fn start(path: PathBuf) -> Self {
+        let (tx, rx) = mpsc::channel::<Msg>();
+        let error = Arc::new(Mutex::new(None));
+        let err = Arc::clone(&error);
+        let handle = std::thread::Builder::new()
+            .name("llmkit-ledger".into())
+            .spawn(move || run_writer(&path, &rx, &err))
+            .ok();
+        Self {
+            tx: Some(tx),
+            handle,
+            error,
+        }
+    }
+
+    fn send(&self, row: LedgerRow) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Msg::Row(Box::new(row)));
+        }
+    }
+
+    pub(crate) fn flush(&self) -> Result<(), StoreError> {
+        if let Some(tx) = &self.tx {
+            let (ack_tx, ack_rx) = mpsc::sync_channel(1);
+            if tx.send(Msg::Flush(ack_tx)).is_ok() {
+                let _ = ack_rx.recv();
+            }
+        }
+        let failure = self.error.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match failure {
+            Some(message) => Err(StoreError::Ledger(message)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for LedgerWriter {
+    fn drop(&mut self) {
+        // Closing the channel makes the thread write what is queued and stop.
+        self.tx.take();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn run_writer(path: &std::path::Path, rx: &mpsc::Receiver<Msg>, error: &Mutex<Option<String>>) {
+    let mut conn = match open_connection(path) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            *error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+            None
+        }
+    };
+    while let Ok(first) = rx.recv() {
+        let mut rows = Vec::new();
+        let mut acks = Vec::new();
+        let mut push = |m: Msg| match m {
+            Msg::Row(r) => rows.push(*r),
+            Msg::Flush(a) => acks.push(a),
+        };
+        push(first);
+        // Write everything already queued in one transaction.
+        while let Ok(m) = rx.try_recv() {
+            push(m);
+        }
+        if let (Some(c), false) = (conn.as_mut(), rows.is_empty())
+            && let Err(e) = write_rows(c, &rows)
+        {
+            *error.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(format!("writing {} ledger rows failed: {e}", rows.len()));
+        }
+        for a in acks {
+            let _ = a.send(());
+        }
+    }
+}
+
+fn write_rows(conn: &mut Connection, rows: &[LedgerRow]) -> Result<(), StoreError> {
+    write_with_retry(conn, |tx| {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO ledger (ts, profile, backend, model, session_id, batch_job, command,
+                prompt_tokens, completion_tokens, cached_tokens, cost_usd, latency_ms, status, cache_hit)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        )?;
+        let mut settle = tx.prepare_cached("DELETE FROM budget_reservations WHERE id = ?1")?;
+        for r in rows {
+            insert.execute(params![
+                r.ts,
+                r.profile,
+                r.backend,
+                r.model,
+                r.session,
+                r.batch_job,
+                r.command,
+                r.prompt_tokens as i64,
+                r.completion_tokens as i64,
+                r.cached_tokens as i64,
+                r.cost_usd,
+                r.latency_ms as i64,
+                i64::from(r.status),
+                i64::from(r.cache_hit),
+            ])?;
+            if let Some(id) = r.reservation {
+                settle.execute([id])?;
+            }
+        }
+        Ok(())
+    })
+}

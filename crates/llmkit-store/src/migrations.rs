@@ -1,0 +1,115 @@
+//! The versioned schema: each entry is one migration, applied in order and never edited
+//! once released (add a new one instead).
+
+use rusqlite_migration::{M, Migrations};
+
+/// Version 1: sessions, messages, the usage ledger and the response cache.
+const V1: &str = "
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    name TEXT UNIQUE,
+    kind TEXT NOT NULL DEFAULT 'chat',
+    model TEXT,
+    system TEXT,
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE messages (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    role TEXT NOT NULL,
+    content TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE INDEX messages_by_session ON messages(session_id, id);
+CREATE TABLE ledger (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    profile TEXT,
+    backend TEXT NOT NULL,
+    model TEXT NOT NULL,
+    session_id TEXT,
+    batch_job TEXT,
+    command TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    cached_tokens INTEGER NOT NULL,
+    cost_usd REAL NOT NULL,
+    latency_ms INTEGER NOT NULL,
+    status INTEGER NOT NULL,
+    cache_hit INTEGER NOT NULL
+);
+CREATE INDEX ledger_by_ts ON ledger(ts);
+CREATE TABLE cache (
+    key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    response TEXT NOT NULL,
+    created REAL NOT NULL,
+    hits INTEGER NOT NULL DEFAULT 0
+);
+";
+
+/// Version 2: context management (running summary, first message still in context) and
+/// budget reservations.
+const V2: &str = "
+ALTER TABLE sessions ADD COLUMN summary TEXT;
+ALTER TABLE sessions ADD COLUMN context_from INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE budget_reservations (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    amount_usd REAL NOT NULL
+);
+";
+
+/// Version 3: checkpoints for the batch runner (reserved; written by `llmkit batch`).
+const V3: &str = "
+CREATE TABLE batch_jobs (
+    id TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    input_path TEXT,
+    output_path TEXT,
+    status TEXT NOT NULL,
+    remote_id TEXT,
+    meta TEXT
+);
+CREATE TABLE batch_rows (
+    job_id TEXT NOT NULL REFERENCES batch_jobs(id) ON DELETE CASCADE,
+    row_index INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    result TEXT,
+    error TEXT,
+    PRIMARY KEY (job_id, row_index)
+);
+";
+
+/// Version 4: batch-runner progress (lines written, rows seen, spend) and per-row cost.
+const V4: &str = "
+ALTER TABLE batch_jobs ADD COLUMN rows_written INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE batch_jobs ADD COLUMN total_rows INTEGER;
+ALTER TABLE batch_jobs ADD COLUMN spent_usd REAL NOT NULL DEFAULT 0;
+ALTER TABLE batch_jobs ADD COLUMN rows_failed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE batch_jobs ADD COLUMN message TEXT;
+ALTER TABLE batch_rows ADD COLUMN cost_usd REAL NOT NULL DEFAULT 0;
+";
+
+const ALL: [&str; 4] = [V1, V2, V3, V4];
+
+/// The schema version this build writes.
+pub const LATEST_VERSION: usize = ALL.len();
+
+/// Every migration, oldest first.
+pub(crate) fn migrations() -> Migrations<'static> {
+    Migrations::new(ALL.iter().map(|sql| M::up(sql)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        assert!(migrations().validate().is_ok());
+    }
+}

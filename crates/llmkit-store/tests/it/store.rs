@@ -1,0 +1,146 @@
+//! Sessions, ledger and cache across reopenings and concurrent writers.
+
+use std::sync::Arc;
+
+use llmkit_store::{LedgerRow, Store, UsageFilter, UsageGroup, cache_key, now_secs};
+use llmkit_types::{ChatCompletionRequest, ChatCompletionResponse, ChatMessage};
+
+#[test]
+fn sessions_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("llmkit.db");
+    let id = {
+        let store = Store::open(&path).unwrap();
+        let s = store
+            .create_session(Some("work"), "chat", Some("gpt-4o"), Some("be brief"))
+            .unwrap();
+        store.add_message(&s.id, "user", "hello").unwrap();
+        store.add_message(&s.id, "assistant", "hi!").unwrap();
+        s.id
+    };
+    let store = Store::open(&path).unwrap();
+    let s = store.get_session("work").unwrap();
+    assert_eq!(s.id, id);
+    assert_eq!(s.system.as_deref(), Some("be brief"));
+    assert_eq!(store.get_session(&id[..6]).unwrap().id, id);
+    let m = store.messages(&id).unwrap();
+    assert_eq!(
+        m.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(),
+        ["hello", "hi!"]
+    );
+    assert_eq!(store.latest_session().unwrap().unwrap().id, id);
+    // /save under a taken name moves the name.
+    let other = store.create_session(None, "ask", None, None).unwrap();
+    store.rename_session(&other.id, "work").unwrap();
+    assert_eq!(store.get_session("work").unwrap().id, other.id);
+    assert!(store.delete_session(&id).unwrap());
+    assert!(store.messages(&id).unwrap().is_empty());
+    assert!(store.find_session(&id).unwrap().is_none());
+}
+
+#[test]
+fn ledger_is_flushed_on_drop_and_aggregated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("llmkit.db");
+    {
+        let store = Store::open(&path).unwrap();
+        for (model, cost) in [("a", 0.5), ("b", 0.25), ("a", 0.25)] {
+            store.record(LedgerRow {
+                ts: now_secs(),
+                backend: "http".into(),
+                model: model.into(),
+                command: "ask".into(),
+                prompt_tokens: 10,
+                completion_tokens: 5,
+                cost_usd: cost,
+                status: 200,
+                ..LedgerRow::default()
+            });
+        }
+    }
+    let store = Store::open(&path).unwrap();
+    let total = store
+        .usage(&UsageFilter::default(), UsageGroup::Total)
+        .unwrap();
+    assert_eq!(total[0].requests, 3);
+    assert_eq!(total[0].prompt_tokens, 30);
+    assert!((total[0].cost_usd - 1.0).abs() < 1e-9);
+    let by_model = store
+        .usage(&UsageFilter::default(), UsageGroup::Model)
+        .unwrap();
+    assert_eq!(by_model.len(), 2);
+    assert_eq!(by_model[0].key, "a");
+    let future = UsageFilter {
+        since: Some(now_secs() + 3600.0),
+        until: None,
+    };
+    assert_eq!(store.usage(&future, UsageGroup::Day).unwrap().len(), 0);
+    assert!(store.local_time_to_secs("2025-01-31").unwrap().is_some());
+    assert!(store.local_time_to_secs("yesterday-ish").unwrap().is_none());
+}
+
+#[test]
+fn concurrent_writers_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("llmkit.db");
+    drop(Store::open(&path).unwrap());
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let store = Arc::new(Store::open(&path).unwrap());
+                let s = store
+                    .create_session(Some(&format!("s{t}")), "chat", None, None)
+                    .unwrap();
+                for i in 0..50 {
+                    store
+                        .add_message(&s.id, "user", &format!("{t}-{i}"))
+                        .unwrap();
+                    store.record(LedgerRow {
+                        ts: now_secs(),
+                        backend: "http".into(),
+                        model: "m".into(),
+                        command: "chat".into(),
+                        prompt_tokens: 1,
+                        status: 200,
+                        ..LedgerRow::default()
+                    });
+                }
+                store.flush().unwrap();
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let total = store
+        .usage(&UsageFilter::default(), UsageGroup::Total)
+        .unwrap();
+    assert_eq!(total[0].requests, 200);
+    for t in 0..4 {
+        let s = store.get_session(&format!("s{t}")).unwrap();
+        assert_eq!(store.messages(&s.id).unwrap().len(), 50);
+    }
+}
+
+#[test]
+fn cache_round_trip_and_ttl() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db")).unwrap();
+    let req = ChatCompletionRequest::new("m", vec![ChatMessage::user("q")]).temperature(0.0);
+    let key = cache_key(&req);
+    let resp = ChatCompletionResponse {
+        id: "x".into(),
+        model: "m".into(),
+        ..ChatCompletionResponse::default()
+    };
+    assert!(store.cache_lookup(&key, 60.0).unwrap().is_none());
+    store.cache_store(&key, "m", &resp).unwrap();
+    assert_eq!(store.cache_lookup(&key, 60.0).unwrap().unwrap(), resp);
+    assert!(store.cache_lookup(&key, -1.0).unwrap().is_none(), "expired");
+    let stats = store.cache_stats(60.0).unwrap();
+    assert_eq!((stats.entries, stats.hits), (1, 1));
+    assert_eq!(store.cache_clear(None).unwrap(), 1);
+    assert_eq!(store.cache_stats(60.0).unwrap().entries, 0);
+}

@@ -9,5 +9,6 @@ mod faults;
 mod local;
 mod models_pull;
 mod redact;
+mod repl;
 mod support;
 mod tasks;

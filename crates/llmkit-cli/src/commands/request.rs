@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use llmkit_client::ChatResult;
-use llmkit_types::{ChatCompletionRequest, ChatMessage, Stop, Usage};
+use llmkit_types::{ChatCompletionRequest, Stop, Usage};
 use serde_json::{Value, json};
 
 use crate::app::Ctx;
@@ -112,15 +112,4 @@ pub fn result_json(backend: &str, res: &ChatResult, n: u32) -> Value {
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// The messages of a one-shot question (`ask` now builds them from its conversation).
-#[allow(dead_code)]
-pub fn one_shot(system: Option<&str>, prompt: String) -> Vec<ChatMessage> {
-    let mut messages = Vec::with_capacity(2);
-    if let Some(s) = system {
-        messages.push(ChatMessage::system(s));
-    }
-    messages.push(ChatMessage::user(prompt));
-    messages
 }

@@ -4,11 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use llmkit_client::{ClientError, HttpClient, ModelCatalog};
-use llmkit_store::Store;
 use llmkit_store::batch::BatchRow;
+use llmkit_store::{LedgerRow, Store};
+use llmkit_types::Usage;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -114,6 +115,8 @@ pub async fn run_job(opts: &JobOptions, cx: RunContext) -> Result<Summary, Batch
         progress: cx.progress.clone(),
         catalog: cx.catalog.clone(),
         max_attempts: opts.max_attempts.max(1),
+        store: cx.store.clone(),
+        job_id: id.clone(),
     });
     let mut state = Loop {
         opts,
@@ -162,6 +165,32 @@ struct Shared {
     progress: Arc<Progress>,
     catalog: ModelCatalog,
     max_attempts: u32,
+    /// Every attempt goes into the usage ledger, like every other command's requests.
+    store: Arc<Store>,
+    job_id: String,
+}
+
+impl Shared {
+    /// One ledger row per attempt (failures included, with no tokens).
+    fn record(&self, p: &Prepared, usage: &Usage, cost: f64, started: Instant, status: u16) {
+        self.store.record(LedgerRow {
+            ts: llmkit_store::now_secs(),
+            profile: None,
+            backend: "http".into(),
+            model: p.model.clone(),
+            session: None,
+            batch_job: Some(self.job_id.clone()),
+            command: "batch".into(),
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            cached_tokens: usage.cached_tokens(),
+            cost_usd: cost,
+            latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            status,
+            cache_hit: false,
+            reservation: None,
+        });
+    }
 }
 
 struct Loop<'a> {
@@ -376,6 +405,7 @@ async fn work(shared: &Shared, row: &Row, p: &Prepared, reserved: f64) -> Finish
         attempt += 1;
         let permit = shared.limiter.acquire(est_tokens).await;
         shared.progress.add_request();
+        let started = Instant::now();
         let result = shared.client.post_json(&p.path, &p.body).await;
         drop(permit);
         let e = match result {
@@ -389,6 +419,7 @@ async fn work(shared: &Shared, row: &Row, p: &Prepared, reserved: f64) -> Finish
                     .progress
                     .add_tokens(usage.prompt_tokens + usage.completion_tokens);
                 let cost = shared.catalog.cost(&p.model, &usage, false).unwrap_or(0.0);
+                shared.record(p, &usage, cost, started, resp.meta.status);
                 return Finished {
                     index: row.index,
                     line: ok_line(row, &resp.body),
@@ -401,6 +432,7 @@ async fn work(shared: &Shared, row: &Row, p: &Prepared, reserved: f64) -> Finish
             Err(ClientError::RetriesExhausted { last, .. }) => *last,
             Err(e) => e,
         };
+        shared.record(p, &Usage::default(), 0.0, started, e.status().unwrap_or(0));
         let mut delay = None;
         if e.status() == Some(429) && !e.is_insufficient_quota() {
             shared.progress.add_rate_limited();

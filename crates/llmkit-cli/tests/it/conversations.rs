@@ -324,3 +324,53 @@ fn roles_load_from_files_and_builtins() {
         "unknown role",
     );
 }
+
+/// Issue 6: the ledger's totals equal the usage the mock reported over a mixed run of
+/// `ask`, a task command and a batch job.
+#[test]
+fn ledger_totals_cover_ask_tasks_and_batch() {
+    let mock = Mock::default();
+    let dir = tempfile::tempdir().unwrap();
+    let mut prompt = 0;
+    let mut completion = 0;
+    let mut add = |usage: &Value| {
+        prompt += usage["prompt_tokens"].as_u64().unwrap();
+        completion += usage["completion_tokens"].as_u64().unwrap();
+    };
+
+    let o = kit(&mock, dir.path())
+        .args(["ask", "--json", "alpha beta gamma"])
+        .run();
+    add(&serde_json::from_str::<Value>(&ok(&o)).unwrap()["usage"]);
+
+    let o = kit(&mock, dir.path())
+        .args(["summarize", "--json", "-"])
+        .run_with_stdin("The quick brown fox jumps over the lazy dog. It was a sunny day.");
+    add(&serde_json::from_str::<Value>(&ok(&o)).unwrap()["usage"]);
+
+    let input = dir.path().join("rows.jsonl");
+    std::fs::write(
+        &input,
+        "{\"text\": \"first row\"}\n{\"text\": \"second row\"}\n{\"text\": \"third row\"}\n",
+    )
+    .unwrap();
+    let output = dir.path().join("out.jsonl");
+    let o = kit(&mock, dir.path())
+        .args(["batch", "run"])
+        .args([input.as_os_str(), "-o".as_ref(), output.as_os_str()])
+        .args(["--task", "ask", "--quiet"])
+        .run();
+    ok(&o);
+    let lines = std::fs::read_to_string(&output).unwrap();
+    for line in lines.lines() {
+        add(&serde_json::from_str::<Value>(line).unwrap()["result"]["usage"]);
+    }
+
+    let total = usage_total(&mock, dir.path());
+    assert_eq!(
+        total["requests"].as_u64().unwrap(),
+        mock.server.request_count() as u64
+    );
+    assert_eq!(total["prompt_tokens"].as_u64().unwrap(), prompt);
+    assert_eq!(total["completion_tokens"].as_u64().unwrap(), completion);
+}

@@ -12,4 +12,4 @@ bash scripts/fetch-models.sh --dir "$LLMKIT_MODELS_DIR"
 # Tests must never reach a real API, whatever the caller's environment holds.
 unset OPENAI_API_KEY OPENAI_BASE_URL OPENAI_ORG_ID OPENAI_PROJECT_ID LLMKIT_MODEL LLMKIT_PROFILE
 
-cargo test --workspace --release "$@"
+cargo test --workspace --release --no-fail-fast "$@"

@@ -51,6 +51,9 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Write(args) => commands::tasks::write::run(ctx, args).await,
         Command::Templates(args) => commands::templates::run(args),
         Command::Batch(args) => commands::batch::run(ctx, args).await,
+        Command::Kb(args) => commands::kb::run(ctx, args).await,
+        Command::Eval(args) => commands::eval::run(ctx, args).await,
+        Command::Finetune(args) => commands::finetune::run(ctx, args),
     }
 }
 

@@ -95,6 +95,12 @@ pub enum Command {
     Roles(RolesArgs),
     /// Run many requests from a JSONL/CSV file: rate-limited, checkpointed, resumable.
     Batch(crate::commands::batch::BatchArgs),
+    /// Knowledge bases: add documents, search them, answer from them with `ask --kb NAME`.
+    Kb(crate::commands::kb::KbArgs),
+    /// Evaluate prompts and models on a dataset: metrics, reports, quality gates.
+    Eval(crate::commands::eval::EvalArgs),
+    /// Fine-tuning data: validate chat JSONL and estimate tokens and cost.
+    Finetune(crate::commands::finetune::FinetuneArgs),
     /// Summarize text, files or directories (map-reduce over long inputs).
     Summarize(SummarizeArgs),
     /// Translate text, keeping Markdown, code, URLs and placeholders intact.
@@ -167,6 +173,8 @@ pub struct AskArgs {
     /// Use a role: $XDG_CONFIG_HOME/llmkit/roles/NAME.toml or a built-in (`llmkit roles list`).
     #[arg(long, value_name = "NAME")]
     pub role: Option<String>,
+    #[command(flatten)]
+    pub kb: crate::commands::kb::KbAskArgs,
 }
 
 #[derive(Debug, Args)]

@@ -25,6 +25,9 @@ pub async fn run(ctx: &Ctx, mut args: AskArgs) -> Result<()> {
     }
     // Reject bad flag combinations before a model is loaded or a request sent.
     stop_of(&args.model)?;
+    if let Some(name) = args.kb.kb.clone() {
+        return crate::commands::kb::ask(ctx, &args, &name, &prompt).await;
+    }
     let store = crate::accounting::store(ctx)?;
     let existing = if args.continue_last {
         Some(

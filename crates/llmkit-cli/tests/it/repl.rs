@@ -17,7 +17,17 @@ impl Tmux {
     fn start(command: &str) -> Option<Self> {
         let session = format!("llmkit-repl-{}", std::process::id());
         let ok = Command::new("tmux")
-            .args(["new-session", "-d", "-s", &session, "-x", "160", "-y", "50", command])
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &session,
+                "-x",
+                "160",
+                "-y",
+                "50",
+                command,
+            ])
             .status()
             .ok()?
             .success();
@@ -49,7 +59,10 @@ impl Tmux {
             if pred(&screen) {
                 return screen;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}:\n{screen}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}:\n{screen}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -104,17 +117,23 @@ fn repl_streams_interrupts_saves_and_exits() {
     // A long reply, interrupted with Ctrl-C: the session stays open.
     let long = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty";
     tmux.keys(&[long, "Enter"]);
-    tmux.wait_for("the reply to start", 20, |s| s.matches("one two").count() >= 2);
+    tmux.wait_for("the reply to start", 20, |s| {
+        s.matches("one two").count() >= 2
+    });
     tmux.keys(&["C-c"]);
     let screen = tmux.wait_for("the interruption", 20, |s| s.contains("[interrupted]"));
     assert!(
         !screen.contains("nineteen twenty\n>>>"),
         "the reply was not cut:\n{screen}"
     );
-    tmux.wait_for("the prompt after Ctrl-C", 20, |s| s.trim_end().ends_with(">>>"));
+    tmux.wait_for("the prompt after Ctrl-C", 20, |s| {
+        s.trim_end().ends_with(">>>")
+    });
 
     tmux.keys(&["/save terminal-session", "Enter"]);
-    tmux.wait_for("the save notice", 20, |s| s.contains("saved as `terminal-session`"));
+    tmux.wait_for("the save notice", 20, |s| {
+        s.contains("saved as `terminal-session`")
+    });
     tmux.keys(&["/exit", "Enter"]);
     // The pane keeps running `sleep` after llmkit exits; the prompt must not come back.
     std::thread::sleep(Duration::from_millis(500));

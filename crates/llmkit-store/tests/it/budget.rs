@@ -70,7 +70,10 @@ fn eight_concurrent_writers_never_overshoot() {
         today <= 1.0 + estimate,
         "spent {today} with {granted} requests"
     );
-    assert!(today > 1.0 - 2.0 * estimate, "stopped too early: {today}");
+    // A writer stops at its first refusal, which counts the other writers' outstanding
+    // reservations at their estimate; those may then settle for less. So with 8 writers the
+    // final spend can fall short of the limit by up to 8 estimates, never more.
+    assert!(today > 1.0 - 8.0 * estimate, "stopped too early: {today}");
     // Every reservation was settled: a request that fits what is left is granted.
     let left = 5.0 - store.spent_today_and_month().unwrap().1;
     assert!(matches!(

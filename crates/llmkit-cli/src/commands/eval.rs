@@ -1,0 +1,342 @@
+//! `llmkit eval`: run an eval spec (variants × metrics through the request pipeline), save
+//! the run, report it (table, JSON, HTML), enforce quality gates, and compare saved runs.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use llmkit_client::Backend;
+use llmkit_eval::{
+    EvalError, EvalSpec, Gate, RunRecord, Variant, VariantSetup, compare_runs, estimate_variant,
+    render_html, render_table, run_variant,
+};
+use llmkit_tasks::{Templates, TokenCounter};
+use llmkit_types::ChatCompletionRequest;
+use serde_json::json;
+
+use crate::app::{Ctx, notice};
+use crate::cli::ModelArgs;
+use crate::commands::request::apply_sampling;
+use crate::error::CliError;
+use crate::output;
+use crate::settings::ModelChoice;
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    #[command(subcommand)]
+    pub command: EvalCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// Run an eval spec (TOML): every variant over the dataset, scored by the spec's metrics.
+    Run(RunArgs),
+    /// Compare two saved runs (ids or JSON files): metric deltas and per-item regressions.
+    Compare(CompareArgs),
+    /// List saved runs.
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The spec file (see examples/eval/sentiment.toml).
+    pub spec: PathBuf,
+    /// Print the whole run as JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write a self-contained HTML report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Estimate tokens and cost without sending anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// A quality gate such as `accuracy>=0.8` (repeatable); any failure exits with code 1.
+    #[arg(long, value_name = "METRIC>=VALUE")]
+    pub cutoff: Vec<String>,
+    /// Do not save the run under the data directory.
+    #[arg(long)]
+    pub no_save: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The earlier run: an id from `llmkit eval list` or a run JSON file.
+    pub run_a: String,
+    /// The later run.
+    pub run_b: String,
+    /// Print the comparison as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(ctx: &Ctx, args: EvalArgs) -> Result<()> {
+    match args.command {
+        EvalCommand::Run(a) => run_spec(ctx, a).await,
+        EvalCommand::Compare(a) => compare(ctx, &a),
+        EvalCommand::List => list(ctx),
+    }
+}
+
+fn eval_error(e: EvalError) -> anyhow::Error {
+    let hint = e.hint();
+    let mut err = CliError::failure(e.to_string(), hint);
+    err.code = crate::error::EXIT_USAGE;
+    err.into()
+}
+
+/// `<data dir>/eval/runs`, beside the store.
+fn runs_dir(ctx: &Ctx) -> PathBuf {
+    ctx.settings
+        .store_path
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+        .join("eval")
+        .join("runs")
+}
+
+async fn run_spec(ctx: &Ctx, args: RunArgs) -> Result<()> {
+    let spec = EvalSpec::load(&args.spec).map_err(eval_error)?;
+    let data = spec.load_dataset().map_err(eval_error)?;
+    let gates = args
+        .cutoff
+        .iter()
+        .map(|c| Gate::parse(c))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(eval_error)?;
+    if args.dry_run {
+        return dry_run(ctx, &spec, &data, args.json);
+    }
+    let mut variants = Vec::new();
+    for v in &spec.variants {
+        notice(&format!("eval: {} ({} items)", v.name, data.items.len()));
+        let setup = setup(ctx, &spec, v).await?;
+        variants.push(run_variant(&setup, &spec, &data).await);
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let record = RunRecord {
+        id: RunRecord::make_id(&spec.name, now.as_millis()),
+        created: now.as_secs(),
+        spec: spec.name.clone(),
+        task: spec.task,
+        dataset: spec.dataset_path().display().to_string(),
+        metrics: spec.metrics.clone(),
+        variants,
+    };
+    if !args.no_save {
+        let dir = runs_dir(ctx);
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(format!("{}.json", record.id));
+        std::fs::write(&path, serde_json::to_string_pretty(&record)?)?;
+        notice(&format!("saved run {} ({})", record.id, path.display()));
+    }
+    if let Some(path) = &args.html {
+        std::fs::write(path, render_html(&record)).map_err(|e| {
+            CliError::failure(format!("cannot write {}: {e}", path.display()), None)
+        })?;
+        notice(&format!("wrote {}", path.display()));
+    }
+    let failures: Vec<String> = gates.iter().flat_map(|g| g.check(&record)).collect();
+    if args.json {
+        let mut v = serde_json::to_value(&record)?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("gate_failures".into(), json!(failures));
+        }
+        output::json(&v)?;
+    } else {
+        output::write(&render_table(&record))?;
+    }
+    if failures.is_empty() {
+        return Ok(());
+    }
+    for f in &failures {
+        notice(&format!("gate failed: {f}"));
+    }
+    Err(CliError::failure(
+        format!("{} quality gate check(s) failed", failures.len()),
+        Some("see the lines above; lower the --cutoff or improve the variant".to_string()),
+    )
+    .into())
+}
+
+/// The model a variant will use, as named in requests (`local:NAME` for the embedded one).
+fn model_name(ctx: &Ctx, v: &Variant) -> String {
+    match ctx.settings.choose_model(v.model.as_deref()).0 {
+        ModelChoice::Remote(m) => m,
+        ModelChoice::Local(s) => format!("local:{s}"),
+    }
+}
+
+fn dry_run(ctx: &Ctx, spec: &EvalSpec, data: &llmkit_eval::Dataset, json_out: bool) -> Result<()> {
+    let mut estimates = Vec::new();
+    for v in &spec.variants {
+        let model = model_name(ctx, v);
+        let free = model.starts_with("local:");
+        let counter = if free {
+            TokenCounter::Approx
+        } else {
+            TokenCounter::for_model(&model)
+        };
+        let price = ctx.settings.model_info(&model);
+        estimates.push(estimate_variant(
+            spec, data, v, &model, &counter, price, free,
+        ));
+    }
+    if json_out {
+        return output::json(&json!({"dry_run": true, "estimates": estimates}));
+    }
+    let mut out = String::from("dry run: nothing was sent\n");
+    for e in &estimates {
+        let cost = e.cost_usd.map_or_else(
+            || "cost unknown (model not in the catalogue)".to_string(),
+            |c| format!("about ${c:.4}"),
+        );
+        out.push_str(&format!(
+            "{} ({}): {} items, about {} prompt + {} completion tokens, {}\n",
+            e.variant, e.model, e.items, e.prompt_tokens, e.completion_tokens, cost
+        ));
+    }
+    output::write(&out)
+}
+
+/// Opens a variant's backend and builds what the runner needs, as the task commands do.
+async fn setup(ctx: &Ctx, spec: &EvalSpec, v: &Variant) -> Result<VariantSetup> {
+    let opened = ctx.open_chat(v.model.as_deref()).await?;
+    let (window, counter, concurrency, free) = match &opened.backend {
+        Backend::Local(l) => match l.model() {
+            Some(m) => {
+                let m2 = m.clone();
+                let counter = TokenCounter::Custom(Arc::new(move |t: &str| {
+                    m2.count_tokens(t)
+                        .unwrap_or_else(|_| t.chars().count().div_ceil(3))
+                }));
+                (m.context_window(), counter, 1, true)
+            }
+            None => (8192, TokenCounter::Approx, 1, true),
+        },
+        Backend::Http(_) => (
+            ctx.settings
+                .model_info(&opened.model)
+                .map_or(8192, |i| i.context_window as usize),
+            TokenCounter::for_model(&opened.model),
+            spec.concurrency,
+            false,
+        ),
+    };
+    let sampling = ModelArgs {
+        temperature: v.temperature,
+        top_p: v.top_p,
+        max_tokens: v.max_tokens,
+        seed: v.seed,
+        ..ModelArgs::default()
+    };
+    let prototype = apply_sampling(
+        ChatCompletionRequest::new(opened.model.clone(), Vec::new()),
+        &sampling,
+    )?;
+    let price = ctx.settings.model_info(&opened.model).cloned();
+    let pipeline = ctx.pipeline(opened.backend, "eval")?;
+    Ok(VariantSetup {
+        variant: v.clone(),
+        pipeline,
+        prototype,
+        templates: Templates::new(Some(crate::commands::tasks::templates_dir())),
+        window,
+        counter,
+        price,
+        free,
+        concurrency,
+    })
+}
+
+/// A run by id (in the runs directory) or by file path.
+fn load_run(ctx: &Ctx, which: &str) -> Result<RunRecord> {
+    let direct = PathBuf::from(which);
+    let path = if direct.is_file() {
+        direct
+    } else {
+        runs_dir(ctx).join(format!("{which}.json"))
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        CliError::usage(
+            format!("cannot read run `{which}` ({}): {e}", path.display()),
+            "list saved runs with `llmkit eval list`",
+        )
+    })?;
+    RunRecord::from_json(&text).map_err(eval_error)
+}
+
+fn compare(ctx: &Ctx, args: &CompareArgs) -> Result<()> {
+    let a = load_run(ctx, &args.run_a)?;
+    let b = load_run(ctx, &args.run_b)?;
+    let c = compare_runs(&a, &b);
+    if args.json {
+        return output::json(&c);
+    }
+    let mut out = format!("{} → {}\n", a.id, b.id);
+    for d in &c.deltas {
+        out.push_str(&format!(
+            "{:<20} {:<14} {:>12.4} → {:<12.4} ({:+.4})\n",
+            d.variant,
+            d.metric,
+            d.before,
+            d.after,
+            d.after - d.before
+        ));
+    }
+    if c.regressions.is_empty() {
+        out.push_str("no per-item regressions\n");
+    } else {
+        out.push_str(&format!(
+            "{} per-item regression(s):\n",
+            c.regressions.len()
+        ));
+        for r in &c.regressions {
+            out.push_str(&format!(
+                "- {} item #{} {}: {:.3} → {:.3}\n  input:  {}\n  before: {}\n  after:  {}\n",
+                r.variant,
+                r.index,
+                r.metric,
+                r.before,
+                r.after,
+                one_line(&r.input),
+                one_line(r.output_before.as_deref().unwrap_or("(error)")),
+                one_line(r.output_after.as_deref().unwrap_or("(error)")),
+            ));
+        }
+    }
+    output::write(&out)
+}
+
+/// First 100 characters on one line.
+fn one_line(s: &str) -> String {
+    let flat = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.char_indices().nth(100) {
+        Some((i, _)) => format!("{}…", &flat[..i]),
+        None => flat,
+    }
+}
+
+fn list(ctx: &Ctx) -> Result<()> {
+    let dir = runs_dir(ctx);
+    let mut ids: Vec<String> = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.strip_suffix(".json").map(str::to_string)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    let mut out = String::new();
+    for id in ids {
+        out.push_str(&id);
+        out.push('\n');
+    }
+    output::write(&out)
+}

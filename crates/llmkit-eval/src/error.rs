@@ -1,0 +1,51 @@
+//! The evaluation error type, with user-facing hints.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum EvalError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("invalid eval spec {path}: {message}")]
+    Spec { path: String, message: String },
+    #[error("{path}:{line}: {message}")]
+    Dataset {
+        path: String,
+        line: usize,
+        message: String,
+    },
+    #[error("invalid gate `{0}`: expected METRIC>=VALUE (also <=, >, <)")]
+    Gate(String),
+    #[error("unknown metric `{0}`")]
+    UnknownMetric(String),
+    #[error("invalid run record: {0}")]
+    Record(String),
+}
+
+impl EvalError {
+    /// A line telling the user what to do, where there is one.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Spec { .. } => {
+                Some("see `examples/eval/sentiment.toml` for a complete spec".to_string())
+            }
+            Self::Dataset { .. } => Some(
+                "the dataset is JSONL: one JSON object per line with the input fields and the \
+                 expected output"
+                    .to_string(),
+            ),
+            Self::UnknownMetric(_) | Self::Gate(_) => Some(format!(
+                "known metrics: {}",
+                crate::metrics::Metric::ALL
+                    .iter()
+                    .map(|m| m.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            _ => None,
+        }
+    }
+}

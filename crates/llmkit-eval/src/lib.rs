@@ -1,0 +1,24 @@
+//! llmkit-eval: evaluate prompts and models on datasets (metrics, specs, runs, reports) and
+//! check chat fine-tuning data.
+//!
+//! The library never reads argv or the environment: the CLI resolves the spec file, opens
+//! the backends and passes a [`VariantSetup`] per variant. Runs go through the request
+//! pipeline, so cache, budgets and the usage ledger apply to every item.
+
+mod error;
+mod finetune;
+mod html;
+pub mod metrics;
+mod report;
+mod runner;
+mod spec;
+
+pub use error::EvalError;
+pub use finetune::{Finding, FinetuneReport, Severity, validate_chat_jsonl};
+pub use html::render_html;
+pub use report::{
+    Comparison, Delta, Gate, ItemResult, Regression, RunRecord, VariantResult, best_per_metric,
+    compare_runs, render_table,
+};
+pub use runner::{Estimate, VariantSetup, estimate_variant, run_variant};
+pub use spec::{Dataset, EvalSpec, Item, Task, Variant};

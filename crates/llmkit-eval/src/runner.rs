@@ -1,0 +1,278 @@
+//! Running a variant over a dataset through the request pipeline (a modest number of items
+//! at once), and estimating tokens and cost without sending (`--dry-run`).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use futures::StreamExt;
+use llmkit_client::{ModelInfo, Pipeline};
+use llmkit_tasks::{
+    ClassifyOptions, SummarizeOptions, TaskError, TaskRunner, Templates, TokenCounter,
+    TranslateOptions,
+};
+use llmkit_types::ChatCompletionRequest;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::report::{ItemResult, VariantResult, score_variant};
+use crate::spec::{Dataset, EvalSpec, Item, Task, Variant};
+
+/// Everything needed to send one variant's requests; the CLI builds it (backend, pipeline
+/// with cache/budgets/ledger, prototype request with model and sampling).
+#[derive(Clone)]
+pub struct VariantSetup {
+    pub variant: Variant,
+    pub pipeline: Pipeline,
+    /// Model and sampling set; messages are ignored.
+    pub prototype: ChatCompletionRequest,
+    pub templates: Templates,
+    pub window: usize,
+    pub counter: TokenCounter,
+    /// Catalogue prices, when known.
+    pub price: Option<ModelInfo>,
+    /// The embedded model costs nothing.
+    pub free: bool,
+    /// Items sent at once (1 for the local model).
+    pub concurrency: usize,
+}
+
+/// Tokens and cost a variant would use (`--dry-run`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Estimate {
+    pub variant: String,
+    pub model: String,
+    pub items: usize,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// None when the model's price is unknown.
+    pub cost_usd: Option<f64>,
+}
+
+/// Runs every item of `data` through one variant and scores the outputs.
+pub async fn run_variant(setup: &VariantSetup, spec: &EvalSpec, data: &Dataset) -> VariantResult {
+    let n = setup.concurrency.max(1);
+    let mut items: Vec<ItemResult> = futures::stream::iter(data.items.iter())
+        .map(|item| run_item(setup, spec, item))
+        .buffer_unordered(n)
+        .collect()
+        .await;
+    items.sort_by_key(|i| i.index);
+    score_variant(spec, &setup.variant, &setup.prototype.model, items)
+}
+
+async fn run_item(setup: &VariantSetup, spec: &EvalSpec, item: &Item) -> ItemResult {
+    // A runner per item so its statistics (tokens, cache hit) are this item's alone.
+    let runner = TaskRunner::new(
+        setup.pipeline.clone(),
+        setup.prototype.clone(),
+        setup.templates.clone(),
+    )
+    .window(setup.window)
+    .counter(setup.counter.clone());
+    let input = display_input(spec, item);
+    let start = Instant::now();
+    let result = perform(&runner, spec, &setup.variant, item).await;
+    let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let stats = runner.stats();
+    let cost_usd = if setup.free {
+        Some(0.0)
+    } else {
+        setup
+            .price
+            .as_ref()
+            .map(|p| p.cost_of(stats.prompt_tokens, 0, stats.completion_tokens, false))
+    };
+    let (output, error) = match result {
+        Ok(o) => (Some(o), None),
+        Err(e) => (None, Some(e)),
+    };
+    ItemResult {
+        index: item.index,
+        input,
+        expected: item.expected.clone(),
+        output,
+        error,
+        latency_ms,
+        prompt_tokens: stats.prompt_tokens,
+        completion_tokens: stats.completion_tokens,
+        cache_hit: stats.cache_hits > 0,
+        cost_usd,
+        scores: BTreeMap::new(),
+    }
+}
+
+/// The item's input as shown in reports: the input field, or the rendered prompt.
+fn display_input(spec: &EvalSpec, item: &Item) -> String {
+    match spec.task {
+        Task::Prompt => item
+            .fields
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{k}: {}",
+                    v.as_str().map_or_else(|| v.to_string(), str::to_string)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => item.input(&spec.input),
+    }
+}
+
+/// Sends one item and returns the text the metrics score.
+async fn perform(
+    runner: &TaskRunner,
+    spec: &EvalSpec,
+    variant: &Variant,
+    item: &Item,
+) -> Result<String, String> {
+    let text = item.input(&spec.input);
+    let err = |e: TaskError| e.to_string();
+    match spec.task {
+        Task::Sentiment => Ok(llmkit_tasks::sentiment(runner, &text)
+            .await
+            .map_err(err)?
+            .label),
+        Task::Classify => {
+            let opts = ClassifyOptions::new(&spec.labels, false).map_err(err)?;
+            let c = llmkit_tasks::classify(runner, &text, &opts)
+                .await
+                .map_err(err)?;
+            Ok(c.labels
+                .first()
+                .map(|l| l.label.clone())
+                .unwrap_or_default())
+        }
+        Task::Summarize => llmkit_tasks::summarize(runner, &text, &SummarizeOptions::default())
+            .await
+            .map_err(err),
+        Task::Translate => {
+            let opts = TranslateOptions {
+                to: spec.to.clone().unwrap_or_default(),
+                ..TranslateOptions::default()
+            };
+            Ok(llmkit_tasks::translate(runner, &text, &opts)
+                .await
+                .map_err(err)?
+                .text)
+        }
+        Task::Extract => {
+            let schema = spec.schema_value.clone().unwrap_or(Value::Null);
+            let v = llmkit_tasks::extract(runner, &text, &schema)
+                .await
+                .map_err(err)?;
+            Ok(v.to_string())
+        }
+        Task::Prompt => {
+            let (system, user) = render_prompt(spec, variant, item)?;
+            let out = runner.output_budget(512);
+            runner.ask(&system, &user, out).await.map_err(err)
+        }
+    }
+}
+
+/// The (system, user) texts of a `prompt` task item: minijinja templates over the item's
+/// fields; an undefined variable is an error, not an empty string.
+pub(crate) fn render_prompt(
+    spec: &EvalSpec,
+    variant: &Variant,
+    item: &Item,
+) -> Result<(String, String), String> {
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    let template = variant
+        .prompt
+        .as_deref()
+        .or(spec.prompt.as_deref())
+        .unwrap_or("{{ input }}");
+    let ctx = minijinja::Value::from(
+        item.fields
+            .iter()
+            .map(|(k, v)| (k.clone(), to_minijinja(v)))
+            .collect::<BTreeMap<String, minijinja::Value>>(),
+    );
+    let user = env
+        .render_str(template, &ctx)
+        .map_err(|e| format!("prompt template: {e}"))?;
+    let system = match variant.system.as_deref().or(spec.system.as_deref()) {
+        Some(s) => env
+            .render_str(s, &ctx)
+            .map_err(|e| format!("system template: {e}"))?,
+        None => String::new(),
+    };
+    Ok((system, user))
+}
+
+/// A JSON value as a template value (minijinja's serde feature is not enabled here).
+fn to_minijinja(v: &Value) -> minijinja::Value {
+    match v {
+        Value::Null => minijinja::Value::from(()),
+        Value::Bool(b) => minijinja::Value::from(*b),
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => minijinja::Value::from(i),
+            (None, Some(f)) => minijinja::Value::from(f),
+            _ => minijinja::Value::from(n.to_string()),
+        },
+        Value::String(s) => minijinja::Value::from(s.as_str()),
+        Value::Array(items) => {
+            minijinja::Value::from(items.iter().map(to_minijinja).collect::<Vec<_>>())
+        }
+        Value::Object(map) => minijinja::Value::from(
+            map.iter()
+                .map(|(k, v)| (k.clone(), to_minijinja(v)))
+                .collect::<BTreeMap<String, minijinja::Value>>(),
+        ),
+    }
+}
+
+/// Tokens the task's own instructions add, roughly (their templates are a few hundred
+/// characters).
+const TASK_OVERHEAD: u64 = 150;
+
+/// Estimates one variant's tokens and cost without sending anything: input tokens are
+/// counted, output tokens are `max_tokens` or a per-task guess.
+pub fn estimate_variant(
+    spec: &EvalSpec,
+    data: &Dataset,
+    variant: &Variant,
+    model: &str,
+    counter: &TokenCounter,
+    price: Option<&ModelInfo>,
+    free: bool,
+) -> Estimate {
+    let (mut prompt, mut completion) = (0u64, 0u64);
+    for item in &data.items {
+        let input = match spec.task {
+            Task::Prompt => match render_prompt(spec, variant, item) {
+                Ok((s, u)) => counter.count(&s) as u64 + counter.count(&u) as u64,
+                Err(_) => 0,
+            },
+            _ => counter.count(&item.input(&spec.input)) as u64 + TASK_OVERHEAD,
+        };
+        let guess = match spec.task {
+            Task::Sentiment => 60,
+            Task::Classify => 40,
+            Task::Summarize => 250,
+            Task::Translate => input.saturating_sub(TASK_OVERHEAD) * 6 / 5 + 10,
+            Task::Extract => 150,
+            Task::Prompt => 256,
+        };
+        prompt += input + 8;
+        completion += variant
+            .max_tokens
+            .map_or(guess, |m| u64::from(m).min(guess));
+    }
+    let cost_usd = if free {
+        Some(0.0)
+    } else {
+        price.map(|p| p.cost_of(prompt, 0, completion, false))
+    };
+    Estimate {
+        variant: variant.name.clone(),
+        model: model.to_string(),
+        items: data.items.len(),
+        prompt_tokens: prompt,
+        completion_tokens: completion,
+        cost_usd,
+    }
+}

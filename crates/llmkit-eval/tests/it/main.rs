@@ -1,0 +1,21 @@
+//! Integration tests for llmkit-eval: the shipped sample spec and dataset load and check.
+
+use std::path::Path;
+
+use llmkit_eval::{EvalSpec, Task, metrics::Metric};
+
+#[test]
+fn the_sample_spec_and_dataset_load() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/eval/sentiment.toml");
+    let spec = EvalSpec::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(spec.task, Task::Sentiment);
+    assert!(spec.metrics.contains(&Metric::Accuracy));
+    let data = spec.load_dataset().unwrap_or_else(|e| panic!("{e}"));
+    assert!(data.items.len() >= 20, "{} items", data.items.len());
+    let labels = ["positive", "negative", "neutral", "mixed"];
+    for item in &data.items {
+        let label = item.expected.as_str().unwrap_or_default();
+        assert!(labels.contains(&label), "item {}: {label}", item.index);
+        assert!(!item.input(&spec.input).is_empty());
+    }
+}

@@ -1,0 +1,21 @@
+//! llmkit-kb: knowledge bases for grounded answers with citations.
+//!
+//! A knowledge base is one SQLite file (`<data dir>/kb/NAME.db`) holding documents, their
+//! chunks, an FTS5 index over the chunks (BM25) and one L2-normalised f32 vector per chunk.
+//! Retrieval fuses BM25 and exact dot-product search with reciprocal-rank fusion. The crate
+//! does no network IO: the caller computes embeddings and passes them in, so the same code
+//! serves the local model and any API.
+
+mod error;
+mod grounded;
+mod ingest;
+mod search;
+mod store;
+
+pub use error::KbError;
+pub use grounded::{Citations, NO_ANSWER, check_citations, grounded_messages};
+pub use ingest::{
+    ChunkOptions, Collected, Loaded, SourceDoc, chunk_document, collect_files, load_file,
+};
+pub use search::{Hit, SearchOptions, dot, normalize, rrf};
+pub use store::{DocumentState, Kb, KbInfo, NewChunk, Stats};

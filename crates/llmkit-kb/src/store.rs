@@ -1,0 +1,491 @@
+//! The knowledge-base file: schema, documents, chunks with their vectors, the FTS5 index,
+//! and the listing, stats and removal of knowledge bases in a directory.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::KbError;
+
+/// A knowledge base: one open SQLite file.
+pub struct Kb {
+    conn: Connection,
+    name: String,
+    path: PathBuf,
+    info: KbInfo,
+}
+
+/// What a knowledge base is fixed to when it is created.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct KbInfo {
+    pub name: String,
+    /// The embedding model every vector in it comes from.
+    pub model: String,
+    /// The vector length, known once the first chunk is stored.
+    pub dims: Option<usize>,
+}
+
+/// Counts and sizes for `kb stats`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Stats {
+    pub name: String,
+    pub model: String,
+    pub dims: Option<usize>,
+    pub documents: u64,
+    pub chunks: u64,
+    pub size_bytes: u64,
+    pub path: PathBuf,
+}
+
+/// How a source's current content relates to what the knowledge base holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DocumentState {
+    /// Not indexed yet.
+    New,
+    /// Indexed with the same content hash: nothing to do.
+    Unchanged,
+    /// Indexed with different content: re-index it.
+    Changed,
+    /// The same content is already indexed under another source.
+    Duplicate(String),
+}
+
+/// One chunk to store: its text and where in the source it comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewChunk {
+    pub text: String,
+    /// The heading path (`Install > Linux`) or row (`row 12`); empty for plain text.
+    pub location: String,
+}
+
+/// A stored chunk as search results show it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ChunkRow {
+    pub source: String,
+    pub location: String,
+    pub text: String,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL UNIQUE,
+    hash TEXT NOT NULL,
+    duplicate_of TEXT,
+    added_at INTEGER NOT NULL DEFAULT (unixepoch())
+);
+CREATE INDEX IF NOT EXISTS documents_hash ON documents(hash);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY,
+    doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    ord INTEGER NOT NULL,
+    location TEXT NOT NULL,
+    text TEXT NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, location, tokenize = 'porter unicode61');
+";
+
+impl Kb {
+    /// The file of knowledge base `name` in `dir`, after checking the name.
+    pub fn path_for(dir: &Path, name: &str) -> Result<PathBuf, KbError> {
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && !name.starts_with('.')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !ok {
+            return Err(KbError::BadName(name.to_string()));
+        }
+        Ok(dir.join(format!("{name}.db")))
+    }
+
+    /// Creates knowledge base `name` in `dir`, fixed to embedding `model`.
+    pub fn create(dir: &Path, name: &str, model: &str) -> Result<Self, KbError> {
+        let path = Self::path_for(dir, name)?;
+        if path.exists() {
+            return Err(KbError::Exists(name.to_string()));
+        }
+        std::fs::create_dir_all(dir)?;
+        let conn = connect(&path)?;
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('model', ?1)",
+            params![model],
+        )?;
+        Self::from_conn(conn, name, path)
+    }
+
+    /// Opens an existing knowledge base.
+    pub fn open(dir: &Path, name: &str) -> Result<Self, KbError> {
+        let path = Self::path_for(dir, name)?;
+        if !path.is_file() {
+            return Err(KbError::NotFound(name.to_string()));
+        }
+        let conn = connect(&path)?;
+        Self::from_conn(conn, name, path)
+    }
+
+    /// The names of the knowledge bases in `dir`, sorted.
+    pub fn list(dir: &Path) -> Result<Vec<String>, KbError> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.strip_suffix(".db").map(str::to_string)
+            })
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Deletes knowledge base `name` (its file and SQLite side files).
+    pub fn remove(dir: &Path, name: &str) -> Result<(), KbError> {
+        let path = Self::path_for(dir, name)?;
+        if !path.is_file() {
+            return Err(KbError::NotFound(name.to_string()));
+        }
+        std::fs::remove_file(&path)?;
+        for side in ["-wal", "-shm"] {
+            let mut p = path.clone().into_os_string();
+            p.push(side);
+            let _ = std::fs::remove_file(PathBuf::from(p));
+        }
+        Ok(())
+    }
+
+    pub fn info(&self) -> &KbInfo {
+        &self.info
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Documents, chunks and size on disk.
+    pub fn stats(&self) -> Result<Stats, KbError> {
+        let documents: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM documents", [], |r| r.get(0))?;
+        let chunks = self.chunk_count()?;
+        let page_count: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        let page_size: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        Ok(Stats {
+            name: self.name.clone(),
+            model: self.info.model.clone(),
+            dims: self.info.dims,
+            documents: documents.max(0) as u64,
+            chunks,
+            size_bytes: (page_count * page_size).max(0) as u64,
+            path: self.path.clone(),
+        })
+    }
+
+    pub fn chunk_count(&self) -> Result<u64, KbError> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM chunks", [], |r| r.get(0))?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// Compares a source's content hash with what is stored.
+    pub fn document_state(&self, source: &str, hash: &str) -> Result<DocumentState, KbError> {
+        let stored: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT hash FROM documents WHERE source = ?1",
+                params![source],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match stored {
+            Some(h) if h == hash => Ok(DocumentState::Unchanged),
+            Some(_) => Ok(DocumentState::Changed),
+            None => {
+                let other: Option<String> = self
+                    .conn
+                    .query_row(
+                        "SELECT source FROM documents WHERE hash = ?1 AND duplicate_of IS NULL \
+                         LIMIT 1",
+                        params![hash],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                Ok(other.map_or(DocumentState::New, DocumentState::Duplicate))
+            }
+        }
+    }
+
+    /// Stores (or replaces) a source with its chunks and their vectors, in one transaction.
+    /// Vectors are L2-normalised here; their length must match the knowledge base's.
+    pub fn replace_document(
+        &mut self,
+        source: &str,
+        hash: &str,
+        chunks: &[NewChunk],
+        vectors: &[Vec<f32>],
+    ) -> Result<(), KbError> {
+        if chunks.len() != vectors.len() {
+            return Err(KbError::BadInput {
+                path: PathBuf::from(source),
+                message: format!("{} chunks but {} vectors", chunks.len(), vectors.len()),
+            });
+        }
+        let mut dims = self.info.dims;
+        for v in vectors {
+            match dims {
+                Some(d) if d != v.len() => {
+                    return Err(KbError::DimensionMismatch {
+                        expected: d,
+                        got: v.len(),
+                    });
+                }
+                _ => dims = Some(v.len()),
+            }
+        }
+        let tx = self.conn.transaction()?;
+        delete_source(&tx, source)?;
+        tx.execute(
+            "INSERT INTO documents (source, hash) VALUES (?1, ?2)",
+            params![source, hash],
+        )?;
+        let doc_id = tx.last_insert_rowid();
+        {
+            let mut ins = tx.prepare(
+                "INSERT INTO chunks (doc_id, ord, location, text, vector) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            let mut fts =
+                tx.prepare("INSERT INTO chunks_fts (rowid, text, location) VALUES (?1, ?2, ?3)")?;
+            for (i, (c, v)) in chunks.iter().zip(vectors).enumerate() {
+                let mut v = v.clone();
+                crate::search::normalize(&mut v);
+                ins.execute(params![doc_id, i as i64, c.location, c.text, to_blob(&v)])?;
+                fts.execute(params![tx.last_insert_rowid(), c.text, c.location])?;
+            }
+        }
+        if self.info.dims.is_none()
+            && let Some(d) = dims
+        {
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('dims', ?1)",
+                params![d.to_string()],
+            )?;
+        }
+        tx.commit()?;
+        if self.info.dims.is_none() {
+            self.info.dims = dims;
+        }
+        Ok(())
+    }
+
+    /// Records a source whose content is already indexed under `original` (no chunks).
+    pub fn record_duplicate(
+        &mut self,
+        source: &str,
+        hash: &str,
+        original: &str,
+    ) -> Result<(), KbError> {
+        let tx = self.conn.transaction()?;
+        delete_source(&tx, source)?;
+        tx.execute(
+            "INSERT INTO documents (source, hash, duplicate_of) VALUES (?1, ?2, ?3)",
+            params![source, hash, original],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every stored source.
+    pub fn sources(&self) -> Result<Vec<String>, KbError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT source FROM documents ORDER BY source")?;
+        let rows = st.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Drops a source and its chunks; false when it was not there.
+    pub fn remove_document(&mut self, source: &str) -> Result<bool, KbError> {
+        let tx = self.conn.transaction()?;
+        let n = delete_source(&tx, source)?;
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
+    /// BM25 over the chunks: (chunk id, score) best first, higher is better.
+    pub(crate) fn bm25(&self, query: &str, k: usize) -> Result<Vec<(i64, f32)>, KbError> {
+        let Some(expr) = fts_query(query) else {
+            return Ok(Vec::new());
+        };
+        let mut st = self.conn.prepare(
+            "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ?1 \
+             ORDER BY s LIMIT ?2",
+        )?;
+        let rows = st.query_map(params![expr, k as i64], |r| {
+            Ok((r.get::<_, i64>(0)?, -(r.get::<_, f64>(1)? as f32)))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every chunk id with its vector, for the exact scan.
+    pub(crate) fn for_each_vector(&self, mut f: impl FnMut(i64, &[f32])) -> Result<(), KbError> {
+        let mut st = self.conn.prepare("SELECT id, vector FROM chunks")?;
+        let mut rows = st.query([])?;
+        let mut buf: Vec<f32> = Vec::new();
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            let blob = match r.get_ref(1)? {
+                rusqlite::types::ValueRef::Blob(b) => b,
+                _ => &[],
+            };
+            from_blob(blob, &mut buf);
+            f(id, &buf);
+        }
+        Ok(())
+    }
+
+    /// One chunk's vector.
+    pub(crate) fn vector(&self, id: i64) -> Result<Vec<f32>, KbError> {
+        let blob: Vec<u8> = self.conn.query_row(
+            "SELECT vector FROM chunks WHERE id = ?1",
+            params![id],
+            |r| r.get(0),
+        )?;
+        let mut v = Vec::new();
+        from_blob(&blob, &mut v);
+        Ok(v)
+    }
+
+    pub(crate) fn chunk(&self, id: i64) -> Result<ChunkRow, KbError> {
+        Ok(self.conn.query_row(
+            "SELECT d.source, c.location, c.text FROM chunks c JOIN documents d ON d.id = c.doc_id \
+             WHERE c.id = ?1",
+            params![id],
+            |r| {
+                Ok(ChunkRow {
+                    source: r.get(0)?,
+                    location: r.get(1)?,
+                    text: r.get(2)?,
+                })
+            },
+        )?)
+    }
+
+    fn from_conn(conn: Connection, name: &str, path: PathBuf) -> Result<Self, KbError> {
+        let model: String = conn
+            .query_row("SELECT value FROM meta WHERE key = 'model'", [], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .unwrap_or_default();
+        let dims: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'dims'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let info = KbInfo {
+            name: name.to_string(),
+            model,
+            dims: dims.and_then(|d| d.parse().ok()),
+        };
+        Ok(Self {
+            conn,
+            name: name.to_string(),
+            path,
+            info,
+        })
+    }
+}
+
+fn connect(path: &Path) -> Result<Connection, KbError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(conn)
+}
+
+/// Deletes a source's document row, chunks and FTS rows; returns the documents deleted.
+fn delete_source(conn: &Connection, source: &str) -> Result<usize, KbError> {
+    conn.execute(
+        "DELETE FROM chunks_fts WHERE rowid IN (SELECT c.id FROM chunks c JOIN documents d \
+         ON d.id = c.doc_id WHERE d.source = ?1)",
+        params![source],
+    )?;
+    conn.execute(
+        "DELETE FROM chunks WHERE doc_id IN (SELECT id FROM documents WHERE source = ?1)",
+        params![source],
+    )?;
+    Ok(conn.execute("DELETE FROM documents WHERE source = ?1", params![source])?)
+}
+
+/// Words common enough to add nothing but cost to a BM25 OR-query.
+const STOPWORDS: &[&str] = &[
+    "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "how",
+    "i", "in", "is", "it", "of", "on", "or", "the", "to", "what", "when", "where", "which", "who",
+    "why", "with", "you", "your",
+];
+
+/// The query's words as an FTS5 OR-expression of quoted terms (so no user text is read as
+/// FTS syntax); `None` when no word is left.
+fn fts_query(query: &str) -> Option<String> {
+    let lower = query.to_lowercase();
+    let mut terms: Vec<String> = lower
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty() && !STOPWORDS.contains(w))
+        .map(|w| format!("\"{w}\""))
+        .collect();
+    terms.dedup();
+    (!terms.is_empty()).then(|| terms.join(" OR "))
+}
+
+fn to_blob(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn from_blob(blob: &[u8], out: &mut Vec<f32>) {
+    out.clear();
+    out.extend(
+        blob.chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked() {
+        let d = Path::new("/tmp");
+        assert!(Kb::path_for(d, "docs-1.v2").is_ok());
+        for bad in ["", "../x", ".hidden", "a/b", "a b"] {
+            assert!(matches!(Kb::path_for(d, bad), Err(KbError::BadName(_))));
+        }
+    }
+
+    #[test]
+    fn fts_query_quotes_words() {
+        assert_eq!(
+            fts_query("What is \"NEAR\" OR x*?").as_deref(),
+            Some("\"near\" OR \"x\"")
+        );
+        assert_eq!(fts_query("the?"), None);
+    }
+
+    #[test]
+    fn blobs_round_trip() {
+        let mut out = Vec::new();
+        from_blob(&to_blob(&[1.5, -2.0]), &mut out);
+        assert_eq!(out, vec![1.5, -2.0]);
+    }
+}

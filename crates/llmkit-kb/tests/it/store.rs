@@ -1,0 +1,147 @@
+//! Knowledge-base bookkeeping: change detection, duplicates, dimensions, removal, empty KBs.
+
+use llmkit_kb::{DocumentState, Kb, KbError, NewChunk, SearchOptions};
+
+fn chunk(t: &str) -> NewChunk {
+    NewChunk {
+        text: t.into(),
+        location: String::new(),
+    }
+}
+
+#[test]
+fn change_detection_and_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut kb = Kb::create(dir.path(), "t", "m").unwrap();
+    assert_eq!(kb.document_state("a", "h1").unwrap(), DocumentState::New);
+    kb.replace_document("a", "h1", &[chunk("alpha beta")], &[vec![1.0, 0.0]])
+        .unwrap();
+    assert_eq!(
+        kb.document_state("a", "h1").unwrap(),
+        DocumentState::Unchanged
+    );
+    assert_eq!(
+        kb.document_state("a", "h2").unwrap(),
+        DocumentState::Changed
+    );
+    assert_eq!(
+        kb.document_state("b", "h1").unwrap(),
+        DocumentState::Duplicate("a".into())
+    );
+    kb.record_duplicate("b", "h1", "a").unwrap();
+    assert_eq!(kb.stats().unwrap().documents, 2);
+    assert_eq!(kb.stats().unwrap().chunks, 1);
+    // Replacing a document replaces its chunks, in the FTS index too.
+    kb.replace_document("a", "h2", &[chunk("gamma")], &[vec![0.0, 1.0]])
+        .unwrap();
+    let hits = kb.search("alpha", None, &SearchOptions::default()).unwrap();
+    assert!(hits.is_empty());
+    let hits = kb
+        .search("gamma", Some(&[0.0, 2.0]), &SearchOptions::default())
+        .unwrap();
+    assert_eq!(hits.len(), 1);
+    assert!((hits[0].similarity.unwrap() - 1.0).abs() < 1e-5);
+    assert!(kb.remove_document("a").unwrap());
+    assert!(matches!(
+        kb.search("gamma", None, &SearchOptions::default()),
+        Err(KbError::Empty(_))
+    ));
+}
+
+#[test]
+fn dimensions_are_fixed_and_persisted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut kb = Kb::create(dir.path(), "t", "m").unwrap();
+    kb.replace_document("a", "h", &[chunk("x")], &[vec![1.0, 0.0, 0.0]])
+        .unwrap();
+    drop(kb);
+    let mut kb = Kb::open(dir.path(), "t").unwrap();
+    assert_eq!(kb.info().dims, Some(3));
+    let err = kb
+        .replace_document("b", "h2", &[chunk("y")], &[vec![1.0, 0.0]])
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        KbError::DimensionMismatch {
+            expected: 3,
+            got: 2
+        }
+    ));
+    assert!(err.hint().is_some());
+    let err = kb
+        .search("x", Some(&[1.0]), &SearchOptions::default())
+        .unwrap_err();
+    assert!(matches!(err, KbError::DimensionMismatch { .. }));
+}
+
+#[test]
+fn create_list_remove() {
+    let dir = tempfile::tempdir().unwrap();
+    Kb::create(dir.path(), "b", "m").unwrap();
+    Kb::create(dir.path(), "a", "m").unwrap();
+    assert!(matches!(
+        Kb::create(dir.path(), "a", "m"),
+        Err(KbError::Exists(_))
+    ));
+    assert_eq!(Kb::list(dir.path()).unwrap(), vec!["a", "b"]);
+    Kb::remove(dir.path(), "a").unwrap();
+    assert!(matches!(
+        Kb::open(dir.path(), "a"),
+        Err(KbError::NotFound(_))
+    ));
+    assert_eq!(Kb::list(dir.path()).unwrap(), vec!["b"]);
+}
+
+#[test]
+fn mmr_prefers_diverse_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut kb = Kb::create(dir.path(), "t", "m").unwrap();
+    let docs = [
+        ("a", "rust ownership moves", vec![1.0, 0.0, 0.0]),
+        ("b", "rust ownership moves again", vec![0.99, 0.1, 0.0]),
+        ("c", "rust borrowing", vec![0.7, 0.0, 0.7]),
+    ];
+    for (s, t, v) in docs {
+        kb.replace_document(s, s, &[chunk(t)], &[v]).unwrap();
+    }
+    let q = [1.0, 0.0, 0.2];
+    let plain = SearchOptions {
+        k: 2,
+        ..SearchOptions::default()
+    };
+    let hits = kb.search("rust ownership", Some(&q), &plain).unwrap();
+    assert_eq!(hits[0].source, "a");
+    assert_eq!(hits[1].source, "b");
+    let mmr = SearchOptions { mmr: true, ..plain };
+    let hits = kb.search("rust ownership", Some(&q), &mmr).unwrap();
+    assert_eq!(hits[0].source, "a");
+    assert_eq!(hits[1].source, "c");
+}
+
+#[test]
+fn rows_and_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("r.csv");
+    std::fs::write(&csv, "id,body\n1,Cats purr\n2,\n3,Dogs bark\n").unwrap();
+    let l = llmkit_kb::load_file(&csv, Some("body")).unwrap();
+    let locs: Vec<&str> = l.docs.iter().map(|d| d.location.as_str()).collect();
+    assert_eq!(locs, vec!["row 1", "row 3"]);
+    assert!(matches!(
+        llmkit_kb::load_file(&csv, None),
+        Err(KbError::BadInput { .. })
+    ));
+    assert!(matches!(
+        llmkit_kb::load_file(&csv, Some("nope")),
+        Err(KbError::BadInput { .. })
+    ));
+    let odd = dir.path().join("x.bin");
+    std::fs::write(&odd, "x").unwrap();
+    let err = llmkit_kb::load_file(&odd, None).unwrap_err();
+    assert!(matches!(err, KbError::UnknownFormat { .. }) && err.hint().is_some());
+    // The hash follows the bytes.
+    let a = dir.path().join("a.txt");
+    std::fs::write(&a, "same").unwrap();
+    let h1 = llmkit_kb::load_file(&a, None).unwrap().hash;
+    std::fs::write(&a, "changed").unwrap();
+    assert_ne!(h1, llmkit_kb::load_file(&a, None).unwrap().hash);
+}

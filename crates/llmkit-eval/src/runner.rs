@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use llmkit_client::{ModelInfo, Pipeline};
+use llmkit_tasks::to_minijinja;
 use llmkit_tasks::{
     ClassifyOptions, SummarizeOptions, TaskError, TaskRunner, Templates, TokenCounter,
     TranslateOptions,
@@ -201,28 +202,6 @@ pub(crate) fn render_prompt(
         None => String::new(),
     };
     Ok((system, user))
-}
-
-/// A JSON value as a template value (minijinja's serde feature is not enabled here).
-fn to_minijinja(v: &Value) -> minijinja::Value {
-    match v {
-        Value::Null => minijinja::Value::from(()),
-        Value::Bool(b) => minijinja::Value::from(*b),
-        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
-            (Some(i), _) => minijinja::Value::from(i),
-            (None, Some(f)) => minijinja::Value::from(f),
-            _ => minijinja::Value::from(n.to_string()),
-        },
-        Value::String(s) => minijinja::Value::from(s.as_str()),
-        Value::Array(items) => {
-            minijinja::Value::from(items.iter().map(to_minijinja).collect::<Vec<_>>())
-        }
-        Value::Object(map) => minijinja::Value::from(
-            map.iter()
-                .map(|(k, v)| (k.clone(), to_minijinja(v)))
-                .collect::<BTreeMap<String, minijinja::Value>>(),
-        ),
-    }
 }
 
 /// Tokens the task's own instructions add, roughly (their templates are a few hundred

@@ -30,4 +30,4 @@ pub use tasks::qa::{Answer, NOT_FOUND, answer_schema, qa};
 pub use tasks::summarize::{Length, SummarizeOptions, SummaryFormat, summarize};
 pub use tasks::translate::{Glossary, TranslateOptions, Translation, translate};
 pub use tasks::write::write;
-pub use templates::{TemplateInfo, TemplateSource, Templates};
+pub use templates::{TemplateInfo, TemplateSource, Templates, to_minijinja};

@@ -270,7 +270,7 @@ impl Templates {
 
 /// A JSON value as a minijinja value (minijinja's own serde support is a feature we do not
 /// enable, to keep one build of it for the whole workspace).
-fn to_minijinja(v: &Value) -> minijinja::Value {
+pub fn to_minijinja(v: &Value) -> minijinja::Value {
     match v {
         Value::Null => minijinja::Value::from(()),
         Value::Bool(b) => minijinja::Value::from(*b),

@@ -43,6 +43,8 @@ pub struct Env {
     /// `HF_ENDPOINT`: the Hugging Face Hub URL for `models pull` (a mirror), as in
     /// `huggingface_hub`.
     pub hf_endpoint: Option<String>,
+    /// `VISUAL`, else `EDITOR`: the editor `templates edit` opens.
+    pub editor: Option<String>,
     /// `LLMKIT_STORE`: the SQLite store file (sessions, ledger, cache).
     pub llmkit_store: Option<String>,
     /// `XDG_CONFIG_HOME`, `XDG_DATA_HOME`, `HOME`: standard locations.
@@ -66,6 +68,7 @@ impl Env {
             llmkit_models_dir: var("LLMKIT_MODELS_DIR"),
             llmkit_store: var("LLMKIT_STORE"),
             hf_endpoint: var("HF_ENDPOINT"),
+            editor: var("VISUAL").or_else(|| var("EDITOR")),
             xdg_config_home: var("XDG_CONFIG_HOME"),
             xdg_data_home: var("XDG_DATA_HOME"),
             home: var("HOME"),
@@ -98,6 +101,8 @@ pub struct Settings {
     pub catalog: ModelCatalog,
     /// Where `models pull` downloads from.
     pub hf_endpoint: String,
+    /// The user's editor (`VISUAL`/`EDITOR`), if set.
+    pub editor: Option<String>,
     /// The SQLite store file.
     pub store_path: PathBuf,
     pub budget_daily_usd: Option<f64>,
@@ -319,6 +324,7 @@ impl Settings {
             timeouts,
             retry,
             models_dir,
+            editor: env.editor.clone(),
             hf_endpoint: env
                 .hf_endpoint
                 .clone()

@@ -243,7 +243,7 @@ async fn setup(ctx: &Ctx, spec: &EvalSpec, v: &Variant) -> Result<VariantSetup> 
         variant: v.clone(),
         pipeline,
         prototype,
-        templates: Templates::new(Some(crate::commands::tasks::templates_dir())),
+        templates: Templates::new(Some(crate::commands::tasks::templates_dir(ctx))),
         window,
         counter,
         price,

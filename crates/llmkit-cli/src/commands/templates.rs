@@ -5,13 +5,14 @@ use anyhow::Result;
 use llmkit_tasks::{TemplateSource, Templates};
 use serde_json::json;
 
+use crate::app::Ctx;
 use crate::cli::{TemplatesAction, TemplatesArgs};
 use crate::commands::tasks::{task_error, templates_dir};
 use crate::error::CliError;
 use crate::output;
 
-pub fn run(args: TemplatesArgs) -> Result<()> {
-    let templates = Templates::new(Some(templates_dir()));
+pub fn run(ctx: &Ctx, args: TemplatesArgs) -> Result<()> {
+    let templates = Templates::new(Some(templates_dir(ctx)));
     match args.action {
         TemplatesAction::List { json } => list(&templates, json),
         TemplatesAction::Show { name } => {
@@ -22,7 +23,7 @@ pub fn run(args: TemplatesArgs) -> Result<()> {
             }
             Ok(())
         }
-        TemplatesAction::Edit { name } => edit(&templates, &name),
+        TemplatesAction::Edit { name } => edit(&templates, &name, ctx.settings.editor.as_deref()),
     }
 }
 
@@ -56,12 +57,8 @@ fn list(templates: &Templates, as_json: bool) -> Result<()> {
 
 /// Copies the template to the user directory if needed, then opens `$EDITOR` (or prints
 /// the path when no editor is set).
-fn edit(templates: &Templates, name: &str) -> Result<()> {
+fn edit(templates: &Templates, name: &str, editor: Option<&str>) -> Result<()> {
     let path = templates.ensure_user_copy(name).map_err(task_error)?;
-    let editor = std::env::var("VISUAL")
-        .ok()
-        .or_else(|| std::env::var("EDITOR").ok())
-        .filter(|e| !e.trim().is_empty());
     let Some(editor) = editor else {
         return output::line(&path.display().to_string());
     };

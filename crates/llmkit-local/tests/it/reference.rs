@@ -9,8 +9,13 @@ use serde_json::Value;
 use crate::support::shared_model;
 
 fn reference(test: &str) -> Option<Value> {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/llamacpp_reference.json");
+    reference_file(test, "llamacpp_reference.json")
+}
+
+fn reference_file(test: &str, name: &str) -> Option<Value> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     match std::fs::read_to_string(&path) {
         Ok(text) => Some(serde_json::from_str(&text).expect("the reference file is valid JSON")),
         Err(_) => {
@@ -18,6 +23,51 @@ fn reference(test: &str) -> Option<Value> {
             None
         }
     }
+}
+
+/// One greedy generation next to llama.cpp's.
+struct Greedy {
+    ours: String,
+    ours_tokens: usize,
+    theirs: String,
+    theirs_tokens: usize,
+}
+
+impl Greedy {
+    /// Characters the two answers share from the start.
+    fn common_prefix(&self) -> usize {
+        self.ours
+            .chars()
+            .zip(self.theirs.chars())
+            .take_while(|(a, b)| a == b)
+            .count()
+    }
+}
+
+/// Runs every recorded prompt greedily for as many tokens as llama.cpp produced.
+fn greedy_runs(model: &llmkit_local::LocalModel, reference: &Value) -> Vec<Greedy> {
+    let cases = reference["generations"]
+        .as_array()
+        .expect("generation cases");
+    cases
+        .iter()
+        .map(|case| {
+            let expected_ids = ids(&case["output_ids"]);
+            let req = GenerateRequest {
+                messages: vec![ChatTurn::user(case["user"].as_str().unwrap())],
+                max_tokens: Some(expected_ids.len() as u32),
+                temperature: Some(0.0),
+                ..Default::default()
+            };
+            let out = model.generate(&req, &mut |_| true).unwrap();
+            Greedy {
+                ours: out.text,
+                ours_tokens: out.completion_tokens as usize,
+                theirs: case["output_text"].as_str().unwrap().to_string(),
+                theirs_tokens: expected_ids.len(),
+            }
+        })
+        .collect()
 }
 
 fn ids(v: &Value) -> Vec<u32> {
@@ -86,36 +136,18 @@ fn greedy_outputs_match_llama_cpp() {
     ) else {
         return;
     };
-    let cases = reference["generations"]
-        .as_array()
-        .expect("generation cases");
-    for (i, case) in cases.iter().enumerate() {
-        let expected_ids = ids(&case["output_ids"]);
-        let expected = case["output_text"].as_str().unwrap();
-        let req = GenerateRequest {
-            messages: vec![ChatTurn::user(case["user"].as_str().unwrap())],
-            max_tokens: Some(expected_ids.len() as u32),
-            temperature: Some(0.0),
-            ..Default::default()
-        };
-        let out = model.generate(&req, &mut |_| true).unwrap();
+    for (i, run) in greedy_runs(&model, &reference).iter().enumerate() {
         if i == 0 {
-            assert_eq!(out.text, expected);
-            assert_eq!(out.completion_tokens as usize, expected_ids.len());
-            continue;
+            assert_eq!(run.ours, run.theirs);
+            assert_eq!(run.ours_tokens, run.theirs_tokens);
+        } else {
+            assert!(
+                run.common_prefix() >= 20 || run.ours == run.theirs,
+                "ours {:?}\nllama.cpp {:?}",
+                run.ours,
+                run.theirs
+            );
         }
-        let common = out
-            .text
-            .chars()
-            .zip(expected.chars())
-            .take_while(|(a, b)| a == b)
-            .count();
-        assert!(
-            common >= 20 || out.text == expected,
-            "ours {:?}\nllama.cpp {:?}",
-            out.text,
-            expected
-        );
     }
 }
 
@@ -125,48 +157,24 @@ fn greedy_outputs_match_llama_cpp() {
 /// first line and more (68 characters) before a near-tie sends the two engines apart.
 #[test]
 fn greedy_outputs_match_llama_cpp_on_the_same_q8_0_weights() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/llamacpp_reference_q8_0.json");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!("SKIP: {} not found", path.display());
+    let test = "greedy_outputs_match_llama_cpp_on_the_same_q8_0_weights";
+    let (Some(model), Some(reference)) = (
+        shared_model(test),
+        reference_file(test, "llamacpp_reference_q8_0.json"),
+    ) else {
         return;
     };
-    let reference: Value = serde_json::from_str(&text).expect("valid JSON");
-    let Some(model) = shared_model("greedy_outputs_match_llama_cpp_on_the_same_q8_0_weights")
-    else {
-        return;
-    };
-    let cases = reference["generations"].as_array().expect("cases");
-    for (i, case) in cases.iter().enumerate() {
-        let expected_ids = ids(&case["output_ids"]);
-        let expected = case["output_text"].as_str().unwrap();
-        let req = GenerateRequest {
-            messages: vec![ChatTurn::user(case["user"].as_str().unwrap())],
-            max_tokens: Some(expected_ids.len() as u32),
-            temperature: Some(0.0),
-            ..Default::default()
-        };
-        let out = model.generate(&req, &mut |_| true).unwrap();
+    for (i, run) in greedy_runs(&model, &reference).iter().enumerate() {
         if i == 1 {
-            let common = out
-                .text
-                .chars()
-                .zip(expected.chars())
-                .take_while(|(a, b)| a == b)
-                .count();
             assert!(
-                common >= 60,
+                run.common_prefix() >= 60,
                 "ours {:?}\nllama.cpp {:?}",
-                out.text,
-                expected
+                run.ours,
+                run.theirs
             );
         } else {
-            assert_eq!(out.text, expected, "case {i}");
-            assert_eq!(
-                out.completion_tokens as usize,
-                expected_ids.len(),
-                "case {i}"
-            );
+            assert_eq!(run.ours, run.theirs, "case {i}");
+            assert_eq!(run.ours_tokens, run.theirs_tokens, "case {i}");
         }
     }
 }

@@ -158,13 +158,8 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// The user template directory: `$XDG_CONFIG_HOME/llmkit/templates`.
-pub fn templates_dir() -> PathBuf {
-    let env = crate::settings::Env::from_process();
-    let config =
-        crate::config_file::default_path(env.xdg_config_home.as_deref(), env.home.as_deref());
-    config
-        .parent()
-        .map_or_else(|| PathBuf::from("templates"), |p| p.join("templates"))
+pub fn templates_dir(ctx: &Ctx) -> PathBuf {
+    ctx.settings.config_dir.join("templates")
 }
 
 /// Opens the model and builds the runner every task uses.
@@ -207,7 +202,7 @@ pub async fn runner(
         model,
     )?;
     let pipe = ctx.pipeline(opened.backend, command)?;
-    let mut r = TaskRunner::new(pipe, proto, Templates::new(Some(templates_dir())))
+    let mut r = TaskRunner::new(pipe, proto, Templates::new(Some(templates_dir(ctx))))
         .window(window)
         .counter(counter)
         .concurrency(parallel)

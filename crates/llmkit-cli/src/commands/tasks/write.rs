@@ -22,7 +22,7 @@ pub async fn run(ctx: &Ctx, args: WriteArgs) -> Result<()> {
         vars.insert(k.trim().to_string(), Value::String(v.to_string()));
     }
     // Template problems (unknown name, missing variables) are reported before a model loads.
-    llmkit_tasks::Templates::new(Some(templates_dir()))
+    llmkit_tasks::Templates::new(Some(templates_dir(ctx)))
         .render(&args.template, &Value::Object(vars.clone()))
         .map_err(task_error)?;
     let r = runner(ctx, &args.model, args.context_window, "write", None).await?;

@@ -49,7 +49,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Extract(args) => commands::tasks::extract::run(ctx, args).await,
         Command::Qa(args) => commands::tasks::qa::run(ctx, args).await,
         Command::Write(args) => commands::tasks::write::run(ctx, args).await,
-        Command::Templates(args) => commands::templates::run(&ctx, args),
+        Command::Templates(args) => commands::templates::run(ctx, args),
         Command::Batch(args) => commands::batch::run(ctx, args).await,
         Command::Kb(args) => commands::kb::run(ctx, args).await,
         Command::Eval(args) => commands::eval::run(ctx, args).await,

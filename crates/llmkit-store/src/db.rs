@@ -169,17 +169,35 @@ pub(crate) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(|e| map_sqlite(e, path))?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    let setup = || -> rusqlite::Result<()> {
-        // Reading the schema first finds a damaged first page before any pragma writes.
-        let _tables: i64 =
-            conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))?;
+    // Another process may hold the lock the set-up needs for a moment (creating the file,
+    // switching it to WAL, checkpointing): retry as writes do.
+    let mut attempt = 0;
+    loop {
+        match configure(&conn) {
+            Ok(()) => return Ok(conn),
+            Err(e) if is_busy(&e) && attempt < WRITE_RETRIES => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(5 * u64::from(attempt)));
+            }
+            Err(e) => return Err(map_sqlite(e, path)),
+        }
+    }
+}
+
+/// llmkit's pragmas on a fresh connection.
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    // Reading the schema first finds a damaged first page before any pragma writes.
+    let _tables: i64 = conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))?;
+    // Switching the journal mode takes an exclusive lock and does not wait on the busy
+    // handler, so with several processes opening at once it can fail with "database is
+    // locked". The mode is persistent: set it only when the file is not in WAL yet.
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
         let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        Ok(())
-    };
-    setup().map_err(|e| map_sqlite(e, path))?;
-    Ok(conn)
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
 }
 
 /// A non-empty file must start with SQLite's magic header.

@@ -296,7 +296,7 @@ fn api_message(
 }
 
 /// The error and its causes joined with ": ", since reqwest's own message alone is vague.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut cur = e.source();
     while let Some(s) = cur {

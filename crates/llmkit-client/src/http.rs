@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::config::{ClientConfig, redact_url};
-use crate::error::{BoxError, ClientError, fmt_duration, truncate_raw};
+use crate::error::{BoxError, ClientError, error_chain, fmt_duration, truncate_raw};
 use crate::ratelimit::RateLimitInfo;
 use crate::retry::{Retry, decide_status, delay_for};
 use crate::stream::{ChatStream, HttpStreamState};
@@ -483,7 +483,7 @@ impl HttpClient {
             };
             return ClientError::Connect { url, source };
         }
-        ClientError::Stream(format!("the request to {url} failed: {}", chain(&e)))
+        ClientError::Stream(format!("the request to {url} failed: {}", error_chain(&e)))
     }
 }
 
@@ -529,12 +529,12 @@ pub(crate) fn body_error(e: &reqwest::Error) -> ClientError {
     if e.is_timeout() {
         ClientError::Timeout(format!(
             "the response body did not finish in time: {}",
-            chain(e)
+            error_chain(e)
         ))
     } else {
         ClientError::Stream(format!(
             "the connection broke while reading the body: {}",
-            chain(e)
+            error_chain(e)
         ))
     }
 }
@@ -629,20 +629,6 @@ pub(crate) fn install_crypto_provider() {
     ONCE.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cur = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

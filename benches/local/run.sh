@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Speed benchmark: llmkit-local's candle engine against llama.cpp (node-llama-cpp)
+# Speed benchmark: llmkit-local (its native llama engine) against llama.cpp (node-llama-cpp)
 # on the same GGUF, prompt, thread count and 128 greedy tokens. Prints decode
 # tokens/s, time to first token and peak RSS, once for the shipped Q4_1 file and
 # once for its Q8_0 conversion, with the ratios to the targets.
@@ -66,25 +66,18 @@ measure() {
     "$line" "$engine" "$file" "$(stat -c %s "$file")" >>"$out"
 }
 
-candle() {
+llmkit() {
   "$bench_decode" "$1" --threads "$threads" --tokens "$tokens"
 }
 llamacpp() {
   node "$here/llamacpp_bench.mjs" "$1" --threads "$threads" --tokens "$tokens"
 }
 
-# The candle engine converts Q4_1 to Q8_0 on first load and caches the result next
-# to the model. Do that once before measuring, so conversion is not timed.
-stem="$(basename "$model" .gguf)"
-shopt -s nullglob
-cached=("$(dirname "$model")/$stem".????????????????.q8_0.gguf)
-if [[ ${#cached[@]} -eq 0 ]]; then
-  echo "bench: first load converts the model to Q8_0 (not measured) ..." >&2
-  candle "$model" >/dev/null
-  cached=("$(dirname "$model")/$stem".????????????????.q8_0.gguf)
-fi
-[[ ${#cached[@]} -gt 0 ]] || die "no cached Q8_0 conversion next to $model"
-q8="${cached[0]}"
+# The second file is the shipped model's Q8_0 conversion (llmkit-local makes it
+# the way it converts slow quant types, and caches it next to the model). Make it
+# once before measuring, so conversion is not timed.
+q8="$("$bench_decode" "$model" --convert-q8)" || die "cannot convert $model to Q8_0"
+[[ -f "$q8" ]] || die "no Q8_0 conversion of $model"
 
 echo "bench: load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the figures)" >&2
 # The engines alternate run by run, so a burst of other work on the machine
@@ -92,7 +85,7 @@ echo "bench: load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work o
 for file in "$model" "$q8"; do
   for ((i = 1; i <= runs; i++)); do
     echo "bench: $(basename "$file"), run $i/$runs" >&2
-    measure candle "$file" candle "$file"
+    measure llmkit "$file" llmkit "$file"
     measure llama.cpp "$file" llamacpp "$file"
   done
 done
@@ -131,19 +124,19 @@ print(hdr)
 print("-" * len(hdr))
 verdicts = []
 for f in files:
-    s = {e: summary(rows[(f, e)]) for e in ("candle", "llama.cpp") if (f, e) in rows}
+    s = {e: summary(rows[(f, e)]) for e in ("llmkit", "llama.cpp") if (f, e) in rows}
     for e, x in s.items():
         name = f.rsplit("/", 1)[-1]
         print(f"{name:<{w}} {e:<10} {x['prompt']:>6} {x['tokens']:>4} {x['load']:>8.0f} {x['ttft']:>8.1f} "
               f"{x['decode']:>7.1f} {x['decode_median']:>7.1f} {x['rss']:>7.1f} {x['rss'] / x['mb']:>8.2f}")
     if len(s) == 2:
-        c, l = s["candle"], s["llama.cpp"]
+        c, l = s["llmkit"], s["llama.cpp"]
         speed = c["decode"] / l["decode"] if l["decode"] else float("nan")
         rss = c["rss"] / c["mb"]
         l_native = (l["rss"] - l["base"]) / l["mb"]
         verdicts.append(
-            f"{f.rsplit('/', 1)[-1]}: candle/llama.cpp decode {speed:.2f}x (target >= 1.0: "
-            f"{'ok' if speed >= 1.0 else 'MISSED'}); candle RSS/GGUF {rss:.2f} (target <= 1.5: "
+            f"{f.rsplit('/', 1)[-1]}: llmkit/llama.cpp decode {speed:.2f}x (target >= 1.0: "
+            f"{'ok' if speed >= 1.0 else 'MISSED'}); llmkit RSS/GGUF {rss:.2f} (target <= 1.5: "
             f"{'ok' if rss <= 1.5 else 'MISSED'}); llama.cpp RSS/GGUF {l['rss'] / l['mb']:.2f}, "
             f"{l_native:.2f} without node's {l['base']:.0f} MB baseline")
 print()

@@ -1,7 +1,9 @@
 //! Decode benchmark: loads a GGUF model, generates 128 tokens greedily from a fixed prompt, and
 //! prints one JSON line with load time, time to first token, decode speed and peak memory.
 //!
-//! Usage: `bench_decode MODEL.gguf [--threads N] [--no-requant] [--tokens N]`
+//! Usage: `bench_decode MODEL.gguf [--threads N] [--no-requant] [--tokens N]`, or
+//! `bench_decode MODEL.gguf --convert-q8` to write (or find) the model's Q8_0 conversion and
+//! print its path.
 
 use std::process::{Command, ExitCode};
 use std::time::Instant;
@@ -15,6 +17,7 @@ struct Args {
     model: String,
     threads: Option<usize>,
     no_requant: bool,
+    convert_q8: bool,
     tokens: u32,
 }
 
@@ -23,13 +26,30 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(msg) => {
             eprintln!(
-                "{msg}\nusage: bench_decode MODEL.gguf [--threads N] [--no-requant] [--tokens N]"
+                "{msg}\nusage: bench_decode MODEL.gguf [--threads N] [--no-requant] [--tokens N] | --convert-q8"
             );
             return ExitCode::from(2);
         }
     };
-    // candle reads its thread count from the environment once, at first use; setting the
-    // variable from inside would need `unsafe`, so run a child process with it set instead.
+    if args.convert_q8 {
+        let opts = LoadOptions {
+            on_notice: Some(std::sync::Arc::new(|m: &str| eprintln!("note: {m}"))),
+            ..Default::default()
+        };
+        return match llmkit_local::convert_to_q8_0(std::path::Path::new(&args.model), &opts) {
+            Ok(path) => {
+                println!("{}", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("error: {err}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    // The native llama engine takes the thread count from LoadOptions; candle (other models)
+    // reads it from the environment once, at first use, and setting the variable from inside
+    // would need `unsafe`, so run a child process with it set as well.
     if let Some(n) = args.threads
         && std::env::var("CANDLE_NUM_THREADS").ok() != Some(n.to_string())
     {
@@ -53,6 +73,7 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> Result<serde_json::Value, llmkit_local::LocalError> {
     let opts = LoadOptions {
         on_notice: Some(std::sync::Arc::new(|m: &str| eprintln!("note: {m}"))),
+        threads: args.threads,
         ..Default::default()
     };
     let path = std::path::Path::new(&args.model);
@@ -89,7 +110,7 @@ fn run(args: &Args) -> Result<serde_json::Value, llmkit_local::LocalError> {
     Ok(serde_json::json!({
         "model": model.name(),
         "requant": !args.no_requant,
-        "threads": candle_core::utils::get_num_threads(),
+        "threads": args.threads.unwrap_or_else(candle_core::utils::get_num_threads),
         "load_ms": round1(load_ms),
         "ttft_ms": round1(ttft_ms),
         "decode_tok_s": round1(decode_tok_s),
@@ -103,6 +124,7 @@ fn parse_args() -> Result<Args, String> {
     let mut model = None;
     let mut threads = None;
     let mut no_requant = false;
+    let mut convert_q8 = false;
     let mut tokens = 128;
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -116,6 +138,7 @@ fn parse_args() -> Result<Args, String> {
                 tokens = v.parse::<u32>().map_err(|e| format!("--tokens: {e}"))?;
             }
             "--no-requant" => no_requant = true,
+            "--convert-q8" => convert_q8 = true,
             other if other.starts_with("--") => return Err(format!("unknown option {other}")),
             other => model = Some(other.to_string()),
         }
@@ -124,6 +147,7 @@ fn parse_args() -> Result<Args, String> {
         model: model.ok_or("missing MODEL.gguf")?,
         threads: threads.filter(|&n| n > 0),
         no_requant,
+        convert_q8,
         tokens,
     })
 }

@@ -8,6 +8,7 @@ use candle_transformers::models::{
 
 use crate::error::{LocalError, candle_message, guard};
 use crate::gguf::{GgufFile, reader};
+use crate::llama::NativeLlama;
 use crate::sampler::{REPEAT_WINDOW, Sampler, SamplerConfig};
 use crate::template::ChatTurn;
 use crate::tokenizer::TextCodec;
@@ -105,8 +106,10 @@ impl Arch {
     }
 
     /// The longest sequence candle's implementation can hold, where it is below the model's own.
-    pub(crate) fn context_cap(self) -> Option<usize> {
+    pub(crate) fn context_cap(self, native: bool) -> Option<usize> {
         match self {
+            // The native engine's cache grows as needed.
+            Arch::Llama if native => None,
             // The rotary tables are precomputed for this many positions.
             Arch::Llama => Some(quantized_llama::MAX_SEQ_LEN),
             Arch::Gemma3 => Some(quantized_gemma3::MAX_SEQ_LEN),
@@ -117,6 +120,8 @@ impl Arch {
 
 /// Loaded weights of one of the supported families. Each keeps its KV cache inside.
 pub(crate) enum Weights {
+    /// Our own llama-family engine over the mapped file (Q4_1/Q8_0 weights).
+    Native(Box<NativeLlama>),
     Llama(quantized_llama::ModelWeights),
     Qwen2(quantized_qwen2::ModelWeights),
     Qwen3(quantized_qwen3::ModelWeights),
@@ -161,6 +166,9 @@ impl Weights {
             Weights::Qwen3(m) => m.forward(input, pos),
             Weights::Phi3(m) => m.forward(input, pos),
             Weights::Gemma3(m) => m.forward(input, pos),
+            Weights::Native(_) => Err(candle_core::Error::Msg(
+                "the native engine has no candle forward pass".into(),
+            )),
         }
     }
 
@@ -171,12 +179,17 @@ impl Weights {
             Weights::Llama(m) => m.clear_kv_cache(),
             Weights::Qwen2(m) => m.clear_kv_cache(),
             Weights::Qwen3(m) => m.clear_kv_cache(),
+            Weights::Native(m) => m.reset(),
             Weights::Phi3(_) | Weights::Gemma3(_) => {}
         }
     }
 
     /// Logits for the next token after `tokens`, which start at position `pos`.
     fn logits(&mut self, tokens: &[u32], pos: usize) -> Result<Vec<f32>, LocalError> {
+        if let Weights::Native(m) = self {
+            return guard("running the model", || m.logits(tokens, pos))
+                .map_err(LocalError::Inference)?;
+        }
         let run = || -> candle_core::Result<Vec<f32>> {
             let input = Tensor::new(tokens, &Device::Cpu)?.unsqueeze(0)?;
             let logits = self.forward(&input, pos)?;

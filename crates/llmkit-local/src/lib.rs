@@ -26,6 +26,8 @@ pub mod embed;
 mod error;
 mod generate;
 mod gguf;
+mod kernels;
+mod llama;
 mod model;
 mod requant;
 mod sampler;
@@ -42,5 +44,5 @@ pub use generate::{
     DEFAULT_TEMPERATURE, DEFAULT_TOP_K, DEFAULT_TOP_P, FinishReason, GenerateOutput,
     GenerateRequest, SUPPORTED_ARCHITECTURES,
 };
-pub use model::{LoadOptions, LocalModel, NoticeFn};
+pub use model::{LoadOptions, LocalModel, NoticeFn, convert_to_q8_0};
 pub use template::{ChatTurn, DEFAULT_SYSTEM_PROMPT};

@@ -11,6 +11,7 @@ use crate::generate::{
     sampler_config,
 };
 use crate::gguf::{GgufFile, Meta};
+use crate::llama::{self, NativeLlama};
 use crate::requant;
 use crate::template::{ChatTemplate, ChatTurn};
 use crate::tokenizer::TextCodec;
@@ -24,10 +25,10 @@ pub type NoticeFn = Arc<dyn Fn(&str) + Send + Sync>;
 pub struct LoadOptions {
     /// Where to cache converted weights when the model's own directory is not writable.
     pub cache_dir: Option<PathBuf>,
-    /// Worker threads for inference. candle 0.11 sizes its worker pool once per process from the
-    /// `CANDLE_NUM_THREADS` (or `RAYON_NUM_THREADS`) environment variable and defaults to the
-    /// number of physical cores; a library cannot change that safely, so a different value here
-    /// only produces a notice telling the caller to set the variable before start-up.
+    /// Worker threads for inference (default: the number of physical cores). The native llama
+    /// engine starts its own pool of this size per model. Models that run on candle (other
+    /// architectures and quant types) use candle's pool, which candle 0.11 sizes once per
+    /// process from `CANDLE_NUM_THREADS`; for those a different value only produces a notice.
     pub threads: Option<usize>,
     /// Progress notices; `None` discards them.
     pub on_notice: Option<NoticeFn>,
@@ -73,15 +74,16 @@ impl fmt::Debug for LocalModel {
 }
 
 impl LocalModel {
-    /// Loads the GGUF model at `path`. Slow quant types are converted to Q8_0 on the first load
-    /// and cached next to the model (or in `opts.cache_dir`).
+    /// Loads the GGUF model at `path`. Quant types that would run slowly are converted to Q8_0
+    /// on the first load and cached next to the model (or in `opts.cache_dir`).
     pub fn load(path: &Path, opts: &LoadOptions) -> Result<LocalModel, LocalError> {
         Self::load_impl(path, opts, true)
     }
 
-    /// Loads the model with its weights as stored, without the Q8_0 conversion. Q4_1, Q5_0 and
-    /// Q5_1 weights then run about 50 times slower; this exists for benchmarks and for
-    /// comparing against llama.cpp on identical weights.
+    /// Loads the model with its weights as stored, without the Q8_0 conversion. Llama-family
+    /// Q4_1/Q8_0 files run the same either way (natively); Q5_0 and Q5_1 weights, and Q4_1 in
+    /// other architectures, then run about 50 times slower on candle's scalar path. This exists
+    /// for benchmarks and for comparing against llama.cpp on identical weights.
     pub fn load_unconverted(path: &Path, opts: &LoadOptions) -> Result<LocalModel, LocalError> {
         Self::load_impl(path, opts, false)
     }
@@ -92,25 +94,31 @@ impl LocalModel {
                 on_notice(message);
             }
         };
-        if let Some(threads) = opts.threads {
-            let actual = candle_core::utils::get_num_threads();
-            if threads != actual {
-                notify(&format!(
-                    "{threads} threads requested but candle uses {actual}; set CANDLE_NUM_THREADS={threads} in the environment before starting to change it"
-                ));
-            }
-        }
-
         let source = GgufFile::open(path)?;
         let (arch, architecture) = architecture_of(&source)?;
-        let file = if convert {
+        // The native llama engine runs Q4_1 and Q8_0 as stored; only what neither it nor
+        // candle's SIMD kernels handle is converted.
+        let file = if convert && !(arch == Arch::Llama && llama::supports(&source)) {
             requant::prepare(source, opts.cache_dir.as_deref(), &notify)?
         } else {
             source
         };
+        let native = arch == Arch::Llama && llama::supports(&file);
+        let threads = opts
+            .threads
+            .filter(|&n| n > 0)
+            .unwrap_or_else(candle_core::utils::get_num_threads);
+        if !native && let Some(threads) = opts.threads {
+            let actual = candle_core::utils::get_num_threads();
+            if threads != actual {
+                notify(&format!(
+                    "{threads} threads requested but candle uses {actual} for this model; set CANDLE_NUM_THREADS={threads} in the environment before starting to change it"
+                ));
+            }
+        }
 
         let meta = Meta(file.content());
-        let context_window = context_window_of(&meta, arch, &architecture);
+        let context_window = context_window_of(&meta, arch, &architecture, native);
         let codec = TextCodec::load(&file, path)?;
         let bos_text = codec.bos.as_ref().map(|(text, _)| text.as_str());
         let (template, template_notice) = ChatTemplate::new(
@@ -121,9 +129,15 @@ impl LocalModel {
         if let Some(message) = template_notice {
             notify(&message);
         }
-        let weights = Weights::load(arch, &file)?;
-        // The weights were copied out of the file; the map can go.
-        drop(file);
+        let weights = if native {
+            // The engine keeps the map: its weights are read from it in place.
+            Weights::Native(Box::new(NativeLlama::load(file, threads)?))
+        } else {
+            let weights = Weights::load(arch, &file)?;
+            // candle copied the weights out of the file; the map can go.
+            drop(file);
+            weights
+        };
 
         let name = path
             .file_stem()
@@ -237,6 +251,19 @@ impl LocalModel {
     }
 }
 
+/// Converts the Q4_1, Q5_0 and Q5_1 weights of the GGUF at `path` to Q8_0 (as `load` does for
+/// files it cannot run fast) and returns the path of the converted file, cached beside the
+/// model or in `opts.cache_dir`. An existing conversion of the same source is reused.
+pub fn convert_to_q8_0(path: &Path, opts: &LoadOptions) -> Result<PathBuf, LocalError> {
+    let notify = |message: &str| {
+        if let Some(on_notice) = &opts.on_notice {
+            on_notice(message);
+        }
+    };
+    let source = GgufFile::open(path)?;
+    requant::convert_to_file(source, opts.cache_dir.as_deref(), &notify)
+}
+
 fn architecture_of(file: &GgufFile) -> Result<(Arch, String), LocalError> {
     let name = Meta(file.content())
         .str("general.architecture")
@@ -254,14 +281,14 @@ fn architecture_of(file: &GgufFile) -> Result<(Arch, String), LocalError> {
     }
 }
 
-fn context_window_of(meta: &Meta<'_>, arch: Arch, name: &str) -> usize {
+fn context_window_of(meta: &Meta<'_>, arch: Arch, name: &str, native: bool) -> usize {
     // 2048 is a conservative guess for files that do not say.
     let declared = meta
         .u64(&format!("{name}.context_length"))
         .and_then(|n| usize::try_from(n).ok())
         .filter(|&n| n > 0)
         .unwrap_or(2048);
-    match arch.context_cap() {
+    match arch.context_cap(native) {
         Some(cap) => declared.min(cap),
         None => declared,
     }

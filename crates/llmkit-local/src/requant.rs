@@ -1,8 +1,9 @@
 //! Converts weights in quant types that candle runs without SIMD kernels (Q4_1, Q5_0, Q5_1) to
-//! Q8_0, once, and caches the converted GGUF next to the model.
+//! Q8_0, once, and caches the converted GGUF next to the model. Llama-family Q4_1 files skip
+//! this: the native engine (`llama.rs`) runs Q4_1 as stored.
 //!
-//! Measured on SmolLM2-135M Q4_1 (2 cores, AVX2): about 2 tokens/s as shipped against about
-//! 100 tokens/s after conversion. K-quants would be smaller but need rows divisible by 256
+//! Measured on SmolLM2-135M Q4_1 (2 cores, AVX2) with candle: about 2 tokens/s as shipped
+//! against about 100 tokens/s after conversion. K-quants would be smaller but need rows divisible by 256
 //! (SmolLM2's 576 is not), and Q4_0 made that model emit end-of-sequence at once.
 
 use std::collections::BTreeSet;
@@ -40,6 +41,41 @@ pub(crate) fn prepare(
     if slow.is_empty() {
         return Ok(source);
     }
+    convert_cached(source, &slow, cache_dir, notify)
+}
+
+/// Converts `source`'s slow tensors to Q8_0 into the cache (or reuses the cached file) and
+/// returns the cached file's path. Fails when the source has nothing to convert or the result
+/// cannot be written anywhere.
+pub(crate) fn convert_to_file(
+    source: GgufFile,
+    cache_dir: Option<&Path>,
+    notify: &dyn Fn(&str),
+) -> Result<PathBuf, LocalError> {
+    let slow = slow_types(&source);
+    let source_path = source.path().to_path_buf();
+    if slow.is_empty() {
+        return Err(LocalError::InvalidRequest(format!(
+            "{} has no Q4_1, Q5_0 or Q5_1 weights to convert",
+            source_path.display()
+        )));
+    }
+    let converted = convert_cached(source, &slow, cache_dir, notify)?;
+    if converted.path() == source_path {
+        return Err(LocalError::InvalidRequest(format!(
+            "cannot write the converted model next to {} or into the cache directory",
+            source_path.display()
+        )));
+    }
+    Ok(converted.path().to_path_buf())
+}
+
+fn convert_cached(
+    source: GgufFile,
+    slow: &[String],
+    cache_dir: Option<&Path>,
+    notify: &dyn Fn(&str),
+) -> Result<GgufFile, LocalError> {
     let digest = sha256_hex(source.bytes());
     let name = cache_file_name(source.path(), &digest);
     let dirs = candidate_dirs(source.path(), cache_dir);

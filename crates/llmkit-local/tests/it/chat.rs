@@ -208,8 +208,8 @@ fn prompt_longer_than_the_context_is_a_typed_error() {
     };
     let window = model.context_window();
     assert_eq!(
-        window, 4096,
-        "SmolLM2 declares 8192, candle's llama caps at 4096"
+        window, 8192,
+        "SmolLM2 declares 8192 and the native engine's cache grows to it"
     );
     let req = GenerateRequest {
         raw_prompt: Some("hello ".repeat(window + 10)),

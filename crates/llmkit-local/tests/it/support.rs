@@ -1,7 +1,10 @@
 //! Finds the test model and shares one loaded copy between tests.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+
+use candle_core::Device;
+use candle_core::quantized::{GgmlDType, QTensor, gguf_file};
 
 use llmkit_local::{DEFAULT_CHAT_MODEL, LoadOptions, LocalModel, find_known_model};
 
@@ -38,4 +41,55 @@ pub fn shared_model(test: &str) -> Option<LocalModel> {
         eprintln!("SKIP {test}: the default model is not available");
     }
     model.clone()
+}
+
+/// The default model's Q8_0 conversion (made beside the model once, as the benchmark does),
+/// loaded once for all tests of this binary.
+pub fn q8_0_model(test: &str) -> Option<LocalModel> {
+    static MODEL: OnceLock<Option<LocalModel>> = OnceLock::new();
+    let model = MODEL.get_or_init(|| {
+        let path = default_model_path("converting the shared model")?;
+        let converted = llmkit_local::convert_to_q8_0(&path, &LoadOptions::default())
+            .expect("the default model converts");
+        Some(LocalModel::load(&converted, &LoadOptions::default()).expect("the Q8_0 file loads"))
+    });
+    if model.is_none() {
+        eprintln!("SKIP {test}: the default model is not available");
+    }
+    model.clone()
+}
+
+/// Writes a copy of the GGUF at `source` to `dest` with its Q4_1 tensors requantized to Q5_0:
+/// a model in a quant type that no fast kernel handles, so that loading it converts it.
+pub fn write_q5_0_copy(source: &Path, dest: &Path) {
+    let mut file = std::fs::File::open(source).unwrap();
+    let content = gguf_file::Content::read(&mut file).unwrap();
+    let mut names: Vec<(String, u64)> = content
+        .tensor_infos
+        .iter()
+        .map(|(name, info)| (name.clone(), info.offset))
+        .collect();
+    names.sort_by_key(|(_, offset)| *offset);
+    let tensors: Vec<(String, QTensor)> = names
+        .into_iter()
+        .map(|(name, _)| {
+            let tensor = content.tensor(&mut file, &name, &Device::Cpu).unwrap();
+            let tensor = if tensor.dtype() == GgmlDType::Q4_1 {
+                let dense = tensor.dequantize(&Device::Cpu).unwrap();
+                QTensor::quantize(&dense, GgmlDType::Q5_0).unwrap()
+            } else {
+                tensor
+            };
+            (name, tensor)
+        })
+        .collect();
+    let metadata: Vec<(&str, &gguf_file::Value)> = content
+        .metadata
+        .iter()
+        .filter(|(key, _)| key.as_str() != "general.alignment")
+        .map(|(key, value)| (key.as_str(), value))
+        .collect();
+    let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let mut out = std::io::BufWriter::new(std::fs::File::create(dest).unwrap());
+    gguf_file::write(&mut out, &metadata, &refs).unwrap();
 }

@@ -132,9 +132,36 @@ pub(crate) fn dot_rows(
     debug_assert_eq!(out.len(), rows.len() / row_bytes * n_act);
     #[cfg(target_arch = "x86_64")]
     if simd() {
-        for (row, out) in rows
+        const R: usize = 4;
+        let n_rows = rows.len() / row_bytes;
+        let grouped = n_rows / R * R;
+        for g in (0..grouped).step_by(R) {
+            let ptrs: [*const u8; R] =
+                std::array::from_fn(|r| rows[(g + r) * row_bytes..].as_ptr());
+            for (t, act) in acts.chunks_exact(act_bytes).enumerate() {
+                // SAFETY: AVX2, FMA and F16C are present (checked above). Each pointer starts
+                // a whole row of `blocks` weight blocks inside `rows` (g + r < n_rows) and
+                // `act` holds exactly `blocks` activation blocks.
+                let sums = unsafe {
+                    match wt {
+                        WeightType::Q4_1 => {
+                            avx2::dot_q4_1_q8_1_rows::<R>(ptrs, act.as_ptr(), blocks)
+                        }
+                        WeightType::Q8_0 => {
+                            avx2::dot_q8_0_q8_0_rows::<R>(ptrs, act.as_ptr(), blocks)
+                        }
+                    }
+                };
+                for (r, v) in sums.into_iter().enumerate() {
+                    out[(g + r) * n_act + t] = v;
+                }
+            }
+        }
+        let tail_rows = &rows[grouped * row_bytes..];
+        let tail_out = &mut out[grouped * n_act..];
+        for (row, out) in tail_rows
             .chunks_exact(row_bytes)
-            .zip(out.chunks_exact_mut(n_act))
+            .zip(tail_out.chunks_exact_mut(n_act))
         {
             for (act, o) in acts.chunks_exact(act_bytes).zip(out.iter_mut()) {
                 // SAFETY: AVX2, FMA and F16C are present (checked above). `row` has exactly
@@ -457,9 +484,9 @@ mod avx2 {
             }
             i += 8;
         }
-        for j in i..n {
-            let b = half::f16::from_bits(y[j]).to_f32();
-            y[j] = u16::from_le_bytes(f32_to_f16(b * v));
+        for o in &mut y[i..n] {
+            let b = half::f16::from_bits(*o).to_f32();
+            *o = u16::from_le_bytes(f32_to_f16(b * v));
         }
     }
 
@@ -516,6 +543,85 @@ mod avx2 {
             // SAFETY: `qs` is exactly 32 bytes.
             unsafe { _mm256_storeu_si256(qs.as_mut_ptr().cast(), packed) };
         }
+    }
+
+    /// [`dot_q4_1_q8_1`] for `R` rows against one activation row at once: the activation
+    /// block is loaded once per step and the rows' dependency chains overlap. Each row's sums
+    /// are formed in exactly the single-row order, so results are bit-identical.
+    ///
+    /// SAFETY (caller): every pointer in `rows` is the start of `blocks` Q4_1 blocks and `act`
+    /// holds `blocks` Q8_1 blocks.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn dot_q4_1_q8_1_rows<const R: usize>(
+        rows: [*const u8; R],
+        act: *const u8,
+        blocks: usize,
+    ) -> [f32; R] {
+        let low = _mm256_set1_epi8(0x0f);
+        let mut acc = [_mm256_setzero_ps(); R];
+        let mut summs = [_mm_setzero_ps(); R];
+        for b in 0..blocks {
+            // SAFETY: `b < blocks`, so every block read below exists (see the contract above).
+            unsafe {
+                let y = act.add(b * Q8_1_BYTES);
+                let ys = f16x2(y);
+                let qy = _mm256_loadu_si256(y.add(4).cast());
+                for r in 0..R {
+                    let x = rows[r].add(b * Q4_1_BYTES);
+                    let prod = _mm_mul_ps(f16x2(x), ys);
+                    summs[r] = _mm_add_ss(summs[r], _mm_movehdup_ps(prod));
+                    let d0d1 = _mm256_broadcastss_ps(prod);
+                    let tmp = _mm_loadu_si128(x.add(4).cast());
+                    let bytes = _mm256_insertf128_si256::<1>(
+                        _mm256_castsi128_si256(tmp),
+                        _mm_srli_epi16::<4>(tmp),
+                    );
+                    let qx = _mm256_and_si256(low, bytes);
+                    let xy = mul_sum_us8_pairs_float(qx, qy);
+                    acc[r] = _mm256_fmadd_ps(d0d1, xy, acc[r]);
+                }
+            }
+        }
+        let mut out = [0.0f32; R];
+        for r in 0..R {
+            out[r] = hsum_float_8(acc[r]) + _mm_cvtss_f32(summs[r]);
+        }
+        out
+    }
+
+    /// [`dot_q8_0_q8_0`] for `R` rows at once (bit-identical per row, see above).
+    ///
+    /// SAFETY (caller): every pointer in `rows` is the start of `blocks` Q8_0 blocks and `act`
+    /// holds `blocks` Q8_0 blocks.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn dot_q8_0_q8_0_rows<const R: usize>(
+        rows: [*const u8; R],
+        act: *const u8,
+        blocks: usize,
+    ) -> [f32; R] {
+        let mut acc = [_mm256_setzero_ps(); R];
+        for b in 0..blocks {
+            // SAFETY: `b < blocks`, so every block read below exists (see the contract above).
+            unsafe {
+                let y = act.add(b * Q8_0_BYTES);
+                let dy = f16x2(y);
+                let qy = _mm256_loadu_si256(y.add(2).cast());
+                for r in 0..R {
+                    let x = rows[r].add(b * Q8_0_BYTES);
+                    let d = _mm256_broadcastss_ps(_mm_mul_ss(f16x2(x), dy));
+                    let qx = _mm256_loadu_si256(x.add(2).cast());
+                    let q = mul_sum_i8_pairs_float(qx, qy);
+                    acc[r] = _mm256_fmadd_ps(d, q, acc[r]);
+                }
+            }
+        }
+        let mut out = [0.0f32; R];
+        for r in 0..R {
+            out[r] = hsum_float_8(acc[r]);
+        }
+        out
     }
 
     /// llama.cpp's AVX2 `ggml_vec_dot_q4_1_q8_1`.
@@ -742,6 +848,48 @@ mod tests {
             let x = noise(32 * 18, 400 + seed);
             let row = quantized(ActType::Q8_0, &w, false);
             check_dot(WeightType::Q8_0, &w, &row, &x);
+        }
+    }
+
+    #[test]
+    fn grouped_rows_are_bit_identical_to_single_rows() {
+        // 7 rows: one group of four plus three single rows.
+        for wt in [WeightType::Q4_1, WeightType::Q8_0] {
+            let blocks = 18;
+            let rows: Vec<u8> = (0..7)
+                .flat_map(|r| {
+                    let w = noise(32 * blocks, 500 + r);
+                    match wt {
+                        WeightType::Q4_1 => q4_1_row(&w),
+                        WeightType::Q8_0 => quantized(ActType::Q8_0, &w, false),
+                    }
+                })
+                .collect();
+            let row_bytes = rows.len() / 7;
+            let acts: Vec<u8> = (0..2)
+                .flat_map(|t| quantized(wt.act_type(), &noise(32 * blocks, 600 + t), false))
+                .collect();
+            let mut grouped = vec![0.0f32; 14];
+            dot_rows(wt, &rows, row_bytes, &acts, 2, &mut grouped);
+            let act_bytes = acts.len() / 2;
+            for r in 0..7 {
+                for t in 0..2 {
+                    let mut one = [0.0f32];
+                    dot_rows(
+                        wt,
+                        &rows[r * row_bytes..(r + 1) * row_bytes],
+                        row_bytes,
+                        &acts[t * act_bytes..(t + 1) * act_bytes],
+                        1,
+                        &mut one,
+                    );
+                    assert_eq!(
+                        grouped[r * 2 + t].to_bits(),
+                        one[0].to_bits(),
+                        "{wt:?} {r} {t}"
+                    );
+                }
+            }
         }
     }
 

@@ -133,7 +133,7 @@ impl NativeLlama {
             .unwrap_or(n_head);
         let n_layer = need("llama.block_count")?;
         let n_ff = need("llama.feed_forward_length")?;
-        if n_embd % n_head != 0 || n_head % n_kv_head != 0 {
+        if !n_embd.is_multiple_of(n_head) || !n_head.is_multiple_of(n_kv_head) {
             return Err(invalid(format!(
                 "{n_head} heads and {n_kv_head} KV heads do not divide {n_embd} dimensions"
             )));
@@ -143,7 +143,7 @@ impl NativeLlama {
             .u64("llama.rope.dimension_count")
             .and_then(|n| usize::try_from(n).ok())
             .unwrap_or(head_dim);
-        if n_rot > head_dim || n_rot % 2 != 0 || head_dim % QK != 0 {
+        if n_rot > head_dim || !n_rot.is_multiple_of(2) || !head_dim.is_multiple_of(QK) {
             return Err(invalid(format!(
                 "unsupported head size {head_dim} with {n_rot} rotary dimensions"
             )));
@@ -197,7 +197,7 @@ impl NativeLlama {
                 other => return Err(invalid(format!("tensor `{name}` is {other:?}"))),
             };
             let dims = info.shape.dims();
-            if dims.len() != 2 || dims[0] != rows || dims[1] != cols || cols % QK != 0 {
+            if dims.len() != 2 || dims[0] != rows || dims[1] != cols || !cols.is_multiple_of(QK) {
                 return Err(invalid(format!(
                     "tensor `{name}` has shape {dims:?}, expected [{rows}, {cols}]"
                 )));

@@ -1,7 +1,8 @@
 //! Decode benchmark: loads a GGUF model, generates 128 tokens greedily from a fixed prompt, and
 //! prints one JSON line with load time, time to first token, decode speed and peak memory.
 //!
-//! Usage: `bench_decode MODEL.gguf [--threads N] [--no-requant] [--tokens N]`, or
+//! Usage: `bench_decode MODEL.gguf [--threads N] [--no-requant] [--tokens N] [--parallel N]`
+//! (`--parallel N`: N identical requests at once, reporting their aggregate speed), or
 //! `bench_decode MODEL.gguf --convert-q8` to write (or find) the model's Q8_0 conversion and
 //! print its path.
 
@@ -19,6 +20,7 @@ struct Args {
     no_requant: bool,
     convert_q8: bool,
     tokens: u32,
+    parallel: usize,
 }
 
 fn main() -> ExitCode {
@@ -26,7 +28,7 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(msg) => {
             eprintln!(
-                "{msg}\nusage: bench_decode MODEL.gguf [--threads N] [--no-requant] [--tokens N] | --convert-q8"
+                "{msg}\nusage: bench_decode MODEL.gguf [--threads N] [--no-requant] [--tokens N] [--parallel N] | --convert-q8"
             );
             return ExitCode::from(2);
         }
@@ -91,6 +93,9 @@ fn run(args: &Args) -> Result<serde_json::Value, llmkit_local::LocalError> {
         temperature: Some(0.0),
         ..Default::default()
     };
+    if args.parallel > 1 {
+        return Ok(run_parallel(&model, &req, args.parallel, load_ms));
+    }
     let started = Instant::now();
     let mut first: Option<Instant> = None;
     let out = model.generate(&req, &mut |_| {
@@ -120,11 +125,58 @@ fn run(args: &Args) -> Result<serde_json::Value, llmkit_local::LocalError> {
     }))
 }
 
+/// Runs `n` copies of `req` at once and reports their aggregate decode speed.
+fn run_parallel(
+    model: &LocalModel,
+    req: &GenerateRequest,
+    n: usize,
+    load_ms: f64,
+) -> serde_json::Value {
+    let started = Instant::now();
+    let outputs: Vec<Result<u32, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|_| {
+                s.spawn(|| {
+                    model
+                        .generate(req, &mut |_| true)
+                        .map(|o| o.completion_tokens)
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("a request panicked".into()))
+            })
+            .collect()
+    });
+    let wall = started.elapsed().as_secs_f64();
+    let tokens: u32 = outputs.iter().filter_map(|r| r.as_ref().ok()).sum();
+    let errors: Vec<&String> = outputs.iter().filter_map(|r| r.as_ref().err()).collect();
+    let stats = model.batch_stats();
+    serde_json::json!({
+        "model": model.name(),
+        "parallel": n,
+        "load_ms": round1(load_ms),
+        "completion_tokens": tokens,
+        "wall_s": round1(wall),
+        "aggregate_tok_s": round1(f64::from(tokens) / wall),
+        "batched_steps": stats.map(|s| s.batched_steps),
+        "steps": stats.map(|s| s.steps),
+        "max_batch": stats.map(|s| s.max_batch),
+        "errors": errors,
+        "peak_rss_mb": peak_rss_mb(),
+    })
+}
+
 fn parse_args() -> Result<Args, String> {
     let mut model = None;
     let mut threads = None;
     let mut no_requant = false;
     let mut convert_q8 = false;
+    let mut parallel = 1;
     let mut tokens = 128;
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -136,6 +188,10 @@ fn parse_args() -> Result<Args, String> {
             "--tokens" => {
                 let v = it.next().ok_or("--tokens needs a value")?;
                 tokens = v.parse::<u32>().map_err(|e| format!("--tokens: {e}"))?;
+            }
+            "--parallel" => {
+                let v = it.next().ok_or("--parallel needs a value")?;
+                parallel = v.parse::<usize>().map_err(|e| format!("--parallel: {e}"))?;
             }
             "--no-requant" => no_requant = true,
             "--convert-q8" => convert_q8 = true,
@@ -149,6 +205,7 @@ fn parse_args() -> Result<Args, String> {
         no_requant,
         convert_q8,
         tokens,
+        parallel: parallel.max(1),
     })
 }
 

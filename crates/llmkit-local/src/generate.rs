@@ -8,7 +8,6 @@ use candle_transformers::models::{
 
 use crate::error::{LocalError, candle_message, guard};
 use crate::gguf::{GgufFile, reader};
-use crate::llama::NativeLlama;
 use crate::sampler::{REPEAT_WINDOW, Sampler, SamplerConfig};
 use crate::template::ChatTurn;
 use crate::tokenizer::TextCodec;
@@ -118,10 +117,26 @@ impl Arch {
     }
 }
 
-/// Loaded weights of one of the supported families. Each keeps its KV cache inside.
+/// What the generation loop needs from an engine: logits for new tokens of one sequence.
+pub(crate) trait Step {
+    /// Forgets the sequence (the next call starts at position 0).
+    fn reset(&mut self);
+    /// Logits for the next token after `tokens`, which start at position `pos`.
+    fn logits(&mut self, tokens: &[u32], pos: usize) -> Result<Vec<f32>, LocalError>;
+}
+
+impl Step for Weights {
+    fn reset(&mut self) {
+        Weights::reset(self);
+    }
+
+    fn logits(&mut self, tokens: &[u32], pos: usize) -> Result<Vec<f32>, LocalError> {
+        Weights::logits(self, tokens, pos)
+    }
+}
+
+/// Candle's loaded weights of one of the supported families. Each keeps its KV cache inside.
 pub(crate) enum Weights {
-    /// Our own llama-family engine over the mapped file (Q4_1/Q8_0 weights).
-    Native(Box<NativeLlama>),
     Llama(quantized_llama::ModelWeights),
     Qwen2(quantized_qwen2::ModelWeights),
     Qwen3(quantized_qwen3::ModelWeights),
@@ -166,9 +181,6 @@ impl Weights {
             Weights::Qwen3(m) => m.forward(input, pos),
             Weights::Phi3(m) => m.forward(input, pos),
             Weights::Gemma3(m) => m.forward(input, pos),
-            Weights::Native(_) => Err(candle_core::Error::Msg(
-                "the native engine has no candle forward pass".into(),
-            )),
         }
     }
 
@@ -179,17 +191,12 @@ impl Weights {
             Weights::Llama(m) => m.clear_kv_cache(),
             Weights::Qwen2(m) => m.clear_kv_cache(),
             Weights::Qwen3(m) => m.clear_kv_cache(),
-            Weights::Native(m) => m.reset(),
             Weights::Phi3(_) | Weights::Gemma3(_) => {}
         }
     }
 
     /// Logits for the next token after `tokens`, which start at position `pos`.
     fn logits(&mut self, tokens: &[u32], pos: usize) -> Result<Vec<f32>, LocalError> {
-        if let Weights::Native(m) = self {
-            return guard("running the model", || m.logits(tokens, pos))
-                .map_err(LocalError::Inference)?;
-        }
         let run = || -> candle_core::Result<Vec<f32>> {
             let input = Tensor::new(tokens, &Device::Cpu)?.unsqueeze(0)?;
             let logits = self.forward(&input, pos)?;
@@ -240,7 +247,7 @@ pub(crate) struct Job<'a> {
 
 /// Runs `job` on `weights`, calling `on_token` with each new piece of text.
 pub(crate) fn run(
-    weights: &mut Weights,
+    weights: &mut dyn Step,
     codec: &TextCodec,
     job: Job<'_>,
     on_token: &mut dyn FnMut(&str) -> bool,

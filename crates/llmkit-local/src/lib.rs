@@ -21,6 +21,7 @@
 //! # }
 //! ```
 
+mod batch;
 mod catalog;
 pub mod embed;
 mod error;
@@ -34,6 +35,7 @@ mod sampler;
 mod template;
 mod tokenizer;
 
+pub use batch::BatchStats;
 pub use catalog::{
     DEFAULT_CHAT_MODEL, DEFAULT_EMBEDDING_MODEL, KNOWN_MODELS, KnownModel, ModelKind, ModelSource,
     find_known_model, resolve_model_path,

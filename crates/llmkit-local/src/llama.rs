@@ -66,6 +66,23 @@ struct LayerCache {
     v: Vec<u16>,
 }
 
+/// One sequence's KV cache (a slot): every layer's, and how many positions it holds.
+#[derive(Default)]
+struct Sequence {
+    layers: Vec<LayerCache>,
+    len: usize,
+}
+
+/// Tokens of one sequence to run in a batched step.
+pub(crate) struct Entry<'a> {
+    /// The sequence's cache slot.
+    pub(crate) slot: usize,
+    /// Its new tokens.
+    pub(crate) tokens: &'a [u32],
+    /// The position of the first of them.
+    pub(crate) pos: usize,
+}
+
 /// A loaded model with its cache and worker pool.
 pub(crate) struct NativeLlama {
     file: GgufFile,
@@ -74,9 +91,8 @@ pub(crate) struct NativeLlama {
     output: Matrix,
     output_norm: Vec<f32>,
     layers: Vec<Layer>,
-    cache: Vec<LayerCache>,
-    /// Positions held in the cache.
-    len: usize,
+    /// KV caches by slot; a slot is created on first use.
+    seqs: Vec<Sequence>,
     pool: rayon::ThreadPool,
     threads: usize,
 }
@@ -269,66 +285,110 @@ impl NativeLlama {
             rope_factors,
         };
         Ok(Self {
-            cache: (0..n_layer).map(|_| LayerCache::default()).collect(),
+            seqs: Vec::new(),
             file,
             cfg,
             embd,
             output,
             output_norm,
             layers,
-            len: 0,
             pool,
             threads,
         })
     }
 
-    /// Empties the KV cache (keeping its memory for the next request).
+    /// Empties slot 0's KV cache (keeping its memory for the next request).
+    #[cfg(test)]
     pub(crate) fn reset(&mut self) {
-        for c in &mut self.cache {
-            c.k.clear();
-            c.v.clear();
+        if let Some(seq) = self.seqs.get_mut(0) {
+            for c in &mut seq.layers {
+                c.k.clear();
+                c.v.clear();
+            }
+            seq.len = 0;
         }
-        self.len = 0;
     }
 
-    /// Runs `tokens` at positions `pos..` and returns the logits after the last one.
+    /// Runs `tokens` at positions `pos..` in slot 0 and returns the logits after the last one.
+    #[cfg(test)]
     pub(crate) fn logits(&mut self, tokens: &[u32], pos: usize) -> Result<Vec<f32>, LocalError> {
-        if tokens.is_empty() {
-            return Err(LocalError::Inference("no tokens to run".into()));
-        }
-        if let Some(bad) = tokens.iter().find(|&&t| t as usize >= self.cfg.n_vocab) {
-            return Err(LocalError::Inference(format!(
-                "token id {bad} is outside the vocabulary of {}",
-                self.cfg.n_vocab
-            )));
-        }
-        if pos > self.len {
-            return Err(LocalError::Inference(format!(
-                "position {pos} is past the {} cached positions",
-                self.len
-            )));
-        }
-        let Self {
-            file,
-            cfg,
-            embd,
-            output,
-            output_norm,
-            layers,
-            cache,
-            len,
-            pool,
-            threads,
-        } = self;
-        let ctx = Ctx {
-            bytes: file.bytes(),
-            cfg,
-            threads: *threads,
+        let entry = Entry {
+            slot: 0,
+            tokens,
+            pos,
         };
-        let logits =
-            pool.install(|| ctx.forward(tokens, pos, embd, output, output_norm, layers, cache));
-        *len = pos + tokens.len();
-        Ok(logits)
+        self.step(&[entry])
+            .pop()
+            .unwrap_or_else(|| Err(LocalError::Inference("no result".into())))
+    }
+
+    /// Runs several sequences' new tokens in one forward pass (their matrix products share
+    /// each weight read) and returns each entry's logits after its last token. Every token's
+    /// arithmetic is the same as when its sequence runs alone.
+    pub(crate) fn step(&mut self, entries: &[Entry<'_>]) -> Vec<Result<Vec<f32>, LocalError>> {
+        let n_layer = self.layers.len();
+        let mut results: Vec<Option<Result<Vec<f32>, LocalError>>> =
+            entries.iter().map(|_| None).collect();
+        let mut valid = Vec::new();
+        for (i, e) in entries.iter().enumerate() {
+            if self.seqs.len() <= e.slot {
+                self.seqs.resize_with(e.slot + 1, Sequence::default);
+            }
+            let seq = &mut self.seqs[e.slot];
+            if seq.layers.len() != n_layer {
+                seq.layers = (0..n_layer).map(|_| LayerCache::default()).collect();
+            }
+            let error = if e.tokens.is_empty() {
+                Some("no tokens to run".to_string())
+            } else if let Some(bad) = e.tokens.iter().find(|&&t| t as usize >= self.cfg.n_vocab) {
+                Some(format!(
+                    "token id {bad} is outside the vocabulary of {}",
+                    self.cfg.n_vocab
+                ))
+            } else if e.pos > seq.len {
+                Some(format!(
+                    "position {} is past the {} cached positions",
+                    e.pos, seq.len
+                ))
+            } else if valid.iter().any(|&j: &usize| entries[j].slot == e.slot) {
+                Some("a sequence appears twice in one step".to_string())
+            } else {
+                None
+            };
+            match error {
+                Some(msg) => results[i] = Some(Err(LocalError::Inference(msg))),
+                None => valid.push(i),
+            }
+        }
+        if !valid.is_empty() {
+            let batch: Vec<&Entry<'_>> = valid.iter().map(|&i| &entries[i]).collect();
+            let Self {
+                file,
+                cfg,
+                embd,
+                output,
+                output_norm,
+                layers,
+                seqs,
+                pool,
+                threads,
+            } = self;
+            let ctx = Ctx {
+                bytes: file.bytes(),
+                cfg,
+                threads: *threads,
+            };
+            let logits =
+                pool.install(|| ctx.forward(&batch, embd, output, output_norm, layers, seqs));
+            for ((&i, e), l) in valid.iter().zip(&batch).zip(logits) {
+                seqs[e.slot].len = e.pos + e.tokens.len();
+                results[i] = Some(Ok(l));
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(LocalError::Inference("no result".into()))))
+            .collect()
     }
 }
 
@@ -374,26 +434,32 @@ impl Acts {
 }
 
 impl Ctx<'_> {
-    #[allow(clippy::too_many_arguments)]
+    /// One forward pass over the new tokens of every entry (their slots already exist and
+    /// hold `pos` positions or more); returns each entry's logits after its last token.
     fn forward(
         &self,
-        tokens: &[u32],
-        pos: usize,
+        entries: &[&Entry<'_>],
         embd: &Matrix,
         output: &Matrix,
         output_norm: &[f32],
         layers: &[Layer],
-        cache: &mut [LayerCache],
-    ) -> Vec<f32> {
+        seqs: &mut [Sequence],
+    ) -> Vec<Vec<f32>> {
         let cfg = self.cfg;
-        let n = tokens.len();
         let (d, kv_dim) = (cfg.n_embd, cfg.n_kv_head * cfg.head_dim);
+        // Every token's sequence slot and absolute position, in batch order.
+        let places: Vec<(usize, usize)> = entries
+            .iter()
+            .flat_map(|e| (0..e.tokens.len()).map(move |t| (e.slot, e.pos + t)))
+            .collect();
+        let n = places.len();
         let mut x = vec![0.0f32; n * d];
+        let tokens = entries.iter().flat_map(|e| e.tokens.iter());
         for (row, &t) in x.chunks_exact_mut(d).zip(tokens) {
             let at = embd.start + t as usize * embd.row_bytes;
             kernels::dequantize_row(embd.wt, &self.bytes[at..at + embd.row_bytes], row);
         }
-        let rope = self.rope_tables(pos, n);
+        let rope: Vec<Vec<(f32, f32)>> = places.iter().map(|&(_, p)| self.rope_table(p)).collect();
         let mut h = vec![0.0f32; n * d];
         let mut q = vec![0.0f32; n * d];
         let mut k = vec![0.0f32; n * kv_dim];
@@ -404,7 +470,7 @@ impl Ctx<'_> {
         let mut up = vec![0.0f32; n * cfg.n_ff];
         let mut acts = Acts::default();
 
-        for (layer, lc) in layers.iter().zip(cache.iter_mut()) {
+        for (li, layer) in layers.iter().enumerate() {
             for (hs, xs) in h.chunks_exact_mut(d).zip(x.chunks_exact(d)) {
                 rms_norm(xs, &layer.attn_norm, cfg.eps, hs);
             }
@@ -419,12 +485,17 @@ impl Ctx<'_> {
                 apply_rope(&mut q[t * d..(t + 1) * d], cfg, &rope[t]);
                 apply_rope(&mut k[t * kv_dim..(t + 1) * kv_dim], cfg, &rope[t]);
             }
-            let start = pos * kv_dim;
-            lc.k.resize(start + n * kv_dim, 0);
-            lc.v.resize(start + n * kv_dim, 0);
-            kernels::to_f16(&k, &mut lc.k[start..]);
-            kernels::to_f16(&v, &mut lc.v[start..]);
-            self.attention(&q, lc, pos, &mut att);
+            let mut first = 0;
+            for e in entries {
+                let lc = &mut seqs[e.slot].layers[li];
+                let (start, len) = (e.pos * kv_dim, e.tokens.len() * kv_dim);
+                lc.k.resize(start + len, 0);
+                lc.v.resize(start + len, 0);
+                kernels::to_f16(&k[first..first + len], &mut lc.k[start..]);
+                kernels::to_f16(&v[first..first + len], &mut lc.v[start..]);
+                first += len;
+            }
+            self.attention(&q, seqs, li, &places, &mut att);
 
             acts.fill(&att, d, &[&layer.o]);
             self.matmul(&mut [(&layer.o, &mut h)], &acts, n, &mut tmp);
@@ -452,14 +523,22 @@ impl Ctx<'_> {
             }
         }
 
-        let last = &x[(n - 1) * d..];
-        let mut normed = vec![0.0f32; d];
-        rms_norm(last, output_norm, cfg.eps, &mut normed);
+        // The last token of each entry goes through the output layer, all in one product.
+        let m = entries.len();
+        let mut normed = vec![0.0f32; m * d];
+        let mut last = 0;
+        for (e, out) in entries.iter().zip(normed.chunks_exact_mut(d)) {
+            last += e.tokens.len();
+            rms_norm(&x[(last - 1) * d..last * d], output_norm, cfg.eps, out);
+        }
         acts.fill(&normed, d, &[output]);
-        let mut logits = vec![0.0f32; cfg.n_vocab];
-        let mut scratch = vec![0.0f32; cfg.n_vocab];
-        self.matmul(&mut [(output, &mut logits)], &acts, 1, &mut scratch);
+        let mut logits = vec![0.0f32; m * cfg.n_vocab];
+        let mut scratch = vec![0.0f32; m * cfg.n_vocab];
+        self.matmul(&mut [(output, &mut logits)], &acts, m, &mut scratch);
         logits
+            .chunks_exact(cfg.n_vocab)
+            .map(<[f32]>::to_vec)
+            .collect()
     }
 
     /// `outs[i] = mats[i] × acts` for `n` activation rows, all matrices in one parallel pass.
@@ -510,42 +589,48 @@ impl Ctx<'_> {
         }
     }
 
-    /// Cos/sin of every rotary pair at positions `pos..pos + n`, as ggml's `rope_yarn` computes
-    /// them (no extrapolation mix, attention factor 1).
-    fn rope_tables(&self, pos: usize, n: usize) -> Vec<Vec<(f32, f32)>> {
+    /// Cos/sin of every rotary pair at position `pos`, as ggml's `rope_yarn` computes them
+    /// (no extrapolation mix, attention factor 1).
+    fn rope_table(&self, pos: usize) -> Vec<(f32, f32)> {
         let cfg = self.cfg;
         let theta_scale = cfg.rope_base.powf(-2.0 / cfg.n_rot as f32);
-        (pos..pos + n)
-            .map(|p| {
-                let mut theta = p as f32;
-                (0..cfg.n_rot / 2)
-                    .map(|i| {
-                        let ff = cfg.rope_factors.as_ref().map_or(1.0, |f| f[i]);
-                        let t = cfg.freq_scale * (theta / ff);
-                        theta *= theta_scale;
-                        (t.cos(), t.sin())
-                    })
-                    .collect()
+        let mut theta = pos as f32;
+        (0..cfg.n_rot / 2)
+            .map(|i| {
+                let ff = cfg.rope_factors.as_ref().map_or(1.0, |f| f[i]);
+                let t = cfg.freq_scale * (theta / ff);
+                theta *= theta_scale;
+                (t.cos(), t.sin())
             })
             .collect()
     }
 
-    /// Causal attention of the new queries (at `pos..`) over the cache, like ggml's CPU flash
+    /// Causal attention of the new queries (token `i` of the batch sits at `places[i]`: its
+    /// slot and position) over their sequences' caches for layer `li`, like ggml's CPU flash
     /// attention: Q rounded to f16, f16 dot products, online softmax with an f16 accumulator.
-    fn attention(&self, q: &[f32], lc: &LayerCache, pos: usize, out: &mut [f32]) {
+    fn attention(
+        &self,
+        q: &[f32],
+        seqs: &[Sequence],
+        li: usize,
+        places: &[(usize, usize)],
+        out: &mut [f32],
+    ) {
         let cfg = self.cfg;
         let (hd, kv_dim) = (cfg.head_dim, cfg.n_kv_head * cfg.head_dim);
         let group = cfg.n_head / cfg.n_kv_head;
         let scale = 1.0 / (hd as f32).sqrt();
         out.par_chunks_mut(hd).enumerate().for_each(|(i, o)| {
             let (t, head) = (i / cfg.n_head, i % cfg.n_head);
+            let (slot, p) = places[t];
+            let lc = &seqs[slot].layers[li];
             let kvh = head / group;
             let mut qh = vec![0u16; hd];
             kernels::to_f16(&q[i * hd..(i + 1) * hd], &mut qh);
             let mut acc = vec![0u16; hd];
             let mut s_sum = 0.0f32;
             let mut m = f32::NEG_INFINITY;
-            for j in 0..=pos + t {
+            for j in 0..=p {
                 let at = j * kv_dim + kvh * hd;
                 let s = kernels::dot_f16(&lc.k[at..at + hd], &qh) * scale;
                 let mut ms = 1.0f32;
@@ -631,7 +716,7 @@ mod tests {
             cfg: &cfg,
             threads: 1,
         };
-        let tables = ctx.rope_tables(0, 2);
+        let tables = [ctx.rope_table(0), ctx.rope_table(1)];
         let mut x = [1.0f32, 2.0, 3.0, 4.0];
         apply_rope(&mut x, &cfg, &tables[0]);
         assert_eq!(x, [1.0, 2.0, 3.0, 4.0]);
@@ -639,5 +724,75 @@ mod tests {
         apply_rope(&mut x, &cfg, &tables[1]);
         assert!((x[0] - (1.0f32.cos() - 2.0 * 1.0f32.sin())).abs() < 1e-6);
         assert!(((x[2] * x[2] + x[3] * x[3]) - 25.0).abs() < 1e-4);
+    }
+}
+
+/// A diagnostic, run by hand: `LLMKIT_PROBE_MODEL=model.gguf LLMKIT_PROBE_IN=llama.json
+/// LLMKIT_PROBE_OUT=ours.json cargo test --release -p llmkit-local --lib probe -- --ignored`.
+/// Runs each case's prompt and llama.cpp's tokens (from `benches/local/probe_probabilities.mjs`)
+/// through this engine and writes the top-10 next-token probabilities of every step, so the two
+/// engines' distributions can be compared.
+#[cfg(test)]
+mod probe {
+    use super::*;
+
+    #[test]
+    #[ignore = "diagnostic; needs a model and a llama.cpp probe file"]
+    fn probe_probabilities() {
+        let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("set {k}"));
+        let file = GgufFile::open(std::path::Path::new(&var("LLMKIT_PROBE_MODEL"))).unwrap();
+        let mut engine = NativeLlama::load(file, 2).unwrap();
+        let input: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(var("LLMKIT_PROBE_IN")).unwrap())
+                .unwrap();
+        let mut cases = Vec::new();
+        for case in input["cases"].as_array().unwrap() {
+            let ids = |v: &serde_json::Value| -> Vec<u32> {
+                v.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_u64().unwrap() as u32)
+                    .collect()
+            };
+            let prompt = ids(&case["prompt_ids"]);
+            let forced: Vec<u32> = case["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["token"].as_u64().unwrap() as u32)
+                .collect();
+            engine.reset();
+            let mut one_by_one = Vec::new();
+            for (i, &t) in prompt.iter().enumerate() {
+                one_by_one = engine.logits(&[t], i).unwrap();
+            }
+            engine.reset();
+            let mut logits = engine.logits(&prompt, 0).unwrap();
+            let diff = logits
+                .iter()
+                .zip(&one_by_one)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            eprintln!("prefill vs one by one: max |dlogit| {diff}");
+            let mut steps = Vec::new();
+            for (pos, &tok) in (prompt.len()..).zip(&forced) {
+                let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let sum: f64 = logits.iter().map(|l| f64::from((l - max).exp())).sum();
+                let mut idx: Vec<usize> = (0..logits.len()).collect();
+                idx.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
+                let top: Vec<(usize, f64)> = idx[..10]
+                    .iter()
+                    .map(|&i| (i, f64::from((logits[i] - max).exp()) / sum))
+                    .collect();
+                steps.push(serde_json::json!({ "token": idx[0], "top": top }));
+                logits = engine.logits(&[tok], pos).unwrap();
+            }
+            cases.push(serde_json::json!({ "user": case["user"], "steps": steps }));
+        }
+        std::fs::write(
+            var("LLMKIT_PROBE_OUT"),
+            serde_json::json!({ "cases": cases }).to_string(),
+        )
+        .unwrap();
     }
 }

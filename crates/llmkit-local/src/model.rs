@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::batch::{BatchStats, Batcher};
 use crate::error::LocalError;
 use crate::generate::{
     Arch, GenerateOutput, GenerateRequest, Job, SUPPORTED_ARCHITECTURES, Weights, run,
@@ -46,9 +47,10 @@ impl fmt::Debug for LoadOptions {
 
 /// A loaded chat model. Cloning is cheap; all clones share the weights.
 ///
-/// `generate` may be called from several threads at once: requests queue on a mutex around the
-/// weights and their KV cache and run one after the other, because the model has a single cache
-/// and candle already spreads one request over all cores.
+/// `generate` may be called from several threads at once. On the native llama engine each
+/// request gets its own KV cache and their forward steps are batched (one pass over the
+/// weights serves all of them); models that run on candle hold a single cache, so their
+/// requests queue and run one after the other.
 #[derive(Clone)]
 pub struct LocalModel {
     inner: Arc<Inner>,
@@ -60,7 +62,15 @@ struct Inner {
     context_window: usize,
     codec: TextCodec,
     template: ChatTemplate,
-    weights: Mutex<Weights>,
+    engine: Engine,
+}
+
+/// Where generation runs.
+enum Engine {
+    /// candle's models: one request at a time (they hold a single KV cache).
+    Candle(Mutex<Weights>),
+    /// The native llama engine: concurrent requests are batched step by step.
+    Native(Batcher),
 }
 
 impl fmt::Debug for LocalModel {
@@ -129,14 +139,14 @@ impl LocalModel {
         if let Some(message) = template_notice {
             notify(&message);
         }
-        let weights = if native {
+        let engine = if native {
             // The engine keeps the map: its weights are read from it in place.
-            Weights::Native(Box::new(NativeLlama::load(file, threads)?))
+            Engine::Native(Batcher::new(NativeLlama::load(file, threads)?))
         } else {
             let weights = Weights::load(arch, &file)?;
             // candle copied the weights out of the file; the map can go.
             drop(file);
-            weights
+            Engine::Candle(Mutex::new(weights))
         };
 
         let name = path
@@ -150,9 +160,18 @@ impl LocalModel {
                 context_window,
                 codec,
                 template,
-                weights: Mutex::new(weights),
+                engine,
             }),
         })
+    }
+
+    /// How the native engine has batched concurrent requests so far (`None` for models that
+    /// run on candle, one request at a time).
+    pub fn batch_stats(&self) -> Option<BatchStats> {
+        match &self.inner.engine {
+            Engine::Native(batcher) => Some(batcher.stats()),
+            Engine::Candle(_) => None,
+        }
     }
 
     /// The model's name: its file stem.
@@ -214,17 +233,21 @@ impl LocalModel {
             sampler,
             stop: &req.stop,
         };
-        // A panic inside candle is caught where it happens, so the lock is never poisoned by
-        // us; should it be anyway, the state is still usable because every request starts by
-        // resetting the cache.
-        let mut weights = self
-            .inner
-            .weights
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let (text, finish_reason, completion) =
-            run(&mut weights, &self.inner.codec, job, on_token)?;
-        drop(weights);
+        let (text, finish_reason, completion) = match &self.inner.engine {
+            Engine::Native(batcher) => {
+                let mut session = batcher.session();
+                run(&mut session, &self.inner.codec, job, on_token)?
+            }
+            Engine::Candle(weights) => {
+                // A panic inside candle is caught where it happens, so the lock is never
+                // poisoned by us; should it be anyway, the state is still usable because every
+                // request starts by resetting the cache.
+                let mut weights = weights
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                run(&mut *weights, &self.inner.codec, job, on_token)?
+            }
+        };
         Ok(GenerateOutput {
             text,
             finish_reason,

@@ -132,48 +132,15 @@ pub(crate) fn dot_rows(
     debug_assert_eq!(out.len(), rows.len() / row_bytes * n_act);
     #[cfg(target_arch = "x86_64")]
     if simd() {
-        const R: usize = 4;
         let n_rows = rows.len() / row_bytes;
-        let grouped = n_rows / R * R;
-        for g in (0..grouped).step_by(R) {
-            let ptrs: [*const u8; R] =
-                std::array::from_fn(|r| rows[(g + r) * row_bytes..].as_ptr());
-            for (t, act) in acts.chunks_exact(act_bytes).enumerate() {
-                // SAFETY: AVX2, FMA and F16C are present (checked above). Each pointer starts
-                // a whole row of `blocks` weight blocks inside `rows` (g + r < n_rows) and
-                // `act` holds exactly `blocks` activation blocks.
-                let sums = unsafe {
-                    match wt {
-                        WeightType::Q4_1 => {
-                            avx2::dot_q4_1_q8_1_rows::<R>(ptrs, act.as_ptr(), blocks)
-                        }
-                        WeightType::Q8_0 => {
-                            avx2::dot_q8_0_q8_0_rows::<R>(ptrs, act.as_ptr(), blocks)
-                        }
-                    }
-                };
-                for (r, v) in sums.into_iter().enumerate() {
-                    out[(g + r) * n_act + t] = v;
-                }
-            }
-        }
-        let tail_rows = &rows[grouped * row_bytes..];
-        let tail_out = &mut out[grouped * n_act..];
-        for (row, out) in tail_rows
-            .chunks_exact(row_bytes)
-            .zip(tail_out.chunks_exact_mut(n_act))
-        {
-            for (act, o) in acts.chunks_exact(act_bytes).zip(out.iter_mut()) {
-                // SAFETY: AVX2, FMA and F16C are present (checked above). `row` has exactly
-                // `blocks` weight blocks and `act` exactly `blocks` activation blocks, which
-                // is all the kernels read.
-                *o = unsafe {
-                    match wt {
-                        WeightType::Q4_1 => avx2::dot_q4_1_q8_1(row, act, blocks),
-                        WeightType::Q8_0 => avx2::dot_q8_0_q8_0(row, act, blocks),
-                    }
-                };
-            }
+        if n_act == 1 {
+            tiles::<4, 1>(
+                wt, rows, row_bytes, acts, act_bytes, n_rows, n_act, blocks, out,
+            );
+        } else {
+            tiles::<2, 2>(
+                wt, rows, row_bytes, acts, act_bytes, n_rows, n_act, blocks, out,
+            );
         }
         return;
     }
@@ -224,6 +191,90 @@ fn dot_q8_0_q8_0_scalar(row: &[u8], act: &[u8]) -> f32 {
         sum += f16_at(x, 0) * f16_at(y, 0) * sumi as f32;
     }
     sum
+}
+
+/// The AVX2 path of [`dot_rows`]: tiles of `R` rows × `A` activations, then the leftover rows
+/// and activations one at a time (the same per-pair arithmetic in every case).
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+fn tiles<const R: usize, const A: usize>(
+    wt: WeightType,
+    rows: &[u8],
+    row_bytes: usize,
+    acts: &[u8],
+    act_bytes: usize,
+    n_rows: usize,
+    n_act: usize,
+    blocks: usize,
+    out: &mut [f32],
+) {
+    // One tile of `RR` rows from `r` and `AA` activations from `t`. The slices are cut here,
+    // with bounds checks, so each pointer starts a whole row or activation.
+    fn tile<const RR: usize, const AA: usize>(
+        wt: WeightType,
+        (rows, row_bytes, r): (&[u8], usize, usize),
+        (acts, act_bytes, t): (&[u8], usize, usize),
+        blocks: usize,
+        n_act: usize,
+        out: &mut [f32],
+    ) {
+        let rp: [*const u8; RR] =
+            std::array::from_fn(|i| rows[(r + i) * row_bytes..(r + i + 1) * row_bytes].as_ptr());
+        let ap: [*const u8; AA] =
+            std::array::from_fn(|j| acts[(t + j) * act_bytes..(t + j + 1) * act_bytes].as_ptr());
+        // SAFETY: the CPU has AVX2, FMA and F16C (the caller checked). Every pointer starts a
+        // slice of exactly `blocks` blocks of its type (cut with bounds checks above).
+        let sums = unsafe {
+            match wt {
+                WeightType::Q4_1 => avx2::dot_q4_1_q8_1_tile::<RR, AA>(rp, ap, blocks),
+                WeightType::Q8_0 => avx2::dot_q8_0_q8_0_tile::<RR, AA>(rp, ap, blocks),
+            }
+        };
+        for (i, row) in sums.iter().enumerate() {
+            for (j, v) in row.iter().enumerate() {
+                out[(r + i) * n_act + t + j] = *v;
+            }
+        }
+    }
+    let full_r = n_rows / R * R;
+    let full_a = n_act / A * A;
+    for r in (0..n_rows).step_by(R) {
+        if r < full_r {
+            for t in (0..full_a).step_by(A) {
+                tile::<R, A>(
+                    wt,
+                    (rows, row_bytes, r),
+                    (acts, act_bytes, t),
+                    blocks,
+                    n_act,
+                    out,
+                );
+            }
+            for t in full_a..n_act {
+                tile::<R, 1>(
+                    wt,
+                    (rows, row_bytes, r),
+                    (acts, act_bytes, t),
+                    blocks,
+                    n_act,
+                    out,
+                );
+            }
+        } else {
+            for rr in r..n_rows {
+                for t in 0..n_act {
+                    tile::<1, 1>(
+                        wt,
+                        (rows, row_bytes, rr),
+                        (acts, act_bytes, t),
+                        blocks,
+                        n_act,
+                        out,
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// Dequantizes one row of `wt` blocks into `out` (as llama.cpp's `dequantize_row_*`).
@@ -372,15 +423,6 @@ mod avx2 {
         let dot = _mm256_maddubs_epi16(ax, sy);
         let summed = _mm256_madd_epi16(_mm256_set1_epi16(1), dot);
         _mm256_cvtepi32_ps(summed)
-    }
-
-    /// ggml's `mul_sum_i8_pairs_float`.
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    fn mul_sum_i8_pairs_float(x: __m256i, y: __m256i) -> __m256 {
-        let ax = _mm256_sign_epi8(x, x);
-        let sy = _mm256_sign_epi8(y, x);
-        mul_sum_us8_pairs_float(ax, sy)
     }
 
     /// Rounds 8-float groups with F16C, the rest one by one (same rounding).
@@ -545,142 +587,107 @@ mod avx2 {
         }
     }
 
-    /// [`dot_q4_1_q8_1`] for `R` rows against one activation row at once: the activation
-    /// block is loaded once per step and the rows' dependency chains overlap. Each row's sums
-    /// are formed in exactly the single-row order, so results are bit-identical.
+    /// [`dot_q4_1_q8_1`] for `R` rows against `A` activation rows at once: each weight block
+    /// is unpacked once for all activations and each activation block loaded once for all
+    /// rows, and the dependency chains overlap. Every (row, activation) sum is formed in
+    /// exactly the single-row order, so results are bit-identical.
     ///
-    /// SAFETY (caller): every pointer in `rows` is the start of `blocks` Q4_1 blocks and `act`
-    /// holds `blocks` Q8_1 blocks.
+    /// SAFETY (caller): every pointer in `rows` is the start of `blocks` Q4_1 blocks and every
+    /// pointer in `acts` the start of `blocks` Q8_1 blocks.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn dot_q4_1_q8_1_rows<const R: usize>(
+    pub(super) unsafe fn dot_q4_1_q8_1_tile<const R: usize, const A: usize>(
         rows: [*const u8; R],
-        act: *const u8,
+        acts: [*const u8; A],
         blocks: usize,
-    ) -> [f32; R] {
+    ) -> [[f32; A]; R] {
         let low = _mm256_set1_epi8(0x0f);
-        let mut acc = [_mm256_setzero_ps(); R];
-        let mut summs = [_mm_setzero_ps(); R];
+        let mut acc = [[_mm256_setzero_ps(); A]; R];
+        let mut summs = [[_mm_setzero_ps(); A]; R];
         for b in 0..blocks {
             // SAFETY: `b < blocks`, so every block read below exists (see the contract above).
             unsafe {
-                let y = act.add(b * Q8_1_BYTES);
-                let ys = f16x2(y);
-                let qy = _mm256_loadu_si256(y.add(4).cast());
+                let mut ys = [_mm_setzero_ps(); A];
+                let mut qy = [_mm256_setzero_si256(); A];
+                for a in 0..A {
+                    let y = acts[a].add(b * Q8_1_BYTES);
+                    ys[a] = f16x2(y);
+                    qy[a] = _mm256_loadu_si256(y.add(4).cast());
+                }
                 for r in 0..R {
                     let x = rows[r].add(b * Q4_1_BYTES);
-                    let prod = _mm_mul_ps(f16x2(x), ys);
-                    summs[r] = _mm_add_ss(summs[r], _mm_movehdup_ps(prod));
-                    let d0d1 = _mm256_broadcastss_ps(prod);
+                    let xs = f16x2(x);
                     let tmp = _mm_loadu_si128(x.add(4).cast());
                     let bytes = _mm256_insertf128_si256::<1>(
                         _mm256_castsi128_si256(tmp),
                         _mm_srli_epi16::<4>(tmp),
                     );
                     let qx = _mm256_and_si256(low, bytes);
-                    let xy = mul_sum_us8_pairs_float(qx, qy);
-                    acc[r] = _mm256_fmadd_ps(d0d1, xy, acc[r]);
+                    for a in 0..A {
+                        // [d0 * d1, m0 * s1]: the same products ggml forms one by one.
+                        let prod = _mm_mul_ps(xs, ys[a]);
+                        summs[r][a] = _mm_add_ss(summs[r][a], _mm_movehdup_ps(prod));
+                        let d0d1 = _mm256_broadcastss_ps(prod);
+                        let xy = mul_sum_us8_pairs_float(qx, qy[a]);
+                        acc[r][a] = _mm256_fmadd_ps(d0d1, xy, acc[r][a]);
+                    }
                 }
             }
         }
-        let mut out = [0.0f32; R];
+        let mut out = [[0.0f32; A]; R];
         for r in 0..R {
-            out[r] = hsum_float_8(acc[r]) + _mm_cvtss_f32(summs[r]);
+            for a in 0..A {
+                out[r][a] = hsum_float_8(acc[r][a]) + _mm_cvtss_f32(summs[r][a]);
+            }
         }
         out
     }
 
-    /// [`dot_q8_0_q8_0`] for `R` rows at once (bit-identical per row, see above).
+    /// [`dot_q8_0_q8_0`] for `R` rows against `A` activation rows at once (bit-identical per
+    /// pair, see above).
     ///
-    /// SAFETY (caller): every pointer in `rows` is the start of `blocks` Q8_0 blocks and `act`
-    /// holds `blocks` Q8_0 blocks.
+    /// SAFETY (caller): every pointer in `rows` and in `acts` is the start of `blocks` Q8_0
+    /// blocks.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn dot_q8_0_q8_0_rows<const R: usize>(
+    pub(super) unsafe fn dot_q8_0_q8_0_tile<const R: usize, const A: usize>(
         rows: [*const u8; R],
-        act: *const u8,
+        acts: [*const u8; A],
         blocks: usize,
-    ) -> [f32; R] {
-        let mut acc = [_mm256_setzero_ps(); R];
+    ) -> [[f32; A]; R] {
+        let mut acc = [[_mm256_setzero_ps(); A]; R];
         for b in 0..blocks {
             // SAFETY: `b < blocks`, so every block read below exists (see the contract above).
             unsafe {
-                let y = act.add(b * Q8_0_BYTES);
-                let dy = f16x2(y);
-                let qy = _mm256_loadu_si256(y.add(2).cast());
+                let mut dy = [_mm_setzero_ps(); A];
+                let mut qy = [_mm256_setzero_si256(); A];
+                for a in 0..A {
+                    let y = acts[a].add(b * Q8_0_BYTES);
+                    dy[a] = f16x2(y);
+                    qy[a] = _mm256_loadu_si256(y.add(2).cast());
+                }
                 for r in 0..R {
                     let x = rows[r].add(b * Q8_0_BYTES);
-                    let d = _mm256_broadcastss_ps(_mm_mul_ss(f16x2(x), dy));
+                    let dx = f16x2(x);
                     let qx = _mm256_loadu_si256(x.add(2).cast());
-                    let q = mul_sum_i8_pairs_float(qx, qy);
-                    acc[r] = _mm256_fmadd_ps(d, q, acc[r]);
+                    let ax = _mm256_sign_epi8(qx, qx);
+                    for a in 0..A {
+                        let d = _mm256_broadcastss_ps(_mm_mul_ss(dx, dy[a]));
+                        // ggml's mul_sum_i8_pairs_float, with |x| shared by the activations.
+                        let sy = _mm256_sign_epi8(qy[a], qx);
+                        let q = mul_sum_us8_pairs_float(ax, sy);
+                        acc[r][a] = _mm256_fmadd_ps(d, q, acc[r][a]);
+                    }
                 }
             }
         }
-        let mut out = [0.0f32; R];
+        let mut out = [[0.0f32; A]; R];
         for r in 0..R {
-            out[r] = hsum_float_8(acc[r]);
+            for a in 0..A {
+                out[r][a] = hsum_float_8(acc[r][a]);
+            }
         }
         out
-    }
-
-    /// llama.cpp's AVX2 `ggml_vec_dot_q4_1_q8_1`.
-    ///
-    /// SAFETY (caller): `row` holds `blocks` Q4_1 blocks and `act` `blocks` Q8_1 blocks.
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn dot_q4_1_q8_1(row: &[u8], act: &[u8], blocks: usize) -> f32 {
-        let low = _mm256_set1_epi8(0x0f);
-        let mut acc = _mm256_setzero_ps();
-        let mut summs = _mm_setzero_ps();
-        let (mut x, mut y) = (row.as_ptr(), act.as_ptr());
-        for _ in 0..blocks {
-            // SAFETY: the caller guarantees `blocks` whole blocks behind `x` and `y`; every
-            // read below stays inside the current block.
-            unsafe {
-                // [d0 * d1, m0 * s1]: the same products ggml forms one by one.
-                let prod = _mm_mul_ps(f16x2(x), f16x2(y));
-                summs = _mm_add_ss(summs, _mm_movehdup_ps(prod));
-                let d0d1 = _mm256_broadcastss_ps(prod);
-                let tmp = _mm_loadu_si128(x.add(4).cast());
-                let bytes = _mm256_insertf128_si256::<1>(
-                    _mm256_castsi128_si256(tmp),
-                    _mm_srli_epi16::<4>(tmp),
-                );
-                let qx = _mm256_and_si256(low, bytes);
-                let qy = _mm256_loadu_si256(y.add(4).cast());
-                let xy = mul_sum_us8_pairs_float(qx, qy);
-                acc = _mm256_fmadd_ps(d0d1, xy, acc);
-                x = x.add(Q4_1_BYTES);
-                y = y.add(Q8_1_BYTES);
-            }
-        }
-        let summs = _mm_cvtss_f32(summs);
-        hsum_float_8(acc) + summs
-    }
-
-    /// llama.cpp's AVX2 `ggml_vec_dot_q8_0_q8_0`.
-    ///
-    /// SAFETY (caller): `row` and `act` each hold `blocks` Q8_0 blocks.
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn dot_q8_0_q8_0(row: &[u8], act: &[u8], blocks: usize) -> f32 {
-        let mut acc = _mm256_setzero_ps();
-        let (mut x, mut y) = (row.as_ptr(), act.as_ptr());
-        for _ in 0..blocks {
-            // SAFETY: as above, every read stays inside the current pair of blocks.
-            unsafe {
-                // Lane 0 of each load is the block's f16 scale (the block is 34 bytes long).
-                let d = _mm256_broadcastss_ps(_mm_mul_ss(f16x2(x), f16x2(y)));
-                let qx = _mm256_loadu_si256(x.add(2).cast());
-                let qy = _mm256_loadu_si256(y.add(2).cast());
-                let q = mul_sum_i8_pairs_float(qx, qy);
-                acc = _mm256_fmadd_ps(d, q, acc);
-                x = x.add(Q8_0_BYTES);
-                y = y.add(Q8_0_BYTES);
-            }
-        }
-        hsum_float_8(acc)
     }
 }
 
@@ -853,7 +860,7 @@ mod tests {
 
     #[test]
     fn grouped_rows_are_bit_identical_to_single_rows() {
-        // 7 rows: one group of four plus three single rows.
+        // 7 rows (tiles plus leftover rows) against 1 to 3 activations.
         for wt in [WeightType::Q4_1, WeightType::Q8_0] {
             let blocks = 18;
             let rows: Vec<u8> = (0..7)
@@ -866,28 +873,27 @@ mod tests {
                 })
                 .collect();
             let row_bytes = rows.len() / 7;
-            let acts: Vec<u8> = (0..2)
-                .flat_map(|t| quantized(wt.act_type(), &noise(32 * blocks, 600 + t), false))
-                .collect();
-            let mut grouped = vec![0.0f32; 14];
-            dot_rows(wt, &rows, row_bytes, &acts, 2, &mut grouped);
-            let act_bytes = acts.len() / 2;
-            for r in 0..7 {
-                for t in 0..2 {
-                    let mut one = [0.0f32];
-                    dot_rows(
-                        wt,
-                        &rows[r * row_bytes..(r + 1) * row_bytes],
-                        row_bytes,
-                        &acts[t * act_bytes..(t + 1) * act_bytes],
-                        1,
-                        &mut one,
-                    );
-                    assert_eq!(
-                        grouped[r * 2 + t].to_bits(),
-                        one[0].to_bits(),
-                        "{wt:?} {r} {t}"
-                    );
+            for n_act in 1..=3usize {
+                let acts: Vec<u8> = (0..n_act as u32)
+                    .flat_map(|t| quantized(wt.act_type(), &noise(32 * blocks, 600 + t), false))
+                    .collect();
+                let mut grouped = vec![0.0f32; 7 * n_act];
+                dot_rows(wt, &rows, row_bytes, &acts, n_act, &mut grouped);
+                let act_bytes = acts.len() / n_act;
+                for r in 0..7 {
+                    for t in 0..n_act {
+                        let mut one = [0.0f32];
+                        dot_rows(
+                            wt,
+                            &rows[r * row_bytes..(r + 1) * row_bytes],
+                            row_bytes,
+                            &acts[t * act_bytes..(t + 1) * act_bytes],
+                            1,
+                            &mut one,
+                        );
+                        let got = grouped[r * n_act + t];
+                        assert_eq!(got.to_bits(), one[0].to_bits(), "{wt:?} {n_act} {r} {t}");
+                    }
                 }
             }
         }

@@ -94,6 +94,15 @@ impl ModelCatalog {
             m("text-embedding-3-small", 8_191, 0, 0.02, None, 0.0),
             m("text-embedding-3-large", 8_191, 0, 0.13, None, 0.0),
             m("text-embedding-ada-002", 8_191, 0, 0.10, None, 0.0),
+            // Fine-tuned models (`ft:BASE:ORG:SUFFIX:ID`): the base's window at the
+            // fine-tuned inference price.
+            m("ft:gpt-4.1", 1_047_576, 32_768, 3.0, Some(0.75), 12.0),
+            m("ft:gpt-4.1-mini", 1_047_576, 32_768, 0.80, Some(0.20), 3.20),
+            m("ft:gpt-4.1-nano", 1_047_576, 32_768, 0.20, Some(0.05), 0.80),
+            m("ft:gpt-4o", 128_000, 16_384, 3.75, Some(1.875), 15.0),
+            m("ft:gpt-4o-mini", 128_000, 16_384, 0.30, Some(0.15), 1.20),
+            m("ft:o4-mini", 200_000, 100_000, 4.0, Some(1.0), 16.0),
+            m("ft:gpt-3.5-turbo", 16_385, 4_096, 3.0, None, 6.0),
         ];
         Self { models }
     }
@@ -117,8 +126,20 @@ impl ModelCatalog {
     /// The entry whose id is `model`, or the longest id that is a prefix of `model` followed
     /// by `-` (so `gpt-4o-2024-08-06` finds `gpt-4o` but `gpt-4.5` does not find `gpt-4`).
     /// A provider prefix such as `openai/` is ignored.
+    ///
+    /// A fine-tuned name `ft:BASE:ORG:SUFFIX:ID` finds the `ft:BASE` entry (fine-tuned
+    /// prices), else BASE's own entry (its window, at the base price).
     pub fn get(&self, model: &str) -> Option<&ModelInfo> {
-        let model = model.rsplit('/').next().unwrap_or(model);
+        if let Some(rest) = model.strip_prefix("ft:") {
+            let base = rest.split(':').next().unwrap_or(rest);
+            return self
+                .lookup(&format!("ft:{base}"))
+                .or_else(|| self.lookup(base));
+        }
+        self.lookup(model.rsplit('/').next().unwrap_or(model))
+    }
+
+    fn lookup(&self, model: &str) -> Option<&ModelInfo> {
         self.models
             .iter()
             .filter(|m| {
@@ -148,6 +169,24 @@ impl ModelCatalog {
     }
 }
 
+/// OpenAI's training price (USD per 1M training tokens) for supervised fine-tuning of a
+/// base model (a dated snapshot finds its family), when known.
+pub fn training_price_per_mtok(base: &str) -> Option<f64> {
+    const PRICES: [(&str, f64); 6] = [
+        ("gpt-4.1-mini", 5.0),
+        ("gpt-4.1-nano", 1.50),
+        ("gpt-4.1", 25.0),
+        ("gpt-4o-mini", 3.0),
+        ("gpt-4o", 25.0),
+        ("gpt-3.5-turbo", 8.0),
+    ];
+    PRICES
+        .iter()
+        .filter(|(id, _)| base == *id || base.strip_prefix(id).is_some_and(|r| r.starts_with('-')))
+        .max_by_key(|(id, _)| id.len())
+        .map(|(_, p)| *p)
+}
+
 impl Default for ModelCatalog {
     fn default() -> Self {
         Self::builtin()
@@ -174,6 +213,27 @@ mod tests {
         assert_eq!(id("openai/gpt-5-nano"), Some("gpt-5-nano"));
         assert_eq!(id("gpt-4.5-preview"), None);
         assert_eq!(id("llama3"), None);
+    }
+
+    #[test]
+    fn fine_tuned_names_find_their_base() {
+        let c = ModelCatalog::builtin();
+        let ft = c
+            .get("ft:gpt-4o-mini-2024-07-18:my-org:support:7p4lURel")
+            .unwrap();
+        assert_eq!(
+            (ft.id.as_str(), ft.context_window),
+            ("ft:gpt-4o-mini", 128_000)
+        );
+        assert!((ft.input_per_mtok - 0.30).abs() < 1e-9);
+        let no_suffix = c.get("ft:gpt-4.1-nano:org::abc").unwrap();
+        assert_eq!(no_suffix.id, "ft:gpt-4.1-nano");
+        // No fine-tuned price known: the base's entry (window and price).
+        assert_eq!(c.get("ft:gpt-5-mini:org:x:y").unwrap().id, "gpt-5-mini");
+        assert!(c.get("ft:llama3:org:x:y").is_none());
+        assert_eq!(training_price_per_mtok("gpt-4o-mini-2024-07-18"), Some(3.0));
+        assert_eq!(training_price_per_mtok("gpt-4.1-mini"), Some(5.0));
+        assert_eq!(training_price_per_mtok("gpt-5"), None);
     }
 
     #[test]

@@ -84,6 +84,18 @@ pub enum ClientError {
     /// The local store (ledger, cache, budgets) failed.
     #[error("store: {0}")]
     Store(String),
+
+    /// A local file to upload or to download into could not be read or written.
+    #[error("{what}: {source}")]
+    File {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// An argument cannot be sent (an id with a `/` in it...).
+    #[error("{0}")]
+    InvalidInput(String),
 }
 
 impl ClientError {
@@ -116,6 +128,10 @@ impl ClientError {
             }
             Self::BudgetExceeded { .. } => {
                 "wait for the next period, or raise budget_daily_usd / budget_monthly_usd (`llmkit config set`); `llmkit usage` shows the spend"
+            }
+            Self::File { .. } => "check the path, its permissions and the free disk space",
+            Self::InvalidInput(_) => {
+                "ids look like `file-abc123`, `batch_abc123` or `ftjob-abc123`"
             }
             Self::Decode { .. } | Self::Stream(_) | Self::Local(_) | Self::Store(_) => return None,
         };
@@ -216,6 +232,8 @@ impl ClientError {
             | Self::InvalidConfig(_)
             | Self::BudgetExceeded { .. }
             | Self::Store(_)
+            | Self::File { .. }
+            | Self::InvalidInput(_)
             | Self::Local(_) => false,
         }
     }

@@ -66,6 +66,13 @@ struct Inner {
 /// A response body as a stream of byte pieces.
 pub(crate) type BodyStream = std::pin::Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
+/// A request body other than JSON: its type, its length when known, and the bytes.
+pub(crate) struct RawBody {
+    pub content_type: String,
+    pub length: Option<u64>,
+    pub body: reqwest::Body,
+}
+
 /// A failed attempt and whether to try again.
 pub(crate) struct Failure {
     pub error: ClientError,
@@ -73,7 +80,7 @@ pub(crate) struct Failure {
 }
 
 impl Failure {
-    fn retryable(error: ClientError) -> Self {
+    pub(crate) fn retryable(error: ClientError) -> Self {
         Self {
             error,
             retry: Retry::Yes { server_delay: None },
@@ -425,6 +432,10 @@ impl HttpClient {
         Next::Wait(delay_for(policy, attempt - 1, server_delay))
     }
 
+    pub(crate) fn timeouts(&self) -> &crate::config::Timeouts {
+        &self.inner.cfg.timeouts
+    }
+
     pub(crate) fn stall_timeout(&self) -> Duration {
         self.inner.cfg.timeouts.stall
     }
@@ -443,19 +454,39 @@ impl HttpClient {
         url: &str,
         body: Option<Bytes>,
     ) -> Result<reqwest::Response, Failure> {
-        let mut rb = self
-            .inner
-            .http
-            .request(method, url)
-            .timeout(self.inner.cfg.timeouts.request);
-        if let Some(body) = body {
-            rb = rb
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body);
+        let body = body.map(|b| RawBody {
+            content_type: "application/json".into(),
+            length: Some(b.len() as u64),
+            body: reqwest::Body::from(b),
+        });
+        self.send_raw(method, url, body, self.inner.cfg.timeouts.request)
+            .await
+    }
+
+    /// Sends one attempt with any body (multipart uploads) and time limit (downloads).
+    pub(crate) async fn send_raw(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<RawBody>,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, Failure> {
+        let mut rb = self.inner.http.request(method, url).timeout(timeout);
+        if let Some(b) = body {
+            rb = rb.header(reqwest::header::CONTENT_TYPE, b.content_type);
+            if let Some(len) = b.length {
+                rb = rb.header(reqwest::header::CONTENT_LENGTH, len);
+            }
+            rb = rb.body(b.body);
         }
         rb.send()
             .await
             .map_err(|e| Failure::retryable(self.transport_error(e, url)))
+    }
+
+    /// Whether requests go to Azure OpenAI (batch lines then name `/chat/completions`).
+    pub fn is_azure(&self) -> bool {
+        self.inner.cfg.azure.is_some()
     }
 
     fn transport_error(&self, e: reqwest::Error, url: &str) -> ClientError {
@@ -539,7 +570,7 @@ pub(crate) fn body_error(e: &reqwest::Error) -> ClientError {
     }
 }
 
-fn api_failure(status: StatusCode, headers: &HeaderMap, bytes: &[u8]) -> Failure {
+pub(crate) fn api_failure(status: StatusCode, headers: &HeaderMap, bytes: &[u8]) -> Failure {
     let error = ClientError::Api {
         retry_after: crate::retry::server_delay(headers, std::time::SystemTime::now()),
         status: status.as_u16(),
@@ -551,7 +582,7 @@ fn api_failure(status: StatusCode, headers: &HeaderMap, bytes: &[u8]) -> Failure
     Failure { error, retry }
 }
 
-fn meta_from(status: StatusCode, headers: &HeaderMap) -> ResponseMeta {
+pub(crate) fn meta_from(status: StatusCode, headers: &HeaderMap) -> ResponseMeta {
     ResponseMeta {
         request_id: request_id(headers),
         status: status.as_u16(),

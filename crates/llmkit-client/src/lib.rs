@@ -18,6 +18,7 @@ mod config;
 mod download;
 mod error;
 mod http;
+mod jobs;
 #[cfg(feature = "local")]
 mod local;
 mod pipeline;
@@ -28,7 +29,7 @@ mod stream;
 pub mod tokens;
 
 pub use backend::Backend;
-pub use catalog::{ModelCatalog, ModelInfo};
+pub use catalog::{ModelCatalog, ModelInfo, training_price_per_mtok};
 pub use config::{AzureConfig, ClientConfig, RetryPolicy, Timeouts};
 pub use download::download_file;
 pub use error::{BoxError, ClientError};

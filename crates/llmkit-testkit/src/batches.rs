@@ -295,6 +295,12 @@ impl Store {
         id
     }
 
+    /// A stored file's purpose and bytes (for fine-tuning jobs).
+    pub(crate) fn file_data(&self, id: &str) -> Result<(String, Bytes), ApiError> {
+        let f = self.get_file(id)?;
+        Ok((f.purpose.clone(), f.data.clone()))
+    }
+
     fn get_file(&self, id: &str) -> Result<&StoredFile, ApiError> {
         self.files.get(id).ok_or_else(|| not_found("file", id))
     }

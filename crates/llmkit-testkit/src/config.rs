@@ -31,6 +31,9 @@ pub struct MockConfig {
     pub log: Option<PathBuf>,
     /// How long a batch stays `in_progress` before it completes.
     pub batch_delay_ms: u64,
+    /// How long a fine-tuning job takes from creation to `succeeded` (validation, queue and
+    /// training each take their share).
+    pub finetune_delay_ms: u64,
 }
 
 impl Default for MockConfig {
@@ -47,6 +50,7 @@ impl Default for MockConfig {
             seed: 0,
             log: None,
             batch_delay_ms: 0,
+            finetune_delay_ms: 0,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! llmkit-mock: a deterministic fake OpenAI-compatible server for llmkit's tests and benchmarks.
 //!
 //! It answers `/v1/chat/completions` (streamed or not), `/v1/completions`, `/v1/embeddings`,
-//! `/v1/models`, `/v1/files` and `/v1/batches` (chat, completions and embeddings also under Azure
+//! `/v1/models`, `/v1/files`, `/v1/batches` and `/v1/fine_tuning/jobs` (chat, completions and embeddings also under Azure
 //! deployment paths) with replies derived only from the request: the last user message is echoed,
 //! `MOCK_REPLY: text` scripts the reply, and `json_schema` requests get a schema-valid instance.
 //! It can demand an API key, enforce RPM/TPM limits, add latency, pace streams, and inject seeded
@@ -16,6 +16,7 @@ mod conn;
 mod embeddings;
 mod errors;
 mod faults;
+mod finetune;
 mod log;
 mod models;
 mod multipart;

@@ -50,6 +50,9 @@ struct Args {
     /// How long batches stay in progress, in milliseconds.
     #[arg(long, default_value_t = 0, value_name = "MS")]
     batch_delay_ms: u64,
+    /// How long fine-tuning jobs take to succeed, in milliseconds.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    finetune_delay_ms: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +92,7 @@ impl From<Args> for MockConfig {
             seed: a.seed,
             log: a.log,
             batch_delay_ms: a.batch_delay_ms,
+            finetune_delay_ms: a.finetune_delay_ms,
         }
     }
 }

@@ -24,6 +24,7 @@ use crate::config::{Fault, MockConfig};
 use crate::conn::{MockListener, ResetSwitch};
 use crate::errors::ApiError;
 use crate::faults::{self, Early, FaultDice};
+use crate::finetune::FineTunes;
 use crate::log::{Entry, RequestLog};
 use crate::ratelimit::RateLimiter;
 use crate::response::{Call, Handled, Reply};
@@ -119,6 +120,7 @@ struct App {
     limits: Mutex<RateLimiter>,
     log: RequestLog,
     store: Mutex<Store>,
+    tunes: Mutex<FineTunes>,
     cancel: CancellationToken,
 }
 
@@ -131,6 +133,7 @@ impl App {
             seq: AtomicU64::new(0),
             received: AtomicUsize::new(0),
             store: Mutex::new(Store::default()),
+            tunes: Mutex::new(FineTunes::default()),
             cancel,
             cfg,
         })
@@ -185,6 +188,16 @@ impl App {
             Route::Batches => Ok(lock(&self.store).list_batches()),
             Route::Batch(id) => lock(&self.store).batch(&id),
             Route::CancelBatch(id) => lock(&self.store).cancel_batch(&id, &call),
+            Route::CreateFineTune => {
+                let delay = Duration::from_millis(self.cfg.finetune_delay_ms);
+                let files = lock(&self.store);
+                lock(&self.tunes).create(&body, &files, &call, delay)
+            }
+            Route::FineTunes => Ok(lock(&self.tunes).list(parts.uri.query())),
+            Route::FineTune(id) => lock(&self.tunes).get(&id),
+            Route::CancelFineTune(id) => lock(&self.tunes).cancel(&id),
+            Route::FineTuneEvents(id) => lock(&self.tunes).events(&id, parts.uri.query()),
+            Route::FineTuneCheckpoints(id) => lock(&self.tunes).checkpoints(&id),
             Route::Unknown => Err(ApiError::unknown_url(
                 parts.method.as_str(),
                 parts.uri.path(),
@@ -255,6 +268,12 @@ enum Route {
     Batches,
     Batch(String),
     CancelBatch(String),
+    CreateFineTune,
+    FineTunes,
+    FineTune(String),
+    CancelFineTune(String),
+    FineTuneEvents(String),
+    FineTuneCheckpoints(String),
     Unknown,
 }
 
@@ -291,6 +310,18 @@ fn route(method: &Method, path: &str) -> (Route, Option<String>) {
         ("GET", ["batches"]) => Route::Batches,
         ("GET", ["batches", b]) if !b.is_empty() => Route::Batch(id(1)),
         ("POST", ["batches", b, "cancel"]) if !b.is_empty() => Route::CancelBatch(id(1)),
+        ("POST", ["fine_tuning", "jobs"]) => Route::CreateFineTune,
+        ("GET", ["fine_tuning", "jobs"]) => Route::FineTunes,
+        ("GET", ["fine_tuning", "jobs", j]) if !j.is_empty() => Route::FineTune(id(2)),
+        ("POST", ["fine_tuning", "jobs", j, "cancel"]) if !j.is_empty() => {
+            Route::CancelFineTune(id(2))
+        }
+        ("GET", ["fine_tuning", "jobs", j, "events"]) if !j.is_empty() => {
+            Route::FineTuneEvents(id(2))
+        }
+        ("GET", ["fine_tuning", "jobs", j, "checkpoints"]) if !j.is_empty() => {
+            Route::FineTuneCheckpoints(id(2))
+        }
         _ => Route::Unknown,
     };
     (route, deployment)
@@ -406,5 +437,13 @@ mod tests {
             Route::CancelBatch("b1".into())
         );
         assert_eq!(route(&Method::GET, "/v1/batches").0, Route::Batches);
+        assert_eq!(
+            route(&Method::GET, "/v1/fine_tuning/jobs/ft1/events").0,
+            Route::FineTuneEvents("ft1".into())
+        );
+        assert_eq!(
+            route(&post, "/v1/fine_tuning/jobs/ft1/cancel").0,
+            Route::CancelFineTune("ft1".into())
+        );
     }
 }

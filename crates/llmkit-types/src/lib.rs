@@ -1,4 +1,5 @@
-//! OpenAI wire types (chat, legacy completions, embeddings, models, errors): serde only, no IO.
+//! OpenAI wire types (chat, legacy completions, embeddings, models, errors, files, batches,
+//! fine-tuning jobs): serde only, no IO.
 //!
 //! Decoding is lenient: enum-like strings that a compatible server invents decode into an
 //! `Other(String)` variant, and missing optional fields default. Request types keep unknown
@@ -9,6 +10,7 @@ mod common;
 mod completions;
 mod embeddings;
 mod error;
+mod jobs;
 mod models;
 mod response;
 
@@ -25,6 +27,11 @@ pub use embeddings::{
     Embedding, EmbeddingInput, EmbeddingRequest, EmbeddingResponse, EmbeddingUsage, EmbeddingVector,
 };
 pub use error::{ApiErrorBody, ErrorResponse};
+pub use jobs::{
+    Batch, BatchErrorItem, BatchErrors, BatchRequestCounts, CreateBatchRequest,
+    CreateFineTuningJobRequest, FileObject, FineTuningCheckpoint, FineTuningEvent, FineTuningJob,
+    FineTuningJobError, Hyperparameters, ListPage,
+};
 pub use models::{Model, ModelList};
 pub use response::{
     ChatCompletionChunk, ChatCompletionResponse, Choice, ChunkAccumulator, ChunkChoice, Delta,

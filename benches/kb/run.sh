@@ -1,10 +1,12 @@
 #!/usr/bin/env sh
 # Knowledge-base eval and benchmark: recall@1/@5 of BM25, vector (local MiniLM) and hybrid
-# retrieval over the fixed corpus in crates/llmkit-kb/tests/it/corpus.rs, then ingest rate,
-# query latency at 10k chunks and size per chunk. MiniLM is read from LLMKIT_MODELS_DIR
-# (default <workspace>/models); without it only BM25 and the storage figures are measured.
+# retrieval over the fixed corpus in crates/llmkit-kb/tests/it/corpus.rs (direct,
+# paraphrased and identifier questions), then ingest rate, query latency p50/p99 at 10k and
+# 100k chunks against a plain-scan peer, and size per chunk. MiniLM is read from
+# LLMKIT_MODELS_DIR (default <workspace>/models); without it only BM25 and the storage
+# figures are measured.
 set -eu
 cd "$(dirname "$0")/../.."
 LLMKIT_KB_BENCH=1 cargo test --release -p llmkit-kb --test it -- \
     --nocapture --test-threads 1 retrieval:: bench:: 2>&1 |
-    grep -E 'corpus:|recall@|ingest|store 10k|hybrid query|size:|skipped|test result'
+    grep -E 'corpus:|recall@|ingest|store up|query at|peer:|size:|skipped|test result|panicked'

@@ -30,6 +30,8 @@ pub enum KbError {
     BadInput { path: PathBuf, message: String },
     #[error("{path}: `pdftotext` is not installed")]
     NoPdfToText { path: PathBuf },
+    #[error("{path}: invalid rule file: {message}")]
+    BadRules { path: PathBuf, message: String },
     #[error("knowledge base storage: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("knowledge base IO: {0}")]
@@ -63,6 +65,11 @@ impl KbError {
             Self::NoPdfToText { .. } => {
                 Some("install poppler-utils (e.g. `apt-get install poppler-utils`)".into())
             }
+            Self::BadRules { .. } => Some(
+                "a rule file is TOML: `must = [\"...\"]`, `forbidden = [\"topic\"]`, and a \
+                 `[glossary]` table of `\"preferred\" = [\"avoided\", ...]`"
+                    .into(),
+            ),
             _ => None,
         }
     }

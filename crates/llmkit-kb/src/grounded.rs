@@ -24,6 +24,15 @@ pub struct Citations {
 /// numbered sources, then the question as the user message. `rules` adds the user's own
 /// instructions.
 pub fn grounded_messages(question: &str, hits: &[Hit], rules: Option<&str>) -> Vec<ChatMessage> {
+    vec![
+        ChatMessage::system(grounded_system(hits, rules)),
+        ChatMessage::user(question),
+    ]
+}
+
+/// The system text of a grounded turn: the instructions, `rules`, and the sources numbered
+/// [1]..[k] with their path and location.
+pub fn grounded_system(hits: &[Hit], rules: Option<&str>) -> String {
     let mut system = String::from(
         "Answer the user's question using ONLY the numbered sources below. Cite the sources \
          that support each statement as [n] (for example [1] or [2][3]). If the sources do not \
@@ -44,7 +53,7 @@ pub fn grounded_messages(question: &str, hits: &[Hit], rules: Option<&str>) -> V
         };
         system.push_str(&format!("\n[{}] ({place})\n{}\n", i + 1, h.text.trim()));
     }
-    vec![ChatMessage::system(system), ChatMessage::user(question)]
+    system
 }
 
 static CITATION: LazyLock<Option<Regex>> =

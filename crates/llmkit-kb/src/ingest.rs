@@ -181,6 +181,11 @@ impl NewChunk {
             format!("{}\n{}", self.location, self.text)
         }
     }
+
+    /// The key of this chunk's vector in the embedding cache: the hash of what is embedded.
+    pub fn cache_key(&self) -> String {
+        format!("{:x}", Sha256::digest(self.embed_text().as_bytes()))
+    }
 }
 
 /// Markdown split at ATX headings outside code fences: (heading path, body) per section.

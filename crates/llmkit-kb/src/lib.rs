@@ -6,16 +6,20 @@
 //! does no network IO: the caller computes embeddings and passes them in, so the same code
 //! serves the local model and any API.
 
+mod backend;
 mod error;
 mod grounded;
 mod ingest;
+mod rules;
 mod search;
 mod store;
 
+pub use backend::KbStore;
 pub use error::KbError;
-pub use grounded::{Citations, NO_ANSWER, check_citations, grounded_messages};
+pub use grounded::{Citations, NO_ANSWER, check_citations, grounded_messages, grounded_system};
 pub use ingest::{
     ChunkOptions, Collected, Loaded, SourceDoc, chunk_document, collect_files, load_file,
 };
-pub use search::{Hit, SearchOptions, dot, normalize, rrf};
-pub use store::{DocumentState, Kb, KbInfo, NewChunk, Stats};
+pub use rules::{ForbiddenTopic, RuleBase, RuleViolation};
+pub use search::{Hit, SearchOptions, dot, normalize, rrf, search};
+pub use store::{ChunkRow, DocumentState, Kb, KbInfo, NewChunk, Stats};

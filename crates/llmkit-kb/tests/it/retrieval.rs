@@ -1,13 +1,15 @@
 //! The retrieval eval: recall@5 of BM25, vector (local MiniLM) and hybrid search over the
-//! fixed corpus. Vector and hybrid need the MiniLM files in `LLMKIT_MODELS_DIR` (default
-//! `<workspace>/models`); without them only BM25 is measured, and the test says so.
+//! fixed corpus, on three question sets: direct questions, paraphrases with few shared words
+//! (vectors' strength) and questions naming only an identifier (BM25's strength). Vector and
+//! hybrid need the MiniLM files in `LLMKIT_MODELS_DIR` (default `<workspace>/models`);
+//! without them only BM25 is measured, and the test says so.
 
 use std::path::{Path, PathBuf};
 
 use llmkit_kb::{ChunkOptions, Kb, SearchOptions, chunk_document, collect_files, load_file};
 use llmkit_local::Embedder;
 
-use crate::corpus::{DOCS, QUESTIONS};
+use crate::corpus::{CODE_DOCS, DOCS, IDENTIFIER_QUESTIONS, PARAPHRASED_QUESTIONS, QUESTIONS};
 
 fn models_dir() -> PathBuf {
     std::env::var_os("LLMKIT_MODELS_DIR")
@@ -28,12 +30,12 @@ pub fn minilm() -> Option<Embedder> {
 pub fn build(dir: &Path, embedder: Option<&Embedder>) -> Kb {
     let docs = dir.join("docs");
     std::fs::create_dir_all(&docs).unwrap();
-    for (name, text) in DOCS {
+    for (name, text) in DOCS.iter().chain(CODE_DOCS) {
         std::fs::write(docs.join(name), text).unwrap();
     }
     let mut kb = Kb::create(&dir.join("kb"), "eval", "local:all-MiniLM-L6-v2").unwrap();
     let files = collect_files(&[docs]).files;
-    assert_eq!(files.len(), DOCS.len());
+    assert_eq!(files.len(), DOCS.len() + CODE_DOCS.len());
     for f in files {
         let loaded = load_file(&f, None).unwrap();
         let chunks: Vec<_> = loaded
@@ -55,18 +57,19 @@ pub fn build(dir: &Path, embedder: Option<&Embedder>) -> Kb {
     kb
 }
 
-/// (recall@1, recall@5) at document level.
-fn recall(kb: &Kb, embedder: Option<&Embedder>, bm25: bool, vector: bool) -> (f64, f64) {
-    let opts = SearchOptions {
-        k: 5,
-        bm25,
-        vector,
-        ..SearchOptions::default()
-    };
+/// The question sets: (name, questions).
+const SETS: &[(&str, &[(&str, &str)])] = &[
+    ("direct", QUESTIONS),
+    ("paraphrased", PARAPHRASED_QUESTIONS),
+    ("identifiers", IDENTIFIER_QUESTIONS),
+];
+
+/// Found-at-1 and found-in-5 counts at document level for one question set.
+fn recall(kb: &Kb, embedder: Option<&Embedder>, questions: &[(&str, &str)], opts: &SearchOptions) -> (usize, usize) {
     let (mut first, mut found) = (0, 0);
-    for (q, expected) in QUESTIONS {
+    for (q, expected) in questions {
         let qv = embedder.map(|e| e.embed(&[q]).unwrap().remove(0));
-        let hits = kb.search(q, qv.as_deref(), &opts).unwrap();
+        let hits = kb.search(q, qv.as_deref(), opts).unwrap();
         let is = |h: &llmkit_kb::Hit| h.source.ends_with(&format!("/{expected}"));
         if hits.iter().any(is) {
             found += 1;
@@ -75,8 +78,46 @@ fn recall(kb: &Kb, embedder: Option<&Embedder>, bm25: bool, vector: bool) -> (f6
             first += 1;
         }
     }
-    let n = QUESTIONS.len() as f64;
-    (f64::from(first) / n, f64::from(found) / n)
+    (first, found)
+}
+
+/// Prints recall@1/@5 per set and over all questions; returns the overall recall@5.
+fn report(kb: &Kb, embedder: Option<&Embedder>, label: &str, bm25: bool, vector: bool) -> f64 {
+    let opts = SearchOptions {
+        k: 5,
+        bm25,
+        vector,
+        ..SearchOptions::default()
+    };
+    report_opts(kb, embedder, label, &opts)
+}
+
+fn report_with(kb: &Kb, embedder: Option<&Embedder>, label: &str, window: usize) -> f64 {
+    let opts = SearchOptions {
+        k: 5,
+        candidates: window,
+        ..SearchOptions::default()
+    };
+    report_opts(kb, embedder, label, &opts)
+}
+
+fn report_opts(kb: &Kb, embedder: Option<&Embedder>, label: &str, opts: &SearchOptions) -> f64 {
+    let (mut first, mut found, mut n) = (0, 0, 0);
+    let mut parts = Vec::new();
+    for (name, qs) in SETS {
+        let (f1, f5) = recall(kb, embedder, qs, opts);
+        parts.push(format!("{name} {:.2}", f5 as f64 / qs.len() as f64));
+        first += f1;
+        found += f5;
+        n += qs.len();
+    }
+    let r5 = found as f64 / n as f64;
+    println!(
+        "{label:<6} recall@1 = {:.3}  recall@5 = {r5:.3}  ({})",
+        first as f64 / n as f64,
+        parts.join(", ")
+    );
+    r5
 }
 
 #[test]
@@ -85,14 +126,17 @@ fn recall_at_5_bm25_vector_hybrid() {
     let embedder = minilm();
     let kb = build(dir.path(), embedder.as_ref());
     let chunks = kb.chunk_count().unwrap();
-    let (bm25_1, bm25) = recall(&kb, embedder.as_ref(), true, false);
+    let questions: usize = SETS.iter().map(|(_, q)| q.len()).sum();
     println!(
-        "corpus: {} docs, {chunks} chunks, {} questions",
-        DOCS.len(),
-        QUESTIONS.len()
+        "corpus: {} docs, {chunks} chunks, {questions} questions ({})",
+        DOCS.len() + CODE_DOCS.len(),
+        SETS.iter()
+            .map(|(n, q)| format!("{} {n}", q.len()))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
-    println!("bm25   recall@1 = {bm25_1:.3}  recall@5 = {bm25:.3}");
-    assert!(bm25 >= 0.7, "bm25 recall@5 {bm25}");
+    let bm25 = report(&kb, embedder.as_ref(), "bm25", true, false);
+    assert!(bm25 >= 0.6, "bm25 recall@5 {bm25}");
     let Some(e) = embedder.as_ref() else {
         println!(
             "vector and hybrid skipped: no all-MiniLM-L6-v2 in {}",
@@ -100,10 +144,11 @@ fn recall_at_5_bm25_vector_hybrid() {
         );
         return;
     };
-    let (vector_1, vector) = recall(&kb, Some(e), false, true);
-    let (hybrid_1, hybrid) = recall(&kb, Some(e), true, true);
-    println!("vector recall@1 = {vector_1:.3}  recall@5 = {vector:.3}");
-    println!("hybrid recall@1 = {hybrid_1:.3}  recall@5 = {hybrid:.3}");
+    let vector = report(&kb, Some(e), "vector", false, true);
+    let hybrid = report(&kb, Some(e), "hybrid", true, true);
+    for window in [5, 20, 50] {
+        report_with(&kb, Some(e), &format!("hybrid window {window}"), window);
+    }
     assert!(
         hybrid >= bm25 && hybrid >= vector,
         "hybrid {hybrid} below a single retriever"

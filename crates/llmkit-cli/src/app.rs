@@ -179,6 +179,7 @@ impl Ctx {
         let path = llmkit_local::resolve_model_path(spec, &self.settings.models_dir)?;
         let opts = LoadOptions {
             on_notice: Some(Arc::new(|msg: &str| notice(msg))),
+            threads: self.settings.local_threads,
             ..LoadOptions::default()
         };
         let model = tokio::task::spawn_blocking(move || LocalModel::load(&path, &opts))

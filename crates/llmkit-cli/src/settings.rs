@@ -40,6 +40,8 @@ pub struct Env {
     pub llmkit_config: Option<String>,
     /// `LLMKIT_MODELS_DIR`: where local model files live.
     pub llmkit_models_dir: Option<String>,
+    /// `LLMKIT_THREADS`: worker threads for local models (default: physical cores).
+    pub llmkit_threads: Option<String>,
     /// `HF_ENDPOINT`: the Hugging Face Hub URL for `models pull` (a mirror), as in
     /// `huggingface_hub`.
     pub hf_endpoint: Option<String>,
@@ -66,6 +68,7 @@ impl Env {
             llmkit_profile: var("LLMKIT_PROFILE"),
             llmkit_config: var("LLMKIT_CONFIG"),
             llmkit_models_dir: var("LLMKIT_MODELS_DIR"),
+            llmkit_threads: var("LLMKIT_THREADS"),
             llmkit_store: var("LLMKIT_STORE"),
             hf_endpoint: var("HF_ENDPOINT"),
             editor: var("VISUAL").or_else(|| var("EDITOR")),
@@ -98,6 +101,8 @@ pub struct Settings {
     pub timeouts: Timeouts,
     pub retry: RetryPolicy,
     pub models_dir: PathBuf,
+    /// Worker threads for local models (`LLMKIT_THREADS`); `None`: the library's default.
+    pub local_threads: Option<usize>,
     pub catalog: ModelCatalog,
     /// Where `models pull` downloads from.
     pub hf_endpoint: String,
@@ -257,6 +262,16 @@ impl Settings {
             .or_else(|| layer.get(|p| p.models_dir.clone()))
             .unwrap_or_else(|| default_models_dir(env));
 
+        let local_threads = match env.llmkit_threads.as_deref() {
+            None => None,
+            Some(v) => Some(v.trim().parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| {
+                CliError::config(
+                    format!("LLMKIT_THREADS must be a whole number above 0, got `{v}`"),
+                    "unset LLMKIT_THREADS or set it to the number of threads for local models",
+                )
+            })?),
+        };
+
         let store_path = env
             .llmkit_store
             .as_ref()
@@ -324,6 +339,7 @@ impl Settings {
             timeouts,
             retry,
             models_dir,
+            local_threads,
             editor: env.editor.clone(),
             hf_endpoint: env
                 .hf_endpoint
@@ -519,6 +535,25 @@ mod tests {
             max_cost: None,
             no_cache: false,
             cache: None,
+        }
+    }
+
+    #[test]
+    fn local_threads_come_from_the_environment() {
+        let s = Settings::resolve(&args(), &Env::default(), false).unwrap();
+        assert_eq!(s.local_threads, None);
+        let env = Env {
+            llmkit_threads: Some("3".into()),
+            ..Env::default()
+        };
+        let s = Settings::resolve(&args(), &env, false).unwrap();
+        assert_eq!(s.local_threads, Some(3));
+        for bad in ["0", "two", "-1"] {
+            let env = Env {
+                llmkit_threads: Some(bad.into()),
+                ..Env::default()
+            };
+            assert!(Settings::resolve(&args(), &env, false).is_err(), "{bad}");
         }
     }
 

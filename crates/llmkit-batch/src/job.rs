@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::BatchError;
 use crate::input::{InputSpec, RowReader};
-use crate::request::{Sampling, Task, prepare};
+use crate::request::{Sampling, Structured, Task, prepare};
 
 /// Everything that defines a batch job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,6 +22,12 @@ pub struct JobOptions {
     /// The model of task rows, and of raw rows that name none.
     pub model: String,
     pub sampling: Sampling,
+    /// Structured output of the tasks that return JSON.
+    #[serde(default)]
+    pub structured: Structured,
+    /// The context window of task rows, overriding the model's (sizes the chunks).
+    #[serde(default)]
+    pub context_window: Option<u32>,
     /// The most requests in flight.
     pub concurrency: usize,
     pub rpm: Option<u32>,
@@ -60,6 +66,8 @@ impl JobOptions {
             "task": self.task,
             "model": self.model,
             "sampling": self.sampling,
+            "structured": self.structured,
+            "context_window": self.context_window,
         });
         let digest = Sha256::digest(key.to_string().as_bytes());
         Ok(digest.iter().take(8).map(|b| format!("{b:02x}")).collect())

@@ -13,6 +13,7 @@
 //! renders [`Progress`].
 
 mod error;
+mod gate;
 mod input;
 mod job;
 mod limiter;
@@ -20,12 +21,20 @@ mod output;
 mod progress;
 mod request;
 mod runner;
+mod task_row;
 
 pub use error::BatchError;
+pub use gate::RowGate;
 pub use input::{InputFormat, InputSpec, Row, RowItem, RowReader, count_rows};
 pub use job::{DryRun, JobOptions, canonical, dry_run};
 pub use limiter::{Limiter, LimiterView, Limits, Permit};
 pub use output::OutputFile;
 pub use progress::{Progress, Snapshot};
-pub use request::{ASSUMED_OUTPUT_TOKENS, Prepared, Sampling, Task, prepare};
-pub use runner::{RunContext, Summary, run_job};
+pub use request::{
+    ASSUMED_OUTPUT_TOKENS, Prepared, Sampling, Structured, Task, prepare, task_line,
+};
+pub use runner::{
+    BoxFuture, JobPlan, RowDone, RowSource, RowWork, RunContext, RunShared, Scheduler, Summary,
+    run_job, run_rows,
+};
+pub use task_row::{TaskSetup, prototype};

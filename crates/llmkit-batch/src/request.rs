@@ -1,5 +1,5 @@
-//! Turning a row into a request (the `ask` task or a raw OpenAI Batch body), estimating its
-//! tokens and cost, and formatting its output line.
+//! Turning a row into a request (a task or a raw OpenAI Batch body), estimating its tokens
+//! and cost, and formatting its output line.
 
 use llmkit_client::ModelCatalog;
 use llmkit_types::{ChatMessage, Usage};
@@ -11,12 +11,86 @@ use crate::input::{Row, RowItem};
 /// Output tokens assumed for a row that sets no `max_tokens`, for estimates and the cost cap.
 pub const ASSUMED_OUTPUT_TOKENS: u64 = 256;
 
-/// The task applied to text rows.
+/// The task applied to text rows. Every task but `ask` runs through `llmkit-tasks` (its
+/// prompts, chunking, structured output with validation and repair), so a row may take
+/// several requests; each of them goes through the scheduler.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Task {
     /// The row's text is the user message, after an optional system prompt.
     Ask { system: Option<String> },
+    /// A summary (`llmkit_tasks::summarize`); `length` is short, medium or long and
+    /// `format` paragraph or bullets.
+    Summarize {
+        length: String,
+        words: Option<u32>,
+        format: String,
+        focus: Option<String>,
+    },
+    /// A translation into `to`, with glossary terms (source, target) put in the prompt.
+    Translate {
+        to: String,
+        from: Option<String>,
+        #[serde(default)]
+        glossary: Vec<(String, String)>,
+        /// A glossary term missing from the output makes the row an error.
+        #[serde(default)]
+        strict: bool,
+    },
+    /// A validated sentiment verdict.
+    Sentiment,
+    /// One label (or with `multi` several) from `labels`, validated.
+    Classify { labels: Vec<String>, multi: bool },
+    /// An object valid against `schema`.
+    Extract { schema: Value },
+}
+
+impl Task {
+    /// The task's name, as on the command line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Ask { .. } => "ask",
+            Self::Summarize { .. } => "summarize",
+            Self::Translate { .. } => "translate",
+            Self::Sentiment => "sentiment",
+            Self::Classify { .. } => "classify",
+            Self::Extract { .. } => "extract",
+        }
+    }
+
+    /// Output tokens a row is expected to take without `max_tokens` (for estimates and the
+    /// cost cap): the tasks' own output budgets, the input length for a translation.
+    fn expected_output(&self, input_tokens: u64) -> u64 {
+        match self {
+            Self::Ask { .. } => ASSUMED_OUTPUT_TOKENS,
+            Self::Summarize { .. } => 300,
+            Self::Translate { .. } => input_tokens * 6 / 5 + 16,
+            Self::Sentiment | Self::Classify { .. } => 64,
+            Self::Extract { .. } => 256,
+        }
+    }
+}
+
+/// Tokens a task's own instructions add to the row's text, roughly (their templates are a
+/// few hundred characters; a schema adds its own length).
+const TASK_OVERHEAD: u64 = 150;
+
+/// How task rows ask for structured output and repair invalid answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Structured {
+    /// Follow-up requests quoting the validation error when an answer is invalid.
+    pub repair_attempts: u32,
+    /// JSON mode plus the schema in the prompt instead of strict `json_schema`.
+    pub prompt_mode: bool,
+}
+
+impl Default for Structured {
+    fn default() -> Self {
+        Self {
+            repair_attempts: 2,
+            prompt_mode: false,
+        }
+    }
 }
 
 /// Sampling settings applied to task rows (raw requests carry their own).
@@ -34,6 +108,8 @@ pub struct Sampling {
 pub struct Prepared {
     /// Path relative to the client's base URL, e.g. `chat/completions`.
     pub path: String,
+    /// The request body; `Null` for task rows other than `ask`, whose requests
+    /// `llmkit-tasks` builds (the other fields are then the estimate).
     pub body: Value,
     pub model: String,
     /// Prompt tokens as counted here (tiktoken).
@@ -75,8 +151,10 @@ pub fn prepare(
 ) -> Result<Prepared, String> {
     match item {
         RowItem::Text { text, .. } => {
-            let Some(Task::Ask { system }) = task else {
-                return Err("a text row needs a task (--task ask)".into());
+            let system = match task {
+                Some(Task::Ask { system }) => system,
+                Some(t) => return Ok(prepare_task(t, text, model, sampling)),
+                None => return Err("a text row needs a task (--task ask)".into()),
             };
             let mut messages = Vec::with_capacity(2);
             if let Some(s) = system {
@@ -134,6 +212,46 @@ pub fn prepare(
             })
         }
     }
+}
+
+/// The estimate of a task row (the requests themselves are built by `llmkit-tasks`).
+fn prepare_task(task: &Task, text: &str, model: &str, sampling: &Sampling) -> Prepared {
+    let enc = llmkit_client::encoding_for_model(model);
+    let input = llmkit_client::count_tokens(enc, text) as u64;
+    let schema = match task {
+        Task::Extract { schema } => llmkit_client::count_tokens(enc, &schema.to_string()) as u64,
+        _ => 0,
+    };
+    let expected = task.expected_output(input);
+    Prepared {
+        path: "chat/completions".into(),
+        body: Value::Null,
+        model: model.to_string(),
+        prompt_tokens: input + schema + TASK_OVERHEAD,
+        max_tokens: Some(
+            sampling
+                .max_tokens
+                .map_or(expected, |m| u64::from(m).min(expected)),
+        ),
+    }
+}
+
+/// The output line of a task row that succeeded: its structured result.
+pub fn task_line(row: &Row, result: Value, usage: &Usage) -> String {
+    let mut out = Map::new();
+    out.insert("id".into(), row.id.clone());
+    out.insert("line".into(), Value::from(row.line));
+    if let Ok(RowItem::Text { fields, .. }) = &row.item
+        && !fields.is_empty()
+    {
+        out.insert("fields".into(), Value::Object(fields.clone()));
+    }
+    out.insert("result".into(), result);
+    out.insert(
+        "usage".into(),
+        json!({"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}),
+    );
+    Value::Object(out).to_string()
 }
 
 /// The output line of a row that succeeded.

@@ -3,27 +3,28 @@
 //! append the longest ready prefix to the output in input order.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use llmkit_client::{ClientError, HttpClient, ModelCatalog};
 use llmkit_store::batch::BatchRow;
 use llmkit_store::{LedgerRow, Store};
-use llmkit_types::Usage;
+use llmkit_types::{ChatCompletionRequest, Usage};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::error::BatchError;
-use crate::input::{Row, RowReader, count_rows};
+use crate::gate::{RowGate, failure_message, retry_after_failure};
+use crate::input::{Row, RowItem, RowReader, count_rows};
 use crate::job::{JobOptions, canonical};
 use crate::limiter::{Limiter, Limits};
 use crate::output::OutputFile;
 use crate::progress::Progress;
-use crate::request::{Prepared, error_line, ok_line, prepare, usage_of};
-
-/// Backoff of scheduler-level retries: `BASE * 2^n`, capped, with jitter.
-const BACKOFF_BASE: Duration = Duration::from_millis(200);
-const BACKOFF_MAX: Duration = Duration::from_secs(10);
+use crate::request::{Prepared, error_line, ok_line, prepare, task_line, usage_of};
+use crate::task_row::{Outcome, TaskSetup, run_chat, run_task};
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -41,12 +42,17 @@ pub struct Summary {
     pub stopped: Option<String>,
     /// Things the user should know (a shortened output was recomputed...).
     pub notes: Vec<String>,
+    /// The job had already finished and its output was intact: nothing was sent.
+    pub already_complete: bool,
 }
 
 /// What a run needs besides its options.
 pub struct RunContext {
-    /// The client, built with `max_retries = 0`: retries happen here.
+    /// The client, built with `max_retries = 0`: retries happen here. Raw rows for other
+    /// endpoints than chat completions go straight to it.
     pub client: HttpClient,
+    /// Chat requests (task rows, raw chat rows) go through its pipeline.
+    pub tasks: TaskSetup,
     pub store: Arc<Store>,
     pub catalog: ModelCatalog,
     pub progress: Arc<Progress>,
@@ -64,16 +70,143 @@ pub async fn run_job(opts: &JobOptions, cx: RunContext) -> Result<Summary, Batch
             opts.model
         )));
     }
-    let meta = serde_json::to_string(opts).map_err(|e| BatchError::Invalid(e.to_string()))?;
-    let job = cx.store.batch_create_job(
-        &id,
-        &canonical(&opts.input.path),
-        &canonical(&opts.output),
-        &meta,
-    )?;
-    let (mut out, lines) = OutputFile::open_repaired(&opts.output, job.rows_written)?;
+    let plan = JobPlan {
+        id: id.clone(),
+        input: canonical(&opts.input.path),
+        output: opts.output.clone(),
+        meta: serde_json::to_string(opts).map_err(|e| BatchError::Invalid(e.to_string()))?,
+        command: "batch".into(),
+        limits: Limits {
+            rpm: opts.rpm,
+            tpm: opts.tpm,
+            concurrency: opts.concurrency,
+        },
+        max_attempts: opts.max_attempts,
+        max_cost: opts.max_cost,
+        window: opts.window,
+    };
+    let mut tasks = cx.tasks.clone();
+    tasks.pipeline = tasks.pipeline.with_batch_job(id);
+    let work = Arc::new(FileWork {
+        opts: opts.clone(),
+        client: cx.client.clone(),
+        tasks,
+    });
+    let input = opts.input.clone();
+    run_rows(
+        &plan,
+        &mut reader,
+        move || count_rows(&input),
+        work,
+        cx.shared(),
+    )
+    .await
+}
+
+/// A job's identity and limits: from [`JobOptions`] for an input file, or a caller's own
+/// (an eval run).
+#[derive(Debug, Clone)]
+pub struct JobPlan {
+    /// Same id → the same job, resumed.
+    pub id: String,
+    /// What `batch list|status` show as the input.
+    pub input: String,
+    pub output: PathBuf,
+    /// Stored with the job (`batch resume` reads file jobs' options back from it).
+    pub meta: String,
+    /// The command named in the usage ledger.
+    pub command: String,
+    pub limits: Limits,
+    /// Attempts per request before the row is written as an error.
+    pub max_attempts: u32,
+    /// Stop admitting rows before the spend (estimated) would pass this, in USD.
+    pub max_cost: Option<f64>,
+    /// How far ahead of the last written row rows may be admitted (the reorder window).
+    pub window: usize,
+}
+
+/// Where a job's rows come from, in index order: the input file, or rows made in memory.
+pub trait RowSource: Send {
+    fn next_row(&mut self) -> Result<Option<Row>, BatchError>;
+}
+
+impl RowSource for RowReader {
+    fn next_row(&mut self) -> Result<Option<Row>, BatchError> {
+        RowReader::next_row(self)
+    }
+}
+
+/// A boxed, sendable future.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a job does with each row.
+pub trait RowWork: Send + Sync + 'static {
+    /// The row's request estimate (for the limiter's first charge and the cost cap), or why
+    /// it cannot be sent (it is then written as an error without a request).
+    fn prepare(&self, row: &Row) -> Result<Prepared, String>;
+    /// Does the row's work; every chat request goes through a gate from
+    /// [`Scheduler::gate`]. Returns the output line.
+    fn run<'a>(
+        &'a self,
+        sched: &'a Arc<Scheduler>,
+        row: &'a Row,
+        p: &'a Prepared,
+    ) -> BoxFuture<'a, RowDone>;
+}
+
+/// A row's output line, what its requests cost and whether it is an error.
+#[derive(Debug, Clone)]
+pub struct RowDone {
+    pub line: String,
+    pub cost: f64,
+    pub failed: bool,
+}
+
+/// What a run shares besides its rows: the store (checkpoints, ledger), prices, progress.
+pub struct RunShared {
+    pub store: Arc<Store>,
+    pub catalog: ModelCatalog,
+    pub progress: Arc<Progress>,
+}
+
+impl RunContext {
+    fn shared(&self) -> RunShared {
+        RunShared {
+            store: self.store.clone(),
+            catalog: self.catalog.clone(),
+            progress: self.progress.clone(),
+        }
+    }
+}
+
+/// Runs (or resumes) the job `plan` over `source` with `work` until every row is written or
+/// the cost cap stops it; `count` gives the number of rows (called once, when needed).
+pub async fn run_rows(
+    plan: &JobPlan,
+    source: &mut dyn RowSource,
+    count: impl FnOnce() -> Result<u64, BatchError>,
+    work: Arc<dyn RowWork>,
+    cx: RunShared,
+) -> Result<Summary, BatchError> {
+    let id = plan.id.clone();
+    let job = cx
+        .store
+        .batch_create_job(&id, &plan.input, &canonical(&plan.output), &plan.meta)?;
+    let (mut out, lines) = OutputFile::open_repaired(&plan.output, job.rows_written)?;
     let mut notes = Vec::new();
     let mut written = job.rows_written;
+    if job.status == "done" && lines == written && job.total_rows == Some(written) {
+        return Ok(Summary {
+            job_id: id,
+            written,
+            total: written,
+            failed: job.rows_failed,
+            spent_usd: job.spent_usd,
+            stopped: None,
+            notes,
+            already_complete: true,
+        });
+    }
     if lines < written {
         notes.push(format!(
             "the output held {lines} of the {written} lines recorded; the missing rows are run again"
@@ -81,7 +214,7 @@ pub async fn run_job(opts: &JobOptions, cx: RunContext) -> Result<Summary, Batch
         cx.store.batch_rewind(&id, lines)?;
         written = lines;
     }
-    let total = count_rows(&opts.input)?;
+    let total = count()?;
     cx.progress.set_total(total);
     cx.store.batch_set_status(&id, "running", None)?;
 
@@ -105,21 +238,18 @@ pub async fn run_job(opts: &JobOptions, cx: RunContext) -> Result<Summary, Batch
     }
     cx.progress.start_at(written, spent);
 
-    let shared = Arc::new(Shared {
-        client: cx.client.clone(),
-        limiter: Limiter::new(Limits {
-            rpm: opts.rpm,
-            tpm: opts.tpm,
-            concurrency: opts.concurrency,
-        }),
+    let shared = Arc::new(Scheduler {
+        limiter: Limiter::new(plan.limits),
         progress: cx.progress.clone(),
         catalog: cx.catalog.clone(),
-        max_attempts: opts.max_attempts.max(1),
+        max_attempts: plan.max_attempts.max(1),
         store: cx.store.clone(),
         job_id: id.clone(),
+        command: plan.command.clone(),
     });
     let mut state = Loop {
-        opts,
+        plan,
+        work,
         id: id.clone(),
         store: cx.store.clone(),
         shared,
@@ -133,7 +263,7 @@ pub async fn run_job(opts: &JobOptions, cx: RunContext) -> Result<Summary, Batch
         eof: false,
         cost_stopped: false,
     };
-    let result = state.run(&mut reader, &mut out).await;
+    let result = state.run(source, &mut out).await;
     let summary = match result {
         Ok(()) => state.finish(total, notes)?,
         Err(e) => {
@@ -159,28 +289,43 @@ struct Finished {
     sent: bool,
 }
 
-struct Shared {
-    client: HttpClient,
-    limiter: Limiter,
-    progress: Arc<Progress>,
-    catalog: ModelCatalog,
-    max_attempts: u32,
+/// The job's scheduler, shared by every row's work: the limiter, retries, progress and the
+/// ledger of attempts.
+pub struct Scheduler {
+    pub(crate) limiter: Limiter,
+    pub(crate) progress: Arc<Progress>,
+    pub(crate) catalog: ModelCatalog,
+    pub(crate) max_attempts: u32,
     /// Every attempt goes into the usage ledger, like every other command's requests.
     store: Arc<Store>,
     job_id: String,
+    command: String,
 }
 
-impl Shared {
+impl Scheduler {
+    /// A gate for one row's requests (plug it into the row's pipeline with
+    /// `Pipeline::with_gate`); it also adds up what they cost.
+    pub fn gate(self: &Arc<Self>) -> Arc<RowGate> {
+        Arc::new(RowGate::new(self.clone()))
+    }
+
     /// One ledger row per attempt (failures included, with no tokens).
-    fn record(&self, p: &Prepared, usage: &Usage, cost: f64, started: Instant, status: u16) {
+    pub(crate) fn record(
+        &self,
+        model: &str,
+        usage: &Usage,
+        cost: f64,
+        started: Instant,
+        status: u16,
+    ) {
         self.store.record(LedgerRow {
             ts: llmkit_store::now_secs(),
             profile: None,
             backend: "http".into(),
-            model: p.model.clone(),
+            model: model.to_string(),
             session: None,
             batch_job: Some(self.job_id.clone()),
-            command: "batch".into(),
+            command: self.command.clone(),
             prompt_tokens: usage.prompt_tokens,
             completion_tokens: usage.completion_tokens,
             cached_tokens: usage.cached_tokens(),
@@ -194,10 +339,11 @@ impl Shared {
 }
 
 struct Loop<'a> {
-    opts: &'a JobOptions,
+    plan: &'a JobPlan,
+    work: Arc<dyn RowWork>,
     id: String,
     store: Arc<Store>,
-    shared: Arc<Shared>,
+    shared: Arc<Scheduler>,
     buffer: BTreeMap<u64, Finished>,
     written: u64,
     spent: f64,
@@ -212,7 +358,7 @@ struct Loop<'a> {
 impl Loop<'_> {
     async fn run(
         &mut self,
-        reader: &mut RowReader,
+        reader: &mut dyn RowSource,
         out: &mut OutputFile,
     ) -> Result<(), BatchError> {
         let (tx, mut rx) = mpsc::unbounded_channel::<Finished>();
@@ -241,11 +387,11 @@ impl Loop<'_> {
     /// sent go straight to `fresh` as errors. Returns whether anything was admitted.
     fn admit(
         &mut self,
-        reader: &mut RowReader,
+        reader: &mut dyn RowSource,
         tx: &mpsc::UnboundedSender<Finished>,
         fresh: &mut Vec<Finished>,
     ) -> Result<bool, BatchError> {
-        let window = self.opts.window.max(1) as u64;
+        let window = self.plan.window.max(1) as u64;
         let mut admitted = false;
         while !self.eof && !self.cost_stopped {
             let row = match self.pending_row.take() {
@@ -265,17 +411,7 @@ impl Loop<'_> {
                 self.pending_row = Some(row);
                 break;
             }
-            let prepared = match &row.item {
-                Err(msg) => Err(msg.clone()),
-                Ok(item) => prepare(
-                    item,
-                    self.opts.task.as_ref(),
-                    &self.opts.model,
-                    &self.opts.sampling,
-                )
-                .map_err(|e| format!("line {}: {e}", row.line)),
-            };
-            let p = match prepared {
+            let p = match self.work.prepare(&row) {
                 Ok(p) => p,
                 Err(msg) => {
                     fresh.push(Finished {
@@ -291,7 +427,7 @@ impl Loop<'_> {
                 }
             };
             let estimate = p.estimated_cost(&self.shared.catalog).unwrap_or(0.0);
-            if let Some(cap) = self.opts.max_cost
+            if let Some(cap) = self.plan.max_cost
                 && self.spent + self.reserved + estimate > cap
             {
                 if self.inflight == 0 {
@@ -304,10 +440,18 @@ impl Loop<'_> {
             self.inflight += 1;
             admitted = true;
             let shared = self.shared.clone();
+            let work = self.work.clone();
             let tx = tx.clone();
             tokio::spawn(async move {
-                let f = work(&shared, &row, &p, estimate).await;
-                let _ = tx.send(f);
+                let done = work.run(&shared, &row, &p).await;
+                let _ = tx.send(Finished {
+                    index: row.index,
+                    line: done.line,
+                    cost: done.cost,
+                    reserved: estimate,
+                    failed: done.failed,
+                    sent: true,
+                });
             });
         }
         Ok(admitted)
@@ -365,7 +509,7 @@ impl Loop<'_> {
 
     fn finish(&self, total: u64, notes: Vec<String>) -> Result<Summary, BatchError> {
         let stopped = if self.cost_stopped && self.written < total {
-            let cap = self.opts.max_cost.unwrap_or(0.0);
+            let cap = self.plan.max_cost.unwrap_or(0.0);
             let msg = format!(
                 "cost cap reached: spent ${:.4} of ${cap:.4}; {} of {total} rows left (run again \
                  with a higher --max-cost to continue)",
@@ -393,12 +537,108 @@ impl Loop<'_> {
             spent_usd: self.spent,
             stopped,
             notes,
+            already_complete: false,
         })
     }
 }
 
-/// Sends one row until it succeeds, fails for good or runs out of attempts.
-async fn work(shared: &Shared, row: &Row, p: &Prepared, reserved: f64) -> Finished {
+/// The work of an input file's rows: tasks and chat requests through the gated pipeline,
+/// other raw requests straight to the client.
+struct FileWork {
+    opts: JobOptions,
+    client: HttpClient,
+    tasks: TaskSetup,
+}
+
+impl RowWork for FileWork {
+    fn prepare(&self, row: &Row) -> Result<Prepared, String> {
+        match &row.item {
+            Err(msg) => Err(msg.clone()),
+            Ok(item) => prepare(
+                item,
+                self.opts.task.as_ref(),
+                &self.opts.model,
+                &self.opts.sampling,
+            )
+            .map_err(|e| format!("line {}: {e}", row.line)),
+        }
+    }
+
+    fn run<'a>(
+        &'a self,
+        sched: &'a Arc<Scheduler>,
+        row: &'a Row,
+        p: &'a Prepared,
+    ) -> BoxFuture<'a, RowDone> {
+        Box::pin(self.work(sched, row, p))
+    }
+}
+
+impl FileWork {
+    async fn work(&self, shared: &Arc<Scheduler>, row: &Row, p: &Prepared) -> RowDone {
+        let opts = &self.opts;
+        let outcome = match (&row.item, &opts.task) {
+            (Ok(RowItem::Text { text, .. }), Some(task)) if p.body.is_null() => {
+                let o = run_task(
+                    shared,
+                    &self.tasks,
+                    task,
+                    &opts.model,
+                    &opts.sampling,
+                    &opts.structured,
+                    text,
+                )
+                .await;
+                return finished(row, o, |v, u| task_line(row, v, u));
+            }
+            _ if p.path == "chat/completions" => {
+                match serde_json::from_value::<ChatCompletionRequest>(p.body.clone()) {
+                    Ok(req) => run_chat(shared, &self.tasks, &req).await,
+                    Err(e) => {
+                        let msg = format!("line {}: the body is not a chat request: {e}", row.line);
+                        return refused(row, &msg, "invalid_row");
+                    }
+                }
+            }
+            _ if self.tasks.redacting => {
+                let msg = format!(
+                    "redaction covers chat requests only; this request to `{}` was not sent",
+                    p.path
+                );
+                return refused(row, &msg, "not_redactable");
+            }
+            _ => return work_raw(shared, &self.client, row, p).await,
+        };
+        finished(row, outcome, |v, _| ok_line(row, &v))
+    }
+}
+
+fn finished(
+    row: &Row,
+    o: Outcome,
+    line: impl FnOnce(serde_json::Value, &Usage) -> String,
+) -> RowDone {
+    let (line, failed) = match o.result {
+        Ok(v) => (line(v, &o.usage), false),
+        Err(f) => (error_line(row, &f.message, f.status, f.code), true),
+    };
+    RowDone {
+        line,
+        cost: o.cost,
+        failed,
+    }
+}
+
+fn refused(row: &Row, msg: &str, code: &str) -> RowDone {
+    RowDone {
+        line: error_line(row, msg, None, Some(code.into())),
+        cost: 0.0,
+        failed: true,
+    }
+}
+
+/// Sends one raw row until it succeeds, fails for good or runs out of attempts.
+async fn work_raw(shared: &Scheduler, client: &HttpClient, row: &Row, p: &Prepared) -> RowDone {
     let est_tokens = p.estimated_tokens();
     let mut attempt = 0;
     loop {
@@ -406,7 +646,7 @@ async fn work(shared: &Shared, row: &Row, p: &Prepared, reserved: f64) -> Finish
         let permit = shared.limiter.acquire(est_tokens).await;
         shared.progress.add_request();
         let started = Instant::now();
-        let result = shared.client.post_json(&p.path, &p.body).await;
+        let result = client.post_json(&p.path, &p.body).await;
         drop(permit);
         let e = match result {
             Ok(resp) => {
@@ -419,74 +659,30 @@ async fn work(shared: &Shared, row: &Row, p: &Prepared, reserved: f64) -> Finish
                     .progress
                     .add_tokens(usage.prompt_tokens + usage.completion_tokens);
                 let cost = shared.catalog.cost(&p.model, &usage, false).unwrap_or(0.0);
-                shared.record(p, &usage, cost, started, resp.meta.status);
-                return Finished {
-                    index: row.index,
+                shared.record(&p.model, &usage, cost, started, resp.meta.status);
+                return RowDone {
                     line: ok_line(row, &resp.body),
                     cost,
-                    reserved,
                     failed: false,
-                    sent: true,
                 };
             }
             Err(ClientError::RetriesExhausted { last, .. }) => *last,
             Err(e) => e,
         };
-        shared.record(p, &Usage::default(), 0.0, started, e.status().unwrap_or(0));
-        let mut delay = None;
-        if e.status() == Some(429) && !e.is_insufficient_quota() {
-            shared.progress.add_rate_limited();
-            delay = server_delay(&e);
-            shared.limiter.refund(est_tokens as f64);
-            shared.limiter.on_rate_limited(delay);
-        }
-        if e.is_retryable() && attempt < shared.max_attempts {
-            shared.progress.add_retry();
-            tokio::time::sleep(delay.unwrap_or_else(|| backoff(attempt))).await;
+        shared.record(
+            &p.model,
+            &Usage::default(),
+            0.0,
+            started,
+            e.status().unwrap_or(0),
+        );
+        if retry_after_failure(shared, &e, est_tokens, attempt).await {
             continue;
         }
-        let message = match e.hint() {
-            Some(h) if !e.is_retryable() => format!("{e} (hint: {h})"),
-            _ => e.to_string(),
-        };
-        return Finished {
-            index: row.index,
-            line: error_line(row, &message, e.status(), e.code()),
+        return RowDone {
+            line: error_line(row, &failure_message(&e), e.status(), e.code()),
             cost: 0.0,
-            reserved,
             failed: true,
-            sent: true,
         };
-    }
-}
-
-/// The delay a 429 (or 503) asks for: the `retry-after-ms` / `Retry-After` header, else
-/// OpenAI's "Please try again in 1.5s." in the message (some compatible servers send only
-/// that). Delays over the client's cap are ignored in favour of our own backoff.
-fn server_delay(e: &ClientError) -> Option<Duration> {
-    let d = e.retry_after().or_else(|| {
-        let msg = &e.api_error()?.message;
-        let at = msg.find("try again in ")? + "try again in ".len();
-        let word = msg[at..].split_whitespace().next()?;
-        llmkit_client::parse_duration(word.trim_end_matches('.'))
-    })?;
-    (d <= llmkit_client::MAX_SERVER_DELAY).then_some(d)
-}
-
-fn backoff(attempt: u32) -> Duration {
-    let exp = 2f64.powi(i32::try_from(attempt.saturating_sub(1).min(16)).unwrap_or(16));
-    let base = (BACKOFF_BASE.as_secs_f64() * exp).min(BACKOFF_MAX.as_secs_f64());
-    Duration::from_secs_f64(base * rand::random_range(0.5..=1.0))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        assert!(backoff(1) <= BACKOFF_BASE);
-        assert!(backoff(30) <= BACKOFF_MAX);
-        assert!(backoff(4) >= BACKOFF_BASE * 4);
     }
 }

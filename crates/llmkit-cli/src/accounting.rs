@@ -35,13 +35,31 @@ fn handle(ctx: &Ctx) -> Result<&StoreHandle> {
         return Ok(h);
     }
     let store = Arc::new(Store::open(&ctx.settings.store_path).map_err(store_error)?);
+    let cfg = config(ctx, ctx.global.max_cost);
+    let accounting = Arc::new(StoreAccounting::new(Arc::clone(&store), cfg));
+    // Another call may have won the race; either value is equivalent.
+    let _ = ctx.store.set(StoreHandle { store, accounting });
+    ctx.store
+        .get()
+        .ok_or_else(|| anyhow::anyhow!("the store could not be opened"))
+}
+
+/// The accounting of a command that enforces `--max-cost` itself over a whole resumable job
+/// (batch, eval): the same cache, budgets and ledger, without the per-invocation cap, which
+/// would turn rows into errors where the job should stop resumably.
+pub fn accounting_uncapped(ctx: &Ctx) -> Result<Arc<dyn Accounting>> {
+    let store = store(ctx)?;
+    Ok(Arc::new(StoreAccounting::new(store, config(ctx, None))))
+}
+
+fn config(ctx: &Ctx, max_cost: Option<f64>) -> AccountingConfig {
     let s = &ctx.settings;
-    let cfg = AccountingConfig {
+    AccountingConfig {
         budgets: Budgets {
             daily_usd: s.budget_daily_usd,
             monthly_usd: s.budget_monthly_usd,
         },
-        max_cost_usd: ctx.global.max_cost,
+        max_cost_usd: max_cost,
         cache: if ctx.global.no_cache {
             CachePolicy::Off
         } else {
@@ -52,13 +70,7 @@ fn handle(ctx: &Ctx) -> Result<&StoreHandle> {
         },
         cache_ttl_secs: s.cache_ttl_secs,
         ..AccountingConfig::new(s.catalog.clone())
-    };
-    let accounting = Arc::new(StoreAccounting::new(Arc::clone(&store), cfg));
-    // Another call may have won the race; either value is equivalent.
-    let _ = ctx.store.set(StoreHandle { store, accounting });
-    ctx.store
-        .get()
-        .ok_or_else(|| anyhow::anyhow!("the store could not be opened"))
+    }
 }
 
 /// A store error as the CLI shows it: message plus hint.

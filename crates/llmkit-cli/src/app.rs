@@ -158,6 +158,21 @@ impl Ctx {
         Ok(p)
     }
 
+    /// Like [`Ctx::pipeline`] for commands that enforce `--max-cost` themselves over a
+    /// resumable job (batch, eval).
+    pub fn pipeline_uncapped(&self, backend: Backend, command: &str) -> Result<Pipeline> {
+        let info = RequestInfo {
+            command: command.to_string(),
+            profile: self.settings.profile.clone(),
+            ..RequestInfo::default()
+        };
+        let mut p = Pipeline::new(backend, info);
+        if let Some(r) = crate::privacy::redactor(self)? {
+            p = p.with_redaction(r);
+        }
+        Ok(p.with_accounting(crate::accounting::accounting_uncapped(self)?))
+    }
+
     /// The HTTP client, refusing to go to OpenAI without a key.
     pub fn http(&self) -> Result<HttpClient> {
         if self.settings.api_key.is_none() && self.settings.is_openai() {

@@ -17,6 +17,7 @@ mod catalog;
 mod config;
 mod download;
 mod error;
+mod gate;
 mod http;
 mod jobs;
 #[cfg(feature = "local")]
@@ -33,6 +34,7 @@ pub use catalog::{ModelCatalog, ModelInfo, training_price_per_mtok};
 pub use config::{AzureConfig, ClientConfig, RetryPolicy, Timeouts};
 pub use download::download_file;
 pub use error::{BoxError, ClientError};
+pub use gate::{Attempt, Gate};
 pub use http::{HttpClient, Response, ResponseMeta, USER_AGENT};
 #[cfg(feature = "local")]
 pub use local::LocalBackend;

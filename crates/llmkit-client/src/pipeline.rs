@@ -18,6 +18,7 @@ use crate::error::ClientError;
 use crate::http::{Response, ResponseMeta};
 use crate::stream::ChatStream;
 
+use crate::gate::{Attempt, Gate};
 /// Replaces personal data in an outgoing request and restores it in the answer.
 pub trait Redact: Send + Sync {
     /// Rewrites the request in place; the returned restorer undoes it in the response.
@@ -80,12 +81,18 @@ pub struct Pipeline {
 #[derive(Debug, Clone)]
 pub struct ChatResult {
     pub response: ChatCompletionResponse,
+/// One backend call, boxed for a [`Gate`].
+fn attempt<'a>(backend: &'a Backend, req: &'a ChatCompletionRequest) -> Attempt<'a> {
+    Box::pin(backend.chat(req))
+}
+
     pub meta: ResponseMeta,
     pub cache_hit: bool,
     pub redactions: Vec<(String, usize)>,
 }
 
 impl Pipeline {
+    gate: Option<Arc<dyn Gate>>,
     pub fn new(backend: Backend, info: RequestInfo) -> Self {
         Self {
             backend,
@@ -104,6 +111,7 @@ impl Pipeline {
         self.accounting = Some(a);
         self
     }
+            gate: None,
 
     pub fn backend(&self) -> &Backend {
         &self.backend
@@ -118,7 +126,21 @@ impl Pipeline {
         let mut req = req.clone();
         let restorer = self.redact.as_ref().map(|r| r.redact_request(&mut req));
         let redactions = restorer.as_ref().map(|r| r.counts()).unwrap_or_default();
-        let restore = |mut resp: ChatCompletionResponse| {
+    /// Sends whole (non-streamed) chat requests through `gate`: the batch runner's limiter
+    /// and retries. Streams are not gated.
+    pub fn with_gate(mut self, g: Arc<dyn Gate>) -> Self {
+        self.gate = Some(g);
+        self
+    }
+
+    /// Tags the ledger rows with a batch job.
+    pub fn with_batch_job(mut self, job: impl Into<String>) -> Self {
+        self.info.batch_job = Some(job.into());
+        self
+    }
+
+        // It owns the restorer, so the future stays `Send` (a `Restore` is not `Sync`).
+        let restore = move |mut resp: ChatCompletionResponse| {
             if let Some(r) = &restorer {
                 for c in &mut resp.choices {
                     if let Some(text) = &c.message.content {
@@ -143,7 +165,13 @@ impl Pipeline {
             Some(acc) => acc.reserve(&self.info, &req)?,
             None => 0,
         };
-        let result = self.backend.chat(&req).await;
+        let result = match &self.gate {
+            Some(gate) => {
+                let send = || attempt(&self.backend, &req);
+                gate.call(&req, &send).await
+            }
+            None => self.backend.chat(&req).await,
+        };
         if let Some(acc) = &self.accounting {
             self.record(acc.as_ref(), ticket, &req, &result);
             if let Ok(r) = &result {

@@ -23,6 +23,12 @@ pub enum EvalError {
     UnknownMetric(String),
     #[error("invalid run record: {0}")]
     Record(String),
+    /// The batch engine running the eval failed.
+    #[error("{message}")]
+    Job {
+        message: String,
+        hint: Option<String>,
+    },
 }
 
 impl EvalError {
@@ -45,6 +51,7 @@ impl EvalError {
                     .collect::<Vec<_>>()
                     .join(", ")
             )),
+            Self::Job { hint, .. } => hint.clone(),
             _ => None,
         }
     }

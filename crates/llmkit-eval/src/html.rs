@@ -58,7 +58,7 @@ fn summary_table(h: &mut String, record: &RunRecord) {
     let best = best_per_metric(record);
     h.push_str("<table><tr><th>variant</th><th>model</th>");
     for m in &record.metrics {
-        let _ = write!(h, "<th>{}</th>", m.name());
+        let _ = write!(h, "<th>{}</th>", esc(&record.metric_label(*m)));
     }
     h.push_str("<th>errors</th></tr>");
     for v in &record.variants {
@@ -93,7 +93,7 @@ fn bar_chart(h: &mut String, record: &RunRecord, m: Metric) {
         h,
         "<figure><figcaption>{}{}</figcaption><svg class=\"chart\" data-metric=\"{}\" \
          xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" role=\"img\">",
-        m.name(),
+        esc(&record.metric_label(m)),
         if m.higher_is_better() {
             " (higher is better)"
         } else {

@@ -8,6 +8,8 @@
 mod error;
 mod finetune;
 mod html;
+mod job;
+mod judge;
 pub mod metrics;
 mod report;
 mod runner;
@@ -16,6 +18,8 @@ mod spec;
 pub use error::EvalError;
 pub use finetune::{Finding, FinetuneReport, Severity, validate_chat_jsonl};
 pub use html::render_html;
+pub use job::{EvalJobOptions, EvalOutcome, JudgeSetup, eval_job_id, run_eval};
+pub use judge::{JudgeSpec, Judgement};
 pub use report::{
     Comparison, Delta, Gate, ItemResult, Regression, RunRecord, VariantResult, best_per_metric,
     compare_runs, render_table,

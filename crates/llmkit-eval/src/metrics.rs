@@ -38,10 +38,13 @@ pub enum Metric {
     LatencyP95,
     /// Mean cost per item in USD (catalogue prices).
     CostPerItem,
+    /// Mean LLM-as-judge score (1 to the judge's scale) against the spec's rubric; failed
+    /// items and failed judgements count as 0.
+    Judge,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 11] = [
+    pub const ALL: [Metric; 12] = [
         Self::Accuracy,
         Self::MacroF1,
         Self::ExactMatch,
@@ -53,6 +56,7 @@ impl Metric {
         Self::LatencyP50,
         Self::LatencyP95,
         Self::CostPerItem,
+        Self::Judge,
     ];
 
     pub fn name(self) -> &'static str {
@@ -68,6 +72,7 @@ impl Metric {
             Self::LatencyP50 => "latency_p50",
             Self::LatencyP95 => "latency_p95",
             Self::CostPerItem => "cost_per_item",
+            Self::Judge => "judge",
         }
     }
 

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::EvalError;
+use crate::judge::{JudgeSpec, Judgement};
 use crate::metrics::{self, Confusion, Metric};
 use crate::spec::{EvalSpec, Task, Variant};
 
@@ -27,6 +28,9 @@ pub struct ItemResult {
     pub cost_usd: Option<f64>,
     /// Per-item values of the per-item metrics (1/0 for match metrics).
     pub scores: BTreeMap<String, f64>,
+    /// The LLM judge's verdict (metric `judge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<Judgement>,
 }
 
 /// One variant's results.
@@ -56,9 +60,20 @@ pub struct RunRecord {
     pub dataset: String,
     pub metrics: Vec<Metric>,
     pub variants: Vec<VariantResult>,
+    /// The judge of metric `judge` (its model is named in every report).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<JudgeSpec>,
 }
 
 impl RunRecord {
+    /// A metric's column title: its name, with the judge model for `judge`.
+    pub fn metric_label(&self, m: Metric) -> String {
+        match (m, &self.judge) {
+            (Metric::Judge, Some(j)) => format!("judge ({})", j.model),
+            _ => m.name().to_string(),
+        }
+    }
+
     /// A run id from the spec name and the time: `NAME-MILLIS`, safe as a file name.
     pub fn make_id(spec: &str, unix_millis: u128) -> String {
         let name: String = spec
@@ -129,6 +144,7 @@ pub(crate) fn score_variant(
                 )),
                 Metric::Chrf => metrics::chrf(&[(&out, &exp)]),
                 Metric::RougeL => metrics::rouge_l(&out, &exp),
+                Metric::Judge => it.judge.as_ref().and_then(|j| j.score).unwrap_or(0.0),
                 _ => continue,
             };
             it.scores.insert(m.name().to_string(), v);
@@ -225,7 +241,7 @@ pub(crate) fn fmt_value(m: Metric, v: f64) -> String {
     match m {
         Metric::CostPerItem => format!("${v:.6}"),
         Metric::LatencyP50 | Metric::LatencyP95 => format!("{v:.0} ms"),
-        Metric::Chrf | Metric::Bleu => format!("{v:.2}"),
+        Metric::Chrf | Metric::Bleu | Metric::Judge => format!("{v:.2}"),
         _ => format!("{v:.3}"),
     }
 }
@@ -235,7 +251,7 @@ pub(crate) fn fmt_value(m: Metric, v: f64) -> String {
 pub fn render_table(record: &RunRecord) -> String {
     let best = best_per_metric(record);
     let mut header: Vec<String> = vec!["variant".into(), "model".into()];
-    header.extend(record.metrics.iter().map(|m| m.name().to_string()));
+    header.extend(record.metrics.iter().map(|m| record.metric_label(*m)));
     header.push("errors".into());
     let mut rows = vec![header];
     for v in &record.variants {
@@ -433,6 +449,7 @@ mod tests {
             cache_hit: false,
             cost_usd: Some(0.001),
             scores: BTreeMap::new(),
+            judge: None,
         }
     }
 
@@ -445,6 +462,7 @@ mod tests {
             dataset: "d.jsonl".into(),
             metrics,
             variants,
+            judge: None,
         }
     }
 

@@ -61,7 +61,7 @@ pub async fn run_variant(setup: &VariantSetup, spec: &EvalSpec, data: &Dataset) 
     score_variant(spec, &setup.variant, &setup.prototype.model, items)
 }
 
-async fn run_item(setup: &VariantSetup, spec: &EvalSpec, item: &Item) -> ItemResult {
+pub(crate) async fn run_item(setup: &VariantSetup, spec: &EvalSpec, item: &Item) -> ItemResult {
     // A runner per item so its statistics (tokens, cache hit) are this item's alone.
     let runner = TaskRunner::new(
         setup.pipeline.clone(),
@@ -99,6 +99,7 @@ async fn run_item(setup: &VariantSetup, spec: &EvalSpec, item: &Item) -> ItemRes
         cache_hit: stats.cache_hits > 0,
         cost_usd,
         scores: BTreeMap::new(),
+        judge: None,
     }
 }
 
@@ -204,6 +205,36 @@ pub(crate) fn render_prompt(
     Ok((system, user))
 }
 
+/// The (prompt, completion) tokens one item is expected to take under `variant`.
+pub(crate) fn estimate_item(
+    spec: &EvalSpec,
+    variant: &Variant,
+    item: &Item,
+    counter: &TokenCounter,
+) -> (u64, u64) {
+    let input = match spec.task {
+        Task::Prompt => match render_prompt(spec, variant, item) {
+            Ok((s, u)) => counter.count(&s) as u64 + counter.count(&u) as u64,
+            Err(_) => 0,
+        },
+        _ => counter.count(&item.input(&spec.input)) as u64 + TASK_OVERHEAD,
+    };
+    let guess = match spec.task {
+        Task::Sentiment => 60,
+        Task::Classify => 40,
+        Task::Summarize => 250,
+        Task::Translate => input.saturating_sub(TASK_OVERHEAD) * 6 / 5 + 10,
+        Task::Extract => 150,
+        Task::Prompt => 256,
+    };
+    (
+        input + 8,
+        variant
+            .max_tokens
+            .map_or(guess, |m| u64::from(m).min(guess)),
+    )
+}
+
 /// Tokens the task's own instructions add, roughly (their templates are a few hundred
 /// characters).
 const TASK_OVERHEAD: u64 = 150;
@@ -221,25 +252,9 @@ pub fn estimate_variant(
 ) -> Estimate {
     let (mut prompt, mut completion) = (0u64, 0u64);
     for item in &data.items {
-        let input = match spec.task {
-            Task::Prompt => match render_prompt(spec, variant, item) {
-                Ok((s, u)) => counter.count(&s) as u64 + counter.count(&u) as u64,
-                Err(_) => 0,
-            },
-            _ => counter.count(&item.input(&spec.input)) as u64 + TASK_OVERHEAD,
-        };
-        let guess = match spec.task {
-            Task::Sentiment => 60,
-            Task::Classify => 40,
-            Task::Summarize => 250,
-            Task::Translate => input.saturating_sub(TASK_OVERHEAD) * 6 / 5 + 10,
-            Task::Extract => 150,
-            Task::Prompt => 256,
-        };
-        prompt += input + 8;
-        completion += variant
-            .max_tokens
-            .map_or(guess, |m| u64::from(m).min(guess));
+        let (p, c) = estimate_item(spec, variant, item, counter);
+        prompt += p;
+        completion += c;
     }
     let cost_usd = if free {
         Some(0.0)

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::EvalError;
+use crate::judge::JudgeSpec;
 use crate::metrics::Metric;
 
 /// What each item asks the model to do.
@@ -81,6 +82,9 @@ pub struct EvalSpec {
     pub limit: Option<usize>,
     pub metrics: Vec<Metric>,
     pub variants: Vec<Variant>,
+    /// The LLM-as-judge of metric `judge`: model, rubric, scale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<JudgeSpec>,
     /// Where the spec was read from (set on load).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -190,6 +194,19 @@ impl EvalSpec {
                 );
             }
             _ => {}
+        }
+        if self.metrics.contains(&Metric::Judge) && self.judge.is_none() {
+            return Err(
+                "metric `judge` needs a [judge] table with `model` and `rubric`".to_string(),
+            );
+        }
+        if let Some(j) = &self.judge {
+            if j.rubric.trim().is_empty() {
+                return Err("[judge] needs a non-empty `rubric`".to_string());
+            }
+            if j.scale < 2 {
+                return Err("[judge] `scale` must be at least 2".to_string());
+            }
         }
         if self.metrics.contains(&Metric::JsonValid) && self.schema.is_none() {
             return Err("metric `json_valid` needs `schema`".to_string());

@@ -10,7 +10,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
 use llmkit_batch::{
     BatchError, DryRun, InputFormat, InputSpec, JobOptions, Progress, RunContext, Sampling,
-    Snapshot, Summary, Task,
+    Snapshot, Structured, Summary, Task, TaskSetup,
 };
 use llmkit_client::HttpClient;
 use llmkit_store::Store;
@@ -58,7 +58,61 @@ pub enum BatchAction {
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum TaskKind {
+    Summarize,
+    Translate,
+    Sentiment,
+    Classify,
+    Extract,
     Ask,
+}
+
+/// The flags of the tasks applied to text rows (as on the task commands).
+#[derive(Debug, Args)]
+pub struct BatchTaskArgs {
+    /// Summary length (summarize).
+    #[arg(long, value_name = "short|medium|long", default_value = "medium")]
+    pub length: crate::cli::SummaryLength,
+    /// At most this many words (summarize; wins over --length).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub words: Option<u32>,
+    /// Prose or a bulleted list (summarize).
+    #[arg(long, value_name = "paragraph|bullets", default_value = "paragraph")]
+    pub summary_format: crate::cli::SummaryStyle,
+    /// What the summary should concentrate on (summarize).
+    #[arg(long, value_name = "TEXT")]
+    pub focus: Option<String>,
+    /// Target language (translate).
+    #[arg(long, value_name = "LANG")]
+    pub to: Option<String>,
+    /// Source language (translate; default: detected by the model).
+    #[arg(long, value_name = "LANG")]
+    pub from: Option<String>,
+    /// Glossary: TSV/CSV `source<TAB>target` lines or a JSON object (translate).
+    #[arg(long, value_name = "FILE")]
+    pub glossary: Option<PathBuf>,
+    /// A glossary term missing from a translation makes that row an error (translate).
+    #[arg(long)]
+    pub strict: bool,
+    /// The labels to choose from, comma-separated (classify).
+    #[arg(long, value_name = "A,B,C", value_delimiter = ',')]
+    pub labels: Vec<String>,
+    /// Allow several labels (classify).
+    #[arg(long)]
+    pub multi: bool,
+    /// JSON Schema file each result must be valid against (extract).
+    #[arg(long, value_name = "FILE.json")]
+    pub schema: Option<PathBuf>,
+    /// Follow-up requests quoting the validation error when an answer is invalid
+    /// (sentiment, classify, extract).
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub repair_attempts: u32,
+    /// How JSON is requested: `schema` (strict json_schema) or `prompt` (JSON mode plus the
+    /// schema in the prompt); `auto` is `schema`.
+    #[arg(long, value_name = "MODE", default_value = "auto")]
+    pub json_mode: crate::cli::JsonMode,
+    /// Context window in tokens, overriding the model's (sizes the chunks of long rows).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(256..))]
+    pub context_window: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -72,6 +126,8 @@ pub struct BatchRunArgs {
     /// ({custom_id, method, url, body}). CSV input implies `ask`.
     #[arg(long, value_enum)]
     pub task: Option<TaskKind>,
+    #[command(flatten)]
+    pub task_args: BatchTaskArgs,
     /// System prompt of the `ask` task.
     #[arg(short, long, value_name = "TEXT")]
     pub system: Option<String>,
@@ -163,7 +219,8 @@ fn options(ctx: &Ctx, a: &BatchRunArgs) -> Result<JobOptions> {
         None => InputFormat::from_path(&a.input),
     };
     let task = match (a.task, format) {
-        (Some(TaskKind::Ask), _) | (None, InputFormat::Csv) => Some(Task::Ask {
+        (Some(kind), _) => Some(task_of(kind, a)?),
+        (None, InputFormat::Csv) => Some(Task::Ask {
             system: a.system.clone(),
         }),
         (None, InputFormat::Jsonl) => None,
@@ -208,6 +265,11 @@ async fn execute(ctx: &Ctx, opts: &JobOptions, quiet: bool, json: bool) -> Resul
     check_output(opts)?;
     let store = Arc::new(open_store(ctx)?);
     // Retries happen in the scheduler, where a 429 can slow every worker down.
+        structured: Structured {
+            repair_attempts: a.task_args.repair_attempts,
+            prompt_mode: a.task_args.json_mode == crate::cli::JsonMode::Prompt,
+        },
+        context_window: a.task_args.context_window,
     let client = HttpClient::new(ctx.http()?.config().clone().max_retries(0))?;
     let progress = Arc::new(Progress::new());
     let bar = (!quiet && !json).then(|| spawn_bar(progress.clone()));
@@ -217,6 +279,106 @@ async fn execute(ctx: &Ctx, opts: &JobOptions, quiet: bool, json: bool) -> Resul
         catalog: ctx.settings.catalog.clone(),
         progress: progress.clone(),
     };
+/// The task of `--task KIND` with its flags; missing or unreadable inputs are usage errors.
+fn task_of(kind: TaskKind, a: &BatchRunArgs) -> Result<Task> {
+    use crate::cli::{SummaryLength, SummaryStyle};
+    let t = &a.task_args;
+    Ok(match kind {
+        TaskKind::Ask => Task::Ask {
+            system: a.system.clone(),
+        },
+        TaskKind::Summarize => Task::Summarize {
+            length: match t.length {
+                SummaryLength::Short => "short",
+                SummaryLength::Medium => "medium",
+                SummaryLength::Long => "long",
+            }
+            .into(),
+            words: t.words,
+            format: match t.summary_format {
+                SummaryStyle::Paragraph => "paragraph",
+                SummaryStyle::Bullets => "bullets",
+            }
+            .into(),
+            focus: t.focus.clone(),
+        },
+        TaskKind::Translate => {
+            let to = t.to.clone().ok_or_else(|| {
+                CliError::usage(
+                    "--task translate needs --to",
+                    "pass the target language, e.g. --to French",
+                )
+            })?;
+            let glossary = match &t.glossary {
+                Some(path) => {
+                    let text = crate::input::read_text_file(path)?;
+                    llmkit_tasks::Glossary::parse(&text)
+                        .map_err(crate::commands::tasks::task_error)?
+                        .terms
+                }
+                None => Vec::new(),
+            };
+            Task::Translate {
+                to,
+                from: t.from.clone(),
+                glossary,
+                strict: t.strict,
+            }
+        }
+        TaskKind::Sentiment => Task::Sentiment,
+        TaskKind::Classify => {
+            let opts = llmkit_tasks::ClassifyOptions::new(&t.labels, t.multi).map_err(|_| {
+                CliError::usage(
+                    "--task classify needs --labels",
+                    "pass the labels to choose from, e.g. --labels bug,feature,question",
+                )
+            })?;
+            Task::Classify {
+                labels: opts.labels,
+                multi: t.multi,
+            }
+        }
+        TaskKind::Extract => {
+            let path = t.schema.as_ref().ok_or_else(|| {
+                CliError::usage(
+                    "--task extract needs --schema",
+                    "pass a JSON Schema file, e.g. --schema person.json",
+                )
+            })?;
+            let text = crate::input::read_text_file(path)?;
+            let schema: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                CliError::usage(
+                    format!("{} is not valid JSON: {e}", path.display()),
+                    "the schema file must hold one JSON Schema object",
+                )
+            })?;
+            llmkit_tasks::check_schema(&schema).map_err(crate::commands::tasks::task_error)?;
+            Task::Extract { schema }
+        }
+    })
+}
+
+/// What task rows need: the pipeline (redaction, cache, budgets, ledger) over a client that
+/// does not retry, the templates and the model's window.
+fn task_setup(ctx: &Ctx, opts: &JobOptions, client: &HttpClient) -> Result<TaskSetup> {
+    let pipeline = ctx.pipeline_uncapped(llmkit_client::Backend::Http(client.clone()), "batch")?;
+    let window = opts.context_window.map_or_else(
+        || {
+            ctx.settings
+                .model_info(&opts.model)
+                .map_or(8192, |i| i.context_window as usize)
+        },
+        |w| w as usize,
+    );
+    Ok(TaskSetup {
+        pipeline,
+        templates: llmkit_tasks::Templates::new(Some(crate::commands::tasks::templates_dir(ctx))),
+        window,
+        counter: llmkit_tasks::TokenCounter::for_model(&opts.model),
+        redacting: crate::privacy::redactor(ctx)?.is_some(),
+    })
+}
+
     let result = llmkit_batch::run_job(opts, cx).await;
     if let Some((bar, task)) = bar {
         task.abort();
@@ -224,7 +386,8 @@ async fn execute(ctx: &Ctx, opts: &JobOptions, quiet: bool, json: bool) -> Resul
         bar.finish();
     }
     let summary = result.map_err(batch_error)?;
-    report(&summary, &progress.snapshot(), json);
+    report(&summary, &progress.snapshot(), json, &opts.output);
+        tasks: task_setup(ctx, opts, &client)?,
     if summary.stopped.is_some() {
         return Err(CliError::failure(
             summary.stopped.clone().unwrap_or_default(),
@@ -288,7 +451,7 @@ fn render(bar: &indicatif::ProgressBar, s: &Snapshot) {
     ));
 }
 
-fn report(summary: &Summary, s: &Snapshot, json: bool) {
+fn report(summary: &Summary, s: &Snapshot, json: bool, output: &std::path::Path) {
     if json {
         let mut v = serde_json::to_value(summary).unwrap_or_default();
         if let Some(o) = v.as_object_mut() {
@@ -318,6 +481,18 @@ fn report(summary: &Summary, s: &Snapshot, json: bool) {
         s.rate_limited,
         s.elapsed_secs
     );
+    if summary.already_complete {
+        let _ = writeln!(
+            err,
+            "job {} already complete: {} rows ({} errors), output at {}; nothing was sent \
+             (delete the output file to run it again)",
+            summary.job_id,
+            summary.written,
+            summary.failed,
+            output.display()
+        );
+        return;
+    }
 }
 
 fn print_dry_run(opts: &JobOptions, d: &DryRun, json: bool) {

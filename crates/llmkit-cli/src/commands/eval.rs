@@ -9,8 +9,8 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use llmkit_client::Backend;
 use llmkit_eval::{
-    EvalError, EvalSpec, Gate, RunRecord, Variant, VariantSetup, compare_runs, estimate_variant,
-    render_html, render_table, run_variant,
+    EvalError, EvalJobOptions, EvalSpec, Gate, RunRecord, Variant, VariantSetup, compare_runs,
+    estimate_variant, render_html, render_table, run_eval,
 };
 use llmkit_tasks::{Templates, TokenCounter};
 use llmkit_types::ChatCompletionRequest;
@@ -58,6 +58,15 @@ pub struct RunArgs {
     /// Do not save the run under the data directory.
     #[arg(long)]
     pub no_save: bool,
+    /// Requests per minute (default: learned from `x-ratelimit-*` headers).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub rpm: Option<u32>,
+    /// Tokens per minute (default: learned from `x-ratelimit-*` headers).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub tpm: Option<u32>,
+    /// Attempts per request before the item is scored as an error.
+    #[arg(long, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_attempts: u32,
 }
 
 #[derive(Debug, Args)]
@@ -108,12 +117,12 @@ async fn run_spec(ctx: &Ctx, args: RunArgs) -> Result<()> {
     if args.dry_run {
         return dry_run(ctx, &spec, &data, args.json);
     }
-    let mut variants = Vec::new();
+    let mut setups = Vec::new();
     for v in &spec.variants {
         notice(&format!("eval: {} ({} items)", v.name, data.items.len()));
-        let setup = setup(ctx, &spec, v).await?;
-        variants.push(run_variant(&setup, &spec, &data).await);
+        setups.push(setup(ctx, &spec, v).await?);
     }
+    let variants = run_job(ctx, &args, &spec, &data, setups).await?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -125,6 +134,7 @@ async fn run_spec(ctx: &Ctx, args: RunArgs) -> Result<()> {
         dataset: spec.dataset_path().display().to_string(),
         metrics: spec.metrics.clone(),
         variants,
+        judge: spec.judge.clone(),
     };
     if !args.no_save {
         let dir = runs_dir(ctx);
@@ -160,6 +170,82 @@ async fn run_spec(ctx: &Ctx, args: RunArgs) -> Result<()> {
         Some("see the lines above; lower the --cutoff or improve the variant".to_string()),
     )
     .into())
+}
+
+/// Runs every variant × item as one batch job (throttled, retried, cost-capped, resumable).
+async fn run_job(
+    ctx: &Ctx,
+    args: &RunArgs,
+    spec: &EvalSpec,
+    data: &llmkit_eval::Dataset,
+    setups: Vec<VariantSetup>,
+) -> Result<Vec<llmkit_eval::VariantResult>> {
+    let opts = EvalJobOptions {
+        dir: runs_dir(ctx)
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+            .join("jobs"),
+        spec_path: llmkit_batch::canonical(&args.spec),
+        rpm: args.rpm,
+        tpm: args.tpm,
+        max_attempts: args.max_attempts,
+        max_cost: ctx.global.max_cost,
+    };
+    let cx = llmkit_batch::RunShared {
+        store: crate::accounting::store(ctx)?,
+        catalog: ctx.settings.catalog.clone(),
+        progress: Arc::new(llmkit_batch::Progress::new()),
+    };
+    let judge = match &spec.judge {
+        Some(j) => Some(judge_setup(ctx, j).await?),
+        None => None,
+    };
+    let outcome = run_eval(spec, data, setups, judge, &opts, cx)
+        .await
+        .map_err(eval_error)?;
+    let s = &outcome.summary;
+    if s.already_complete {
+        notice(&format!(
+            "eval job {} already complete: {} items, results from its checkpoints",
+            s.job_id, s.written
+        ));
+    } else {
+        notice(&format!(
+            "eval job {}: {}/{} items, ${:.4} spent",
+            s.job_id, s.written, s.total, s.spent_usd
+        ));
+    }
+    outcome.variants.ok_or_else(|| {
+        CliError::failure(
+            s.stopped
+                .clone()
+                .unwrap_or_else(|| "the eval job stopped early".into()),
+            Some(
+                "run the same command again (with a higher --max-cost) to continue; finished \
+                 items are not sent again"
+                    .to_string(),
+            ),
+        )
+        .into()
+    })
+}
+
+/// Opens the judge model (metric `judge`), sampling at temperature 0.
+async fn judge_setup(ctx: &Ctx, j: &llmkit_eval::JudgeSpec) -> Result<llmkit_eval::JudgeSetup> {
+    let opened = ctx.open_chat(Some(&j.model)).await?;
+    let backend = match opened.backend {
+        Backend::Http(c) => Backend::Http(llmkit_client::HttpClient::new(
+            c.config().clone().max_retries(0),
+        )?),
+        other => other,
+    };
+    let mut prototype = ChatCompletionRequest::new(opened.model.clone(), Vec::new());
+    prototype.temperature = Some(0.0);
+    Ok(llmkit_eval::JudgeSetup {
+        spec: j.clone(),
+        pipeline: ctx.pipeline_uncapped(backend, "eval")?,
+        prototype,
+    })
 }
 
 /// The model a variant will use, as named in requests (`local:NAME` for the embedded one).
@@ -238,7 +324,14 @@ async fn setup(ctx: &Ctx, spec: &EvalSpec, v: &Variant) -> Result<VariantSetup> 
         &sampling,
     )?;
     let price = ctx.settings.model_info(&opened.model).cloned();
-    let pipeline = ctx.pipeline(opened.backend, "eval")?;
+    // Retries happen in the batch scheduler, where a 429 slows every request down.
+    let backend = match opened.backend {
+        Backend::Http(c) => Backend::Http(llmkit_client::HttpClient::new(
+            c.config().clone().max_retries(0),
+        )?),
+        other => other,
+    };
+    let pipeline = ctx.pipeline_uncapped(backend, "eval")?;
     Ok(VariantSetup {
         variant: v.clone(),
         pipeline,

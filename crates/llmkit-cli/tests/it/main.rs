@@ -2,10 +2,12 @@
 
 mod ask;
 mod batch;
+mod batch_tasks;
 mod config;
 mod conversations;
 mod errors;
 mod eval;
+mod eval_resume;
 mod faults;
 mod kb;
 mod local;

@@ -1,0 +1,206 @@
+//! `llmkit eval run` through the batch engine: a run of 3 variants × 200 items killed with
+//! SIGKILL and resumed gives the uninterrupted run's results; the LLM-as-judge metric is
+//! validated and names its model in every report.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use llmkit_testkit::{Fault, MockConfig};
+use serde_json::{Value, json};
+
+use crate::support::{Llmkit, Mock, stderr, stdout};
+
+/// A dataset of `n` echo items and a `prompt` spec with three variants.
+fn echo_spec(dir: &Path, n: usize, extra: &str) -> std::path::PathBuf {
+    let rows: Vec<String> = (0..n)
+        .map(|i| json!({"text": format!("item {i} is number {}", i * 7), "expected": format!("item {i} is number {}", i * 7)}).to_string())
+        .collect();
+    std::fs::write(dir.join("echo.jsonl"), rows.join("\n")).unwrap();
+    let spec = format!(
+        "dataset = \"echo.jsonl\"\ntask = \"prompt\"\nprompt = \"{{{{ text }}}}\"\nconcurrency = 4\n\
+         metrics = [\"exact_match\", \"chrf\", \"rouge_l\", \"latency_p50\", \"cost_per_item\"{extra}]\n\
+         [[variants]]\nname = \"plain\"\nmodel = \"gpt-4o-mini\"\n\
+         [[variants]]\nname = \"say\"\nmodel = \"gpt-4o-mini\"\nprompt = \"Say: {{{{ text }}}}\"\n\
+         [[variants]]\nname = \"big\"\nmodel = \"gpt-4o\"\nmax_tokens = 64\n"
+    );
+    let path = dir.join("echo.toml");
+    std::fs::write(&path, spec).unwrap();
+    path
+}
+
+/// The run JSON without what differs between runs: ids, times and latencies.
+fn without_timing(mut v: Value) -> Value {
+    let o = v.as_object_mut().unwrap();
+    o.remove("id");
+    o.remove("created");
+    for var in o["variants"].as_array_mut().unwrap() {
+        let m = var["metrics"].as_object_mut().unwrap();
+        m.remove("latency_p50");
+        m.remove("latency_p95");
+        for item in var["items"].as_array_mut().unwrap() {
+            item.as_object_mut().unwrap().remove("latency_ms");
+        }
+    }
+    v
+}
+
+fn in_home(k: &mut Llmkit, home: &Path) {
+    k.cmd
+        .env("HOME", home)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_CONFIG_HOME", home.join("config"));
+}
+
+/// A tiny deterministic generator for kill delays.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self, max: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % max
+    }
+}
+
+#[test]
+fn issue8_eval_killed_and_resumed_gives_the_uninterrupted_results() {
+    let mock = Mock::start(MockConfig {
+        fault_rate: 0.1,
+        faults: vec![
+            Fault::S500,
+            Fault::S503,
+            Fault::S429,
+            Fault::Reset,
+            Fault::Truncate,
+            Fault::BadJson,
+        ],
+        latency_ms: 15,
+        seed: 11,
+        ..MockConfig::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let spec = echo_spec(dir.path(), 200, "");
+    let run_args = |spec: &Path| -> Vec<String> {
+        [
+            "eval",
+            "run",
+            "--json",
+            "--no-save",
+            "--max-attempts",
+            "60",
+            "--stall-timeout",
+            "1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([spec.display().to_string()])
+        .collect()
+    };
+
+    let o = Llmkit::against(&mock).args(run_args(&spec)).run();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let reference: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    for var in reference["variants"].as_array().unwrap() {
+        assert_eq!(var["items"].as_array().unwrap().len(), 200);
+        assert_eq!(var["errors"], 0, "an item failed for good");
+    }
+    let before = mock.server.requests().len();
+
+    let home = tempfile::tempdir().unwrap();
+    let mut rng = Lcg(8);
+    let mut kills = 0;
+    for _ in 0..20 {
+        let mut k = Llmkit::against(&mock);
+        in_home(&mut k, home.path());
+        k.cmd
+            .args(run_args(&spec))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut child = k.cmd.spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(150 + rng.next(700)));
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        kills += 1;
+    }
+    assert!(
+        kills >= 3,
+        "only {kills} kills happened before the run finished"
+    );
+    let mut k = Llmkit::against(&mock);
+    in_home(&mut k, home.path());
+    let o = k.args(run_args(&spec)).run();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let resumed: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(without_timing(resumed), without_timing(reference));
+
+    // Finished items were not requested again: at most the requests in flight at each kill
+    // (the concurrency) were repeated.
+    let answered = mock.server.requests()[before..]
+        .iter()
+        .filter(|r| r["status"] == 200 && r["fault"].is_null())
+        .count();
+    assert!(
+        answered <= 600 + kills * 8,
+        "{answered} answered requests for 600 items over {kills} kills"
+    );
+}
+
+#[test]
+fn issue8_judge_metric_scores_with_a_validated_schema_and_names_its_model() {
+    let mock = Mock::default();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = echo_spec(
+        dir.path(),
+        5,
+        ", \"judge\"]\n[judge]\nmodel = \"gpt-4o\"\nrubric = \"The answer repeats the input exactly.\"\n#",
+    );
+    let html = dir.path().join("r.html");
+    let mut k = Llmkit::against(&mock);
+    let home = k.home.path().to_path_buf();
+    let o = k
+        .args(["eval", "run", "--json", "--html"])
+        .args([&html, &spec])
+        .run();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["judge"]["model"], "gpt-4o");
+    for var in v["variants"].as_array().unwrap() {
+        let score = var["metrics"]["judge"].as_f64().unwrap();
+        assert!((1.0..=5.0).contains(&score), "{var}");
+        for item in var["items"].as_array().unwrap() {
+            let s = item["judge"]["score"].as_f64().unwrap();
+            assert!((1.0..=5.0).contains(&s) && s.fract() == 0.0, "{item}");
+            assert!(item["judge"]["reason"].is_string(), "{item}");
+        }
+    }
+    // The judge was asked with a strict schema, on the judge model.
+    let judged: Vec<Value> = mock
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r["body"]["response_format"]["json_schema"]["name"] == "judgement")
+        .collect();
+    // 15 judgements; `plain` and `big` give the same answers, so the judge's cache (it runs
+    // at temperature 0) may serve some of them.
+    assert!((10..=15).contains(&judged.len()), "{}", judged.len());
+    for r in &judged {
+        assert_eq!(r["body"]["model"], "gpt-4o");
+        assert_eq!(r["body"]["response_format"]["json_schema"]["strict"], true);
+        assert!(r["body"].to_string().contains("repeats the input exactly"));
+    }
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("judge (gpt-4o)"));
+
+    // The terminal table names the judge model too (same spec: results from the job).
+    let mut k2 = Llmkit::against(&mock);
+    in_home(&mut k2, &home);
+    let o = k2.args(["eval", "run"]).args([&spec]).run();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("judge (gpt-4o)"), "{}", stdout(&o));
+    assert!(stderr(&o).contains("already complete"), "{}", stderr(&o));
+}

@@ -1,8 +1,8 @@
 //! `Backend`: one interface over an HTTP server and the embedded local model.
 
 use llmkit_types::{
-    ChatCompletionRequest, ChatCompletionResponse, CompletionRequest, CompletionResponse,
-    EmbeddingRequest, EmbeddingResponse, ModelList,
+    ChatCompletionRequest, ChatCompletionResponse, ChatMessage, CompletionRequest,
+    CompletionResponse, EmbeddingRequest, EmbeddingResponse, ModelList,
 };
 
 use crate::error::ClientError;
@@ -37,6 +37,28 @@ impl Backend {
             #[cfg(feature = "local")]
             Self::Local(l) => l.name(),
         }
+    }
+
+    /// The context window the backend itself knows: the local model's (from its GGUF);
+    /// `None` for HTTP servers, whose windows come from the model catalogue.
+    pub fn context_window(&self) -> Option<u32> {
+        match self {
+            Self::Http(_) => None,
+            #[cfg(feature = "local")]
+            Self::Local(l) => l.context_window(),
+        }
+    }
+
+    /// Prompt tokens of a chat as `model` on this backend counts them: the local model's own
+    /// tokenizer and template, or the OpenAI encoding for the model name.
+    pub fn count_chat_tokens(&self, model: &str, messages: &[ChatMessage]) -> usize {
+        #[cfg(feature = "local")]
+        if let Self::Local(l) = self
+            && let Some(n) = l.count_chat_tokens(messages)
+        {
+            return n;
+        }
+        crate::tokens::count_chat_tokens(model, messages)
     }
 
     pub async fn chat(

@@ -55,6 +55,22 @@ impl LocalBackend {
         }
     }
 
+    /// The chat model's context window in tokens, if a chat model is loaded.
+    pub fn context_window(&self) -> Option<u32> {
+        self.model()
+            .map(|m| u32::try_from(m.context_window()).unwrap_or(u32::MAX))
+    }
+
+    /// Prompt tokens of `messages` as the chat model sees them (its chat template and its
+    /// own tokenizer), if a chat model is loaded.
+    pub fn count_chat_tokens(&self, messages: &[llmkit_types::ChatMessage]) -> Option<usize> {
+        let turns: Vec<ChatTurn> = messages
+            .iter()
+            .map(|m| ChatTurn::new(m.role.as_str(), m.text_content()))
+            .collect();
+        self.model()?.count_chat_tokens(&turns).ok()
+    }
+
     /// A chat completion; `n > 1` runs `n` generations with seeds `seed`, `seed + 1`...
     pub async fn chat(
         &self,

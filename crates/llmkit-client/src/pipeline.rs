@@ -11,14 +11,17 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::Stream;
-use llmkit_types::{ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, Usage};
+use llmkit_types::{
+    ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, EmbeddingRequest,
+    EmbeddingResponse, Usage,
+};
 
 use crate::backend::Backend;
 use crate::error::ClientError;
+use crate::gate::{Attempt, Gate};
 use crate::http::{Response, ResponseMeta};
 use crate::stream::ChatStream;
 
-use crate::gate::{Attempt, Gate};
 /// Replaces personal data in an outgoing request and restores it in the answer.
 pub trait Redact: Send + Sync {
     /// Rewrites the request in place; the returned restorer undoes it in the response.
@@ -55,6 +58,16 @@ pub trait Accounting: Send + Sync {
     /// Records one finished request (settling reservation `ticket`), including failures
     /// (`usage` None) and cache hits.
     fn record(&self, info: &RequestInfo, ticket: u64, outcome: &Outcome<'_>);
+    /// Reserves the estimated cost of an embeddings request (its input tokens). The default
+    /// reserves nothing, for accountings without budgets.
+    fn reserve_embeddings(
+        &self,
+        info: &RequestInfo,
+        req: &EmbeddingRequest,
+    ) -> Result<u64, ClientError> {
+        let _ = (info, req);
+        Ok(0)
+    }
 }
 
 /// What the ledger learns about one request.
@@ -68,12 +81,18 @@ pub struct Outcome<'a> {
     pub cache_hit: bool,
 }
 
+/// One backend call, boxed for a [`Gate`].
+fn attempt<'a>(backend: &'a Backend, req: &'a ChatCompletionRequest) -> Attempt<'a> {
+    Box::pin(backend.chat(req))
+}
+
 /// A backend with its redaction and accounting plugged in. Cheap to clone.
 #[derive(Clone)]
 pub struct Pipeline {
     backend: Backend,
     redact: Option<Arc<dyn Redact>>,
     accounting: Option<Arc<dyn Accounting>>,
+    gate: Option<Arc<dyn Gate>>,
     info: RequestInfo,
 }
 
@@ -81,23 +100,18 @@ pub struct Pipeline {
 #[derive(Debug, Clone)]
 pub struct ChatResult {
     pub response: ChatCompletionResponse,
-/// One backend call, boxed for a [`Gate`].
-fn attempt<'a>(backend: &'a Backend, req: &'a ChatCompletionRequest) -> Attempt<'a> {
-    Box::pin(backend.chat(req))
-}
-
     pub meta: ResponseMeta,
     pub cache_hit: bool,
     pub redactions: Vec<(String, usize)>,
 }
 
 impl Pipeline {
-    gate: Option<Arc<dyn Gate>>,
     pub fn new(backend: Backend, info: RequestInfo) -> Self {
         Self {
             backend,
             redact: None,
             accounting: None,
+            gate: None,
             info,
         }
     }
@@ -111,7 +125,19 @@ impl Pipeline {
         self.accounting = Some(a);
         self
     }
-            gate: None,
+
+    /// Sends whole (non-streamed) chat requests through `gate`: the batch runner's limiter
+    /// and retries. Streams are not gated.
+    pub fn with_gate(mut self, g: Arc<dyn Gate>) -> Self {
+        self.gate = Some(g);
+        self
+    }
+
+    /// Tags the ledger rows with a batch job.
+    pub fn with_batch_job(mut self, job: impl Into<String>) -> Self {
+        self.info.batch_job = Some(job.into());
+        self
+    }
 
     pub fn backend(&self) -> &Backend {
         &self.backend
@@ -126,19 +152,6 @@ impl Pipeline {
         let mut req = req.clone();
         let restorer = self.redact.as_ref().map(|r| r.redact_request(&mut req));
         let redactions = restorer.as_ref().map(|r| r.counts()).unwrap_or_default();
-    /// Sends whole (non-streamed) chat requests through `gate`: the batch runner's limiter
-    /// and retries. Streams are not gated.
-    pub fn with_gate(mut self, g: Arc<dyn Gate>) -> Self {
-        self.gate = Some(g);
-        self
-    }
-
-    /// Tags the ledger rows with a batch job.
-    pub fn with_batch_job(mut self, job: impl Into<String>) -> Self {
-        self.info.batch_job = Some(job.into());
-        self
-    }
-
         // It owns the restorer, so the future stays `Send` (a `Restore` is not `Sync`).
         let restore = move |mut resp: ChatCompletionResponse| {
             if let Some(r) = &restorer {
@@ -185,6 +198,50 @@ impl Pipeline {
             cache_hit: false,
             redactions,
         })
+    }
+
+    /// Embeddings through the budget guard and into the ledger (prompt tokens only). Inputs
+    /// are not redacted: a placeholder would change the vector, so callers that must not
+    /// send personal data redact the texts themselves.
+    pub async fn embeddings(
+        &self,
+        req: &EmbeddingRequest,
+    ) -> Result<Response<EmbeddingResponse>, ClientError> {
+        let ticket = match &self.accounting {
+            Some(acc) => acc.reserve_embeddings(&self.info, req)?,
+            None => 0,
+        };
+        let result = self.backend.embeddings(req).await;
+        if let Some(acc) = &self.accounting {
+            let (usage, latency, status, model) = match &result {
+                Ok(r) => (
+                    Some(Usage::new(r.body.usage.prompt_tokens, 0)),
+                    r.meta.latency,
+                    r.meta.status,
+                    if r.body.model.is_empty() {
+                        req.model.as_str()
+                    } else {
+                        r.body.model.as_str()
+                    },
+                ),
+                Err(e) => (
+                    None,
+                    Duration::ZERO,
+                    e.status().unwrap_or(0),
+                    req.model.as_str(),
+                ),
+            };
+            let outcome = Outcome {
+                backend: self.backend.kind(),
+                model,
+                usage: usage.as_ref(),
+                latency,
+                status,
+                cache_hit: false,
+            };
+            acc.record(&self.info, ticket, &outcome);
+        }
+        result
     }
 
     /// A streamed chat answer. A cache hit is replayed as one chunk; deltas are restored as

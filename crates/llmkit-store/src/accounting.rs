@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use llmkit_client::{Accounting, ClientError, ModelCatalog, Outcome, RequestInfo};
-use llmkit_types::{ChatCompletionRequest, ChatCompletionResponse};
+use llmkit_types::{
+    ChatCompletionRequest, ChatCompletionResponse, EmbeddingInput, EmbeddingRequest,
+};
 
 use crate::budget::{Budgets, Reservation};
 use crate::cache::cache_key;
@@ -103,6 +105,48 @@ impl StoreAccounting {
         }
     }
 
+    /// Whether any spending limit applies (so estimates are worth computing).
+    fn guarded(&self) -> bool {
+        !self.cfg.budgets.is_empty() || self.cfg.max_cost_usd.is_some()
+    }
+
+    /// Holds `estimate` against `--max-cost` and the stored budgets, or refuses.
+    fn reserve_estimate(&self, estimate: f64) -> Result<u64, ClientError> {
+        let mut state = self.lock();
+        if let Some(limit) = self.cfg.max_cost_usd {
+            let committed = state.spent + state.outstanding();
+            if committed + estimate > limit {
+                return Err(ClientError::BudgetExceeded {
+                    spent: committed,
+                    limit,
+                    period: "invocation".into(),
+                });
+            }
+        }
+        let mut reservation = None;
+        if !self.cfg.budgets.is_empty() && estimate > 0.0 {
+            match self.store.reserve(&self.cfg.budgets, estimate) {
+                Ok(Reservation::Granted(id)) => reservation = Some(id),
+                Ok(Reservation::Refused {
+                    period,
+                    spent,
+                    limit,
+                }) => {
+                    return Err(ClientError::BudgetExceeded {
+                        spent,
+                        limit,
+                        period: period.into(),
+                    });
+                }
+                Err(e) => return Err(ClientError::Store(e.to_string())),
+            }
+        }
+        state.next_ticket += 1;
+        let ticket = state.next_ticket;
+        state.open.insert(ticket, (estimate, reservation));
+        Ok(ticket)
+    }
+
     /// The actual cost of a finished request: 0 for cache hits, local models and models
     /// without a known price.
     fn cost(&self, outcome: &Outcome<'_>) -> f64 {
@@ -146,6 +190,28 @@ pub fn estimate_cost(
     info.cost_of(prompt, 0, out * n, false)
 }
 
+/// The estimated cost of an embeddings request: its input tokens at the model's input
+/// price (token-id inputs count one token per id).
+pub fn estimate_embedding_cost(catalog: &ModelCatalog, req: &EmbeddingRequest) -> f64 {
+    if req.model.starts_with("local:") {
+        return 0.0;
+    }
+    let Some(info) = catalog.get(&req.model) else {
+        return 0.0;
+    };
+    if info.input_per_mtok == 0.0 {
+        return 0.0;
+    }
+    let enc = llmkit_client::encoding_for_model(&req.model);
+    let tokens: usize = match &req.input {
+        EmbeddingInput::Text(t) => llmkit_client::count_tokens(enc, t),
+        EmbeddingInput::Texts(ts) => ts.iter().map(|t| llmkit_client::count_tokens(enc, t)).sum(),
+        EmbeddingInput::Tokens(ids) => ids.len(),
+        EmbeddingInput::TokenBatches(b) => b.iter().map(Vec::len).sum(),
+    };
+    info.cost_of(tokens as u64, 0, 0, false)
+}
+
 impl Accounting for StoreAccounting {
     fn cache_get(&self, req: &ChatCompletionRequest) -> Option<ChatCompletionResponse> {
         if !self.cacheable(req) {
@@ -170,45 +236,25 @@ impl Accounting for StoreAccounting {
         _info: &RequestInfo,
         req: &ChatCompletionRequest,
     ) -> Result<u64, ClientError> {
-        let budgets_on = !self.cfg.budgets.is_empty();
-        let estimate = if budgets_on || self.cfg.max_cost_usd.is_some() {
+        let estimate = if self.guarded() {
             estimate_cost(&self.cfg.catalog, req, self.cfg.default_output_estimate)
         } else {
             0.0
         };
-        let mut state = self.lock();
-        if let Some(limit) = self.cfg.max_cost_usd {
-            let committed = state.spent + state.outstanding();
-            if committed + estimate > limit {
-                return Err(ClientError::BudgetExceeded {
-                    spent: committed,
-                    limit,
-                    period: "invocation".into(),
-                });
-            }
-        }
-        let mut reservation = None;
-        if budgets_on && estimate > 0.0 {
-            match self.store.reserve(&self.cfg.budgets, estimate) {
-                Ok(Reservation::Granted(id)) => reservation = Some(id),
-                Ok(Reservation::Refused {
-                    period,
-                    spent,
-                    limit,
-                }) => {
-                    return Err(ClientError::BudgetExceeded {
-                        spent,
-                        limit,
-                        period: period.into(),
-                    });
-                }
-                Err(e) => return Err(ClientError::Store(e.to_string())),
-            }
-        }
-        state.next_ticket += 1;
-        let ticket = state.next_ticket;
-        state.open.insert(ticket, (estimate, reservation));
-        Ok(ticket)
+        self.reserve_estimate(estimate)
+    }
+
+    fn reserve_embeddings(
+        &self,
+        _info: &RequestInfo,
+        req: &EmbeddingRequest,
+    ) -> Result<u64, ClientError> {
+        let estimate = if self.guarded() {
+            estimate_embedding_cost(&self.cfg.catalog, req)
+        } else {
+            0.0
+        };
+        self.reserve_estimate(estimate)
     }
 
     fn record(&self, info: &RequestInfo, ticket: u64, outcome: &Outcome<'_>) {

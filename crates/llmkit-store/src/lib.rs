@@ -19,7 +19,9 @@ mod ledger;
 mod migrations;
 mod sessions;
 
-pub use accounting::{AccountingConfig, CachePolicy, StoreAccounting, estimate_cost};
+pub use accounting::{
+    AccountingConfig, CachePolicy, StoreAccounting, estimate_cost, estimate_embedding_cost,
+};
 pub use budget::{Budgets, Reservation};
 pub use cache::{CacheStats, cache_key};
 pub use db::Store;

@@ -93,6 +93,29 @@ pub enum EmbeddingVector {
     Base64(String),
 }
 
+impl EmbeddingVector {
+    /// The vector as floats, decoding base64; `None` when the base64 is malformed or its
+    /// length is not a whole number of f32s.
+    pub fn to_floats(&self) -> Option<Vec<f32>> {
+        use base64::Engine as _;
+        match self {
+            Self::Float(v) => Some(v.clone()),
+            Self::Base64(b64) => {
+                let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+                if bytes.len() % 4 != 0 {
+                    return None;
+                }
+                Some(
+                    bytes
+                        .chunks_exact(4)
+                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                        .collect(),
+                )
+            }
+        }
+    }
+}
+
 /// Token usage of an embeddings request.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EmbeddingUsage {
@@ -100,4 +123,18 @@ pub struct EmbeddingUsage {
     pub prompt_tokens: u64,
     #[serde(default)]
     pub total_tokens: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EmbeddingVector;
+
+    #[test]
+    fn base64_vectors_decode_to_little_endian_floats() {
+        // 1.0f32 = 00 00 80 3f, -2.0f32 = 00 00 00 c0
+        let v = EmbeddingVector::Base64("AACAPwAAAMA=".into());
+        assert_eq!(v.to_floats(), Some(vec![1.0, -2.0]));
+        assert_eq!(EmbeddingVector::Base64("AACA".into()).to_floats(), None);
+        assert_eq!(EmbeddingVector::Base64("*".into()).to_floats(), None);
+    }
 }

@@ -1,7 +1,7 @@
 //! `llmkit embed`: turn text into vectors with the local MiniLM model or an API model.
 
 use anyhow::Result;
-use llmkit_types::{EmbeddingRequest, EmbeddingVector};
+use llmkit_types::EmbeddingRequest;
 use serde_json::json;
 
 use crate::app::Ctx;
@@ -44,16 +44,21 @@ pub async fn run(ctx: &Ctx, args: EmbedArgs) -> Result<()> {
     }
     let opened = ctx.open_embedding(args.model.as_deref()).await?;
     let req = EmbeddingRequest::new(opened.model.clone(), texts.clone());
-    let resp = opened.backend.embeddings(&req).await?;
+    let pipe = ctx.pipeline(opened.backend, "embed")?;
+    let resp = pipe.embeddings(&req).await?;
     let vectors: Vec<Vec<f32>> = resp
         .body
         .data
         .iter()
-        .map(|e| match &e.embedding {
-            EmbeddingVector::Float(v) => v.clone(),
-            EmbeddingVector::Base64(_) => Vec::new(),
+        .map(|e| {
+            e.embedding.to_floats().ok_or_else(|| {
+                CliError::failure(
+                    "the server sent a malformed base64 embedding",
+                    Some("retry, or ask the server for float vectors".to_string()),
+                )
+            })
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     if args.json {
         let items: Vec<_> = texts
             .iter()

@@ -366,6 +366,22 @@ fn ledger_totals_cover_ask_tasks_and_batch() {
         add(&serde_json::from_str::<Value>(line).unwrap()["result"]["usage"]);
     }
 
+    // Embeddings are requests too: prompt tokens only, at the embedding model's price.
+    let o = kit(&mock, dir.path())
+        .args([
+            "embed",
+            "--json",
+            "-m",
+            "text-embedding-3-small",
+            "--lines",
+            "-",
+        ])
+        .run_with_stdin("one line\nanother line\n");
+    let emb: Value = serde_json::from_str(&ok(&o)).unwrap();
+    let emb_tokens = emb["usage"]["prompt_tokens"].as_u64().unwrap();
+    assert!(emb_tokens > 0);
+    prompt += emb_tokens;
+
     let total = usage_total(&mock, dir.path());
     assert_eq!(
         total["requests"].as_u64().unwrap(),
@@ -373,4 +389,10 @@ fn ledger_totals_cover_ask_tasks_and_batch() {
     );
     assert_eq!(total["prompt_tokens"].as_u64().unwrap(), prompt);
     assert_eq!(total["completion_tokens"].as_u64().unwrap(), completion);
+    let o = kit(&mock, dir.path())
+        .args(["usage", "--json", "--by", "command"])
+        .run();
+    let by: Value = serde_json::from_str(&ok(&o)).unwrap();
+    let text = by.to_string();
+    assert!(text.contains("\"embed\""), "{text}");
 }

@@ -162,3 +162,45 @@ fn local_embeddings_separate_paraphrases_from_unrelated_text() {
     assert!(cos(&vecs[0], &vecs[1]) > 0.5);
     assert!(cos(&vecs[0], &vecs[2]) < 0.2);
 }
+
+#[test]
+fn local_chat_history_is_trimmed_to_the_window_keeping_the_system_prompt() {
+    if !have_models() {
+        return;
+    }
+    let mut k = Llmkit::bare();
+    let config = k.home.path().join("config.toml");
+    // A tiny window for the local model, counted with the model's own tokenizer.
+    std::fs::write(
+        &config,
+        "[models.\"local:SmolLM2-135M-Instruct.Q4_1\"]\ncontext_window = 160\n",
+    )
+    .unwrap();
+    k.cmd
+        .env("LLMKIT_CONFIG", &config)
+        .env("LLMKIT_STORE", k.home.path().join("llmkit.db"));
+    let turns: String = (0..5)
+        .map(|i| {
+            format!(
+                "turn {i}: {}\n",
+                "tell me about the sea and its tides ".repeat(3)
+            )
+        })
+        .collect();
+    let o = k
+        .args([
+            "chat",
+            "-s",
+            "trim",
+            "--system",
+            "SYSTEM PROMPT",
+            "--max-tokens",
+            "4",
+            "--temperature",
+            "0",
+        ])
+        .run_with_stdin(&turns);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.matches("context window").count(), 1, "{err}");
+}

@@ -121,6 +121,21 @@ async fn completions_embeddings_models_and_dropping_a_stream() {
     // 128 floats are 512 bytes: ceil(512 / 3) * 4 = 684 base64 characters.
     assert!(matches!(&resp.body.data[1].embedding, EmbeddingVector::Base64(s) if s.len() == 684));
 
+    // The window and token counts come from the GGUF itself (template + own tokenizer).
+    assert_eq!(backend.context_window(), Some(8192));
+    let msgs = [
+        ChatMessage::system("Be brief."),
+        ChatMessage::user("Hello there"),
+    ];
+    let local = backend.count_chat_tokens("local", &msgs);
+    let generated = backend.chat(&request()).await.expect("chat");
+    assert!(local > 4, "{local}");
+    let asked = backend.count_chat_tokens("local", &request().messages);
+    assert_eq!(
+        Some(asked as u64),
+        generated.body.usage.as_ref().map(|u| u.prompt_tokens)
+    );
+
     let models = backend.models().await.expect("models");
     assert_eq!(models.body.data.len(), 2);
 

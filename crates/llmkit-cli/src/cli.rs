@@ -190,6 +190,9 @@ pub struct ChatArgs {
     /// Use a role (`llmkit roles list`).
     #[arg(long, value_name = "NAME")]
     pub role: Option<String>,
+    /// Ground every turn in a knowledge base (`--kb NAME`), and/or follow `--rules FILE`.
+    #[command(flatten)]
+    pub kb: crate::commands::kb::KbAskArgs,
 }
 
 #[derive(Debug, Args)]
@@ -548,8 +551,8 @@ pub struct QaArgs {
     /// The question.
     #[arg(value_name = "QUESTION", required = true)]
     pub question: Vec<String>,
-    /// Context files or directories (repeatable); `-` reads stdin.
-    #[arg(long = "context", value_name = "FILE", required = true)]
+    /// Context files or directories (repeatable); `-` reads stdin. Not needed with --kb.
+    #[arg(long = "context", value_name = "FILE", required_unless_present = "kb")]
     pub context: Vec<String>,
     #[command(flatten)]
     pub model: ModelArgs,
@@ -558,9 +561,12 @@ pub struct QaArgs {
     /// Context window in tokens, overriding the model's.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(256..))]
     pub context_window: Option<u32>,
-    /// Print JSON: {answer, found, quote}.
+    /// Print JSON: {answer, found, quote} (with --kb: the grounded answer's object).
     #[arg(long)]
     pub json: bool,
+    /// Answer from a knowledge base instead of --context (`--kb NAME`); `--rules FILE`.
+    #[command(flatten)]
+    pub kb: crate::commands::kb::KbAskArgs,
 }
 
 #[derive(Debug, Args)]

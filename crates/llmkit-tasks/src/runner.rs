@@ -55,6 +55,8 @@ pub struct TaskRunner {
     concurrency: usize,
     progress: Option<Arc<dyn Progress>>,
     stats: Arc<Mutex<RunStats>>,
+    /// The caller's own instructions (such as a rule base), appended to every system prompt.
+    system_suffix: Option<String>,
 }
 
 /// Tokens kept free besides prompt and output: chat framing and counting error.
@@ -83,7 +85,15 @@ impl TaskRunner {
             concurrency: 1,
             progress: None,
             stats: Arc::new(Mutex::new(RunStats::default())),
+            system_suffix: None,
         }
+    }
+
+    /// Appends `text` to the system prompt of every request (a system message is added
+    /// when a request has none).
+    pub fn system_suffix(mut self, text: impl Into<String>) -> Self {
+        self.system_suffix = Some(text.into()).filter(|t| !t.trim().is_empty());
+        self
     }
 
     pub fn window(mut self, tokens: usize) -> Self {
@@ -166,7 +176,8 @@ impl TaskRunner {
 
     /// Tokens left for input text once `system` and the output budget are counted.
     pub fn input_budget(&self, system: &str, output: u32) -> Result<usize, TaskError> {
-        let fixed = self.tokens(system) + output as usize + FRAMING;
+        let suffix = self.system_suffix.as_deref().map_or(0, |s| self.tokens(s));
+        let fixed = self.tokens(system) + suffix + output as usize + FRAMING;
         // Counting chunks piece by piece can undercount slightly: keep 5 % spare.
         let spare = self.window / 20;
         let left = self.window.saturating_sub(fixed + spare);
@@ -193,6 +204,9 @@ impl TaskRunner {
     ) -> Result<String, TaskError> {
         let mut req = self.prototype.clone();
         req.messages = messages;
+        if let Some(extra) = &self.system_suffix {
+            append_system(&mut req.messages, extra);
+        }
         // The user's --max-tokens caps every request; steps that need less ask for less.
         let cap = req
             .output_budget()
@@ -253,5 +267,19 @@ impl TaskRunner {
         if let Some(p) = &self.progress {
             p.finish();
         }
+    }
+}
+
+/// Appends `extra` to the first system message, or puts a system message first.
+fn append_system(messages: &mut Vec<ChatMessage>, extra: &str) {
+    match messages
+        .first_mut()
+        .filter(|m| m.role == llmkit_types::Role::System)
+    {
+        Some(m) => {
+            let text = format!("{}\n\n{extra}", m.text_content().trim_end());
+            m.content = Some(llmkit_types::MessageContent::Text(text));
+        }
+        None => messages.insert(0, ChatMessage::system(extra.to_string())),
     }
 }

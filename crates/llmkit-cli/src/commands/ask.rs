@@ -22,12 +22,16 @@ pub async fn run(ctx: &Ctx, mut args: AskArgs) -> Result<()> {
         if args.system.is_none() {
             args.system = Some(role.system_prompt()?);
         }
+        if args.kb.kb.is_none() {
+            args.kb.kb.clone_from(&role.kb);
+        }
     }
     // Reject bad flag combinations before a model is loaded or a request sent.
     stop_of(&args.model)?;
     if let Some(name) = args.kb.kb.clone() {
         return crate::commands::kb::ask(ctx, &args, &name, &prompt).await;
     }
+    let rules = crate::commands::kb::rules::load(args.kb.rules.as_deref())?;
     let store = crate::accounting::store(ctx)?;
     let existing = if args.continue_last {
         Some(
@@ -72,8 +76,11 @@ pub async fn run(ctx: &Ctx, mut args: AskArgs) -> Result<()> {
     let pipe = ctx.pipeline_in_session(opened.backend, "ask", Some(session.id.clone()))?;
     let result = async {
         let reserve = args.model.max_tokens.unwrap_or(0);
-        let messages =
+        let mut messages =
             chat::fit_history(ctx, &pipe, &store, &mut session, &opened.model, reserve).await?;
+        if let Some(r) = &rules {
+            crate::commands::kb::grounded::append_system(&mut messages, &r.prompt());
+        }
         let mut req = ChatCompletionRequest::new(opened.model.clone(), messages);
         req = apply_sampling(req, &args.model)?;
         if args.n > 1 {
@@ -81,11 +88,12 @@ pub async fn run(ctx: &Ctx, mut args: AskArgs) -> Result<()> {
         }
         req.response_format = format;
         check_context(ctx, &req)?;
-        answer(ctx, &args, &pipe, &req).await
+        answer(ctx, &args, &pipe, &req, rules.as_ref()).await
     }
     .await;
     match result {
         Ok(text) => {
+            crate::commands::kb::rules::check(rules.as_ref(), &text);
             if !text.is_empty() {
                 store
                     .add_message(&session.id, "assistant", &text)
@@ -111,13 +119,18 @@ async fn answer(
     args: &AskArgs,
     pipe: &llmkit_client::Pipeline,
     req: &ChatCompletionRequest,
+    rules: Option<&llmkit_kb::RuleBase>,
 ) -> Result<String> {
     if args.json || args.no_stream || args.n > 1 {
         let res = pipe.chat(req).await?;
         ctx.show_redactions(&res.redactions);
         let text = res.response.text().to_string();
         if args.json {
-            output::json(&result_json(pipe.backend().kind(), &res, args.n))?;
+            let mut v = result_json(pipe.backend().kind(), &res, args.n);
+            if let Some(r) = rules {
+                v["rule_violations"] = serde_json::json!(r.check(&text));
+            }
+            output::json(&v)?;
             return Ok(text);
         }
         if args.n > 1 {

@@ -16,6 +16,7 @@ use tokio::io::AsyncBufReadExt;
 use crate::accounting::{store, store_error};
 use crate::app::{Ctx, notice};
 use crate::cli::{ChatArgs, ModelArgs};
+use crate::commands::kb::grounded::{Prepared, TurnGuard};
 use crate::commands::request::{apply_sampling, stop_of};
 use crate::commands::roles;
 use crate::commands::sessions::label;
@@ -40,14 +41,19 @@ pub async fn run(ctx: &Ctx, args: ChatArgs) -> Result<()> {
     let store = store(ctx)?;
     let mut margs = args.model.clone();
     let mut system = args.system.clone();
+    let mut kb_args = args.kb.clone();
     if let Some(name) = &args.role {
         let (role, _) = roles::load(ctx, name)?;
         role.apply_defaults(&mut margs);
         if system.is_none() {
             system = Some(role.system_prompt()?);
         }
+        if kb_args.kb.is_none() {
+            kb_args.kb = role.kb;
+        }
     }
     stop_of(&margs)?;
+    let guard = TurnGuard::open(ctx, kb_args.kb.as_deref(), &kb_args).await?;
     let mut session = match &args.session {
         Some(name) => match store.find_session(name).map_err(store_error)? {
             Some(s) => s,
@@ -75,6 +81,7 @@ pub async fn run(ctx: &Ctx, args: ChatArgs) -> Result<()> {
         pipe,
         model: opened.model,
         interactive: std::io::stdin().is_terminal(),
+        guard,
     };
     if chat.interactive {
         chat.repl().await
@@ -91,6 +98,8 @@ struct Chat<'a> {
     pipe: Pipeline,
     model: String,
     interactive: bool,
+    /// `--kb` and `--rules`, applied to every turn.
+    guard: Option<TurnGuard>,
 }
 
 /// What a line of input asks for.
@@ -295,6 +304,25 @@ impl Chat<'_> {
             reserve,
         )
         .await?;
+        let mut messages = messages;
+        let mut hits = Vec::new();
+        if let Some(g) = &self.guard {
+            let question = messages.last().map(ChatMessage::text_content);
+            match g
+                .prepare(&mut messages, &question.unwrap_or_default())
+                .await?
+            {
+                Prepared::Ready(h) => hits = h,
+                Prepared::Refused(r) => {
+                    output::line(&r.text)?;
+                    return self
+                        .store
+                        .add_message(&self.session.id, "assistant", &r.text)
+                        .map(|_| ())
+                        .map_err(store_error);
+                }
+            }
+        }
         let mut req = ChatCompletionRequest::new(self.model.clone(), messages);
         req = apply_sampling(req, &self.margs)?;
         let mut stream = self.pipe.chat_stream(&req).await?;
@@ -331,6 +359,11 @@ impl Chat<'_> {
         }
         if interrupted {
             notice("[interrupted]");
+        }
+        if let Some(g) = &self.guard
+            && !text.is_empty()
+        {
+            g.finish(hits, &text)?;
         }
         if !text.is_empty() {
             self.store

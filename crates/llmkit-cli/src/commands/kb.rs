@@ -1,6 +1,12 @@
-//! `llmkit kb`: create, fill, sync, search and inspect knowledge bases, and the grounded
-//! answers of `llmkit ask --kb NAME`.
+//! `llmkit kb`: create, fill, sync, search and inspect knowledge bases. Grounded answers
+//! (`ask|qa|chat --kb NAME`) are in `kb/grounded.rs`, `--rules` in `kb/rules.rs`, bulk
+//! embedding for `kb add` in `kb/embed.rs`.
 
+mod embed;
+pub mod grounded;
+pub mod rules;
+
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -10,14 +16,14 @@ use llmkit_kb::{
     ChunkOptions, DocumentState, Hit, Kb, KbError, Loaded, NewChunk, SearchOptions, chunk_document,
     collect_files, load_file,
 };
-use llmkit_types::{ChatCompletionRequest, EmbeddingRequest, EmbeddingVector};
 use serde_json::json;
 
-use crate::app::{Ctx, Opened, notice};
+use crate::app::{Ctx, notice};
 use crate::cli::AskArgs;
-use crate::commands::request::apply_sampling;
 use crate::error::CliError;
 use crate::output;
+pub use embed::embed_texts;
+use embed::{BulkEmbedder, EmbedOptions};
 
 #[derive(Debug, Args)]
 pub struct KbArgs {
@@ -78,6 +84,19 @@ pub struct AddArgs {
     /// Texts per embedding request.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=2048))]
     pub batch_size: u16,
+    /// Embedding requests in flight at once (API models).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+    /// Requests per minute for an API embedding model (default: learnt from the server's
+    /// `x-ratelimit-*` headers).
+    #[arg(long, value_name = "N")]
+    pub rpm: Option<u32>,
+    /// Tokens per minute for an API embedding model (default: learnt from the headers).
+    #[arg(long, value_name = "N")]
+    pub tpm: Option<u32>,
+    /// Attempts per embedding request before the add stops (rerun it to resume).
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_attempts: u32,
 }
 
 /// The `ask` flags for grounded answers.
@@ -93,7 +112,8 @@ pub struct KbAskArgs {
     /// "not in the knowledge base" and no model is asked.
     #[arg(long, value_name = "SCORE", default_value_t = 0.3)]
     pub min_score: f32,
-    /// With --kb: a file of extra rules for the answer (tone, format, language).
+    /// A rule base (TOML: `must`, `forbidden`, `[glossary]`) for the system prompt; the
+    /// answer is checked against it. Works with or without --kb.
     #[arg(long, value_name = "FILE")]
     pub rules: Option<PathBuf>,
 }
@@ -161,7 +181,7 @@ pub async fn run(ctx: &Ctx, args: KbArgs) -> Result<()> {
                 mmr,
                 ..SearchOptions::default()
             };
-            let hits = retrieve(ctx, &kb, &query, &opts).await?;
+            let hits = retrieve(ctx, kb, &query, &opts).await?;
             if json {
                 return output::json(&json!({"query": query, "results": hits}));
             }
@@ -180,86 +200,20 @@ pub async fn run(ctx: &Ctx, args: KbArgs) -> Result<()> {
     }
 }
 
-/// `ask --kb NAME`: retrieve, refuse below the threshold, else ask with numbered sources
-/// and check the citations in the answer.
+/// `ask --kb NAME`: the grounded one-shot answer (shared with `qa --kb`).
 pub async fn ask(ctx: &Ctx, args: &AskArgs, name: &str, question: &str) -> Result<()> {
-    let kb = Kb::open(&kb_dir(ctx), name).map_err(kb_error)?;
-    let opts = SearchOptions {
-        k: usize::from(args.kb.top_k),
-        ..SearchOptions::default()
+    let one = grounded::OneShot {
+        command: "ask",
+        model: &args.model,
+        system: args.system.as_deref(),
+        kb_args: &args.kb,
+        json: args.json,
     };
-    let hits = retrieve(ctx, &kb, question, &opts).await?;
-    let best = hits
-        .iter()
-        .filter_map(|h| h.similarity)
-        .fold(f32::NEG_INFINITY, f32::max);
-    let sources = |hits: &[Hit]| -> Vec<serde_json::Value> {
-        hits.iter()
-            .enumerate()
-            .map(|(i, h)| {
-                json!({"n": i + 1, "path": h.source, "location": h.location,
-                       "score": h.score, "similarity": h.similarity})
-            })
-            .collect()
-    };
-    if hits.is_empty() || best < args.kb.min_score {
-        if args.json {
-            return output::json(&json!({
-                "text": llmkit_kb::NO_ANSWER, "answered": false, "best_similarity": best.max(-1.0),
-                "sources": [],
-            }));
-        }
-        return output::line(llmkit_kb::NO_ANSWER);
-    }
-    let rules = match &args.kb.rules {
-        Some(p) => Some(crate::input::read_text_file(p)?),
-        None => None,
-    };
-    let mut messages = llmkit_kb::grounded_messages(question, &hits, rules.as_deref());
-    if let Some(extra) = &args.system {
-        messages.insert(0, llmkit_types::ChatMessage::system(extra.clone()));
-    }
-    let opened = ctx.open_chat(args.model.model.as_deref()).await?;
-    let pipe = ctx.pipeline(opened.backend, "ask")?;
-    let req = apply_sampling(
-        ChatCompletionRequest::new(opened.model, messages),
-        &args.model,
-    )?;
-    let res = pipe.chat(&req).await?;
-    ctx.show_redactions(&res.redactions);
-    let text = res.response.text().trim_end().to_string();
-    let cites = llmkit_kb::check_citations(&text, hits.len());
-    if !cites.invalid.is_empty() {
-        let list: Vec<String> = cites.invalid.iter().map(|n| format!("[{n}]")).collect();
-        notice(&format!(
-            "warning: the answer cites sources that do not exist: {} (there are {})",
-            list.join(" "),
-            hits.len()
-        ));
-    }
-    if args.json {
-        let used: Vec<Hit> = cites.used.iter().map(|n| hits[n - 1].clone()).collect();
-        return output::json(&json!({
-            "text": text,
-            "answered": true,
-            "citations": cites,
-            "sources": sources(&hits),
-            "cited_sources": sources(&used),
-            "model": res.response.model,
-        }));
-    }
-    output::line(&text)?;
-    if !cites.used.is_empty() {
-        output::line("")?;
-        for n in &cites.used {
-            output::line(&format!("[{n}] {}", place(&hits[n - 1])))?;
-        }
-    }
-    Ok(())
+    grounded::answer_once(ctx, name, question, one).await
 }
 
 /// `<data dir>/kb`: beside the llmkit store.
-fn kb_dir(ctx: &Ctx) -> PathBuf {
+pub(crate) fn kb_dir(ctx: &Ctx) -> PathBuf {
     ctx.settings
         .store_path
         .parent()
@@ -279,40 +233,11 @@ fn default_model(ctx: &Ctx) -> String {
 }
 
 /// Embeds the query with the knowledge base's model and runs the hybrid search.
-async fn retrieve(ctx: &Ctx, kb: &Kb, query: &str, opts: &SearchOptions) -> Result<Vec<Hit>> {
-    if kb.chunk_count().map_err(kb_error)? == 0 {
-        return Err(kb_error(KbError::Empty(kb.name().to_string())));
-    }
-    let opened = ctx.open_embedding(Some(&kb.info().model)).await?;
-    let mut v = embed(&opened, vec![query.to_string()]).await?;
-    let qv = v.pop().unwrap_or_default();
-    kb.search(query, Some(&qv), opts).map_err(kb_error)
-}
-
-async fn embed(opened: &Opened, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
-    let n = texts.len();
-    let req = EmbeddingRequest::new(opened.model.clone(), texts);
-    let resp = opened.backend.embeddings(&req).await?;
-    let mut data = resp.body.data;
-    data.sort_by_key(|e| e.index);
-    let vectors: Vec<Vec<f32>> = data
-        .into_iter()
-        .filter_map(|e| match e.embedding {
-            EmbeddingVector::Float(v) => Some(v),
-            EmbeddingVector::Base64(_) => None,
-        })
-        .collect();
-    if vectors.len() != n {
-        return Err(CliError::failure(
-            format!(
-                "the embedding server returned {} vectors for {n} texts",
-                vectors.len()
-            ),
-            None,
-        )
-        .into());
-    }
-    Ok(vectors)
+async fn retrieve(ctx: &Ctx, kb: Kb, query: &str, opts: &SearchOptions) -> Result<Vec<Hit>> {
+    grounded::Grounding::with_kb(ctx, kb, &KbAskArgs::default())
+        .await?
+        .search(query, opts)
+        .await
 }
 
 /// A file read and chunked, waiting for its vectors.
@@ -328,10 +253,25 @@ struct Tally {
     duplicates: usize,
     failed: usize,
     chunks: usize,
+    /// Chunks embedded in this run.
+    embedded: usize,
+    /// Chunks whose vectors an interrupted earlier add had already computed.
+    reused: usize,
+}
+
+/// What `flush` needs besides the pending files.
+struct Adding<'a> {
+    ctx: &'a Ctx,
+    kb: Kb,
+    embedder: Option<BulkEmbedder>,
+    opts: EmbedOptions,
+    tally: Tally,
+    bar: indicatif::ProgressBar,
+    started: Instant,
 }
 
 async fn add(ctx: &Ctx, dir: &Path, args: AddArgs) -> Result<()> {
-    let mut kb = Kb::open(dir, &args.name).map_err(kb_error)?;
+    let kb = Kb::open(dir, &args.name).map_err(kb_error)?;
     let collected = collect_files(&args.paths);
     for w in &collected.warnings {
         notice(&format!("warning: {w}"));
@@ -342,100 +282,154 @@ async fn add(ctx: &Ctx, dir: &Path, args: AddArgs) -> Result<()> {
             collected.unsupported
         ));
     }
-    let bar = progress_bar(collected.files.len() as u64);
-    let started = Instant::now();
-    let batch = usize::from(args.batch_size);
-    let mut opened: Option<Opened> = None;
+    let opts = EmbedOptions {
+        batch: usize::from(args.batch_size),
+        concurrency: usize::from(args.concurrency),
+        rpm: args.rpm,
+        tpm: args.tpm,
+        max_attempts: args.max_attempts,
+    };
+    let mut st = Adding {
+        ctx,
+        kb,
+        embedder: None,
+        opts,
+        tally: Tally {
+            failed: collected.warnings.len(),
+            ..Tally::default()
+        },
+        bar: progress_bar(collected.files.len() as u64),
+        started: Instant::now(),
+    };
+    // Enough chunks for every request in flight to be full.
+    let flush_at = opts.batch * opts.concurrency;
     let mut pending: Vec<Pending> = Vec::new();
     let mut waiting = 0usize;
-    let mut tally = Tally {
-        failed: collected.warnings.len(),
-        ..Tally::default()
-    };
-    let opts = ChunkOptions::default();
+    let chunking = ChunkOptions::default();
     for path in &collected.files {
-        bar.inc(1);
+        st.bar.inc(1);
         let loaded = match load_file(path, args.text_column.as_deref()) {
             Ok(l) => l,
             Err(e) => {
-                tally.failed += 1;
-                bar.suspend(|| warn(&e));
+                st.tally.failed += 1;
+                st.bar.suspend(|| warn(&e));
                 continue;
             }
         };
-        match kb
+        match st
+            .kb
             .document_state(&loaded.source, &loaded.hash)
             .map_err(kb_error)?
         {
-            DocumentState::Unchanged => tally.unchanged += 1,
+            DocumentState::Unchanged => st.tally.unchanged += 1,
             DocumentState::Duplicate(original) => {
-                kb.record_duplicate(&loaded.source, &loaded.hash, &original)
+                st.kb
+                    .record_duplicate(&loaded.source, &loaded.hash, &original)
                     .map_err(kb_error)?;
-                tally.duplicates += 1;
+                st.tally.duplicates += 1;
             }
             DocumentState::New | DocumentState::Changed => {
                 let chunks: Vec<NewChunk> = loaded
                     .docs
                     .iter()
-                    .flat_map(|d| chunk_document(d, &opts))
+                    .flat_map(|d| chunk_document(d, &chunking))
                     .collect();
                 if chunks.is_empty() {
-                    tally.failed += 1;
-                    bar.suspend(|| notice(&format!("warning: {}: no text found", path.display())));
+                    st.tally.failed += 1;
+                    st.bar
+                        .suspend(|| notice(&format!("warning: {}: no text found", path.display())));
                     continue;
                 }
                 waiting += chunks.len();
                 pending.push(Pending { loaded, chunks });
             }
         }
-        if waiting >= batch {
-            flush(ctx, &mut kb, &mut opened, &mut pending, batch, &mut tally).await?;
+        if waiting >= flush_at {
+            flush(&mut st, &mut pending).await?;
             waiting = 0;
-            let rate = tally.chunks as f64 / started.elapsed().as_secs_f64().max(1e-3);
-            bar.set_message(format!("{} chunks  {rate:.0} chunks/s", tally.chunks));
         }
     }
-    flush(ctx, &mut kb, &mut opened, &mut pending, batch, &mut tally).await?;
-    bar.finish_and_clear();
+    flush(&mut st, &mut pending).await?;
+    // Everything is stored: the cache of an interrupted run has served its purpose.
+    st.kb.clear_vector_cache().map_err(kb_error)?;
+    st.bar.finish_and_clear();
+    let t = &st.tally;
+    let reused = if t.reused > 0 {
+        format!(
+            ", {} chunk vector(s) reused from an interrupted add",
+            t.reused
+        )
+    } else {
+        String::new()
+    };
     output::line(&format!(
-        "{}: {} file(s) indexed ({} chunks), {} unchanged, {} duplicate(s), {} skipped with warnings",
-        args.name, tally.indexed, tally.chunks, tally.unchanged, tally.duplicates, tally.failed
+        "{}: {} file(s) indexed ({} chunks), {} unchanged, {} duplicate(s), {} skipped with warnings{reused}",
+        args.name, t.indexed, t.chunks, t.unchanged, t.duplicates, t.failed
     ))
 }
 
-/// Embeds the pending files' chunks in requests of `batch` texts and stores each file.
-async fn flush(
-    ctx: &Ctx,
-    kb: &mut Kb,
-    opened: &mut Option<Opened>,
-    pending: &mut Vec<Pending>,
-    batch: usize,
-    tally: &mut Tally,
-) -> Result<()> {
+/// Embeds the pending files' chunks (reusing vectors an interrupted add left in the cache,
+/// and caching each new batch the moment it arrives), then stores each file.
+async fn flush(st: &mut Adding<'_>, pending: &mut Vec<Pending>) -> Result<()> {
     if pending.is_empty() {
         return Ok(());
     }
-    if opened.is_none() {
-        *opened = Some(ctx.open_embedding(Some(&kb.info().model)).await?);
-    }
-    let Some(o) = opened.as_ref() else {
-        return Ok(());
-    };
-    let texts: Vec<String> = pending
+    let keys: Vec<String> = pending
         .iter()
-        .flat_map(|p| p.chunks.iter().map(NewChunk::embed_text))
+        .flat_map(|p| p.chunks.iter().map(NewChunk::cache_key))
         .collect();
-    let mut vectors = Vec::with_capacity(texts.len());
-    for part in texts.chunks(batch) {
-        vectors.extend(embed(o, part.to_vec()).await?);
+    let mut have: HashMap<String, Vec<f32>> = st.kb.cached_vectors(&keys).map_err(kb_error)?;
+    st.tally.reused += have.len();
+    let mut seen = HashSet::new();
+    let (mut todo_keys, mut todo_texts) = (Vec::new(), Vec::new());
+    for (c, k) in pending.iter().flat_map(|p| &p.chunks).zip(&keys) {
+        if !have.contains_key(k) && seen.insert(k.clone()) {
+            todo_keys.push(k.clone());
+            todo_texts.push(c.embed_text());
+        }
     }
-    let mut rest = vectors.into_iter();
+    if !todo_texts.is_empty() {
+        if st.embedder.is_none() {
+            let model = st.kb.info().model.clone();
+            st.embedder = Some(BulkEmbedder::open(st.ctx, &model, st.opts).await?);
+        }
+        let Some(embedder) = st.embedder.as_ref() else {
+            return Ok(());
+        };
+        let (kb, tally, bar, started) = (&mut st.kb, &mut st.tally, &st.bar, st.started);
+        embedder
+            .embed_all(&todo_texts, |start, vectors| {
+                let items: Vec<(String, Vec<f32>)> =
+                    todo_keys[start..].iter().cloned().zip(vectors).collect();
+                kb.cache_vectors(&items).map_err(kb_error)?;
+                tally.embedded += items.len();
+                let rate = tally.embedded as f64 / started.elapsed().as_secs_f64().max(1e-3);
+                bar.set_message(format!(
+                    "{} chunks embedded  {rate:.0} chunks/s",
+                    tally.embedded
+                ));
+                have.extend(items);
+                Ok(())
+            })
+            .await?;
+    }
+    let mut keys = keys.into_iter();
     for p in pending.drain(..) {
-        let v: Vec<Vec<f32>> = rest.by_ref().take(p.chunks.len()).collect();
-        kb.replace_document(&p.loaded.source, &p.loaded.hash, &p.chunks, &v)
+        let mut vectors = Vec::with_capacity(p.chunks.len());
+        for k in keys.by_ref().take(p.chunks.len()) {
+            let v = have.get(&k).cloned().ok_or_else(|| {
+                CliError::failure(
+                    format!("no vector was computed for a chunk of {}", p.loaded.source),
+                    Some("run the add again".into()),
+                )
+            })?;
+            vectors.push(v);
+        }
+        st.kb
+            .replace_document(&p.loaded.source, &p.loaded.hash, &p.chunks, &vectors)
             .map_err(kb_error)?;
-        tally.indexed += 1;
-        tally.chunks += p.chunks.len();
+        st.tally.indexed += 1;
+        st.tally.chunks += p.chunks.len();
     }
     Ok(())
 }
@@ -474,7 +468,7 @@ fn warn(e: &KbError) {
     }
 }
 
-fn place(h: &Hit) -> String {
+pub(crate) fn place(h: &Hit) -> String {
     if h.location.is_empty() {
         h.source.clone()
     } else {
@@ -491,6 +485,6 @@ fn preview(text: &str, max: usize) -> String {
 }
 
 /// A knowledge-base error as a CLI error with its hint.
-fn kb_error(e: KbError) -> anyhow::Error {
+pub(crate) fn kb_error(e: KbError) -> anyhow::Error {
     CliError::failure(e.to_string(), e.hint()).into()
 }

@@ -30,6 +30,9 @@ pub struct Role {
     /// paths are relative to the role file).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<PathBuf>,
+    /// A knowledge base every answer is grounded in (`--kb` overrides it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kb: Option<String>,
 }
 
 /// The built-in `support` role.
@@ -143,7 +146,7 @@ fn parse(text: &str, path: &Path) -> Result<Role, CliError> {
     let mut role: Role = toml::from_str(text).map_err(|e| {
         CliError::config(
             format!("malformed role file {}: {}", path.display(), e.message().trim()),
-            "a role has `system = \"...\"` and optionally model, temperature, top_p, max_tokens, files, description",
+            "a role has `system = \"...\"` and optionally model, temperature, top_p, max_tokens, files, kb, description",
         )
     })?;
     if let Some(dir) = path.parent() {

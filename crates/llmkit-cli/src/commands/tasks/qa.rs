@@ -13,9 +13,20 @@ pub async fn run(ctx: &Ctx, args: QaArgs) -> Result<()> {
     if question.trim().is_empty() {
         return Err(CliError::usage("the question is empty", "pass a QUESTION argument").into());
     }
+    if let Some(name) = &args.kb.kb {
+        let one = crate::commands::kb::grounded::OneShot {
+            command: "qa",
+            model: &args.model,
+            system: None,
+            kb_args: &args.kb,
+            json: args.json,
+        };
+        return crate::commands::kb::grounded::answer_once(ctx, name, &question, one).await;
+    }
+    let rules = crate::commands::kb::rules::load(args.kb.rules.as_deref())?;
     let items = read_inputs(&args.context, false)?;
     let context = joined(&items);
-    let r = runner(
+    let mut r = runner(
         ctx,
         &args.model,
         args.context_window,
@@ -23,12 +34,20 @@ pub async fn run(ctx: &Ctx, args: QaArgs) -> Result<()> {
         Some(&args.structured),
     )
     .await?;
+    if let Some(rb) = &rules {
+        r = r.system_suffix(rb.prompt());
+    }
     let a = llmkit_tasks::qa(&r, &context, &question)
         .await
         .map_err(task_error)?;
     finish(ctx, &r);
+    let violations = crate::commands::kb::rules::check(rules.as_ref(), &a.answer);
     if args.json {
-        return output::json(&a);
+        let mut v = serde_json::to_value(&a)?;
+        if rules.is_some() {
+            v["rule_violations"] = serde_json::to_value(&violations)?;
+        }
+        return output::json(&v);
     }
     output::line(&a.answer)?;
     if a.found {

@@ -4,6 +4,7 @@ mod binary;
 mod chat;
 mod endpoints;
 mod faults;
+mod finetune;
 mod limits;
 
 use futures::StreamExt;

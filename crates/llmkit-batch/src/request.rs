@@ -2,7 +2,7 @@
 //! and cost, and formatting its output line.
 
 use llmkit_client::ModelCatalog;
-use llmkit_types::{ChatMessage, Usage};
+use llmkit_types::{ChatCompletionResponse, ChatMessage, Usage};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -256,6 +256,8 @@ pub fn task_line(row: &Row, result: Value, usage: &Usage) -> String {
 
 /// The output line of a row that succeeded.
 pub fn ok_line(row: &Row, response: &Value) -> String {
+    let normal = normalized(response);
+    let response = normal.as_ref().unwrap_or(response);
     let mut out = Map::new();
     out.insert("id".into(), row.id.clone());
     out.insert("line".into(), Value::from(row.line));
@@ -289,6 +291,17 @@ pub fn ok_line(row: &Row, response: &Value) -> String {
         Err(_) => {}
     }
     Value::Object(out).to_string()
+}
+
+/// A chat completion body in the one form every path writes: decoded into the wire type and
+/// encoded again (known fields that are null are dropped, unknown ones kept), so a row's line
+/// does not depend on whether it came through the pipeline or from a Batch API output file.
+fn normalized(body: &Value) -> Option<Value> {
+    if body.get("object").and_then(Value::as_str) != Some("chat.completion") {
+        return None;
+    }
+    let typed: ChatCompletionResponse = serde_json::from_value(body.clone()).ok()?;
+    serde_json::to_value(typed).ok()
 }
 
 /// The output line of a row that failed for good.

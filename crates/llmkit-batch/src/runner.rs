@@ -407,7 +407,10 @@ impl Loop<'_> {
             if row.index < self.written || self.buffer.contains_key(&row.index) {
                 continue;
             }
-            if row.index >= self.written + window {
+            // The window bounds the reorder buffer; rows in flight are bounded much lower, since
+            // each holds its request and future while it waits for the limiter.
+            let max_inflight = (self.plan.limits.concurrency * 2).max(16);
+            if row.index >= self.written + window || self.inflight >= max_inflight {
                 self.pending_row = Some(row);
                 break;
             }

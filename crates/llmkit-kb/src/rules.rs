@@ -59,7 +59,10 @@ impl std::fmt::Display for RuleViolation {
                 write!(f, "glossary: the answer says `{found}`; use `{preferred}`")
             }
             Self::ForbiddenTopic { topic, found } => {
-                write!(f, "forbidden topic `{topic}` (the answer mentions `{found}`)")
+                write!(
+                    f,
+                    "forbidden topic `{topic}` (the answer mentions `{found}`)"
+                )
             }
         }
     }
@@ -147,7 +150,9 @@ impl RuleBase {
             rules.glossary.push((preferred.trim().to_string(), avoid));
         }
         if rules.is_empty() {
-            return Err(bad("no rules: give `must`, `forbidden` or `[glossary]`".into()));
+            return Err(bad(
+                "no rules: give `must`, `forbidden` or `[glossary]`".into()
+            ));
         }
         rules.matchers = rules.build_matchers().map_err(bad)?;
         Ok(rules)
@@ -295,7 +300,10 @@ forbidden = ["legal advice", { topic = "competitors", keywords = ["Globex", "Ini
         let p = r.prompt();
         assert!(p.contains("- Answer in English."), "{p}");
         assert!(p.contains("legal advice; competitors"), "{p}");
-        assert!(p.contains("Say \"sign in\", never \"log in\" or \"login\"."), "{p}");
+        assert!(
+            p.contains("Say \"sign in\", never \"log in\" or \"login\"."),
+            "{p}"
+        );
     }
 
     #[test]

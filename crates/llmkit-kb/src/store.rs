@@ -384,7 +384,9 @@ impl Kb {
         let rows = self.chunk_count()? as usize;
         m.ids.reserve(rows);
         m.data.reserve(rows * m.dims);
-        let mut st = self.conn.prepare("SELECT id, vector FROM chunks ORDER BY id")?;
+        let mut st = self
+            .conn
+            .prepare("SELECT id, vector FROM chunks ORDER BY id")?;
         let mut cursor = st.query([])?;
         while let Some(r) = cursor.next()? {
             let blob = match r.get_ref(1)? {
@@ -427,7 +429,10 @@ impl Kb {
     /// Keeps freshly computed vectors, committed at once, so an interrupted `kb add` does not
     /// compute them again. Their length must match the knowledge base's.
     pub fn cache_vectors(&mut self, items: &[(String, Vec<f32>)]) -> Result<(), KbError> {
-        let expected = self.info.dims.or_else(|| items.first().map(|(_, v)| v.len()));
+        let expected = self
+            .info
+            .dims
+            .or_else(|| items.first().map(|(_, v)| v.len()));
         if let Some(d) = expected
             && let Some((_, v)) = items.iter().find(|(_, v)| v.len() != d)
         {

@@ -677,11 +677,7 @@ fn remote_embeddings_resume_after_an_interrupted_add() {
         ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(
-        stdout(&o).contains("3 file(s) indexed"),
-        "{}",
-        stdout(&o)
-    );
+    assert!(stdout(&o).contains("3 file(s) indexed"), "{}", stdout(&o));
     assert!(
         stdout(&o).contains("reused from an interrupted add"),
         "{}",
@@ -699,7 +695,11 @@ fn remote_embeddings_resume_after_an_interrupted_add() {
     let stats: Value = serde_json::from_str(&stdout(&o)).unwrap();
     let chunks = stats["chunks"].as_u64().unwrap() as usize;
     assert!(chunks >= 15, "{stats}");
-    assert!(again.len() + done.len() <= chunks, "{} re-sent", again.len());
+    assert!(
+        again.len() + done.len() <= chunks,
+        "{} re-sent",
+        again.len()
+    );
 
     // A third add finds nothing to do and sends nothing.
     let before = embedding_calls(&mock).len();

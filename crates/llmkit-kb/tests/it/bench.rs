@@ -75,7 +75,11 @@ fn bench_kb() {
             "first query at {size} chunks (reads the vector matrix): {:.1} ms",
             t.elapsed().as_secs_f64() * 1000.0
         );
-        for (label, bm25, vec) in [("hybrid", true, true), ("bm25", true, false), ("vector", false, true)] {
+        for (label, bm25, vec) in [
+            ("hybrid", true, true),
+            ("bm25", true, false),
+            ("vector", false, true),
+        ] {
             let opts = SearchOptions {
                 bm25,
                 vector: vec,

@@ -183,18 +183,54 @@ pub const QUESTIONS: &[(&str, &str)] = &[
 /// Troubleshooting pages that differ mainly in their identifiers (error codes, part
 /// numbers): near-duplicates for an embedding model, told apart exactly by BM25.
 pub const CODE_DOCS: &[(&str, &str)] = &[
-    ("e1042.md", "# Controller fault E-1042\n\nThe controller shows fault E-1042 when the supply voltage drops below the safe limit for more than two seconds. Check the power adapter and the mains socket, then restart the unit."),
-    ("e1047.md", "# Controller fault E-1047\n\nThe controller shows fault E-1047 when the cooling fan stops turning. Unplug the unit, remove dust from the fan grille and make sure nothing blocks the blades, then restart it."),
-    ("e2210.md", "# Controller fault E-2210\n\nThe controller shows fault E-2210 when the firmware image fails its checksum during an update. Download the update again and repeat the installation; do not switch the unit off while it runs."),
-    ("e2213.md", "# Controller fault E-2213\n\nThe controller shows fault E-2213 when the internal clock battery is empty, so the date resets after every restart. Replace the coin cell behind the service cover."),
-    ("e3305.md", "# Controller fault E-3305\n\nThe controller shows fault E-3305 when a sensor cable is unplugged or damaged. Reseat the cable on port two and inspect it for kinks or broken insulation."),
-    ("e3391.md", "# Controller fault E-3391\n\nThe controller shows fault E-3391 when the network link goes down. Check the Ethernet cable, the switch port lights and the DHCP lease on the router."),
-    ("e4470.md", "# Controller fault E-4470\n\nThe controller shows fault E-4470 when the storage card is full. Delete old log files from the card or replace it with a larger one."),
-    ("e4478.md", "# Controller fault E-4478\n\nThe controller shows fault E-4478 when the storage card is write-protected. Slide the lock switch on the side of the card to the unlocked position."),
-    ("kx3310.md", "# Replacement part KX-3310\n\nPart KX-3310 is the front panel assembly with display and buttons. It fits every unit built after 2019 and is fixed with four screws."),
-    ("kx3318.md", "# Replacement part KX-3318\n\nPart KX-3318 is the rear panel assembly with the connectors. It fits every unit built after 2019 and is fixed with six screws."),
-    ("kx5102.md", "# Replacement part KX-5102\n\nPart KX-5102 is the main power supply board. Only a certified technician may fit it, because it carries mains voltage."),
-    ("kx5160.md", "# Replacement part KX-5160\n\nPart KX-5160 is the spare cooling fan module with its mounting bracket. It clips into place without tools."),
+    (
+        "e1042.md",
+        "# Controller fault E-1042\n\nThe controller shows fault E-1042 when the supply voltage drops below the safe limit for more than two seconds. Check the power adapter and the mains socket, then restart the unit.",
+    ),
+    (
+        "e1047.md",
+        "# Controller fault E-1047\n\nThe controller shows fault E-1047 when the cooling fan stops turning. Unplug the unit, remove dust from the fan grille and make sure nothing blocks the blades, then restart it.",
+    ),
+    (
+        "e2210.md",
+        "# Controller fault E-2210\n\nThe controller shows fault E-2210 when the firmware image fails its checksum during an update. Download the update again and repeat the installation; do not switch the unit off while it runs.",
+    ),
+    (
+        "e2213.md",
+        "# Controller fault E-2213\n\nThe controller shows fault E-2213 when the internal clock battery is empty, so the date resets after every restart. Replace the coin cell behind the service cover.",
+    ),
+    (
+        "e3305.md",
+        "# Controller fault E-3305\n\nThe controller shows fault E-3305 when a sensor cable is unplugged or damaged. Reseat the cable on port two and inspect it for kinks or broken insulation.",
+    ),
+    (
+        "e3391.md",
+        "# Controller fault E-3391\n\nThe controller shows fault E-3391 when the network link goes down. Check the Ethernet cable, the switch port lights and the DHCP lease on the router.",
+    ),
+    (
+        "e4470.md",
+        "# Controller fault E-4470\n\nThe controller shows fault E-4470 when the storage card is full. Delete old log files from the card or replace it with a larger one.",
+    ),
+    (
+        "e4478.md",
+        "# Controller fault E-4478\n\nThe controller shows fault E-4478 when the storage card is write-protected. Slide the lock switch on the side of the card to the unlocked position.",
+    ),
+    (
+        "kx3310.md",
+        "# Replacement part KX-3310\n\nPart KX-3310 is the front panel assembly with display and buttons. It fits every unit built after 2019 and is fixed with four screws.",
+    ),
+    (
+        "kx3318.md",
+        "# Replacement part KX-3318\n\nPart KX-3318 is the rear panel assembly with the connectors. It fits every unit built after 2019 and is fixed with six screws.",
+    ),
+    (
+        "kx5102.md",
+        "# Replacement part KX-5102\n\nPart KX-5102 is the main power supply board. Only a certified technician may fit it, because it carries mains voltage.",
+    ),
+    (
+        "kx5160.md",
+        "# Replacement part KX-5160\n\nPart KX-5160 is the spare cooling fan module with its mounting bracket. It clips into place without tools.",
+    ),
 ];
 
 /// Questions that name an identifier next to words about *another* page's topic (as a
@@ -203,42 +239,105 @@ pub const CODE_DOCS: &[(&str, &str)] = &[
 pub const IDENTIFIER_QUESTIONS: &[(&str, &str)] = &[
     ("Is fault E-1042 caused by the cooling fan?", "e1042.md"),
     ("Does E-1047 mean the storage card is full?", "e1047.md"),
-    ("E-2210 appeared after I unplugged the sensor cable, why?", "e2210.md"),
-    ("Is E-2213 a network problem with the Ethernet link?", "e2213.md"),
+    (
+        "E-2210 appeared after I unplugged the sensor cable, why?",
+        "e2210.md",
+    ),
+    (
+        "Is E-2213 a network problem with the Ethernet link?",
+        "e2213.md",
+    ),
     ("Can a failed firmware update cause E-3305?", "e3305.md"),
-    ("My clock battery is new, so why do I get E-3391?", "e3391.md"),
-    ("Does replacing the power supply board fix E-4470?", "e4470.md"),
+    (
+        "My clock battery is new, so why do I get E-3391?",
+        "e3391.md",
+    ),
+    (
+        "Does replacing the power supply board fix E-4470?",
+        "e4470.md",
+    ),
     ("Could a loose Ethernet cable give E-4478?", "e4478.md"),
     ("Is KX-3310 the spare cooling fan?", "kx3310.md"),
-    ("Does KX-3318 need a certified technician for the mains voltage?", "kx3318.md"),
-    ("Is KX-5102 the front display panel with buttons?", "kx5102.md"),
+    (
+        "Does KX-3318 need a certified technician for the mains voltage?",
+        "kx3318.md",
+    ),
+    (
+        "Is KX-5102 the front display panel with buttons?",
+        "kx5102.md",
+    ),
     ("Does the storage card slot sit on KX-5160?", "kx5160.md"),
     ("e1042 with a write-protected card", "e1042.md"),
-    ("troubleshooting e3391 after a dust cleaning of the fan", "e3391.md"),
+    (
+        "troubleshooting e3391 after a dust cleaning of the fan",
+        "e3391.md",
+    ),
     ("kx5102 screws and display", "kx5102.md"),
 ];
 
 /// Questions paraphrased with few words in common with their answer: vectors find them,
 /// BM25 mostly does not.
 pub const PARAPHRASED_QUESTIONS: &[(&str, &str)] = &[
-    ("How can I stop my homemade leavening from dying?", "sourdough.md"),
-    ("Who is the mother of every insect in the apiary?", "beekeeping.md"),
+    (
+        "How can I stop my homemade leavening from dying?",
+        "sourdough.md",
+    ),
+    (
+        "Who is the mother of every insect in the apiary?",
+        "beekeeping.md",
+    ),
     ("Why do some mountains blow up?", "volcanoes.md"),
-    ("Tips for the beginning of a game on the 64 squares?", "chess.md"),
-    ("Why does the ocean creep up the beach and retreat?", "tides.md"),
-    ("How do leaves make food from sunshine?", "photosynthesis.md"),
-    ("How do I tidy up my recent history before pushing?", "git.md"),
+    (
+        "Tips for the beginning of a game on the 64 squares?",
+        "chess.md",
+    ),
+    (
+        "Why does the ocean creep up the beach and retreat?",
+        "tides.md",
+    ),
+    (
+        "How do leaves make food from sunshine?",
+        "photosynthesis.md",
+    ),
+    (
+        "How do I tidy up my recent history before pushing?",
+        "git.md",
+    ),
     ("How should I prepare for a 42 km foot race?", "marathon.md"),
-    ("What changes when I cook my espresso seeds longer?", "coffee.md"),
+    (
+        "What changes when I cook my espresso seeds longer?",
+        "coffee.md",
+    ),
     ("What swallows even light in space?", "black_holes.md"),
-    ("How do I turn kitchen leftovers into fertiliser?", "composting.md"),
-    ("How do two computers agree to start talking reliably?", "tcp.md"),
-    ("How to get blurry soft transitions with transparent pigments?", "watercolor.md"),
-    ("How does a jab protect people against illness?", "vaccines.md"),
+    (
+        "How do I turn kitchen leftovers into fertiliser?",
+        "composting.md",
+    ),
+    (
+        "How do two computers agree to start talking reliably?",
+        "tcp.md",
+    ),
+    (
+        "How to get blurry soft transitions with transparent pigments?",
+        "watercolor.md",
+    ),
+    (
+        "How does a jab protect people against illness?",
+        "vaccines.md",
+    ),
     ("How do I look after my cycle's drivetrain?", "bicycle.md"),
-    ("Who is responsible for freeing memory in this compiled language?", "rust.md"),
-    ("What happens when a giant sun dies and collapses?", "black_holes.md"),
+    (
+        "Who is responsible for freeing memory in this compiled language?",
+        "rust.md",
+    ),
+    (
+        "What happens when a giant sun dies and collapses?",
+        "black_holes.md",
+    ),
     ("My pile of garden waste stinks, help?", "composting.md"),
-    ("How do honey makers get the sweet stuff out?", "beekeeping.md"),
+    (
+        "How do honey makers get the sweet stuff out?",
+        "beekeeping.md",
+    ),
     ("Why does my loaf get a crunchy outside?", "sourdough.md"),
 ];

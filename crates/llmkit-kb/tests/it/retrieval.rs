@@ -65,7 +65,12 @@ const SETS: &[(&str, &[(&str, &str)])] = &[
 ];
 
 /// Found-at-1 and found-in-5 counts at document level for one question set.
-fn recall(kb: &Kb, embedder: Option<&Embedder>, questions: &[(&str, &str)], opts: &SearchOptions) -> (usize, usize) {
+fn recall(
+    kb: &Kb,
+    embedder: Option<&Embedder>,
+    questions: &[(&str, &str)],
+    opts: &SearchOptions,
+) -> (usize, usize) {
     let (mut first, mut found) = (0, 0);
     for (q, expected) in questions {
         let qv = embedder.map(|e| e.embed(&[q]).unwrap().remove(0));

@@ -7,6 +7,8 @@
 //!   input order.
 //! - Every finished row is checkpointed in SQLite (`llmkit-store`) before it reaches the
 //!   output, so a job killed at any moment resumes with no row lost or repeated.
+//! - [`run_remote`] (`--via openai-batch`) runs the job on OpenAI's Batch API instead:
+//!   split, uploaded, polled, downloaded and merged into the same ordered output.
 //! - [`dry_run`] estimates rows, tokens, cost and time without sending anything.
 //!
 //! The crate never reads the environment or prints: the CLI builds [`JobOptions`] and
@@ -19,6 +21,7 @@ mod job;
 mod limiter;
 mod output;
 mod progress;
+mod remote;
 mod request;
 mod runner;
 mod task_row;
@@ -30,6 +33,10 @@ pub use job::{DryRun, JobOptions, canonical, dry_run};
 pub use limiter::{Limiter, LimiterView, Limits, Permit};
 pub use output::OutputFile;
 pub use progress::{Progress, Snapshot};
+pub use remote::{
+    PartView, RemoteContext, RemoteOptions, RemoteProgress, RemoteSnapshot, SplitLimits,
+    VIA_OPENAI_BATCH, is_remote_meta, remote_job_id, run_remote,
+};
 pub use request::{
     ASSUMED_OUTPUT_TOKENS, Prepared, Sampling, Structured, Task, prepare, task_line,
 };

@@ -53,7 +53,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Batch(args) => commands::batch::run(ctx, args).await,
         Command::Kb(args) => commands::kb::run(ctx, args).await,
         Command::Eval(args) => commands::eval::run(ctx, args).await,
-        Command::Finetune(args) => commands::finetune::run(ctx, args),
+        Command::Finetune(args) => commands::finetune::run(ctx, args).await,
     }
 }
 

@@ -163,6 +163,8 @@ pub struct BatchRunArgs {
     pub json: bool,
     #[command(flatten)]
     pub model: ModelArgs,
+    #[command(flatten)]
+    pub remote: crate::commands::batch_remote::RemoteArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -187,6 +189,9 @@ async fn run_new(ctx: &Ctx, a: BatchRunArgs) -> Result<()> {
         print_dry_run(&opts, &d, a.json);
         return Ok(());
     }
+    if a.remote.via == crate::commands::batch_remote::Via::OpenaiBatch {
+        return crate::commands::batch_remote::run(ctx, &opts, &a.remote, a.quiet, a.json).await;
+    }
     execute(ctx, &opts, a.quiet, a.json).await
 }
 
@@ -208,6 +213,14 @@ async fn resume(ctx: &Ctx, job: &str, quiet: bool) -> Result<()> {
         })?;
     if ctx.global.max_cost.is_some() {
         opts.max_cost = ctx.global.max_cost;
+    }
+    if record
+        .meta
+        .as_deref()
+        .is_some_and(llmkit_batch::is_remote_meta)
+    {
+        let remote = crate::commands::batch_remote::RemoteArgs::default();
+        return crate::commands::batch_remote::run(ctx, &opts, &remote, quiet, false).await;
     }
     execute(ctx, &opts, quiet, false).await
 }
@@ -252,6 +265,11 @@ fn options(ctx: &Ctx, a: &BatchRunArgs) -> Result<JobOptions> {
             seed: a.model.seed,
             stop: a.model.stop.clone(),
         },
+        structured: Structured {
+            repair_attempts: a.task_args.repair_attempts,
+            prompt_mode: a.task_args.json_mode == crate::cli::JsonMode::Prompt,
+        },
+        context_window: a.task_args.context_window,
         concurrency: a.concurrency as usize,
         rpm: a.rpm,
         tpm: a.tpm,
@@ -261,24 +279,6 @@ fn options(ctx: &Ctx, a: &BatchRunArgs) -> Result<JobOptions> {
     })
 }
 
-async fn execute(ctx: &Ctx, opts: &JobOptions, quiet: bool, json: bool) -> Result<()> {
-    check_output(opts)?;
-    let store = Arc::new(open_store(ctx)?);
-    // Retries happen in the scheduler, where a 429 can slow every worker down.
-        structured: Structured {
-            repair_attempts: a.task_args.repair_attempts,
-            prompt_mode: a.task_args.json_mode == crate::cli::JsonMode::Prompt,
-        },
-        context_window: a.task_args.context_window,
-    let client = HttpClient::new(ctx.http()?.config().clone().max_retries(0))?;
-    let progress = Arc::new(Progress::new());
-    let bar = (!quiet && !json).then(|| spawn_bar(progress.clone()));
-    let cx = RunContext {
-        client,
-        store,
-        catalog: ctx.settings.catalog.clone(),
-        progress: progress.clone(),
-    };
 /// The task of `--task KIND` with its flags; missing or unreadable inputs are usage errors.
 fn task_of(kind: TaskKind, a: &BatchRunArgs) -> Result<Task> {
     use crate::cli::{SummaryLength, SummaryStyle};
@@ -379,6 +379,20 @@ fn task_setup(ctx: &Ctx, opts: &JobOptions, client: &HttpClient) -> Result<TaskS
     })
 }
 
+async fn execute(ctx: &Ctx, opts: &JobOptions, quiet: bool, json: bool) -> Result<()> {
+    check_output(opts)?;
+    let store = Arc::new(open_store(ctx)?);
+    // Retries happen in the scheduler, where a 429 can slow every worker down.
+    let client = HttpClient::new(ctx.http()?.config().clone().max_retries(0))?;
+    let progress = Arc::new(Progress::new());
+    let bar = (!quiet && !json).then(|| spawn_bar(progress.clone()));
+    let cx = RunContext {
+        tasks: task_setup(ctx, opts, &client)?,
+        client,
+        store,
+        catalog: ctx.settings.catalog.clone(),
+        progress: progress.clone(),
+    };
     let result = llmkit_batch::run_job(opts, cx).await;
     if let Some((bar, task)) = bar {
         task.abort();
@@ -387,7 +401,6 @@ fn task_setup(ctx: &Ctx, opts: &JobOptions, client: &HttpClient) -> Result<TaskS
     }
     let summary = result.map_err(batch_error)?;
     report(&summary, &progress.snapshot(), json, &opts.output);
-        tasks: task_setup(ctx, opts, &client)?,
     if summary.stopped.is_some() {
         return Err(CliError::failure(
             summary.stopped.clone().unwrap_or_default(),
@@ -402,7 +415,7 @@ fn task_setup(ctx: &Ctx, opts: &JobOptions, client: &HttpClient) -> Result<TaskS
 }
 
 /// An unwritable output is refused before any request is made.
-fn check_output(opts: &JobOptions) -> Result<()> {
+pub(crate) fn check_output(opts: &JobOptions) -> Result<()> {
     let probe = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
@@ -468,6 +481,18 @@ fn report(summary: &Summary, s: &Snapshot, json: bool, output: &std::path::Path)
     for n in &summary.notes {
         let _ = writeln!(err, "note: {n}");
     }
+    if summary.already_complete {
+        let _ = writeln!(
+            err,
+            "job {} already complete: {} rows ({} errors), output at {}; nothing was sent \
+             (delete the output file to run it again)",
+            summary.job_id,
+            summary.written,
+            summary.failed,
+            output.display()
+        );
+        return;
+    }
     let _ = writeln!(
         err,
         "job {}: {}/{} rows written ({} errors), ${:.4} spent, {} requests, {} retries, {} 429s, {:.1}s",
@@ -481,18 +506,6 @@ fn report(summary: &Summary, s: &Snapshot, json: bool, output: &std::path::Path)
         s.rate_limited,
         s.elapsed_secs
     );
-    if summary.already_complete {
-        let _ = writeln!(
-            err,
-            "job {} already complete: {} rows ({} errors), output at {}; nothing was sent \
-             (delete the output file to run it again)",
-            summary.job_id,
-            summary.written,
-            summary.failed,
-            output.display()
-        );
-        return;
-    }
 }
 
 fn print_dry_run(opts: &JobOptions, d: &DryRun, json: bool) {
@@ -574,7 +587,7 @@ fn line_of(j: &BatchJob) -> String {
     )
 }
 
-fn open_store(ctx: &Ctx) -> Result<Store> {
+pub(crate) fn open_store(ctx: &Ctx) -> Result<Store> {
     Store::open(&ctx.settings.store_path).map_err(store_error)
 }
 
@@ -583,7 +596,7 @@ fn store_error(e: llmkit_store::StoreError) -> anyhow::Error {
     CliError::failure(e.to_string(), hint).into()
 }
 
-fn batch_error(e: BatchError) -> anyhow::Error {
+pub(crate) fn batch_error(e: BatchError) -> anyhow::Error {
     let hint = e.hint();
     CliError::failure(e.to_string(), hint).into()
 }

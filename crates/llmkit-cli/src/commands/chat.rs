@@ -476,13 +476,15 @@ pub(crate) async fn fit_history(
     let Some(window) = ctx
         .settings
         .model_info(model)
-        .map(|i| u64::from(i.context_window))
+        .map(|i| i.context_window)
+        .or_else(|| pipe.backend().context_window())
+        .map(u64::from)
     else {
         return Ok(compose(session, &turns));
     };
     let limit = window.saturating_sub(u64::from(reserve));
     let fits = |s: &Session, t: &[Message]| {
-        llmkit_client::count_chat_tokens(model, &compose(s, t)) as u64 <= limit
+        pipe.backend().count_chat_tokens(model, &compose(s, t)) as u64 <= limit
     };
     let mut dropped = 0usize;
     let mut summarised = 0usize;

@@ -2,6 +2,7 @@
 
 pub mod ask;
 pub mod batch;
+pub mod batch_remote;
 pub mod cache;
 pub mod chat;
 pub mod complete;
@@ -9,6 +10,8 @@ pub mod config;
 pub mod embed;
 pub mod eval;
 pub mod finetune;
+mod finetune_export;
+mod finetune_jobs;
 pub mod kb;
 pub mod models;
 mod request;

@@ -13,6 +13,7 @@ mod kb;
 mod local;
 mod models_pull;
 mod redact;
+mod remote_jobs;
 mod repl;
 mod support;
 mod tasks;

@@ -34,7 +34,14 @@ fn examples(n: usize) -> Vec<String> {
 }
 
 async fn get(s: &MockServer, path: &str) -> Value {
-    json(client().get(format!("{}{path}", s.url())).send().await.unwrap()).await
+    json(
+        client()
+            .get(format!("{}{path}", s.url()))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -61,14 +68,14 @@ async fn fine_tuning_jobs_progress_and_their_model_answers() {
     let done = get(&s, &format!("/v1/fine_tuning/jobs/{id}")).await;
     assert_eq!(done["status"], "succeeded");
     let model = done["fine_tuned_model"].as_str().unwrap().to_string();
-    assert!(model.starts_with("ft:gpt-4o-mini-2024-07-18:llmkit-mock:t:"), "{model}");
+    assert!(
+        model.starts_with("ft:gpt-4o-mini-2024-07-18:llmkit-mock:t:"),
+        "{model}"
+    );
     let events = get(&s, &format!("/v1/fine_tuning/jobs/{id}/events?limit=100")).await;
     let data = events["data"].as_array().unwrap();
     assert_eq!(data[0]["message"], "The job has successfully completed");
-    assert_eq!(
-        data.iter().filter(|e| e["type"] == "metrics").count(),
-        12
-    );
+    assert_eq!(data.iter().filter(|e| e["type"] == "metrics").count(), 12);
     let page = get(&s, &format!("/v1/fine_tuning/jobs/{id}/events?limit=2")).await;
     assert_eq!(page["has_more"], true);
     let listed = get(&s, "/v1/fine_tuning/jobs").await;
@@ -100,7 +107,12 @@ async fn malformed_training_files_fail_the_job() {
     let failed = get(&s, &format!("/v1/fine_tuning/jobs/{id}")).await;
     assert_eq!(failed["status"], "failed");
     assert_eq!(failed["error"]["code"], "invalid_training_file");
-    assert!(failed["error"]["message"].as_str().unwrap().contains("line 3"));
+    assert!(
+        failed["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 3")
+    );
     // A batch file is not training data; an unknown file is refused.
     let batch_file = upload(&s, "batch", "{}").await;
     let r = post(

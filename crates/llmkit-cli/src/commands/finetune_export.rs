@@ -1,0 +1,135 @@
+//! `llmkit finetune from-sessions`: stored chat sessions to chat fine-tuning JSONL (one
+//! example per session: its system prompt, then its turns), checked by the validator.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use llmkit_store::Store;
+use llmkit_store::{Message, Session};
+use serde_json::{Value, json};
+
+use crate::app::{Ctx, notice};
+use crate::commands::finetune::{check_file, findings_text};
+use crate::error::CliError;
+
+#[derive(Debug, Args)]
+pub struct FromSessionsArgs {
+    /// Sessions to export, by name or id.
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Export every stored session.
+    #[arg(long, conflicts_with = "names")]
+    pub all: bool,
+    /// The training JSONL to write.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// The system prompt of sessions that have none.
+    #[arg(short, long, value_name = "TEXT")]
+    pub system: Option<String>,
+    /// The model to count tokens for in the check after writing.
+    #[arg(short, long, default_value = "gpt-4o-mini")]
+    pub model: String,
+}
+
+pub fn from_sessions(ctx: &Ctx, a: &FromSessionsArgs) -> Result<()> {
+    if a.names.is_empty() && !a.all {
+        return Err(CliError::usage(
+            "name the sessions to export, or pass --all",
+            "`llmkit sessions list` shows the stored sessions",
+        )
+        .into());
+    }
+    let store = Store::open(&ctx.settings.store_path).map_err(store_error)?;
+    let sessions: Vec<Session> = if a.all {
+        store
+            .list_sessions()
+            .map_err(store_error)?
+            .into_iter()
+            .map(|s| s.session)
+            .collect()
+    } else {
+        let mut found = Vec::new();
+        for n in &a.names {
+            let s = store.find_session(n).map_err(store_error)?.ok_or_else(|| {
+                CliError::failure(
+                    format!("no session named `{n}`"),
+                    Some("`llmkit sessions list` shows the stored sessions".into()),
+                )
+            })?;
+            found.push(s);
+        }
+        found
+    };
+    let mut lines = String::new();
+    let (mut written, mut skipped) = (0usize, 0usize);
+    for s in &sessions {
+        let messages = store.messages(&s.id).map_err(store_error)?;
+        match example(s, &messages, a.system.as_deref()) {
+            Some(v) => {
+                lines.push_str(&v.to_string());
+                lines.push('\n');
+                written += 1;
+            }
+            None => {
+                skipped += 1;
+                notice(&format!(
+                    "skipped session {}: it has no assistant reply",
+                    s.name.as_deref().unwrap_or(&s.id)
+                ));
+            }
+        }
+    }
+    let write = std::fs::File::create(&a.output).and_then(|mut f| {
+        f.write_all(lines.as_bytes())?;
+        f.sync_all()
+    });
+    write.map_err(|e| {
+        CliError::failure(
+            format!("cannot write {}: {e}", a.output.display()),
+            Some("choose a writable path with -o".into()),
+        )
+    })?;
+    notice(&format!(
+        "wrote {written} example(s) to {} ({skipped} session(s) skipped)",
+        a.output.display()
+    ));
+    let report = check_file(&a.output, &a.model, 65_536)?;
+    let findings = findings_text(&a.output, &report);
+    if !findings.is_empty() {
+        eprint!("{findings}");
+    }
+    Ok(())
+}
+
+/// One training example from a session, `None` when it has no assistant message.
+fn example(s: &Session, messages: &[Message], default_system: Option<&str>) -> Option<Value> {
+    let mut out = Vec::new();
+    if let Some(sys) = s
+        .system
+        .as_deref()
+        .or(default_system)
+        .filter(|t| !t.is_empty())
+    {
+        out.push(json!({"role": "system", "content": sys}));
+    }
+    let mut has_assistant = false;
+    for m in messages {
+        if !matches!(m.role.as_str(), "user" | "assistant" | "system") || m.content.is_empty() {
+            continue;
+        }
+        has_assistant |= m.role == "assistant";
+        out.push(json!({"role": m.role, "content": m.content}));
+    }
+    // A trailing user turn has no answer to learn from.
+    while out.last().is_some_and(|m| m["role"] != "assistant") {
+        out.pop();
+    }
+    has_assistant.then(|| json!({"messages": out}))
+}
+
+fn store_error(e: llmkit_store::StoreError) -> anyhow::Error {
+    let hint = e.hint();
+    CliError::failure(e.to_string(), hint).into()
+}

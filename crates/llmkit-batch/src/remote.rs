@@ -487,6 +487,8 @@ impl Remote<'_> {
         }
         loop {
             let mut batches: Vec<Option<Batch>> = vec![None; plan.parts.len()];
+            // `k` indexes three lists, and `plan` is saved inside the loop.
+            #[allow(clippy::needless_range_loop)]
             for k in next..plan.parts.len() {
                 let Some(bid) = plan.parts[k].batch_id.clone() else {
                     continue;

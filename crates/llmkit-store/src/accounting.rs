@@ -111,6 +111,8 @@ impl StoreAccounting {
     }
 
     /// Holds `estimate` against `--max-cost` and the stored budgets, or refuses.
+    // The `Accounting` trait's error type, returned as is by both reserve methods.
+    #[allow(clippy::result_large_err)]
     fn reserve_estimate(&self, estimate: f64) -> Result<u64, ClientError> {
         let mut state = self.lock();
         if let Some(limit) = self.cfg.max_cost_usd {

@@ -267,7 +267,8 @@ fn finetune_validate_reports_lines_and_tokens() {
         out.contains("bad.jsonl:12: warning: duplicate of line 1"),
         "{out}"
     );
-    assert!(out.contains("cost per epoch: unknown"), "{out}");
+    // gpt-4o-mini's training price is in the catalogue: $3 per million tokens.
+    assert!(out.contains("estimated cost per epoch: $0.0008"), "{out}");
 }
 
 /// Loads the report in headless Chromium when it is installed: the page must render its

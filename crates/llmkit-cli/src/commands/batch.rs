@@ -430,18 +430,28 @@ pub(crate) fn check_output(opts: &JobOptions) -> Result<()> {
 }
 
 fn spawn_bar(progress: Arc<Progress>) -> (indicatif::ProgressBar, tokio::task::JoinHandle<()>) {
+    ticking_bar("{bar:30} {pos}/{len} rows  {msg}  ETA {eta}", move |b| {
+        render(b, &progress.snapshot());
+    })
+}
+
+/// A stderr progress bar in `template`, redrawn by `tick` four times a second until the
+/// returned task is aborted.
+pub(crate) fn ticking_bar(
+    template: &str,
+    tick: impl Fn(&indicatif::ProgressBar) + Send + 'static,
+) -> (indicatif::ProgressBar, tokio::task::JoinHandle<()>) {
     let bar = indicatif::ProgressBar::with_draw_target(
         None,
         indicatif::ProgressDrawTarget::stderr_with_hz(4),
     );
-    let style =
-        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} rows  {msg}  ETA {eta}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    let style = indicatif::ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
     bar.set_style(style);
     let b = bar.clone();
     let task = tokio::spawn(async move {
         loop {
-            render(&b, &progress.snapshot());
+            tick(&b);
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     });

@@ -11,7 +11,7 @@ use llmkit_batch::{
 };
 
 use crate::app::Ctx;
-use crate::commands::batch::{batch_error, check_output, open_store};
+use crate::commands::batch::{batch_error, check_output, open_store, ticking_bar};
 
 /// How rows are sent.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -128,23 +128,10 @@ pub async fn run(
 fn spawn_bar(
     progress: Arc<RemoteProgress>,
 ) -> (indicatif::ProgressBar, tokio::task::JoinHandle<()>) {
-    let bar = indicatif::ProgressBar::with_draw_target(
-        None,
-        indicatif::ProgressDrawTarget::stderr_with_hz(4),
-    );
-    let style = indicatif::ProgressStyle::with_template(
+    ticking_bar(
         "{spinner} {bar:30} {pos}/{len} requests  {msg}  {elapsed}",
+        move |b| render(b, &progress.snapshot()),
     )
-    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-    bar.set_style(style);
-    let b = bar.clone();
-    let task = tokio::spawn(async move {
-        loop {
-            render(&b, &progress.snapshot());
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    });
-    (bar, task)
 }
 
 fn render(bar: &indicatif::ProgressBar, s: &RemoteSnapshot) {

@@ -17,9 +17,15 @@ pub async fn run(cli: Cli) -> Result<()> {
     let env = Env::from_process();
     let editing = matches!(cli.command, Command::Config(_));
     let settings = Settings::resolve(&cli.global, &env, editing)?;
+    let mut global = cli.global.clone();
+    if let Command::Eval(a) = &cli.command
+        && a.bypasses_cache()
+    {
+        global.no_cache = true;
+    }
     let ctx = Ctx {
         settings,
-        global: cli.global.clone(),
+        global,
         store: std::sync::OnceLock::new(),
     };
     let result = dispatch(&ctx, cli.command).await;

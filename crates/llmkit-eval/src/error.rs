@@ -23,6 +23,9 @@ pub enum EvalError {
     UnknownMetric(String),
     #[error("invalid run record: {0}")]
     Record(String),
+    /// Exporting a run's passed items as training data cannot proceed.
+    #[error("{0}")]
+    Export(String),
     /// The batch engine running the eval failed.
     #[error("{message}")]
     Job {
@@ -52,6 +55,11 @@ impl EvalError {
                     .join(", ")
             )),
             Self::Job { hint, .. } => hint.clone(),
+            Self::Export(_) => Some(
+                "`llmkit eval list` shows saved runs; `--json` on a run shows its variants and \
+                 per-item scores"
+                    .to_string(),
+            ),
             _ => None,
         }
     }

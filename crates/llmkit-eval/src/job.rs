@@ -34,6 +34,8 @@ pub struct EvalJobOptions {
     pub max_attempts: u32,
     /// Stop before the job's spend (estimated) would pass this, in USD; resumable.
     pub max_cost: Option<f64>,
+    /// Forget an earlier run's checkpoints and output, and run every item again.
+    pub fresh: bool,
 }
 
 /// The judge of metric `judge`: its spec and a pipeline to its model (the CLI opens it).
@@ -82,6 +84,22 @@ pub async fn run_eval(
         path: opts.dir.display().to_string(),
         source,
     })?;
+    if opts.fresh {
+        cx.store.batch_delete_job(&id).map_err(|e| EvalError::Job {
+            message: format!("cannot forget the earlier run's checkpoints: {e}"),
+            hint: e.hint(),
+        })?;
+        match std::fs::remove_file(&output) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(EvalError::Read {
+                    path: output.display().to_string(),
+                    source,
+                });
+            }
+        }
+    }
     // The embedded model serves one request at a time: more in flight only adds queueing
     // to the measured latency.
     let concurrency = if setups.iter().any(|s| s.free) {

@@ -1,10 +1,14 @@
 //! LLM-as-judge: a named judge model grades each output against the spec's rubric, answering
 //! with a strict `json_schema` score that is validated before it counts.
 
-use llmkit_tasks::{TaskRunner, extract_json, validate};
+use llmkit_client::ModelInfo;
+use llmkit_tasks::{TaskRunner, TokenCounter, extract_json, validate};
 use llmkit_types::{ChatMessage, ResponseFormat};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+use crate::runner::{Estimate, estimate_item};
+use crate::spec::{Dataset, EvalSpec, Variant};
 
 /// The spec's `[judge]` table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,6 +36,18 @@ pub struct Judgement {
     pub error: Option<String>,
 }
 
+/// A verdict (`{"score": 4, "reason": "one short sentence"}`), roughly.
+const VERDICT_TOKENS: u64 = 40;
+
+/// The reference output as the judge reads it.
+fn expected_text(expected: &Value) -> String {
+    match expected {
+        Value::String(s) => s.clone(),
+        Value::Null => "(none given)".to_string(),
+        other => other.to_string(),
+    }
+}
+
 /// Answers that stay invalid after this many requests count as a judge failure.
 const ATTEMPTS: u32 = 2;
 
@@ -49,21 +65,45 @@ impl JudgeSpec {
         })
     }
 
-    /// Asks the judge (through `runner`, whose prototype names the judge model) to grade
-    /// `output` for `input` against the rubric and the expected output.
-    pub async fn grade(
+    /// Tokens and cost of grading one variant's answers (`--dry-run`): the judge's
+    /// instructions, the rubric, each input and reference, and an answer of
+    /// `answer_tokens` go in; a short JSON verdict comes out.
+    pub fn estimate(
         &self,
-        runner: &TaskRunner,
-        input: &str,
-        expected: &Value,
-        output: &str,
-    ) -> Judgement {
-        let schema = self.schema();
-        let expected = match expected {
-            Value::String(s) => s.clone(),
-            Value::Null => "(none given)".to_string(),
-            other => other.to_string(),
+        spec: &EvalSpec,
+        data: &Dataset,
+        variant: &Variant,
+        counter: &TokenCounter,
+        price: Option<&ModelInfo>,
+        free: bool,
+    ) -> Estimate {
+        let (mut prompt, mut completion) = (0u64, 0u64);
+        for item in &data.items {
+            let (system, user) =
+                self.prompt(&item.input(&spec.input), &expected_text(&item.expected), "");
+            let (_, answer) = estimate_item(spec, variant, item, counter);
+            // The chat format adds a few tokens a message; a retry after an invalid verdict
+            // is not counted.
+            prompt += counter.count(&system) as u64 + counter.count(&user) as u64 + answer + 8;
+            completion += VERDICT_TOKENS;
+        }
+        let cost_usd = if free {
+            Some(0.0)
+        } else {
+            price.map(|p| p.cost_of(prompt, 0, completion, false))
         };
+        Estimate {
+            variant: format!("judge of {}", variant.name),
+            model: self.model.clone(),
+            items: data.items.len(),
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            cost_usd,
+        }
+    }
+
+    /// The judge's (system, user) messages for one answer.
+    pub(crate) fn prompt(&self, input: &str, expected: &str, output: &str) -> (String, String) {
         let system = format!(
             "You are an impartial judge. Grade the answer against the rubric on a scale from 1 \
              (fails the rubric) to {} (fully meets it). Reply with a JSON object \
@@ -75,6 +115,20 @@ impl JudgeSpec {
              grade:\n{output}",
             self.rubric
         );
+        (system, user)
+    }
+
+    /// Asks the judge (through `runner`, whose prototype names the judge model) to grade
+    /// `output` for `input` against the rubric and the expected output.
+    pub async fn grade(
+        &self,
+        runner: &TaskRunner,
+        input: &str,
+        expected: &Value,
+        output: &str,
+    ) -> Judgement {
+        let schema = self.schema();
+        let (system, user) = self.prompt(input, &expected_text(expected), output);
         let mut messages = vec![ChatMessage::system(system), ChatMessage::user(user)];
         let mut error = String::new();
         for _ in 0..ATTEMPTS {

@@ -6,6 +6,7 @@
 //! pipeline, so cache, budgets and the usage ledger apply to every item.
 
 mod error;
+mod export;
 mod finetune;
 mod html;
 mod job;
@@ -16,13 +17,14 @@ mod runner;
 mod spec;
 
 pub use error::EvalError;
+pub use export::{ExportOptions, Exported, passed_examples};
 pub use finetune::{Finding, FinetuneReport, Severity, validate_chat_jsonl};
 pub use html::render_html;
 pub use job::{EvalJobOptions, EvalOutcome, JudgeSetup, eval_job_id, run_eval};
 pub use judge::{JudgeSpec, Judgement};
 pub use report::{
-    Comparison, Delta, Gate, ItemResult, Regression, RunRecord, VariantResult, best_per_metric,
-    compare_runs, render_table,
+    Comparison, Delta, Gate, ItemResult, Regression, RunRecord, SentPrompt, VariantResult,
+    best_per_metric, compare_runs, render_table,
 };
 pub use runner::{Estimate, VariantSetup, estimate_variant, run_variant};
 pub use spec::{Dataset, EvalSpec, Item, Task, Variant};

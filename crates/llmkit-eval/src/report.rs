@@ -31,6 +31,18 @@ pub struct ItemResult {
     /// The LLM judge's verdict (metric `judge`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judge: Option<Judgement>,
+    /// The rendered (system, user) prompt of a `prompt` task item, which training data
+    /// exported from the run (`finetune from-sessions --from-eval`) starts from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<SentPrompt>,
+}
+
+/// The messages a `prompt` task item sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentPrompt {
+    /// Empty when the variant has no system template.
+    pub system: String,
+    pub user: String,
 }
 
 /// One variant's results.
@@ -317,7 +329,7 @@ impl Gate {
         })
     }
 
-    fn holds(&self, x: f64) -> bool {
+    pub(crate) fn holds(&self, x: f64) -> bool {
         match self.op.as_str() {
             ">=" => x >= self.value,
             "<=" => x <= self.value,
@@ -450,6 +462,7 @@ mod tests {
             cost_usd: Some(0.001),
             scores: BTreeMap::new(),
             judge: None,
+            prompt: None,
         }
     }
 

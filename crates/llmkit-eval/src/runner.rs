@@ -15,7 +15,7 @@ use llmkit_types::ChatCompletionRequest;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::report::{ItemResult, VariantResult, score_variant};
+use crate::report::{ItemResult, SentPrompt, VariantResult, score_variant};
 use crate::spec::{Dataset, EvalSpec, Item, Task, Variant};
 
 /// Everything needed to send one variant's requests; the CLI builds it (backend, pipeline
@@ -100,6 +100,12 @@ pub(crate) async fn run_item(setup: &VariantSetup, spec: &EvalSpec, item: &Item)
         cost_usd,
         scores: BTreeMap::new(),
         judge: None,
+        prompt: match spec.task {
+            Task::Prompt => render_prompt(spec, &setup.variant, item)
+                .ok()
+                .map(|(system, user)| SentPrompt { system, user }),
+            _ => None,
+        },
     }
 }
 

@@ -22,4 +22,4 @@ pub use ingest::{
 };
 pub use rules::{ForbiddenTopic, RuleBase, RuleViolation};
 pub use search::{Hit, SearchOptions, dot, normalize, rrf, search};
-pub use store::{ChunkRow, DocumentState, Kb, KbInfo, NewChunk, Stats};
+pub use store::{BM25_ROW_BUDGET, ChunkRow, DocumentState, Kb, KbInfo, NewChunk, Stats};

@@ -1,7 +1,7 @@
 //! The knowledge-base file: schema, documents, chunks with their vectors, the FTS5 index,
 //! and the listing, stats and removal of knowledge bases in a directory.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,6 +20,11 @@ pub struct Kb {
     /// Every vector in one contiguous matrix, read on the first vector search and dropped
     /// on every write, so repeated queries (chat, benchmarks) scan memory, not SQLite.
     matrix: RefCell<Option<Arc<Matrix>>>,
+    /// The chunk count, cached like the matrix (`count(*)` walks a whole index).
+    count: Cell<Option<u64>>,
+    /// SQLite's `data_version` when the caches were filled: another connection's commit
+    /// (a `kb add` in another terminal) changes it, and the caches are dropped.
+    seen_version: Cell<i64>,
 }
 
 /// The vectors of all chunks, row-major, with their chunk ids.
@@ -205,10 +210,34 @@ impl Kb {
     }
 
     pub fn chunk_count(&self) -> Result<u64, KbError> {
+        self.check_version()?;
+        if let Some(n) = self.count.get() {
+            return Ok(n);
+        }
         let n: i64 = self
             .conn
             .query_row("SELECT count(*) FROM chunks", [], |r| r.get(0))?;
-        Ok(n.max(0) as u64)
+        let n = n.max(0) as u64;
+        self.count.set(Some(n));
+        Ok(n)
+    }
+
+    /// Drops the cached matrix and count when another connection has committed since they
+    /// were read (this connection's own writes drop them directly).
+    fn check_version(&self) -> Result<(), KbError> {
+        let v: i64 = self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        if v != self.seen_version.get() {
+            self.seen_version.set(v);
+            self.invalidate();
+        }
+        Ok(())
+    }
+
+    fn invalidate(&self) {
+        self.matrix.replace(None);
+        self.count.set(None);
     }
 
     /// Compares a source's content hash with what is stored.
@@ -295,7 +324,7 @@ impl Kb {
             )?;
         }
         tx.commit()?;
-        self.matrix.replace(None);
+        self.invalidate();
         if self.info.dims.is_none() {
             self.info.dims = dims;
         }
@@ -333,22 +362,76 @@ impl Kb {
         let tx = self.conn.transaction()?;
         let n = delete_source(&tx, source)?;
         tx.commit()?;
-        self.matrix.replace(None);
+        self.invalidate();
         Ok(n > 0)
     }
 
-    /// BM25 over the chunks: (chunk id, score) best first, higher is better.
+    /// BM25 over the chunks: (chunk id, score) best first, higher is better. On a large
+    /// knowledge base only the query's rarest terms are searched (see [`BM25_ROW_BUDGET`]).
     pub fn bm25(&self, query: &str, k: usize) -> Result<Vec<(i64, f32)>, KbError> {
-        let Some(expr) = fts_query(query) else {
+        self.bm25_within(query, k, Some(BM25_ROW_BUDGET))
+    }
+
+    /// BM25 with an explicit row budget: the query's terms are ordered by document
+    /// frequency and the rarest are kept while their matching rows add up to at most
+    /// `budget` (the rarest term is always kept). FTS5 ranks every matching row before it
+    /// can return the top `k`, at about 2 µs a row here, so an OR of common words over
+    /// 100k chunks cost 150 ms; the dropped terms are those whose IDF adds least to the
+    /// score. `None` searches every term (the plain FTS5 query).
+    pub fn bm25_within(
+        &self,
+        query: &str,
+        k: usize,
+        budget: Option<usize>,
+    ) -> Result<Vec<(i64, f32)>, KbError> {
+        let mut terms = fts_terms(query);
+        if terms.is_empty() {
             return Ok(Vec::new());
-        };
-        let mut st = self.conn.prepare(
+        }
+        if let Some(budget) = budget
+            && terms.len() > 1
+            && self.chunk_count()? as usize > budget
+        {
+            terms = self.rarest_terms(terms, budget)?;
+            if terms.is_empty() {
+                return Ok(Vec::new());
+            }
+        }
+        let expr = terms.join(" OR ");
+        let mut st = self.conn.prepare_cached(
             "SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ?1 ORDER BY rank LIMIT ?2",
         )?;
         let rows = st.query_map(params![expr, k as i64], |r| {
             Ok((r.get::<_, i64>(0)?, -(r.get::<_, f64>(1)? as f32)))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The terms to search within `budget` matching rows: rarest first, terms that match
+    /// nothing dropped. Counting stops at `budget + 1` rows a term, so a common word costs
+    /// a bounded scan of its doclist (about 0.1 µs a row).
+    fn rarest_terms(&self, terms: Vec<String>, budget: usize) -> Result<Vec<String>, KbError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT count(*) FROM (SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ?1 LIMIT ?2)",
+        )?;
+        let mut counted = Vec::with_capacity(terms.len());
+        for t in terms {
+            let df: i64 = st.query_row(params![t, budget as i64 + 1], |r| r.get(0))?;
+            if df > 0 {
+                counted.push((df as usize, t));
+            }
+        }
+        counted.sort_by_key(|(df, _)| *df);
+        let mut total = 0;
+        let mut kept = Vec::new();
+        for (df, t) in counted {
+            if !kept.is_empty() && total + df > budget {
+                break;
+            }
+            total += df;
+            kept.push(t);
+        }
+        Ok(kept)
     }
 
     /// The `n` chunks most similar to unit vector `q`, best first: an exact scan of the
@@ -361,19 +444,51 @@ impl Kb {
                 got: q.len(),
             });
         }
-        let scores: Vec<f32> = m
-            .data
-            .chunks_exact(m.dims.max(1))
-            .map(|row| crate::search::dot(q, row))
-            .collect();
-        Ok(top_k(&scores, n)
-            .into_iter()
-            .map(|(i, s)| (m.ids[i], s))
-            .collect())
+        let dims = m.dims.max(1);
+        let rows = m.data.len() / dims;
+        // Past a few hundred thousand multiply-adds the scan is split over the cores (each
+        // part keeps its own top n, then the parts are merged); below, a thread costs more
+        // than it saves.
+        let parts = if rows * dims < 1 << 20 {
+            1
+        } else {
+            std::thread::available_parallelism().map_or(1, |p| p.get().min(8))
+        };
+        let per = rows.div_ceil(parts).max(1);
+        let scan = |first: usize, block: &[f32]| -> Vec<(usize, f32)> {
+            let scores: Vec<f32> = block
+                .chunks_exact(dims)
+                .map(|row| crate::search::dot(q, row))
+                .collect();
+            top_k(&scores, n)
+                .into_iter()
+                .map(|(i, s)| (first + i, s))
+                .collect()
+        };
+        let mut best: Vec<(usize, f32)> = if parts == 1 {
+            scan(0, &m.data)
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = m
+                    .data
+                    .chunks(per * dims)
+                    .enumerate()
+                    .map(|(i, block)| s.spawn(move || scan(i * per, block)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                    .collect()
+            })
+        };
+        best.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        best.truncate(n);
+        Ok(best.into_iter().map(|(i, s)| (m.ids[i], s)).collect())
     }
 
     /// The vector matrix, read from SQLite once.
     fn matrix(&self) -> Result<Arc<Matrix>, KbError> {
+        self.check_version()?;
         if let Some(m) = self.matrix.borrow().as_ref() {
             return Ok(m.clone());
         }
@@ -509,6 +624,8 @@ impl Kb {
             path,
             info,
             matrix: RefCell::new(None),
+            count: Cell::new(None),
+            seen_version: Cell::new(0),
         })
     }
 }
@@ -544,9 +661,14 @@ const STOPWORDS: &[&str] = &[
     "why", "with", "you", "your",
 ];
 
-/// The query's words as an FTS5 OR-expression of quoted terms (so no user text is read as
-/// FTS syntax); `None` when no word is left.
-fn fts_query(query: &str) -> Option<String> {
+/// The most rows a BM25 query ranks on a large knowledge base (see [`Kb::bm25_within`]):
+/// about 4 ms of FTS5 ranking here. A knowledge base this small or smaller always searches
+/// every term.
+pub const BM25_ROW_BUDGET: usize = 2_000;
+
+/// The query's words as quoted FTS5 terms (so no user text is read as FTS syntax), in
+/// order and without repeats; empty when only stopwords are left.
+fn fts_terms(query: &str) -> Vec<String> {
     let lower = query.to_lowercase();
     let mut terms: Vec<String> = Vec::new();
     for w in lower
@@ -563,7 +685,7 @@ fn fts_query(query: &str) -> Option<String> {
     }
     let mut seen = std::collections::HashSet::new();
     terms.retain(|t| seen.insert(t.clone()));
-    (!terms.is_empty()).then(|| terms.join(" OR "))
+    terms
 }
 
 /// A word cut where letters meet digits: "kx5102" → ["kx", "5102"].
@@ -610,14 +732,11 @@ mod tests {
 
     #[test]
     fn fts_query_quotes_words() {
+        assert_eq!(fts_terms("What is \"NEAR\" OR x*?"), ["\"near\"", "\"x\""]);
+        assert!(fts_terms("the?").is_empty());
         assert_eq!(
-            fts_query("What is \"NEAR\" OR x*?").as_deref(),
-            Some("\"near\" OR \"x\"")
-        );
-        assert_eq!(fts_query("the?"), None);
-        assert_eq!(
-            fts_query("e1042 e1042 x").as_deref(),
-            Some("\"e1042\" OR \"e 1042\" OR \"x\"")
+            fts_terms("e1042 e1042 x"),
+            ["\"e1042\"", "\"e 1042\"", "\"x\""]
         );
     }
 

@@ -184,6 +184,15 @@ impl Store {
         })
     }
 
+    /// Forgets a job and its checkpointed rows (`eval run --fresh`); false when there was
+    /// no such job. The usage ledger keeps its entries: money spent stays spent.
+    pub fn batch_delete_job(&self, id: &str) -> Result<bool, StoreError> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM batch_rows WHERE job_id = ?1", params![id])?;
+            Ok(tx.execute("DELETE FROM batch_jobs WHERE id = ?1", params![id])? > 0)
+        })
+    }
+
     /// Rewinds the job to `rows_written` lines (the output file had fewer than recorded).
     pub fn batch_rewind(&self, job: &str, rows_written: u64) -> Result<(), StoreError> {
         self.write(|tx| {
@@ -299,5 +308,12 @@ mod tests {
         let listed = store.batch_jobs().unwrap();
         assert_eq!(listed[0].total_rows, Some(3));
         assert_eq!(listed[0].message.as_deref(), Some("ok"));
+        // Deleting forgets the job and its rows: creating it again starts from zero.
+        assert!(store.batch_delete_job("j1").unwrap());
+        assert!(!store.batch_delete_job("j1").unwrap());
+        assert!(store.batch_job("j1").unwrap().is_none());
+        let fresh = store.batch_create_job("j1", "in", "out", "{}").unwrap();
+        assert_eq!(fresh.rows_written, 0);
+        assert!(store.batch_pending_rows("j1").unwrap().is_empty());
     }
 }

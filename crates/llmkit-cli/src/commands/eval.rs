@@ -58,6 +58,10 @@ pub struct RunArgs {
     /// Do not save the run under the data directory.
     #[arg(long)]
     pub no_save: bool,
+    /// Start over: forget the checkpoints of an earlier run of the same spec and send every
+    /// item again, past the response cache (so latencies and outputs are new).
+    #[arg(long, conflicts_with = "dry_run")]
+    pub fresh: bool,
     /// Requests per minute (default: learned from `x-ratelimit-*` headers).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub rpm: Option<u32>,
@@ -78,6 +82,13 @@ pub struct CompareArgs {
     /// Print the comparison as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+impl EvalArgs {
+    /// Whether the command must not read the response cache (`eval run --fresh`).
+    pub fn bypasses_cache(&self) -> bool {
+        matches!(&self.command, EvalCommand::Run(a) if a.fresh)
+    }
 }
 
 pub async fn run(ctx: &Ctx, args: EvalArgs) -> Result<()> {
@@ -190,6 +201,7 @@ async fn run_job(
         tpm: args.tpm,
         max_attempts: args.max_attempts,
         max_cost: ctx.global.max_cost,
+        fresh: args.fresh,
     };
     let cx = llmkit_batch::RunShared {
         store: crate::accounting::store(ctx)?,
@@ -248,34 +260,64 @@ async fn judge_setup(ctx: &Ctx, j: &llmkit_eval::JudgeSpec) -> Result<llmkit_eva
     })
 }
 
-/// The model a variant will use, as named in requests (`local:NAME` for the embedded one).
-fn model_name(ctx: &Ctx, v: &Variant) -> String {
-    match ctx.settings.choose_model(v.model.as_deref()).0 {
+/// The model a variant (or the judge) will use, as named in requests (`local:NAME` for the
+/// embedded one).
+fn model_name(ctx: &Ctx, model: Option<&str>) -> String {
+    match ctx.settings.choose_model(model).0 {
         ModelChoice::Remote(m) => m,
         ModelChoice::Local(s) => format!("local:{s}"),
     }
 }
 
+/// The counter and whether it is free, for a model named as [`model_name`] names it.
+fn counter_for(model: &str) -> (TokenCounter, bool) {
+    if model.starts_with("local:") {
+        (TokenCounter::Approx, true)
+    } else {
+        (TokenCounter::for_model(model), false)
+    }
+}
+
 fn dry_run(ctx: &Ctx, spec: &EvalSpec, data: &llmkit_eval::Dataset, json_out: bool) -> Result<()> {
     let mut estimates = Vec::new();
+    let mut judging = Vec::new();
     for v in &spec.variants {
-        let model = model_name(ctx, v);
-        let free = model.starts_with("local:");
-        let counter = if free {
-            TokenCounter::Approx
-        } else {
-            TokenCounter::for_model(&model)
-        };
+        let model = model_name(ctx, v.model.as_deref());
+        let (counter, free) = counter_for(&model);
         let price = ctx.settings.model_info(&model);
         estimates.push(estimate_variant(
             spec, data, v, &model, &counter, price, free,
         ));
+        if let Some(j) = &spec.judge {
+            let judge_model = model_name(ctx, Some(&j.model));
+            let (counter, free) = counter_for(&judge_model);
+            let mut e = j.estimate(
+                spec,
+                data,
+                v,
+                &counter,
+                ctx.settings.model_info(&judge_model),
+                free,
+            );
+            e.model = judge_model;
+            judging.push(e);
+        }
     }
+    let all = estimates.iter().chain(&judging);
+    let total = all
+        .clone()
+        .map(|e| e.cost_usd)
+        .try_fold(0.0, |acc, c| c.map(|c| acc + c));
     if json_out {
-        return output::json(&json!({"dry_run": true, "estimates": estimates}));
+        return output::json(&json!({
+            "dry_run": true,
+            "estimates": estimates,
+            "judge": judging,
+            "total_cost_usd": total,
+        }));
     }
     let mut out = String::from("dry run: nothing was sent\n");
-    for e in &estimates {
+    for e in all {
         let cost = e.cost_usd.map_or_else(
             || "cost unknown (model not in the catalogue)".to_string(),
             |c| format!("about ${c:.4}"),
@@ -284,6 +326,10 @@ fn dry_run(ctx: &Ctx, spec: &EvalSpec, data: &llmkit_eval::Dataset, json_out: bo
             "{} ({}): {} items, about {} prompt + {} completion tokens, {}\n",
             e.variant, e.model, e.items, e.prompt_tokens, e.completion_tokens, cost
         ));
+    }
+    match total {
+        Some(t) => out.push_str(&format!("total: about ${t:.4}\n")),
+        None => out.push_str("total: unknown (a model is not in the catalogue)\n"),
     }
     output::write(&out)
 }
@@ -346,7 +392,7 @@ async fn setup(ctx: &Ctx, spec: &EvalSpec, v: &Variant) -> Result<VariantSetup> 
 }
 
 /// A run by id (in the runs directory) or by file path.
-fn load_run(ctx: &Ctx, which: &str) -> Result<RunRecord> {
+pub(crate) fn load_run(ctx: &Ctx, which: &str) -> Result<RunRecord> {
     let direct = PathBuf::from(which);
     let path = if direct.is_file() {
         direct

@@ -1,5 +1,6 @@
-//! `llmkit finetune from-sessions`: stored chat sessions to chat fine-tuning JSONL (one
-//! example per session: its system prompt, then its turns), checked by the validator.
+//! `llmkit finetune from-sessions`: stored chat sessions (one example per session: its
+//! system prompt, then its turns) or a saved eval run's passed items, to chat fine-tuning
+//! JSONL checked by the validator.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -22,6 +23,17 @@ pub struct FromSessionsArgs {
     /// Export every stored session.
     #[arg(long, conflicts_with = "names")]
     pub all: bool,
+    /// Export the items of a saved eval run that passed instead (an id from `llmkit eval
+    /// list`, or a run JSON file): the prompt each item was asked and its passing answer.
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["names", "all"])]
+    pub from_eval: Option<String>,
+    /// With --from-eval: only this variant's items.
+    #[arg(long, value_name = "NAME", requires = "from_eval")]
+    pub variant: Option<String>,
+    /// With --from-eval: what passing means per item, such as `rouge_l>=0.5` or `judge>=4`
+    /// (repeatable; default: every pass/fail metric of the run is 1).
+    #[arg(long, value_name = "METRIC>=VALUE", requires = "from_eval")]
+    pub pass: Vec<String>,
     /// The training JSONL to write.
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
@@ -34,10 +46,13 @@ pub struct FromSessionsArgs {
 }
 
 pub fn from_sessions(ctx: &Ctx, a: &FromSessionsArgs) -> Result<()> {
+    if let Some(run) = &a.from_eval {
+        return from_eval(ctx, a, run);
+    }
     if a.names.is_empty() && !a.all {
         return Err(CliError::usage(
-            "name the sessions to export, or pass --all",
-            "`llmkit sessions list` shows the stored sessions",
+            "name the sessions to export, pass --all, or export an eval run with --from-eval RUN",
+            "`llmkit sessions list` shows the stored sessions; `llmkit eval list` the saved runs",
         )
         .into());
     }
@@ -81,6 +96,67 @@ pub fn from_sessions(ctx: &Ctx, a: &FromSessionsArgs) -> Result<()> {
             }
         }
     }
+    write_and_check(a, &lines)?;
+    notice(&format!(
+        "wrote {written} example(s) to {} ({skipped} session(s) skipped)",
+        a.output.display()
+    ));
+    report(a)
+}
+
+/// `--from-eval RUN`: the run's passed items as examples.
+fn from_eval(ctx: &Ctx, a: &FromSessionsArgs, run: &str) -> Result<()> {
+    let record = crate::commands::eval::load_run(ctx, run)?;
+    let eval_error = |e: llmkit_eval::EvalError| -> anyhow::Error {
+        let mut err = CliError::failure(e.to_string(), e.hint());
+        err.code = crate::error::EXIT_USAGE;
+        err.into()
+    };
+    let pass = a
+        .pass
+        .iter()
+        .map(|p| llmkit_eval::Gate::parse(p))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(eval_error)?;
+    let opts = llmkit_eval::ExportOptions {
+        variant: a.variant.clone(),
+        pass,
+        system: a.system.clone(),
+    };
+    let out = llmkit_eval::passed_examples(&record, &opts).map_err(eval_error)?;
+    if out.examples.is_empty() {
+        return Err(CliError::failure(
+            format!(
+                "no item of run {} passed ({} looked at); nothing was written",
+                record.id, out.items
+            ),
+            Some("loosen --pass, or choose another run or --variant".into()),
+        )
+        .into());
+    }
+    let mut lines = String::new();
+    for e in &out.examples {
+        lines.push_str(&e.to_string());
+        lines.push('\n');
+    }
+    write_and_check(a, &lines)?;
+    notice(&format!(
+        "wrote {} example(s) to {} from run {}: {} of {} item(s) passed{}",
+        out.examples.len(),
+        a.output.display(),
+        record.id,
+        out.passed,
+        out.items,
+        if out.passed > out.examples.len() {
+            format!(", {} repeat(s) dropped", out.passed - out.examples.len())
+        } else {
+            String::new()
+        }
+    ));
+    report(a)
+}
+
+fn write_and_check(a: &FromSessionsArgs, lines: &str) -> Result<()> {
     let write = std::fs::File::create(&a.output).and_then(|mut f| {
         f.write_all(lines.as_bytes())?;
         f.sync_all()
@@ -91,10 +167,11 @@ pub fn from_sessions(ctx: &Ctx, a: &FromSessionsArgs) -> Result<()> {
             Some("choose a writable path with -o".into()),
         )
     })?;
-    notice(&format!(
-        "wrote {written} example(s) to {} ({skipped} session(s) skipped)",
-        a.output.display()
-    ));
+    Ok(())
+}
+
+/// Runs the validator over what was written and prints its findings.
+fn report(a: &FromSessionsArgs) -> Result<()> {
     let report = check_file(&a.output, &a.model, 65_536)?;
     let findings = findings_text(&a.output, &report);
     if !findings.is_empty() {

@@ -204,3 +204,184 @@ fn issue8_judge_metric_scores_with_a_validated_schema_and_names_its_model() {
     assert!(stdout(&o).contains("judge (gpt-4o)"), "{}", stdout(&o));
     assert!(stderr(&o).contains("already complete"), "{}", stderr(&o));
 }
+
+fn chat_requests(mock: &Mock) -> usize {
+    mock.server
+        .requests()
+        .iter()
+        .filter(|r| {
+            r["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("/chat/completions"))
+        })
+        .count()
+}
+
+#[test]
+fn issue8_fresh_runs_judge_dry_run_and_passed_items_become_training_data() {
+    let mock = Mock::default();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = echo_spec(
+        dir.path(),
+        5,
+        ", \"judge\"]\n[judge]\nmodel = \"gpt-4o\"\nrubric = \"The answer repeats the input exactly.\"\n#",
+    );
+    let home = tempfile::tempdir().unwrap();
+    let llmkit = || {
+        let mut k = Llmkit::against(&mock);
+        in_home(&mut k, home.path());
+        k
+    };
+    // The dry run prices the judge's requests too, and sends nothing.
+    let o = llmkit()
+        .args(["eval", "run", "--dry-run", "--json"])
+        .args([&spec])
+        .run();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let judge = v["judge"].as_array().unwrap();
+    assert_eq!(judge.len(), 3, "{v}");
+    let mut sum = 0.0;
+    for (e, name) in judge.iter().zip(["plain", "say", "big"]) {
+        assert_eq!(e["model"], "gpt-4o");
+        assert_eq!(e["variant"], format!("judge of {name}"));
+        assert_eq!(e["items"], 5);
+        assert!(e["prompt_tokens"].as_u64().unwrap() > 5 * 40, "{e}");
+        sum += e["cost_usd"].as_f64().unwrap();
+    }
+    for e in v["estimates"].as_array().unwrap() {
+        sum += e["cost_usd"].as_f64().unwrap();
+    }
+    assert!(
+        (v["total_cost_usd"].as_f64().unwrap() - sum).abs() < 1e-9,
+        "{v}"
+    );
+    assert_eq!(chat_requests(&mock), 0);
+    let o = llmkit()
+        .args(["eval", "run", "--dry-run"])
+        .args([&spec])
+        .run();
+    assert!(
+        stdout(&o).contains("judge of say (gpt-4o)"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("total: about $"), "{}", stdout(&o));
+
+    // A first run, then the same run again: resumed from its checkpoints, nothing sent.
+    let first: Value = serde_json::from_str(&stdout(
+        &llmkit().args(["eval", "run", "--json"]).args([&spec]).run(),
+    ))
+    .unwrap();
+    let sent = chat_requests(&mock);
+    assert!(sent >= 15, "{sent}");
+    let o = llmkit().args(["eval", "run"]).args([&spec]).run();
+    assert!(stderr(&o).contains("already complete"), "{}", stderr(&o));
+    assert_eq!(chat_requests(&mock), sent);
+    // --fresh sends every item (and judgement) again, past the response cache.
+    let o = llmkit()
+        .args(["eval", "run", "--fresh", "--json"])
+        .args([&spec])
+        .run();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("already complete"), "{}", stderr(&o));
+    let fresh: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        chat_requests(&mock),
+        sent + 30,
+        "15 answers and 15 judgements"
+    );
+    for var in fresh["variants"].as_array().unwrap() {
+        for item in var["items"].as_array().unwrap() {
+            assert_eq!(item["cache_hit"], false, "{item}");
+        }
+    }
+    assert_eq!(
+        fresh["variants"][0]["metrics"]["exact_match"],
+        first["variants"][0]["metrics"]["exact_match"]
+    );
+
+    // Passed items as training data: `plain` and `big` echo every item exactly (the same
+    // prompt and answer, written once); `say` passes none.
+    let id = first["id"].as_str().unwrap();
+    let out = dir.path().join("train.jsonl");
+    let o = llmkit()
+        .args(["finetune", "from-sessions", "--from-eval", id, "-o"])
+        .args([&out])
+        .run();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("wrote 5 example(s)") && stderr(&o).contains("10 of 15 item(s) passed"),
+        "{}",
+        stderr(&o)
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5);
+    assert_eq!(
+        lines[1],
+        json!({"messages": [
+            {"role": "user", "content": "item 1 is number 7"},
+            {"role": "assistant", "content": "item 1 is number 7"}
+        ]})
+    );
+    // `say`'s prompt is what was sent ("Say: ..."), when the judge says it passed.
+    let o = llmkit()
+        .args([
+            "finetune",
+            "from-sessions",
+            "--from-eval",
+            id,
+            "--variant",
+            "say",
+            "--pass",
+            "judge>=1",
+            "-o",
+        ])
+        .args([&out])
+        .run();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("\"Say: item 0 is number 0\""), "{text}");
+    // Nothing passing, an unknown variant and an unknown run are clear errors.
+    let o = llmkit()
+        .args([
+            "finetune",
+            "from-sessions",
+            "--from-eval",
+            id,
+            "--variant",
+            "say",
+            "-o",
+        ])
+        .args([&out])
+        .run();
+    crate::support::assert_clear_error(&o, "no item of run");
+    let o = llmkit()
+        .args([
+            "finetune",
+            "from-sessions",
+            "--from-eval",
+            id,
+            "--variant",
+            "nope",
+            "-o",
+        ])
+        .args([&out])
+        .run();
+    crate::support::assert_clear_error(&o, "no variant `nope`");
+    let o = llmkit()
+        .args([
+            "finetune",
+            "from-sessions",
+            "--from-eval",
+            "no-such-run",
+            "-o",
+        ])
+        .args([&out])
+        .run();
+    crate::support::assert_clear_error(&o, "cannot read run `no-such-run`");
+}

@@ -1,12 +1,21 @@
 //! The knowledge-base benchmark, run only when `LLMKIT_KB_BENCH=1` (see `benches/kb/run.sh`):
 //! ingest rate with local MiniLM embeddings, query latency (hybrid, BM25 alone, vectors
-//! alone, and a plain-scan peer) at 10k and 100k chunks, and bytes on disk per chunk.
+//! alone, and the plain peers: the full FTS5 OR-query and a plain vector scan) at 10k and
+//! 100k chunks, and bytes on disk per chunk.
+//!
+//! The large knowledge base is the eval corpus plus distinct synthetic chunks whose words
+//! follow Zipf's law over the corpus vocabulary (most frequent corpus words first, then
+//! made-up words up to 30k), so a question's terms match as many chunks as they would in a
+//! big real collection: "the" nearly all, a content word hundreds to thousands.
 
 use std::time::Instant;
 
 use llmkit_kb::{Kb, NewChunk, SearchOptions};
 
 use crate::corpus::{DOCS, QUESTIONS};
+
+const VOCABULARY: usize = 30_000;
+const WORDS_PER_CHUNK: usize = 120;
 
 const SIZES: [usize; 2] = [10_000, 100_000];
 const DIMS: usize = 384;
@@ -57,11 +66,12 @@ fn bench_kb() {
     // Corpus text with random vectors, in documents of 100 chunks: measured at 10k, then
     // filled up to 100k and measured again.
     let mut kb = Kb::create(dir.path(), "bench", "bench").unwrap();
+    let zipf = Zipf::from_corpus();
     let mut stored = 0;
     for size in SIZES {
         let t = Instant::now();
         while stored < size {
-            fill(&mut kb, stored / 100);
+            fill(&mut kb, stored / 100, &zipf);
             stored += 100;
         }
         println!(
@@ -91,7 +101,31 @@ fn bench_kb() {
             });
             println!("{label} query at {size} chunks ({DIMS}-d): p50 {p50:.2} ms, p99 {p99:.2} ms");
         }
-        // The peer: the same exact search written plainly (vectors as a Vec per chunk, an
+        // The BM25 peer: the plain FTS5 OR-query over every term, and how much of its top
+        // 10 the row-budgeted query (what llmkit runs) finds.
+        let (p50, p99) = latency(|_, q| {
+            kb.bm25_within(q, 10, None).unwrap();
+        });
+        println!(
+            "peer: FTS5 OR-query of every term at {size} chunks: p50 {p50:.2} ms, p99 {p99:.2} ms"
+        );
+        let (mut same, mut total) = (0, 0);
+        for (q, _) in QUESTIONS {
+            let full: Vec<i64> = kb
+                .bm25_within(q, 10, None)
+                .unwrap()
+                .iter()
+                .map(|h| h.0)
+                .collect();
+            let kept = kb.bm25(q, 10).unwrap();
+            same += kept.iter().filter(|h| full.contains(&h.0)).count();
+            total += full.len();
+        }
+        println!(
+            "bm25 top-10 overlap with the full query at {size} chunks: {:.2}",
+            same as f64 / total.max(1) as f64
+        );
+        // The vector peer: the same exact search written plainly (vectors as a Vec per chunk, an
         // iterator dot product, a full sort), over the same vectors in memory.
         let rows: Vec<Vec<f32>> = (0..size as u64).map(vector).collect();
         let (p50, p99) = latency(|i, _| {
@@ -116,15 +150,83 @@ fn bench_kb() {
     );
 }
 
-/// Stores document `d`: 100 chunks of corpus text, each with its own random vector.
-fn fill(kb: &mut Kb, d: usize) {
-    let chunks: Vec<NewChunk> = (0..100)
-        .map(|i| {
-            let (_, text) = DOCS[(d * 100 + i) % DOCS.len()];
-            NewChunk {
-                text: format!("{text} chunk {d}-{i}"),
-                location: format!("doc {d}"),
+/// A xorshift generator: the bench needs no randomness crate and repeats exactly.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Words drawn with probability ∝ 1/rank.
+struct Zipf {
+    words: Vec<String>,
+    cdf: Vec<f64>,
+}
+
+impl Zipf {
+    /// The corpus's words by frequency, then made-up words, up to [`VOCABULARY`].
+    fn from_corpus() -> Self {
+        let mut freq: std::collections::HashMap<String, usize> = Default::default();
+        for (_, text) in DOCS {
+            for w in text
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+            {
+                *freq.entry(w.to_lowercase()).or_default() += 1;
             }
+        }
+        let mut words: Vec<(String, usize)> = freq.into_iter().collect();
+        words.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut words: Vec<String> = words.into_iter().map(|(w, _)| w).collect();
+        let mut i = 0;
+        while words.len() < VOCABULARY {
+            words.push(format!("w{i}x"));
+            i += 1;
+        }
+        let mut cdf = Vec::with_capacity(words.len());
+        let mut acc = 0.0;
+        for r in 0..words.len() {
+            acc += 1.0 / (r + 1) as f64;
+            cdf.push(acc);
+        }
+        cdf.iter_mut().for_each(|c| *c /= acc);
+        Self { words, cdf }
+    }
+
+    fn chunk(&self, rng: &mut Rng) -> String {
+        let mut out = String::new();
+        for _ in 0..WORDS_PER_CHUNK {
+            let u = rng.unit();
+            let i = self
+                .cdf
+                .partition_point(|c| *c < u)
+                .min(self.words.len() - 1);
+            out.push_str(&self.words[i]);
+            out.push(' ');
+        }
+        out
+    }
+}
+
+/// Stores document `d`: 100 chunks (document 0 is the eval corpus itself, the rest are
+/// synthetic), each with its own random vector.
+fn fill(kb: &mut Kb, d: usize, zipf: &Zipf) {
+    let mut rng = Rng(d as u64 * 7919 + 1);
+    let chunks: Vec<NewChunk> = (0..100)
+        .map(|i| NewChunk {
+            text: match DOCS.get(i).filter(|_| d == 0) {
+                Some((_, text)) => text.to_string(),
+                None => zipf.chunk(&mut rng),
+            },
+            location: format!("doc {d}"),
         })
         .collect();
     let vectors: Vec<Vec<f32>> = (0..100).map(|i| vector((d * 100 + i) as u64)).collect();

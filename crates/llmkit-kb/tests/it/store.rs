@@ -145,3 +145,108 @@ fn rows_and_formats() {
     std::fs::write(&a, "changed").unwrap();
     assert_ne!(h1, llmkit_kb::load_file(&a, None).unwrap().hash);
 }
+
+#[test]
+fn bm25_budget_keeps_the_rarest_terms() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut kb = Kb::create(dir.path(), "t", "m").unwrap();
+    // 40 chunks say "common"; chunks 3 and 7 also say "zebra".
+    let chunks: Vec<NewChunk> = (0..40)
+        .map(|i| {
+            let extra = if i == 3 || i == 7 { " zebra" } else { "" };
+            chunk(&format!("common words here{extra}"))
+        })
+        .collect();
+    let vectors = vec![vec![1.0, 0.0]; 40];
+    kb.replace_document("a", "h", &chunks, &vectors).unwrap();
+    // Within a budget of 5 rows only "zebra" (2 rows) fits: "common" (40) is dropped.
+    let hits = kb.bm25_within("common zebra", 10, Some(5)).unwrap();
+    assert_eq!(hits.len(), 2);
+    // The plain query ranks the same two first, then every other "common" chunk.
+    let full = kb.bm25_within("common zebra", 10, None).unwrap();
+    assert_eq!(full.len(), 10);
+    let top: Vec<i64> = full[..2].iter().map(|h| h.0).collect();
+    let kept: Vec<i64> = hits.iter().map(|h| h.0).collect();
+    assert_eq!(top, kept);
+    // A single term is always searched, however common; unknown words are dropped.
+    assert_eq!(kb.bm25_within("common", 50, Some(5)).unwrap().len(), 40);
+    assert_eq!(
+        kb.bm25_within("common nosuchword", 50, Some(5))
+            .unwrap()
+            .len(),
+        40
+    );
+    // A knowledge base smaller than the budget searches every term.
+    assert_eq!(
+        kb.bm25_within("common zebra", 50, Some(100)).unwrap().len(),
+        40
+    );
+}
+
+#[test]
+fn parallel_vector_scan_is_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut kb = Kb::create(dir.path(), "t", "m").unwrap();
+    // 6000 × 384 floats: past the size where the scan is split over threads.
+    let dims = 384;
+    let mut x = 88172645463325252u64;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % 2000) as f32 / 1000.0 - 1.0
+    };
+    let vectors: Vec<Vec<f32>> = (0..6000)
+        .map(|_| {
+            let mut v: Vec<f32> = (0..dims).map(|_| rnd()).collect();
+            llmkit_kb::normalize(&mut v);
+            v
+        })
+        .collect();
+    let chunks: Vec<NewChunk> = (0..6000).map(|i| chunk(&format!("c{i}"))).collect();
+    kb.replace_document("a", "h", &chunks, &vectors).unwrap();
+    let q = vectors[4321].clone();
+    let opts = SearchOptions {
+        k: 20,
+        candidates: 20,
+        bm25: false,
+        ..SearchOptions::default()
+    };
+    let hits = kb.search("", Some(&q), &opts).unwrap();
+    let mut brute: Vec<(usize, f32)> = vectors
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (i, llmkit_kb::dot(&q, v)))
+        .collect();
+    brute.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let want: Vec<String> = brute[..20].iter().map(|(i, _)| format!("c{i}")).collect();
+    let got: Vec<String> = hits.iter().map(|h| h.text.clone()).collect();
+    assert_eq!(got, want);
+    assert_eq!(got[0], "c4321");
+}
+
+#[test]
+fn another_connections_write_is_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer = Kb::create(dir.path(), "t", "m").unwrap();
+    writer
+        .replace_document("a", "h1", &[chunk("alpha")], &[vec![1.0, 0.0]])
+        .unwrap();
+    let reader = Kb::open(dir.path(), "t").unwrap();
+    let opts = SearchOptions::default();
+    assert_eq!(
+        reader
+            .search("alpha", Some(&[1.0, 0.0]), &opts)
+            .unwrap()
+            .len(),
+        1
+    );
+    writer
+        .replace_document("b", "h2", &[chunk("beta")], &[vec![0.0, 1.0]])
+        .unwrap();
+    // The reader's cached count and matrix are dropped: the new chunk is found.
+    assert_eq!(reader.chunk_count().unwrap(), 2);
+    let hits = reader.search("beta", Some(&[0.0, 1.0]), &opts).unwrap();
+    assert_eq!(hits[0].text, "beta");
+    assert_eq!(hits.len(), 2);
+}

@@ -9,4 +9,4 @@ set -eu
 cd "$(dirname "$0")/../.."
 LLMKIT_KB_BENCH=1 cargo test --release -p llmkit-kb --test it -- \
     --nocapture --test-threads 1 retrieval:: bench:: 2>&1 |
-    grep -E 'corpus:|recall@|ingest|store up|query at|peer:|overlap|size:|skipped|test result|panicked'
+    grep -E 'corpus:|recall@|ingest|store up|query at|peer:|quality|size:|skipped|test result|panicked'

@@ -109,6 +109,7 @@ pub(crate) async fn run_item(setup: &VariantSetup, spec: &EvalSpec, item: &Item)
     }
 }
 
+
 /// The item's input as shown in reports: the input field, or the rendered prompt.
 fn display_input(spec: &EvalSpec, item: &Item) -> String {
     match spec.task {
@@ -174,9 +175,46 @@ async fn perform(
         Task::Prompt => {
             let (system, user) = render_prompt(spec, variant, item)?;
             let out = runner.output_budget(512);
-            runner.ask(&system, &user, out).await.map_err(err)
+            let answer = runner.ask(&system, &user, out).await.map_err(err)?;
+            Ok(match first_label(&answer, &spec.labels) {
+                Some(l) => l.to_string(),
+                None => answer,
+            })
         }
     }
+}
+
+/// The first of `labels` that `answer` says, as a whole word in any case ("The review is
+/// Positive." says `positive`); `None` when it says none (or there are no labels). Lets a
+/// `prompt` task with `labels` score free-text answers by label, as small models give them.
+pub(crate) fn first_label<'a>(answer: &str, labels: &'a [String]) -> Option<&'a str> {
+    let lower = answer.to_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_alphanumeric() && c != '-' && c != '_')
+        .filter(|w| !w.is_empty())
+        .collect();
+    // A label may be several words: find the earliest position where one starts.
+    let mut best: Option<(usize, &'a str)> = None;
+    for label in labels {
+        let parts: Vec<String> = label
+            .to_lowercase()
+            .split(|c: char| !c.is_alphanumeric() && c != '-' && c != '_')
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect();
+        if parts.is_empty() {
+            continue;
+        }
+        let at = words
+            .windows(parts.len())
+            .position(|w| w.iter().zip(&parts).all(|(a, b)| *a == b.as_str()));
+        if let Some(at) = at
+            && best.is_none_or(|(b, _)| at < b)
+        {
+            best = Some((at, label.as_str()));
+        }
+    }
+    best.map(|(_, l)| l)
 }
 
 /// The (system, user) texts of a `prompt` task item: minijinja templates over the item's
@@ -274,5 +312,26 @@ pub fn estimate_variant(
         prompt_tokens: prompt,
         completion_tokens: completion,
         cost_usd,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_label;
+
+    #[test]
+    fn first_label_reads_free_text_answers() {
+        let labels: Vec<String> = ["positive", "negative", "not sure"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(first_label("The review is Positive.", &labels), Some("positive"));
+        assert_eq!(
+            first_label("negative, not positive", &labels),
+            Some("negative")
+        );
+        assert_eq!(first_label("I am NOT SURE.", &labels), Some("not sure"));
+        assert_eq!(first_label("positively great", &labels), None);
+        assert_eq!(first_label("anything", &[]), None);
     }
 }

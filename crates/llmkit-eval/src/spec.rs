@@ -63,7 +63,8 @@ pub struct EvalSpec {
     /// The field holding the expected output (default `expected`).
     #[serde(default = "default_expected")]
     pub expected: String,
-    /// Labels for `classify`.
+    /// Labels for `classify`; for `prompt`, the answer is scored as the first label it
+    /// says (so free-text answers can be scored by `accuracy` and `macro_f1`).
     #[serde(default)]
     pub labels: Vec<String>,
     /// Target language for `translate`.

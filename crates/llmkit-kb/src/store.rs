@@ -372,66 +372,116 @@ impl Kb {
         self.bm25_within(query, k, Some(BM25_ROW_BUDGET))
     }
 
-    /// BM25 with an explicit row budget: the query's terms are ordered by document
+    /// BM25 with an explicit row budget. FTS5 ranks every matching row before it can
+    /// return the top `k` (about 2 µs a row here), so an OR of common words over 100k
+    /// chunks cost 150 ms. Within a budget the query's terms are ordered by document
     /// frequency and the rarest are kept while their matching rows add up to at most
-    /// `budget` (the rarest term is always kept). FTS5 ranks every matching row before it
-    /// can return the top `k`, at about 2 µs a row here, so an OR of common words over
-    /// 100k chunks cost 150 ms; the dropped terms are those whose IDF adds least to the
-    /// score. `None` searches every term (the plain FTS5 query).
+    /// `budget`: the dropped terms are those whose IDF adds least to the score. When even
+    /// the rarest term matches more rows than that, the chunks holding *all* the terms come
+    /// first, then the rarest term's; a set still over budget has only its first `budget`
+    /// rows ranked (an approximation, for queries of common words only, where the vector
+    /// half of hybrid search carries the meaning). `None` runs the plain FTS5 OR-query.
     pub fn bm25_within(
         &self,
         query: &str,
         k: usize,
         budget: Option<usize>,
     ) -> Result<Vec<(i64, f32)>, KbError> {
-        let mut terms = fts_terms(query);
+        let terms = fts_terms(query);
         if terms.is_empty() {
             return Ok(Vec::new());
         }
-        if let Some(budget) = budget
-            && terms.len() > 1
-            && self.chunk_count()? as usize > budget
-        {
-            terms = self.rarest_terms(terms, budget)?;
-            if terms.is_empty() {
-                return Ok(Vec::new());
+        let budget = match budget {
+            Some(b) if self.chunk_count()? as usize > b => b.max(1),
+            _ => return self.ranked(&terms.join(" OR "), k, None),
+        };
+        let counted = self.frequencies(terms, budget)?;
+        let Some((rarest_df, rarest)) = counted.first().cloned() else {
+            return Ok(Vec::new());
+        };
+        if rarest_df <= budget {
+            let mut total = 0;
+            let kept: Vec<&str> = counted
+                .iter()
+                .take_while(|(df, _)| {
+                    total += df;
+                    total <= budget
+                })
+                .map(|(_, t)| t.as_str())
+                .collect();
+            return self.ranked(&kept.join(" OR "), k, None);
+        }
+        // Every term is common.
+        let mut hits = Vec::new();
+        if counted.len() > 1 {
+            let all = counted
+                .iter()
+                .map(|(_, t)| t.as_str())
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            let df = self.frequency(&all, budget)?;
+            if df > 0 {
+                hits = self.ranked(&all, k, (df > budget).then_some(budget))?;
             }
         }
-        let expr = terms.join(" OR ");
-        let mut st = self.conn.prepare_cached(
-            "SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ?1 ORDER BY rank LIMIT ?2",
-        )?;
-        let rows = st.query_map(params![expr, k as i64], |r| {
-            Ok((r.get::<_, i64>(0)?, -(r.get::<_, f64>(1)? as f32)))
-        })?;
+        if hits.len() < k {
+            for h in self.ranked(&rarest, k, Some(budget))? {
+                if hits.len() < k && !hits.iter().any(|x: &(i64, f32)| x.0 == h.0) {
+                    hits.push(h);
+                }
+            }
+        }
+        Ok(hits)
+    }
+
+    /// The top `k` of an FTS5 expression by BM25; with `cap`, only its first `cap`
+    /// matching rows are ranked.
+    fn ranked(&self, expr: &str, k: usize, cap: Option<usize>) -> Result<Vec<(i64, f32)>, KbError> {
+        let sql = match cap {
+            None => {
+                "SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ?1 \
+                 ORDER BY rank LIMIT ?2"
+            }
+            Some(_) => {
+                "SELECT rowid, r FROM (SELECT rowid, rank AS r FROM chunks_fts \
+                 WHERE chunks_fts MATCH ?1 LIMIT ?3) ORDER BY r LIMIT ?2"
+            }
+        };
+        let mut st = self.conn.prepare_cached(sql)?;
+        let to_hit =
+            |r: &rusqlite::Row<'_>| Ok((r.get::<_, i64>(0)?, -(r.get::<_, f64>(1)? as f32)));
+        let rows = match cap {
+            None => st.query_map(params![expr, k as i64], to_hit)?,
+            Some(c) => st.query_map(params![expr, k as i64, c as i64], to_hit)?,
+        };
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// The terms to search within `budget` matching rows: rarest first, terms that match
-    /// nothing dropped. Counting stops at `budget + 1` rows a term, so a common word costs
-    /// a bounded scan of its doclist (about 0.1 µs a row).
-    fn rarest_terms(&self, terms: Vec<String>, budget: usize) -> Result<Vec<String>, KbError> {
+    /// The matching rows of an FTS5 expression, counted up to `budget + 1` (a bounded scan
+    /// of its doclists, about 0.1 µs a row).
+    fn frequency(&self, expr: &str, budget: usize) -> Result<usize, KbError> {
         let mut st = self.conn.prepare_cached(
             "SELECT count(*) FROM (SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ?1 LIMIT ?2)",
         )?;
+        let n: i64 = st.query_row(params![expr, budget as i64 + 1], |r| r.get(0))?;
+        Ok(n.max(0) as usize)
+    }
+
+    /// The terms that match anything, with their (bounded) frequencies, rarest first.
+    fn frequencies(
+        &self,
+        terms: Vec<String>,
+        budget: usize,
+    ) -> Result<Vec<(usize, String)>, KbError> {
         let mut counted = Vec::with_capacity(terms.len());
         for t in terms {
-            let df: i64 = st.query_row(params![t, budget as i64 + 1], |r| r.get(0))?;
+            let df = self.frequency(&t, budget)?;
             if df > 0 {
-                counted.push((df as usize, t));
+                counted.push((df, t));
             }
         }
         counted.sort_by_key(|(df, _)| *df);
-        let mut total = 0;
-        let mut kept = Vec::new();
-        for (df, t) in counted {
-            if !kept.is_empty() && total + df > budget {
-                break;
-            }
-            total += df;
-            kept.push(t);
-        }
-        Ok(kept)
+        Ok(counted)
     }
 
     /// The `n` chunks most similar to unit vector `q`, best first: an exact scan of the
@@ -661,10 +711,12 @@ const STOPWORDS: &[&str] = &[
     "why", "with", "you", "your",
 ];
 
-/// The most rows a BM25 query ranks on a large knowledge base (see [`Kb::bm25_within`]):
-/// about 4 ms of FTS5 ranking here. A knowledge base this small or smaller always searches
-/// every term.
-pub const BM25_ROW_BUDGET: usize = 2_000;
+/// The most rows a BM25 query ranks on a large knowledge base (see [`Kb::bm25_within`]).
+/// Measured by `benches/kb/run.sh` at 100k chunks: 5,000 rows keep BM25's p99 near 7 ms
+/// and find a question's own chunk in the top 10 for 44 of 50 questions (the full query:
+/// 48, at a p99 of 96 ms). A knowledge base this small or smaller always searches every
+/// term.
+pub const BM25_ROW_BUDGET: usize = 5_000;
 
 /// The query's words as quoted FTS5 terms (so no user text is read as FTS syntax), in
 /// order and without repeats; empty when only stopwords are left.

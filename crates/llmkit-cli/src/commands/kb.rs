@@ -22,8 +22,8 @@ use crate::app::{Ctx, notice};
 use crate::cli::AskArgs;
 use crate::error::CliError;
 use crate::output;
-pub use embed::embed_texts;
 use embed::{BulkEmbedder, EmbedOptions};
+pub use embed::{Embedder, embed_texts};
 
 #[derive(Debug, Args)]
 pub struct KbArgs {

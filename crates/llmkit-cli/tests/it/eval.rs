@@ -186,8 +186,7 @@ fn dry_run_estimates_without_sending_and_bad_specs_explain() {
 
 #[test]
 fn sample_spec_runs_on_the_local_model() {
-    // Two items (about 30 s on 2 cores: the structured sentiment answer takes a while);
-    // `llmkit eval run examples/eval/sentiment.toml` runs all 22.
+    // Two items per variant; `llmkit eval run examples/eval/sentiment.toml` runs all 22.
     if !models_dir()
         .join("SmolLM2-135M-Instruct.Q4_1.gguf")
         .is_file()
@@ -212,6 +211,7 @@ fn sample_spec_runs_on_the_local_model() {
             .args([dir.path().join("s.toml")])
             .run(),
     );
+    assert_eq!(v["variants"].as_array().unwrap().len(), 2);
     let var = &v["variants"][0];
     assert!(
         var["model"].as_str().unwrap().starts_with("local:"),
@@ -222,6 +222,7 @@ fn sample_spec_runs_on_the_local_model() {
     for item in items {
         assert!(item["error"].is_null(), "{item}");
         assert!(item["output"].is_string(), "{item}");
+        assert!(item["scores"]["accuracy"].as_f64().is_some(), "{item}");
     }
     let acc = var["metrics"]["accuracy"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&acc), "{var}");

@@ -168,19 +168,53 @@ fn bm25_budget_keeps_the_rarest_terms() {
     let top: Vec<i64> = full[..2].iter().map(|h| h.0).collect();
     let kept: Vec<i64> = hits.iter().map(|h| h.0).collect();
     assert_eq!(top, kept);
-    // A single term is always searched, however common; unknown words are dropped.
-    assert_eq!(kb.bm25_within("common", 50, Some(5)).unwrap().len(), 40);
+    // A term over the budget has only its first 5 rows ranked; unknown words are dropped.
+    assert_eq!(kb.bm25_within("common", 50, Some(5)).unwrap().len(), 5);
     assert_eq!(
         kb.bm25_within("common nosuchword", 50, Some(5))
             .unwrap()
             .len(),
-        40
+        5
+    );
+    assert!(
+        kb.bm25_within("nosuchword", 50, Some(5))
+            .unwrap()
+            .is_empty()
     );
     // A knowledge base smaller than the budget searches every term.
     assert_eq!(
         kb.bm25_within("common zebra", 50, Some(100)).unwrap().len(),
         40
     );
+
+    // Both terms over the budget: chunks holding both come first, then the rarest term's.
+    let mut kb = Kb::create(dir.path(), "u", "m").unwrap();
+    let chunks: Vec<NewChunk> = (0..40)
+        .map(|i| {
+            let mut t = format!("chunk{i}");
+            if i < 18 {
+                t.push_str(" alpha");
+            }
+            if (10..30).contains(&i) {
+                t.push_str(" beta beta");
+            }
+            chunk(&t)
+        })
+        .collect();
+    kb.replace_document("a", "h", &chunks, &vec![vec![1.0, 0.0]; 40])
+        .unwrap();
+    let hits = kb.bm25_within("alpha beta", 12, Some(15)).unwrap();
+    assert_eq!(hits.len(), 12);
+    let text = |id: i64| kb.chunk(id).unwrap().text;
+    // alpha (18 rows) is rarer than beta (20): 8 chunks hold both.
+    for h in &hits[..8] {
+        let t = text(h.0);
+        assert!(t.contains("alpha") && t.contains("beta"), "{t}");
+    }
+    for h in &hits[8..] {
+        let t = text(h.0);
+        assert!(t.contains("alpha") && !t.contains("beta"), "{t}");
+    }
 }
 
 #[test]

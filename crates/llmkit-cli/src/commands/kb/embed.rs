@@ -3,16 +3,18 @@
 //! request and token buckets with refunds, `x-ratelimit-*` adaptation, AIMD on 429 bursts),
 //! several in flight, with retries at this level so a 429 slows every request down; each
 //! finished batch is handed back at once so the caller can store it before the next ends.
+//! Every request goes through the request pipeline, so the budget caps it and the usage
+//! ledger records it.
 
 use std::time::Duration;
 
 use anyhow::Result;
 use futures::StreamExt;
 use llmkit_batch::{Limiter, Limits};
-use llmkit_client::{Backend, ClientError, HttpClient};
+use llmkit_client::{Backend, ClientError, HttpClient, Pipeline};
 use llmkit_types::{EmbeddingRequest, EmbeddingVector};
 
-use crate::app::{Ctx, Opened};
+use crate::app::Ctx;
 use crate::error::CliError;
 
 /// How `kb add` sends embedding requests.
@@ -31,9 +33,26 @@ pub struct EmbedOptions {
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(8);
 
+/// An embedding model behind the request pipeline (budget guard, usage ledger).
+pub struct Embedder {
+    pipe: Pipeline,
+    model: String,
+}
+
+impl Embedder {
+    /// Opens `model` (the knowledge base's) for queries; `command` labels ledger rows.
+    pub async fn open(ctx: &Ctx, model: &str, command: &str) -> Result<Self> {
+        let opened = ctx.open_embedding(Some(model)).await?;
+        Ok(Self {
+            model: opened.model,
+            pipe: ctx.pipeline(opened.backend, command)?,
+        })
+    }
+}
+
 /// An embedding model opened for bulk work.
 pub struct BulkEmbedder {
-    opened: Opened,
+    embedder: Embedder,
     /// The admission gate, for remote models only.
     limiter: Option<Limiter>,
     opts: EmbedOptions,
@@ -57,7 +76,10 @@ impl BulkEmbedder {
             _ => None,
         };
         Ok(Self {
-            opened,
+            embedder: Embedder {
+                model: opened.model,
+                pipe: ctx.pipeline(opened.backend, "kb")?,
+            },
             limiter,
             opts,
         })
@@ -79,7 +101,7 @@ impl BulkEmbedder {
             .collect();
         let Some(limiter) = &self.limiter else {
             for (start, part) in parts {
-                done(start, embed_texts(&self.opened, part.to_vec()).await?)?;
+                done(start, embed_texts(&self.embedder, part.to_vec()).await?)?;
             }
             return Ok(());
         };
@@ -99,12 +121,12 @@ impl BulkEmbedder {
     async fn send(&self, limiter: &Limiter, texts: &[String]) -> Result<Vec<Vec<f32>>> {
         // About four characters a token: the same estimate the chunker uses.
         let estimate: u64 = texts.iter().map(|t| t.len() as u64 / 4 + 1).sum();
-        let req = EmbeddingRequest::new(self.opened.model.clone(), texts.to_vec());
+        let req = EmbeddingRequest::new(self.embedder.model.clone(), texts.to_vec());
         let mut attempt = 0;
         loop {
             attempt += 1;
             let permit = limiter.acquire(estimate).await;
-            let result = self.opened.backend.embeddings(&req).await;
+            let result = self.embedder.pipe.embeddings(&req).await;
             drop(permit);
             let e = match result {
                 Ok(resp) => {
@@ -133,10 +155,10 @@ impl BulkEmbedder {
 }
 
 /// Embeds `texts` in one request.
-pub async fn embed_texts(opened: &Opened, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
+pub async fn embed_texts(e: &Embedder, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
     let n = texts.len();
-    let req = EmbeddingRequest::new(opened.model.clone(), texts);
-    let resp = opened.backend.embeddings(&req).await?;
+    let req = EmbeddingRequest::new(e.model.clone(), texts);
+    let resp = e.pipe.embeddings(&req).await?;
     vectors_of(resp.body, n)
 }
 

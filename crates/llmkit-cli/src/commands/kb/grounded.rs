@@ -8,8 +8,8 @@ use llmkit_kb::{Citations, Hit, Kb, NO_ANSWER, RuleBase, RuleViolation, SearchOp
 use llmkit_types::{ChatCompletionRequest, ChatMessage, MessageContent, Role};
 use serde_json::{Value, json};
 
-use super::{KbAskArgs, embed_texts, kb_dir, kb_error, place};
-use crate::app::{Ctx, Opened, notice};
+use super::{Embedder, KbAskArgs, embed_texts, kb_dir, kb_error, place};
+use crate::app::{Ctx, notice};
 use crate::cli::ModelArgs;
 use crate::commands::request::apply_sampling;
 use crate::output;
@@ -17,7 +17,7 @@ use crate::output;
 /// An open knowledge base with its embedding model, ready to retrieve for questions.
 pub struct Grounding {
     kb: Kb,
-    embedder: Opened,
+    embedder: Embedder,
     opts: SearchOptions,
     min_score: f32,
 }
@@ -53,7 +53,7 @@ impl Grounding {
         if kb.chunk_count().map_err(kb_error)? == 0 {
             return Err(kb_error(llmkit_kb::KbError::Empty(kb.name().to_string())));
         }
-        let embedder = ctx.open_embedding(Some(&kb.info().model)).await?;
+        let embedder = Embedder::open(ctx, &kb.info().model, "kb").await?;
         Ok(Self {
             kb,
             embedder,

@@ -10,12 +10,14 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use llmkit_local::{ChatTurn, Embedder, GenerateOutput, GenerateRequest, LocalError, LocalModel};
+use llmkit_local::{
+    ChatTurn, Embedder, GenerateOutput, GenerateRequest, JsonConstraint, LocalError, LocalModel,
+};
 use llmkit_types::{
     ApiErrorBody, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, Choice,
     ChunkChoice, CompletionChoice, CompletionRequest, CompletionResponse, Delta, Embedding,
     EmbeddingRequest, EmbeddingResponse, EmbeddingUsage, EmbeddingVector, FinishReason, Model,
-    ModelList, Prompt, ResponseMessage, Role, Usage,
+    ModelList, Prompt, ResponseFormat, ResponseMessage, Role, Usage,
 };
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
@@ -489,8 +491,22 @@ fn chat_jobs(req: &ChatCompletionRequest) -> Vec<GenerateRequest> {
             repeat_penalty: extra_repeat_penalty(&req.extra),
             seed: req.seed.map(|s| (s as u64).wrapping_add(u64::from(k))),
             stop: req.stop_list(),
+            json: json_constraint(req.response_format.as_ref()),
         })
         .collect()
+}
+
+/// `response_format` as the local engine's constrained decoding: `json_object` → any
+/// object, `json_schema` → its schema (a format without a schema → any object).
+fn json_constraint(format: Option<&ResponseFormat>) -> Option<JsonConstraint> {
+    match format? {
+        ResponseFormat::Text => None,
+        ResponseFormat::JsonObject => Some(JsonConstraint::Object),
+        ResponseFormat::JsonSchema { json_schema } => Some(match &json_schema.schema {
+            Some(s) => JsonConstraint::Schema(s.clone()),
+            None => JsonConstraint::Object,
+        }),
+    }
 }
 
 /// Fails early, like an OpenAI server, when the prompt cannot fit the context window.

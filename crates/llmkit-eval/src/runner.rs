@@ -109,7 +109,6 @@ pub(crate) async fn run_item(setup: &VariantSetup, spec: &EvalSpec, item: &Item)
     }
 }
 
-
 /// The item's input as shown in reports: the input field, or the rendered prompt.
 fn display_input(spec: &EvalSpec, item: &Item) -> String {
     match spec.task {
@@ -325,7 +324,10 @@ mod tests {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        assert_eq!(first_label("The review is Positive.", &labels), Some("positive"));
+        assert_eq!(
+            first_label("The review is Positive.", &labels),
+            Some("positive")
+        );
         assert_eq!(
             first_label("negative, not positive", &labels),
             Some("negative")

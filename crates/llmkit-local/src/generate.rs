@@ -6,6 +6,7 @@ use candle_transformers::models::{
     quantized_gemma3, quantized_llama, quantized_phi3, quantized_qwen2, quantized_qwen3,
 };
 
+use crate::constrain::{JsonConstraint, Matcher};
 use crate::error::{LocalError, candle_message, guard};
 use crate::gguf::{GgufFile, reader};
 use crate::sampler::{REPEAT_WINDOW, Sampler, SamplerConfig};
@@ -48,6 +49,9 @@ pub struct GenerateRequest {
     pub seed: Option<u64>,
     /// Generation stops before any of these strings; the string itself is not returned.
     pub stop: Vec<String>,
+    /// Constrain the output to JSON (an object, or a value matching a schema): tokens that
+    /// would break it are never sampled, and generation ends when the value is complete.
+    pub json: Option<JsonConstraint>,
 }
 
 /// Why generation ended.
@@ -243,6 +247,55 @@ pub(crate) struct Job<'a> {
     pub(crate) max_new_tokens: usize,
     pub(crate) sampler: SamplerConfig,
     pub(crate) stop: &'a [String],
+    pub(crate) json: Option<&'a JsonConstraint>,
+}
+
+/// The schema of `JsonConstraint::Object`.
+static ANY_OBJECT: std::sync::LazyLock<serde_json::Value> =
+    std::sync::LazyLock::new(|| serde_json::json!({"type": "object"}));
+
+/// Masks every logit whose token would break the JSON constraint, keeping at most `keep`
+/// allowed tokens (the most likely first); end-of-sequence is allowed once the value is
+/// complete. When nothing fits (a model whose vocabulary cannot continue), end-of-sequence
+/// is let through so generation stops instead of looping.
+fn constrain(logits: &mut [f32], m: &Matcher<'_>, codec: &TextCodec, keep: usize) {
+    let pieces = codec.pieces();
+    let mut order: Vec<u32> = (0..logits.len() as u32)
+        .filter(|&i| logits[i as usize].is_finite())
+        .collect();
+    order.sort_unstable_by(|a, b| logits[*b as usize].total_cmp(&logits[*a as usize]));
+    let mut allowed = vec![false; logits.len()];
+    let mut n = 0;
+    let complete = m.is_complete();
+    for id in order {
+        let ok = if codec.stop_ids.contains(&id) {
+            complete
+        } else {
+            match pieces.get(id as usize) {
+                Some(Some(p)) => m.accepts(p),
+                _ => false,
+            }
+        };
+        if ok {
+            allowed[id as usize] = true;
+            n += 1;
+            if n >= keep {
+                break;
+            }
+        }
+    }
+    if n == 0 {
+        for &s in &codec.stop_ids {
+            if let Some(a) = allowed.get_mut(s as usize) {
+                *a = true;
+            }
+        }
+    }
+    for (l, ok) in logits.iter_mut().zip(&allowed) {
+        if !ok {
+            *l = f32::NEG_INFINITY;
+        }
+    }
 }
 
 /// Runs `job` on `weights`, calling `on_token` with each new piece of text.
@@ -265,6 +318,19 @@ pub(crate) fn run(
         pos += chunk.len();
     }
 
+    let keep = if job.sampler.temperature <= f64::EPSILON {
+        1
+    } else if job.sampler.top_k > 0 {
+        job.sampler.top_k
+    } else {
+        64
+    };
+    let schema = match job.json {
+        Some(JsonConstraint::Schema(s)) => Some(s),
+        Some(JsonConstraint::Object) => Some(&*ANY_OBJECT),
+        None => None,
+    };
+    let mut matcher = schema.map(Matcher::new);
     let mut sampler = Sampler::new(job.sampler);
     let mut context: Vec<u32> = job.prompt.to_vec();
     let mut generated: Vec<u32> = Vec::new();
@@ -275,11 +341,21 @@ pub(crate) fn run(
     let mut ended_early = false;
     loop {
         let recent = &context[context.len().saturating_sub(REPEAT_WINDOW)..];
+        if let Some(m) = &matcher {
+            constrain(&mut logits, m, codec, keep);
+        }
         let next = sampler.sample(&mut logits, recent)?;
         if codec.stop_ids.contains(&next) {
             finish = FinishReason::Stop;
             break;
         }
+        let json_done = match &mut matcher {
+            Some(m) => {
+                let piece = codec.pieces().get(next as usize).cloned().flatten();
+                m.feed_str(piece.as_deref().unwrap_or_default()) && m.is_complete()
+            }
+            None => false,
+        };
         generated.push(next);
         context.push(next);
         if let Some(piece) = new_text(codec, &generated, &mut decoded)? {
@@ -297,6 +373,11 @@ pub(crate) fn run(
                 ended_early = true;
                 break;
             }
+        }
+        if json_done {
+            // The value is complete: only whitespace could follow, so stop here.
+            finish = FinishReason::Stop;
+            break;
         }
         if generated.len() >= job.max_new_tokens {
             break;

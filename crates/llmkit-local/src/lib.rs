@@ -23,6 +23,7 @@
 
 mod batch;
 mod catalog;
+mod constrain;
 pub mod embed;
 mod error;
 mod generate;
@@ -40,6 +41,7 @@ pub use catalog::{
     DEFAULT_CHAT_MODEL, DEFAULT_EMBEDDING_MODEL, KNOWN_MODELS, KnownModel, ModelKind, ModelSource,
     find_known_model, resolve_model_path,
 };
+pub use constrain::JsonConstraint;
 pub use embed::{EmbedError, Embedder, Embeddings, cosine};
 pub use error::LocalError;
 pub use generate::{

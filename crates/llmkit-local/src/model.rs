@@ -232,6 +232,7 @@ impl LocalModel {
             max_new_tokens,
             sampler,
             stop: &req.stop,
+            json: req.json.as_ref(),
         };
         let (text, finish_reason, completion) = match &self.inner.engine {
             Engine::Native(batcher) => {

@@ -17,8 +17,8 @@ use crate::templates::Templates;
 pub enum StructuredMode {
     /// `response_format: json_schema` (strict), for servers that support it.
     Schema,
-    /// `response_format: json_object` plus the schema in the prompt (the local model, or
-    /// servers without schema support); the answer is validated here either way.
+    /// `response_format: json_object` plus the schema in the prompt (servers without
+    /// schema support); the answer is validated here either way.
     Prompt,
 }
 
@@ -65,14 +65,10 @@ const FRAMING: usize = 32;
 impl TaskRunner {
     /// A runner sending `prototype` (model and sampling set, messages ignored) through
     /// `pipeline`. Defaults: a 4096-token window, tiktoken counting for the model, schema
-    /// mode for HTTP and prompt mode for the local backend, 2 repair attempts, 1 request
-    /// at a time.
+    /// mode (the local backend honours it with constrained decoding), 2 repair attempts, 1
+    /// request at a time.
     pub fn new(pipeline: Pipeline, prototype: ChatCompletionRequest, templates: Templates) -> Self {
-        let mode = if pipeline.backend().kind() == "local" {
-            StructuredMode::Prompt
-        } else {
-            StructuredMode::Schema
-        };
+        let mode = StructuredMode::Schema;
         let counter = TokenCounter::for_model(&prototype.model);
         Self {
             pipeline,

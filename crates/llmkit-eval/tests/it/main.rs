@@ -8,7 +8,10 @@ use llmkit_eval::{EvalSpec, Task, metrics::Metric};
 fn the_sample_spec_and_dataset_load() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/eval/sentiment.toml");
     let spec = EvalSpec::load(&path).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(spec.task, Task::Sentiment);
+    // A prompt task scored by label, so the small embedded model's free-text answers count.
+    assert_eq!(spec.task, Task::Prompt);
+    assert_eq!(spec.labels, ["positive", "negative", "neutral", "mixed"]);
+    assert!(spec.variants.len() >= 2);
     assert!(spec.metrics.contains(&Metric::Accuracy));
     let data = spec.load_dataset().unwrap_or_else(|e| panic!("{e}"));
     assert!(data.items.len() >= 20, "{} items", data.items.len());
@@ -16,6 +19,6 @@ fn the_sample_spec_and_dataset_load() {
     for item in &data.items {
         let label = item.expected.as_str().unwrap_or_default();
         assert!(labels.contains(&label), "item {}: {label}", item.index);
-        assert!(!item.input(&spec.input).is_empty());
+        assert!(!item.input("text").is_empty());
     }
 }

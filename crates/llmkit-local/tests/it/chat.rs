@@ -1,8 +1,8 @@
 //! Generation with the real default model: answers, determinism, stop strings, limits,
-//! streaming, cancellation, context overflow and concurrent use.
+//! streaming, cancellation, context overflow, concurrent use and JSON-constrained output.
 
 use llmkit_local::{
-    ChatTurn, FinishReason, GenerateOutput, GenerateRequest, LocalError, LocalModel,
+    ChatTurn, FinishReason, GenerateOutput, GenerateRequest, JsonConstraint, LocalError, LocalModel,
 };
 
 use crate::support::shared_model;
@@ -277,4 +277,70 @@ fn model_facts() {
         model.encode("Hello, world!").unwrap(),
         vec![19556, 28, 905, 17]
     );
+}
+
+#[test]
+fn json_schema_output_is_valid_and_ends_with_the_value() {
+    let Some(model) = shared_model("json_schema_output_is_valid_and_ends_with_the_value") else {
+        return;
+    };
+    let schema = serde_json::json!({
+        "type": "object",
+        "properties": {
+            "label": {"type": "string", "enum": ["positive", "negative", "neutral", "mixed"]},
+            "score": {"type": "number"}
+        },
+        "required": ["label", "score"],
+        "additionalProperties": false
+    });
+    for (text, seed) in [
+        (
+            "I absolutely love this phone, the battery lasts for days.",
+            None,
+        ),
+        (
+            "The delivery was late and the box arrived crushed.",
+            Some(7),
+        ),
+    ] {
+        let req = GenerateRequest {
+            messages: vec![ChatTurn::user(format!(
+                "Give the sentiment of this text as JSON with a label and a score: {text}"
+            ))],
+            max_tokens: Some(64),
+            temperature: Some(if seed.is_some() { 0.8 } else { 0.0 }),
+            seed,
+            json: Some(JsonConstraint::Schema(schema.clone())),
+            ..Default::default()
+        };
+        let out = generate(&model, &req);
+        let v: serde_json::Value =
+            serde_json::from_str(&out.text).unwrap_or_else(|e| panic!("{e}: {:?}", out.text));
+        let label = v["label"].as_str().unwrap();
+        assert!(
+            ["positive", "negative", "neutral", "mixed"].contains(&label),
+            "{v}"
+        );
+        assert!(v["score"].is_number(), "{v}");
+        assert_eq!(v.as_object().unwrap().len(), 2, "{v}");
+        // Generation ends as soon as the value is complete.
+        assert_eq!(out.finish_reason, FinishReason::Stop, "{out:?}");
+        assert!(out.text.trim_end().ends_with('}'), "{out:?}");
+    }
+    // Any object.
+    let req = GenerateRequest {
+        messages: vec![ChatTurn::user("Describe Paris as a JSON object.")],
+        max_tokens: Some(80),
+        temperature: Some(0.0),
+        json: Some(JsonConstraint::Object),
+        ..Default::default()
+    };
+    let out = generate(&model, &req);
+    if out.finish_reason == FinishReason::Stop {
+        let v: serde_json::Value = serde_json::from_str(&out.text).unwrap();
+        assert!(v.is_object(), "{v}");
+    } else {
+        // Cut at max_tokens: still a prefix of an object.
+        assert!(out.text.trim_start().starts_with('{'), "{out:?}");
+    }
 }

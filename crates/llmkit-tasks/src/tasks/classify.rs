@@ -103,7 +103,9 @@ pub fn sentiment_schema() -> Value {
         "properties": {
             "label": {"type": "string", "enum": ["positive", "negative", "neutral", "mixed"]},
             "score": {"type": "number", "minimum": 0, "maximum": 1},
-            "evidence": {"type": "array", "items": {"type": "string"}}
+            // A few short quotes (strict mode supports maxItems; it keeps a small local
+            // model from listing until the token limit).
+            "evidence": {"type": "array", "items": {"type": "string"}, "maxItems": 3}
         },
         "required": ["label", "score", "evidence"],
         "additionalProperties": false

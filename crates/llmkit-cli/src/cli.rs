@@ -450,7 +450,8 @@ pub struct StructuredArgs {
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub repair_attempts: u32,
     /// How JSON is requested: `schema` (strict json_schema), `prompt` (JSON mode plus the
-    /// schema in the prompt), or `auto` (prompt for local models, schema otherwise).
+    /// schema in the prompt), or `auto` (schema; the embedded model honours it with
+    /// constrained decoding).
     #[arg(long, value_name = "MODE", default_value = "auto")]
     pub json_mode: JsonMode,
 }

@@ -318,8 +318,12 @@ pub(crate) fn run(
         pos += chunk.len();
     }
 
-    let keep = if job.sampler.temperature <= f64::EPSILON {
+    // How many allowed tokens the sampler chooses among: greedy without a penalty needs
+    // only the best; a penalty may reorder the best few.
+    let keep = if job.sampler.temperature <= f64::EPSILON && job.sampler.repeat_penalty == 1.0 {
         1
+    } else if job.sampler.temperature <= f64::EPSILON {
+        8
     } else if job.sampler.top_k > 0 {
         job.sampler.top_k
     } else {

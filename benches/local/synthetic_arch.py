@@ -1,8 +1,8 @@
-"""Writes a tiny random-weight GGUF of another architecture (qwen2, qwen3 or phi3) with
+"""Writes a tiny random-weight GGUF of another architecture (qwen2, qwen3, phi3 or gemma3) with
 SmolLM2's tokenizer, so llmkit-local's loaders for those architectures can be checked
 against llama.cpp without downloading a real model (see README.md, "Other architectures").
 
-Usage: python synthetic_arch.py SMOLLM2.gguf OUT.gguf [qwen2|qwen3|phi3]
+Usage: python synthetic_arch.py SMOLLM2.gguf OUT.gguf [qwen2|qwen3|phi3|gemma3]
 Needs: pip install gguf numpy
 """
 import sys, numpy as np, gguf
@@ -38,6 +38,8 @@ if arch in ("qwen3", "gemma3"):
     out.add_key_length(hd); out.add_value_length(hd)
 if arch == "phi3":
     out.add_rope_dimension_count(hd)
+if arch == "gemma3":
+    out.add_sliding_window(512)
 def t(name, shape, scale):
     out.add_tensor(name, (rng.standard_normal(shape) * scale).astype(np.float32))
 t("token_embd.weight", (vocab, d), 1.0)
@@ -52,10 +54,13 @@ for i in range(L):
         t(p + "attn_v.weight", (kv * hd, d), 0.3)
     if arch == "qwen2":
         t(p + "attn_q.bias", (d,), 0.1); t(p + "attn_k.bias", (kv * hd,), 0.1); t(p + "attn_v.bias", (kv * hd,), 0.1)
-    if arch == "qwen3":
+    if arch in ("qwen3", "gemma3"):
         out.add_tensor(p + "attn_q_norm.weight", (1 + 0.1 * rng.standard_normal(hd)).astype(np.float32))
         out.add_tensor(p + "attn_k_norm.weight", (1 + 0.1 * rng.standard_normal(hd)).astype(np.float32))
     t(p + "attn_output.weight", (d, d), 0.3)
+    if arch == "gemma3":
+        out.add_tensor(p + "post_attention_norm.weight", np.ones(d, np.float32))
+        out.add_tensor(p + "post_ffw_norm.weight", np.ones(d, np.float32))
     out.add_tensor(p + "ffn_norm.weight", np.ones(d, np.float32))
     if arch == "phi3":
         t(p + "ffn_up.weight", (2 * ff, d), 0.3)

@@ -87,19 +87,14 @@ impl JudgeSpec {
             prompt += counter.count(&system) as u64 + counter.count(&user) as u64 + answer + 8;
             completion += VERDICT_TOKENS;
         }
-        let cost_usd = if free {
-            Some(0.0)
-        } else {
-            price.map(|p| p.cost_of(prompt, 0, completion, false))
-        };
-        Estimate {
-            variant: format!("judge of {}", variant.name),
-            model: self.model.clone(),
-            items: data.items.len(),
-            prompt_tokens: prompt,
-            completion_tokens: completion,
-            cost_usd,
-        }
+        Estimate::priced(
+            format!("judge of {}", variant.name),
+            &self.model,
+            data.items.len(),
+            (prompt, completion),
+            price,
+            free,
+        )
     }
 
     /// The judge's (system, user) messages for one answer.

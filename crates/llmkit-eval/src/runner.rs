@@ -49,6 +49,33 @@ pub struct Estimate {
     pub cost_usd: Option<f64>,
 }
 
+impl Estimate {
+    /// An estimate of `tokens` (prompt, completion) over `items`, priced at the catalogue
+    /// price (free for the embedded model, unknown without a price).
+    pub(crate) fn priced(
+        variant: String,
+        model: &str,
+        items: usize,
+        (prompt, completion): (u64, u64),
+        price: Option<&ModelInfo>,
+        free: bool,
+    ) -> Self {
+        let cost_usd = if free {
+            Some(0.0)
+        } else {
+            price.map(|p| p.cost_of(prompt, 0, completion, false))
+        };
+        Self {
+            variant,
+            model: model.to_string(),
+            items,
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            cost_usd,
+        }
+    }
+}
+
 /// Runs every item of `data` through one variant and scores the outputs.
 pub async fn run_variant(setup: &VariantSetup, spec: &EvalSpec, data: &Dataset) -> VariantResult {
     let n = setup.concurrency.max(1);
@@ -299,19 +326,14 @@ pub fn estimate_variant(
         prompt += p;
         completion += c;
     }
-    let cost_usd = if free {
-        Some(0.0)
-    } else {
-        price.map(|p| p.cost_of(prompt, 0, completion, false))
-    };
-    Estimate {
-        variant: variant.name.clone(),
-        model: model.to_string(),
-        items: data.items.len(),
-        prompt_tokens: prompt,
-        completion_tokens: completion,
-        cost_usd,
-    }
+    Estimate::priced(
+        variant.name.clone(),
+        model,
+        data.items.len(),
+        (prompt, completion),
+        price,
+        free,
+    )
 }
 
 #[cfg(test)]

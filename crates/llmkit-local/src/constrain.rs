@@ -180,11 +180,12 @@ impl<'s> Matcher<'s> {
             self.ws_run = 0;
         }
         loop {
-            // Whether the innermost key is limited to declared property names.
-            let restricted = matches!(
-                self.stack.iter().rev().nth(1),
-                Some(Frame::Object { schema, .. }) if declared(schema).is_some()
-            );
+            // Inside a key: whether it is limited to declared property names.
+            let restricted = matches!(self.stack.last(), Some(Frame::Key { .. }))
+                && matches!(
+                    self.stack.iter().rev().nth(1),
+                    Some(Frame::Object { schema, .. }) if declared(schema).is_some()
+                );
             let Some(top) = self.stack.last_mut() else {
                 // After the value only whitespace may follow.
                 return ws && self.whitespace();

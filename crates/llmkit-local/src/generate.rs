@@ -355,8 +355,8 @@ pub(crate) fn run(
         }
         let json_done = match &mut matcher {
             Some(m) => {
-                let piece = codec.pieces().get(next as usize).cloned().flatten();
-                m.feed_str(piece.as_deref().unwrap_or_default()) && m.is_complete()
+                let piece = codec.pieces().get(next as usize).and_then(Option::as_deref);
+                m.feed_str(piece.unwrap_or_default()) && m.is_complete()
             }
             None => false,
         };

@@ -99,7 +99,8 @@ pub async fn run(ctx: &Ctx, args: EvalArgs) -> Result<()> {
     }
 }
 
-fn eval_error(e: EvalError) -> anyhow::Error {
+/// An eval error as the CLI reports it: its hint, and the usage exit code.
+pub(crate) fn eval_error(e: EvalError) -> anyhow::Error {
     let hint = e.hint();
     let mut err = CliError::failure(e.to_string(), hint);
     err.code = crate::error::EXIT_USAGE;

@@ -12,6 +12,7 @@ use llmkit_store::{Message, Session};
 use serde_json::{Value, json};
 
 use crate::app::{Ctx, notice};
+use crate::commands::eval::eval_error;
 use crate::commands::finetune::{check_file, findings_text};
 use crate::error::CliError;
 
@@ -107,11 +108,6 @@ pub fn from_sessions(ctx: &Ctx, a: &FromSessionsArgs) -> Result<()> {
 /// `--from-eval RUN`: the run's passed items as examples.
 fn from_eval(ctx: &Ctx, a: &FromSessionsArgs, run: &str) -> Result<()> {
     let record = crate::commands::eval::load_run(ctx, run)?;
-    let eval_error = |e: llmkit_eval::EvalError| -> anyhow::Error {
-        let mut err = CliError::failure(e.to_string(), e.hint());
-        err.code = crate::error::EXIT_USAGE;
-        err.into()
-    };
     let pass = a
         .pass
         .iter()

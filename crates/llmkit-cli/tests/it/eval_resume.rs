@@ -206,15 +206,7 @@ fn issue8_judge_metric_scores_with_a_validated_schema_and_names_its_model() {
 }
 
 fn chat_requests(mock: &Mock) -> usize {
-    mock.server
-        .requests()
-        .iter()
-        .filter(|r| {
-            r["path"]
-                .as_str()
-                .is_some_and(|p| p.ends_with("/chat/completions"))
-        })
-        .count()
+    mock.requests_to("/chat/completions").len()
 }
 
 #[test]
@@ -305,10 +297,16 @@ fn issue8_fresh_runs_judge_dry_run_and_passed_items_become_training_data() {
     // prompt and answer, written once); `say` passes none.
     let id = first["id"].as_str().unwrap();
     let out = dir.path().join("train.jsonl");
-    let o = llmkit()
-        .args(["finetune", "from-sessions", "--from-eval", id, "-o"])
-        .args([&out])
-        .run();
+    // `finetune from-sessions --from-eval RUN ... -o train.jsonl`.
+    let export = |run: &str, extra: &[&str]| {
+        llmkit()
+            .args(["finetune", "from-sessions", "--from-eval", run])
+            .args(extra)
+            .args(["-o"])
+            .args([&out])
+            .run()
+    };
+    let o = export(id, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("wrote 5 example(s)") && stderr(&o).contains("10 of 15 item(s) passed"),
@@ -329,59 +327,15 @@ fn issue8_fresh_runs_judge_dry_run_and_passed_items_become_training_data() {
         ]})
     );
     // `say`'s prompt is what was sent ("Say: ..."), when the judge says it passed.
-    let o = llmkit()
-        .args([
-            "finetune",
-            "from-sessions",
-            "--from-eval",
-            id,
-            "--variant",
-            "say",
-            "--pass",
-            "judge>=1",
-            "-o",
-        ])
-        .args([&out])
-        .run();
+    let o = export(id, &["--variant", "say", "--pass", "judge>=1"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = std::fs::read_to_string(&out).unwrap();
     assert!(text.contains("\"Say: item 0 is number 0\""), "{text}");
     // Nothing passing, an unknown variant and an unknown run are clear errors.
-    let o = llmkit()
-        .args([
-            "finetune",
-            "from-sessions",
-            "--from-eval",
-            id,
-            "--variant",
-            "say",
-            "-o",
-        ])
-        .args([&out])
-        .run();
+    let o = export(id, &["--variant", "say"]);
     crate::support::assert_clear_error(&o, "no item of run");
-    let o = llmkit()
-        .args([
-            "finetune",
-            "from-sessions",
-            "--from-eval",
-            id,
-            "--variant",
-            "nope",
-            "-o",
-        ])
-        .args([&out])
-        .run();
+    let o = export(id, &["--variant", "nope"]);
     crate::support::assert_clear_error(&o, "no variant `nope`");
-    let o = llmkit()
-        .args([
-            "finetune",
-            "from-sessions",
-            "--from-eval",
-            "no-such-run",
-            "-o",
-        ])
-        .args([&out])
-        .run();
+    let o = export("no-such-run", &[]);
     crate::support::assert_clear_error(&o, "cannot read run `no-such-run`");
 }

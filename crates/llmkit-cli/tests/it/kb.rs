@@ -38,27 +38,11 @@ fn kb(mock: &Mock, data: &Path, args: &[&str]) -> std::process::Output {
 }
 
 fn embedding_calls(mock: &Mock) -> Vec<Value> {
-    mock.server
-        .requests()
-        .into_iter()
-        .filter(|r| {
-            r["path"]
-                .as_str()
-                .is_some_and(|p| p.ends_with("/embeddings"))
-        })
-        .collect()
+    mock.requests_to("/embeddings")
 }
 
 fn chat_calls(mock: &Mock) -> usize {
-    mock.server
-        .requests()
-        .iter()
-        .filter(|r| {
-            r["path"]
-                .as_str()
-                .is_some_and(|p| p.ends_with("/chat/completions"))
-        })
-        .count()
+    mock.requests_to("/chat/completions").len()
 }
 
 #[test]

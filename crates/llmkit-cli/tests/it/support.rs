@@ -27,6 +27,15 @@ impl Mock {
         Self::start(MockConfig::default())
     }
 
+    /// The logged requests whose path ends with `suffix` (`/chat/completions`, ...).
+    pub fn requests_to(&self, suffix: &str) -> Vec<serde_json::Value> {
+        self.server
+            .requests()
+            .into_iter()
+            .filter(|r| r["path"].as_str().is_some_and(|p| p.ends_with(suffix)))
+            .collect()
+    }
+
     pub fn base_url(&self) -> String {
         format!("{}/v1", self.server.url())
     }

@@ -14,7 +14,7 @@ use llmkit_batch::{Limiter, Limits};
 use llmkit_client::{Backend, ClientError, HttpClient, Pipeline};
 use llmkit_types::{EmbeddingRequest, EmbeddingVector};
 
-use crate::app::Ctx;
+use crate::app::{Ctx, Opened};
 use crate::error::CliError;
 
 /// How `kb add` sends embedding requests.
@@ -42,7 +42,10 @@ pub struct Embedder {
 impl Embedder {
     /// Opens `model` (the knowledge base's) for queries; `command` labels ledger rows.
     pub async fn open(ctx: &Ctx, model: &str, command: &str) -> Result<Self> {
-        let opened = ctx.open_embedding(Some(model)).await?;
+        Self::new(ctx, ctx.open_embedding(Some(model)).await?, command)
+    }
+
+    fn new(ctx: &Ctx, opened: Opened, command: &str) -> Result<Self> {
         Ok(Self {
             model: opened.model,
             pipe: ctx.pipeline(opened.backend, command)?,
@@ -76,10 +79,7 @@ impl BulkEmbedder {
             _ => None,
         };
         Ok(Self {
-            embedder: Embedder {
-                model: opened.model,
-                pipe: ctx.pipeline(opened.backend, "kb")?,
-            },
+            embedder: Embedder::new(ctx, opened, "kb")?,
             limiter,
             opts,
         })

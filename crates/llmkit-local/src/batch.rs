@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{LocalError, guard};
 use crate::generate::Step;
-use crate::llama::{Entry, NativeLlama};
+use crate::native::{Entry, Native};
 
 /// How long a step waits for other open sessions to submit theirs.
 const GATHER_WAIT: Duration = Duration::from_millis(1);
@@ -42,7 +42,7 @@ struct Pending {
 
 struct State {
     /// `None` while a step runs (the runner holds it).
-    engine: Option<Box<NativeLlama>>,
+    engine: Option<Box<Native>>,
     pending: Vec<Pending>,
     done: HashMap<u64, Result<Vec<f32>, LocalError>>,
     next_ticket: u64,
@@ -56,7 +56,7 @@ struct State {
 }
 
 impl Batcher {
-    pub(crate) fn new(engine: NativeLlama) -> Self {
+    pub(crate) fn new(engine: Native) -> Self {
         Self {
             state: Mutex::new(State {
                 engine: Some(Box::new(engine)),
@@ -212,7 +212,7 @@ mod tests {
     use super::*;
     use crate::gguf::GgufFile;
 
-    fn engine(test: &str) -> Option<NativeLlama> {
+    fn engine(test: &str) -> Option<Native> {
         let dir = std::env::var_os("LLMKIT_MODELS_DIR")
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|| {
@@ -223,7 +223,7 @@ mod tests {
             eprintln!("SKIP {test}: {} not found", path.display());
             return None;
         }
-        Some(NativeLlama::load(GgufFile::open(&path).unwrap(), 2).unwrap())
+        Some(Native::load(GgufFile::open(&path).unwrap(), 2).unwrap())
     }
 
     #[test]

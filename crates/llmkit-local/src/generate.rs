@@ -112,7 +112,7 @@ impl Arch {
     pub(crate) fn context_cap(self, native: bool) -> Option<usize> {
         match self {
             // The native engine's cache grows as needed.
-            Arch::Llama if native => None,
+            _ if native => None,
             // The rotary tables are precomputed for this many positions.
             Arch::Llama => Some(quantized_llama::MAX_SEQ_LEN),
             Arch::Gemma3 => Some(quantized_gemma3::MAX_SEQ_LEN),

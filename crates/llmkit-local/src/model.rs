@@ -12,7 +12,7 @@ use crate::generate::{
     sampler_config,
 };
 use crate::gguf::{GgufFile, Meta};
-use crate::llama::{self, NativeLlama};
+use crate::native::{self, Native};
 use crate::requant;
 use crate::template::{ChatTemplate, ChatTurn};
 use crate::tokenizer::TextCodec;
@@ -26,9 +26,9 @@ pub type NoticeFn = Arc<dyn Fn(&str) + Send + Sync>;
 pub struct LoadOptions {
     /// Where to cache converted weights when the model's own directory is not writable.
     pub cache_dir: Option<PathBuf>,
-    /// Worker threads for inference (default: the number of physical cores). The native llama
-    /// engine starts its own pool of this size per model. Models that run on candle (other
-    /// architectures and quant types) use candle's pool, which candle 0.11 sizes once per
+    /// Worker threads for inference (default: the number of physical cores). The native
+    /// engine starts its own pool of this size per model. Models that run on candle (other quant
+    /// types, unknown tensors) use candle's pool, which candle 0.11 sizes once per
     /// process from `CANDLE_NUM_THREADS`; for those a different value only produces a notice.
     pub threads: Option<usize>,
     /// Progress notices; `None` discards them.
@@ -47,7 +47,7 @@ impl fmt::Debug for LoadOptions {
 
 /// A loaded chat model. Cloning is cheap; all clones share the weights.
 ///
-/// `generate` may be called from several threads at once. On the native llama engine each
+/// `generate` may be called from several threads at once. On the native engine each
 /// request gets its own KV cache and their forward steps are batched (one pass over the
 /// weights serves all of them); models that run on candle hold a single cache, so their
 /// requests queue and run one after the other.
@@ -69,7 +69,7 @@ struct Inner {
 enum Engine {
     /// candle's models: one request at a time (they hold a single KV cache).
     Candle(Mutex<Weights>),
-    /// The native llama engine: concurrent requests are batched step by step.
+    /// The native engine: concurrent requests are batched step by step.
     Native(Batcher),
 }
 
@@ -106,14 +106,14 @@ impl LocalModel {
         };
         let source = GgufFile::open(path)?;
         let (arch, architecture) = architecture_of(&source)?;
-        // The native llama engine runs Q4_1 and Q8_0 as stored; only what neither it nor
+        // The native engine runs Q4_1 and Q8_0 as stored; only what neither it nor
         // candle's SIMD kernels handle is converted.
-        let file = if convert && !(arch == Arch::Llama && llama::supports(&source)) {
+        let file = if convert && !native::supports(&source) {
             requant::prepare(source, opts.cache_dir.as_deref(), &notify)?
         } else {
             source
         };
-        let native = arch == Arch::Llama && llama::supports(&file);
+        let native = native::supports(&file);
         let threads = opts
             .threads
             .filter(|&n| n > 0)
@@ -141,7 +141,7 @@ impl LocalModel {
         }
         let engine = if native {
             // The engine keeps the map: its weights are read from it in place.
-            Engine::Native(Batcher::new(NativeLlama::load(file, threads)?))
+            Engine::Native(Batcher::new(Native::load(file, threads)?))
         } else {
             let weights = Weights::load(arch, &file)?;
             // candle copied the weights out of the file; the map can go.

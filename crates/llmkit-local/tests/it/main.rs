@@ -2,6 +2,7 @@
 //! the file is absent (run scripts/fetch-models.sh, or point LLMKIT_MODELS_DIR at a directory
 //! that holds it). Run them in release mode: debug candle is about 100 times slower.
 
+mod architectures;
 mod bad_files;
 mod chat;
 mod reference;

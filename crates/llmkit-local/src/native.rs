@@ -1,19 +1,133 @@
-//! llmkit-local's own forward pass for llama-family models (SmolLM2, Llama, TinyLlama) whose
-//! weights are Q4_1 or Q8_0: it multiplies straight from the memory-mapped GGUF (no copy, no
-//! conversion), looks token embeddings up by dequantizing only the needed row, keeps its own
-//! f16 KV cache, and follows llama.cpp's CPU arithmetic step by step (activations quantized per
-//! block like ggml, RMS norm summed in f64, ggml's RoPE and flash-attention accumulation), so
-//! greedy output tracks llama.cpp's.
+//! llmkit-local's own forward pass for the architectures it supports (llama: SmolLM2, Llama,
+//! TinyLlama; qwen2; qwen3; phi3; gemma3) when their matrices are Q4_1 or Q8_0: it multiplies
+//! straight from the memory-mapped GGUF (no copy, no conversion), looks token embeddings up by
+//! dequantizing only the needed row, keeps its own f16 KV cache, and follows llama.cpp's CPU
+//! arithmetic and graph for each architecture step by step (activations quantized per block
+//! like ggml, RMS norm summed in f64, ggml's RoPE modes, flash-attention accumulation and GELU
+//! table), so greedy output tracks llama.cpp's.
 //!
-//! Files with other quant types, and the other architectures, run on candle's models instead.
+//! Files with other quant types, or with tensors this engine does not know, run on candle's
+//! models instead.
 
 use candle_core::quantized::GgmlDType;
 use candle_core::quantized::gguf_file::Value;
+use half::f16;
 use rayon::prelude::*;
 
 use crate::error::LocalError;
 use crate::gguf::{GgufFile, Meta};
 use crate::kernels::{self, ActType, QK, WeightType};
+
+/// The architectures this engine runs, each as llama.cpp builds its graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    Llama,
+    Qwen2,
+    Qwen3,
+    Phi3,
+    Gemma3,
+}
+
+impl Family {
+    fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "llama" => Family::Llama,
+            "qwen2" => Family::Qwen2,
+            "qwen3" => Family::Qwen3,
+            "phi3" => Family::Phi3,
+            "gemma3" => Family::Gemma3,
+            _ => return None,
+        })
+    }
+
+    /// ggml's RoPE mode: llama's converted Q/K weights rotate adjacent pairs, the others the
+    /// two halves of the rotated part (NeoX mode).
+    fn rope_style(self) -> RopeStyle {
+        match self {
+            Family::Llama => RopeStyle::Adjacent,
+            _ => RopeStyle::Halves,
+        }
+    }
+
+    /// Whether `name` (without its `blk.N.` prefix for layer tensors) is a tensor this engine
+    /// reads for the family. A file with any other tensor runs on candle.
+    fn knows(self, name: &str) -> bool {
+        let global = matches!(
+            name,
+            "token_embd.weight" | "output.weight" | "output_norm.weight"
+        ) || (self == Family::Llama && name == "rope_freqs.weight");
+        if global {
+            return true;
+        }
+        let Some(rest) = name.strip_prefix("blk.") else {
+            return false;
+        };
+        let Some((index, tensor)) = rest.split_once('.') else {
+            return false;
+        };
+        if index.parse::<usize>().is_err() {
+            return false;
+        }
+        let common = matches!(
+            tensor,
+            "attn_norm.weight"
+                | "attn_output.weight"
+                | "ffn_norm.weight"
+                | "ffn_up.weight"
+                | "ffn_down.weight"
+        );
+        let separate_qkv = matches!(
+            tensor,
+            "attn_q.weight" | "attn_k.weight" | "attn_v.weight" | "ffn_gate.weight"
+        );
+        common
+            || match self {
+                Family::Llama => separate_qkv,
+                Family::Qwen2 => {
+                    separate_qkv || matches!(tensor, "attn_q.bias" | "attn_k.bias" | "attn_v.bias")
+                }
+                Family::Qwen3 => {
+                    separate_qkv || matches!(tensor, "attn_q_norm.weight" | "attn_k_norm.weight")
+                }
+                // Phi-3 files fuse Q, K and V in `attn_qkv` and gate with up in `ffn_up`.
+                Family::Phi3 => tensor == "attn_qkv.weight",
+                Family::Gemma3 => {
+                    separate_qkv
+                        || matches!(
+                            tensor,
+                            "attn_q_norm.weight"
+                                | "attn_k_norm.weight"
+                                | "post_attention_norm.weight"
+                                | "post_ffw_norm.weight"
+                        )
+                }
+            }
+    }
+}
+
+/// How RoPE pairs the values of a head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RopeStyle {
+    /// ggml's normal mode: values `2i` and `2i + 1`.
+    Adjacent,
+    /// ggml's NeoX mode: values `i` and `i + n_rot / 2`.
+    Halves,
+}
+
+/// The gated feed-forward's activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FfnAct {
+    Silu,
+    /// GELU (tanh form) looked up in an f16 table, as ggml's CPU backend computes it.
+    Gelu,
+}
+
+/// Rotary frequencies: `pos * base^(-2i / n_rot) * freq_scale`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct RopeFreqs {
+    base: f32,
+    freq_scale: f32,
+}
 
 /// Shape facts of the model.
 #[derive(Debug, Clone)]
@@ -26,10 +140,40 @@ struct Config {
     n_vocab: usize,
     n_rot: usize,
     eps: f32,
-    rope_base: f32,
-    freq_scale: f32,
+    rope: RopeFreqs,
     /// Per-pair divisors of the rotary frequencies (Llama 3.1+ `rope_freqs.weight`).
     rope_factors: Option<Vec<f32>>,
+    rope_style: RopeStyle,
+    ffn_act: FfnAct,
+    /// Token embeddings are multiplied by this (gemma3: `sqrt(n_embd)`).
+    embd_scale: Option<f32>,
+    /// The attention's score scale.
+    attn_scale: f32,
+    /// Whether the scale multiplies Q before attention (phi3, gemma3, as llama.cpp's graphs
+    /// do) rather than each score.
+    q_prescale: bool,
+    /// Sliding-window layers (gemma3): keys more than `window - 1` positions back are
+    /// masked, and RoPE uses `rope` of the window.
+    swa: Option<SlidingWindow>,
+    /// `f16(gelu(x))` for every f16 `x` (only for [`FfnAct::Gelu`]).
+    gelu_table: Vec<u16>,
+}
+
+/// The sliding-window attention of some layers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct SlidingWindow {
+    window: usize,
+    rope: RopeFreqs,
+}
+
+impl Config {
+    fn q_dim(&self) -> usize {
+        self.n_head * self.head_dim
+    }
+
+    fn kv_dim(&self) -> usize {
+        self.n_kv_head * self.head_dim
+    }
 }
 
 /// A weight matrix inside the mapped file: `rows` rows of `row_bytes` bytes each.
@@ -42,6 +186,15 @@ struct Matrix {
 }
 
 impl Matrix {
+    /// `rows` rows of this matrix from row `first` (a part of a fused matrix).
+    fn slice(&self, first: usize, rows: usize) -> Matrix {
+        Matrix {
+            start: self.start + first * self.row_bytes,
+            rows,
+            ..*self
+        }
+    }
+
     fn bytes<'a>(&self, file: &'a [u8]) -> &'a [u8] {
         &file[self.start..self.start + self.rows * self.row_bytes]
     }
@@ -57,6 +210,15 @@ struct Layer {
     gate: Matrix,
     up: Matrix,
     down: Matrix,
+    /// qwen2's attention biases.
+    qkv_bias: Option<[Vec<f32>; 3]>,
+    /// Per-head RMS norms of Q and K (qwen3, gemma3).
+    qk_norm: Option<[Vec<f32>; 2]>,
+    /// RMS norms after the attention and after the feed-forward, before each residual add
+    /// (gemma3).
+    post_norms: Option<[Vec<f32>; 2]>,
+    /// Whether the layer attends through the sliding window.
+    swa: bool,
 }
 
 /// The KV cache of one layer, f16 like llama.cpp's: `[position][kv_head * head_dim]`.
@@ -84,7 +246,7 @@ pub(crate) struct Entry<'a> {
 }
 
 /// A loaded model with its cache and worker pool.
-pub(crate) struct NativeLlama {
+pub(crate) struct Native {
     file: GgufFile,
     cfg: Config,
     embd: Matrix,
@@ -97,36 +259,41 @@ pub(crate) struct NativeLlama {
     threads: usize,
 }
 
-/// Whether the native engine can run `file` (llama architecture, Q4_1/Q8_0 matrices, f32
-/// norms, no rope scaling it does not implement).
+/// Whether the native engine can run `file`: an architecture it knows, Q4_1/Q8_0 matrices,
+/// f32 vectors, only tensors it reads, and no rope scaling it does not implement.
 pub(crate) fn supports(file: &GgufFile) -> bool {
     let meta = Meta(file.content());
-    if meta.str("general.architecture") != Some("llama") {
+    let Some(arch) = meta.str("general.architecture") else {
         return false;
-    }
-    if let Some(kind) = meta.str("llama.rope.scaling.type")
+    };
+    let Some(family) = Family::from_name(arch) else {
+        return false;
+    };
+    if let Some(kind) = meta.str(&format!("{arch}.rope.scaling.type"))
         && kind != "none"
         && kind != "linear"
     {
         return false;
     }
-    // Mixture-of-experts llama files have expert tensors this engine does not know.
-    if meta.u64("llama.expert_count").is_some_and(|n| n > 0) {
+    // Mixture-of-experts files have expert tensors this engine does not know.
+    if meta
+        .u64(&format!("{arch}.expert_count"))
+        .is_some_and(|n| n > 0)
+    {
         return false;
     }
     file.content().tensor_infos.iter().all(|(name, info)| {
         let dims = info.shape.dims();
-        match info.ggml_dtype {
-            GgmlDType::F32 => dims.len() == 1,
-            GgmlDType::Q4_1 | GgmlDType::Q8_0 => {
-                dims.len() == 2 && name != "rope_freqs.weight" && !name.ends_with(".bias")
+        family.knows(name)
+            && match info.ggml_dtype {
+                GgmlDType::F32 => dims.len() == 1,
+                GgmlDType::Q4_1 | GgmlDType::Q8_0 => dims.len() == 2,
+                _ => false,
             }
-            _ => false,
-        }
     })
 }
 
-impl NativeLlama {
+impl Native {
     /// Builds the engine over `file` (which `supports` accepted), with `threads` workers.
     pub(crate) fn load(file: GgufFile, threads: usize) -> Result<Self, LocalError> {
         let invalid = |detail: String| LocalError::InvalidModel {
@@ -134,50 +301,88 @@ impl NativeLlama {
             detail,
         };
         let meta = Meta(file.content());
-        let need = |key: &str| -> Result<usize, LocalError> {
-            meta.u64(key)
+        let arch = meta
+            .str("general.architecture")
+            .ok_or_else(|| invalid("the GGUF metadata has no `general.architecture`".into()))?
+            .to_string();
+        let family = Family::from_name(&arch)
+            .ok_or_else(|| invalid(format!("the native engine does not run `{arch}`")))?;
+        let key = |name: &str| format!("{arch}.{name}");
+        let count = |name: &str| {
+            meta.u64(&key(name))
                 .and_then(|n| usize::try_from(n).ok())
                 .filter(|&n| n > 0)
-                .ok_or_else(|| invalid(format!("the GGUF metadata has no `{key}`")))
         };
-        let n_embd = need("llama.embedding_length")?;
-        let n_head = need("llama.attention.head_count")?;
-        let n_kv_head = meta
-            .u64("llama.attention.head_count_kv")
-            .and_then(|n| usize::try_from(n).ok())
-            .filter(|&n| n > 0)
-            .unwrap_or(n_head);
-        let n_layer = need("llama.block_count")?;
-        let n_ff = need("llama.feed_forward_length")?;
-        if !n_embd.is_multiple_of(n_head) || !n_head.is_multiple_of(n_kv_head) {
+        let need = |name: &str| -> Result<usize, LocalError> {
+            count(name).ok_or_else(|| invalid(format!("the GGUF metadata has no `{}`", key(name))))
+        };
+        let n_embd = need("embedding_length")?;
+        let n_head = need("attention.head_count")?;
+        let n_kv_head = count("attention.head_count_kv").unwrap_or(n_head);
+        let n_layer = need("block_count")?;
+        let n_ff = need("feed_forward_length")?;
+        if !n_head.is_multiple_of(n_kv_head) {
             return Err(invalid(format!(
-                "{n_head} heads and {n_kv_head} KV heads do not divide {n_embd} dimensions"
+                "{n_kv_head} KV heads do not divide {n_head} heads"
             )));
         }
-        let head_dim = n_embd / n_head;
-        let n_rot = meta
-            .u64("llama.rope.dimension_count")
-            .and_then(|n| usize::try_from(n).ok())
-            .unwrap_or(head_dim);
+        // qwen3 and gemma3 state the head size; the others derive it.
+        let head_dim = match count("attention.key_length") {
+            Some(k) => k,
+            None if n_embd.is_multiple_of(n_head) => n_embd / n_head,
+            None => {
+                return Err(invalid(format!(
+                    "{n_head} heads do not divide {n_embd} dimensions"
+                )));
+            }
+        };
+        if count("attention.value_length").is_some_and(|v| v != head_dim) {
+            return Err(invalid(
+                "keys and values of different sizes are not supported".into(),
+            ));
+        }
+        let n_rot = count("rope.dimension_count").unwrap_or(head_dim);
         if n_rot > head_dim || !n_rot.is_multiple_of(2) || !head_dim.is_multiple_of(QK) {
             return Err(invalid(format!(
                 "unsupported head size {head_dim} with {n_rot} rotary dimensions"
             )));
         }
-        let f32_of = |key: &str, default: f32| match file.content().metadata.get(key) {
+        let f32_of = |name: &str, default: f32| match file.content().metadata.get(&key(name)) {
             Some(Value::F32(v)) => *v,
             Some(Value::F64(v)) => *v as f32,
             _ => default,
         };
-        let eps = f32_of("llama.attention.layer_norm_rms_epsilon", 1e-5);
-        let rope_base = f32_of("llama.rope.freq_base", 10_000.0);
-        let freq_scale = match meta.str("llama.rope.scaling.type") {
+        let eps = f32_of("attention.layer_norm_rms_epsilon", 1e-5);
+        let freq_scale = match meta.str(&key("rope.scaling.type")) {
             Some("linear") => {
-                let factor = f32_of("llama.rope.scaling.factor", 1.0);
+                let factor = f32_of("rope.scaling.factor", 1.0);
                 if factor > 0.0 { 1.0 / factor } else { 1.0 }
             }
             _ => 1.0,
         };
+        let rope = RopeFreqs {
+            base: f32_of("rope.freq_base", 10_000.0),
+            freq_scale,
+        };
+        let gemma = family == Family::Gemma3;
+        // llama.cpp's gemma3: five sliding-window layers, then a global one; the window's
+        // RoPE has base 10000 and no scaling. Its 27B model scales scores by the model width.
+        let swa = match count("attention.sliding_window") {
+            Some(window) if gemma => Some(SlidingWindow {
+                window,
+                rope: RopeFreqs {
+                    base: 10_000.0,
+                    freq_scale: 1.0,
+                },
+            }),
+            _ => None,
+        };
+        let attn_scale = if gemma && n_layer == 62 {
+            1.0 / ((n_embd / n_head) as f32).sqrt()
+        } else {
+            1.0 / (head_dim as f32).sqrt()
+        };
+        let ffn_act = if gemma { FfnAct::Gelu } else { FfnAct::Silu };
 
         let bytes = file.bytes();
         let data_start = usize::try_from(file.content().tensor_data_offset)
@@ -243,20 +448,75 @@ impl NativeLlama {
         } else {
             embd
         };
-        let kv_dim = n_kv_head * head_dim;
+        let (q_dim, kv_dim) = (n_head * head_dim, n_kv_head * head_dim);
         let mut layers = Vec::with_capacity(n_layer);
         for i in 0..n_layer {
             let t = |s: &str| format!("blk.{i}.{s}.weight");
+            let has = |s: &str| infos.contains_key(&t(s));
+            let (q, k, v) = if has("attn_qkv") {
+                let qkv = matrix(&t("attn_qkv"), q_dim + 2 * kv_dim, n_embd)?;
+                (
+                    qkv.slice(0, q_dim),
+                    qkv.slice(q_dim, kv_dim),
+                    qkv.slice(q_dim + kv_dim, kv_dim),
+                )
+            } else {
+                (
+                    matrix(&t("attn_q"), q_dim, n_embd)?,
+                    matrix(&t("attn_k"), kv_dim, n_embd)?,
+                    matrix(&t("attn_v"), kv_dim, n_embd)?,
+                )
+            };
+            let (gate, up) = if has("ffn_gate") {
+                (
+                    matrix(&t("ffn_gate"), n_ff, n_embd)?,
+                    matrix(&t("ffn_up"), n_ff, n_embd)?,
+                )
+            } else {
+                // Fused (phi3): the first half of `ffn_up` is the gate.
+                let fused = matrix(&t("ffn_up"), 2 * n_ff, n_embd)?;
+                (fused.slice(0, n_ff), fused.slice(n_ff, n_ff))
+            };
+            let bias = |s: &str, len: usize| vector(&format!("blk.{i}.{s}.bias"), len);
+            let qkv_bias = if infos.contains_key(&format!("blk.{i}.attn_q.bias")) {
+                Some([
+                    bias("attn_q", q_dim)?,
+                    bias("attn_k", kv_dim)?,
+                    bias("attn_v", kv_dim)?,
+                ])
+            } else {
+                None
+            };
+            let qk_norm = if has("attn_q_norm") {
+                Some([
+                    vector(&t("attn_q_norm"), head_dim)?,
+                    vector(&t("attn_k_norm"), head_dim)?,
+                ])
+            } else {
+                None
+            };
+            let post_norms = if has("post_attention_norm") {
+                Some([
+                    vector(&t("post_attention_norm"), n_embd)?,
+                    vector(&t("post_ffw_norm"), n_embd)?,
+                ])
+            } else {
+                None
+            };
             layers.push(Layer {
                 attn_norm: vector(&t("attn_norm"), n_embd)?,
                 ffn_norm: vector(&t("ffn_norm"), n_embd)?,
-                q: matrix(&t("attn_q"), n_embd, n_embd)?,
-                k: matrix(&t("attn_k"), kv_dim, n_embd)?,
-                v: matrix(&t("attn_v"), kv_dim, n_embd)?,
-                o: matrix(&t("attn_output"), n_embd, n_embd)?,
-                gate: matrix(&t("ffn_gate"), n_ff, n_embd)?,
-                up: matrix(&t("ffn_up"), n_ff, n_embd)?,
+                q,
+                k,
+                v,
+                o: matrix(&t("attn_output"), n_embd, q_dim)?,
+                gate,
+                up,
                 down: matrix(&t("ffn_down"), n_embd, n_ff)?,
+                qkv_bias,
+                qk_norm,
+                post_norms,
+                swa: swa.is_some() && i % 6 < 5,
             });
         }
         let output_norm = vector("output_norm.weight", n_embd)?;
@@ -280,9 +540,19 @@ impl NativeLlama {
             n_vocab,
             n_rot,
             eps,
-            rope_base,
-            freq_scale,
+            rope,
             rope_factors,
+            rope_style: family.rope_style(),
+            ffn_act,
+            embd_scale: gemma.then(|| (n_embd as f32).sqrt()),
+            attn_scale,
+            q_prescale: matches!(family, Family::Phi3 | Family::Gemma3),
+            swa,
+            gelu_table: if ffn_act == FfnAct::Gelu {
+                gelu_table()
+            } else {
+                Vec::new()
+            },
         };
         Ok(Self {
             seqs: Vec::new(),
@@ -446,7 +716,7 @@ impl Ctx<'_> {
         seqs: &mut [Sequence],
     ) -> Vec<Vec<f32>> {
         let cfg = self.cfg;
-        let (d, kv_dim) = (cfg.n_embd, cfg.n_kv_head * cfg.head_dim);
+        let (d, q_dim, kv_dim, hd) = (cfg.n_embd, cfg.q_dim(), cfg.kv_dim(), cfg.head_dim);
         // Every token's sequence slot and absolute position, in batch order.
         let places: Vec<(usize, usize)> = entries
             .iter()
@@ -458,16 +728,28 @@ impl Ctx<'_> {
         for (row, &t) in x.chunks_exact_mut(d).zip(tokens) {
             let at = embd.start + t as usize * embd.row_bytes;
             kernels::dequantize_row(embd.wt, &self.bytes[at..at + embd.row_bytes], row);
+            if let Some(scale) = cfg.embd_scale {
+                row.iter_mut().for_each(|v| *v *= scale);
+            }
         }
-        let rope: Vec<Vec<(f32, f32)>> = places.iter().map(|&(_, p)| self.rope_table(p)).collect();
+        let tables = |freqs: RopeFreqs, factors: Option<&[f32]>| -> Vec<Vec<(f32, f32)>> {
+            places
+                .iter()
+                .map(|&(_, p)| self.rope_table(p, freqs, factors))
+                .collect()
+        };
+        let rope = tables(cfg.rope, cfg.rope_factors.as_deref());
+        let rope_swa = cfg.swa.map(|w| tables(w.rope, None));
         let mut h = vec![0.0f32; n * d];
-        let mut q = vec![0.0f32; n * d];
+        let mut normed = vec![0.0f32; n * d];
+        let mut q = vec![0.0f32; n * q_dim];
         let mut k = vec![0.0f32; n * kv_dim];
         let mut v = vec![0.0f32; n * kv_dim];
-        let mut att = vec![0.0f32; n * d];
-        let mut tmp = vec![0.0f32; n * d.max(cfg.n_ff)];
+        let mut att = vec![0.0f32; n * q_dim];
+        let mut tmp = vec![0.0f32; n * d.max(cfg.n_ff).max(q_dim)];
         let mut gate = vec![0.0f32; n * cfg.n_ff];
         let mut up = vec![0.0f32; n * cfg.n_ff];
+        let mut head = vec![0.0f32; hd];
         let mut acts = Acts::default();
 
         for (li, layer) in layers.iter().enumerate() {
@@ -481,9 +763,31 @@ impl Ctx<'_> {
                 n,
                 &mut tmp,
             );
+            if let Some([bq, bk, bv]) = &layer.qkv_bias {
+                for (out, b) in [(&mut q, bq), (&mut k, bk), (&mut v, bv)] {
+                    for row in out.chunks_exact_mut(b.len()) {
+                        row.iter_mut().zip(b).for_each(|(o, b)| *o += b);
+                    }
+                }
+            }
+            if let Some([nq, nk]) = &layer.qk_norm {
+                for (out, w) in [(&mut q, nq), (&mut k, nk)] {
+                    for h in out.chunks_exact_mut(hd) {
+                        head.copy_from_slice(h);
+                        rms_norm(&head, w, cfg.eps, h);
+                    }
+                }
+            }
+            let rope = match &rope_swa {
+                Some(tables) if layer.swa => tables,
+                _ => &rope,
+            };
             for t in 0..n {
-                apply_rope(&mut q[t * d..(t + 1) * d], cfg, &rope[t]);
+                apply_rope(&mut q[t * q_dim..(t + 1) * q_dim], cfg, &rope[t]);
                 apply_rope(&mut k[t * kv_dim..(t + 1) * kv_dim], cfg, &rope[t]);
+            }
+            if cfg.q_prescale {
+                q.iter_mut().for_each(|v| *v *= cfg.attn_scale);
             }
             let mut first = 0;
             for e in entries {
@@ -495,10 +799,14 @@ impl Ctx<'_> {
                 kernels::to_f16(&v[first..first + len], &mut lc.v[start..]);
                 first += len;
             }
-            self.attention(&q, seqs, li, &places, &mut att);
+            let window = cfg.swa.filter(|_| layer.swa).map(|w| w.window);
+            self.attention(&q, seqs, li, &places, window, &mut att);
 
-            acts.fill(&att, d, &[&layer.o]);
+            acts.fill(&att, q_dim, &[&layer.o]);
             self.matmul(&mut [(&layer.o, &mut h)], &acts, n, &mut tmp);
+            if let Some([post_attn, _]) = &layer.post_norms {
+                post_norm(&mut h, &mut normed, post_attn, cfg.eps);
+            }
             for (a, b) in x.iter_mut().zip(&h) {
                 *a += *b;
             }
@@ -513,11 +821,23 @@ impl Ctx<'_> {
                 n,
                 &mut tmp,
             );
-            for (g, u) in gate.iter_mut().zip(&up) {
-                *g = silu(*g) * *u;
+            match cfg.ffn_act {
+                FfnAct::Silu => {
+                    for (g, u) in gate.iter_mut().zip(&up) {
+                        *g = silu(*g) * *u;
+                    }
+                }
+                FfnAct::Gelu => {
+                    for (g, u) in gate.iter_mut().zip(&up) {
+                        *g = gelu(&cfg.gelu_table, *g) * *u;
+                    }
+                }
             }
             acts.fill(&gate, cfg.n_ff, &[&layer.down]);
             self.matmul(&mut [(&layer.down, &mut h)], &acts, n, &mut tmp);
+            if let Some([_, post_ffn]) = &layer.post_norms {
+                post_norm(&mut h, &mut normed, post_ffn, cfg.eps);
+            }
             for (a, b) in x.iter_mut().zip(&h) {
                 *a += *b;
             }
@@ -591,14 +911,13 @@ impl Ctx<'_> {
 
     /// Cos/sin of every rotary pair at position `pos`, as ggml's `rope_yarn` computes them
     /// (no extrapolation mix, attention factor 1).
-    fn rope_table(&self, pos: usize) -> Vec<(f32, f32)> {
-        let cfg = self.cfg;
-        let theta_scale = cfg.rope_base.powf(-2.0 / cfg.n_rot as f32);
+    fn rope_table(&self, pos: usize, freqs: RopeFreqs, factors: Option<&[f32]>) -> Vec<(f32, f32)> {
+        let theta_scale = freqs.base.powf(-2.0 / self.cfg.n_rot as f32);
         let mut theta = pos as f32;
-        (0..cfg.n_rot / 2)
+        (0..self.cfg.n_rot / 2)
             .map(|i| {
-                let ff = cfg.rope_factors.as_ref().map_or(1.0, |f| f[i]);
-                let t = cfg.freq_scale * (theta / ff);
+                let ff = factors.map_or(1.0, |f| f[i]);
+                let t = freqs.freq_scale * (theta / ff);
                 theta *= theta_scale;
                 (t.cos(), t.sin())
             })
@@ -608,18 +927,20 @@ impl Ctx<'_> {
     /// Causal attention of the new queries (token `i` of the batch sits at `places[i]`: its
     /// slot and position) over their sequences' caches for layer `li`, like ggml's CPU flash
     /// attention: Q rounded to f16, f16 dot products, online softmax with an f16 accumulator.
+    /// With a `window`, each query sees only its last `window` positions.
     fn attention(
         &self,
         q: &[f32],
         seqs: &[Sequence],
         li: usize,
         places: &[(usize, usize)],
+        window: Option<usize>,
         out: &mut [f32],
     ) {
         let cfg = self.cfg;
-        let (hd, kv_dim) = (cfg.head_dim, cfg.n_kv_head * cfg.head_dim);
+        let (hd, kv_dim) = (cfg.head_dim, cfg.kv_dim());
         let group = cfg.n_head / cfg.n_kv_head;
-        let scale = 1.0 / (hd as f32).sqrt();
+        let scale = if cfg.q_prescale { 1.0 } else { cfg.attn_scale };
         out.par_chunks_mut(hd).enumerate().for_each(|(i, o)| {
             let (t, head) = (i / cfg.n_head, i % cfg.n_head);
             let (slot, p) = places[t];
@@ -630,7 +951,8 @@ impl Ctx<'_> {
             let mut acc = vec![0u16; hd];
             let mut s_sum = 0.0f32;
             let mut m = f32::NEG_INFINITY;
-            for j in 0..=p {
+            let from = window.map_or(0, |w| (p + 1).saturating_sub(w));
+            for j in from..=p {
                 let at = j * kv_dim + kvh * hd;
                 let s = kernels::dot_f16(&lc.k[at..at + hd], &qh) * scale;
                 let mut ms = 1.0f32;
@@ -665,19 +987,67 @@ fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
     }
 }
 
-/// Rotates adjacent pairs of each head's first `n_rot` values (ggml's normal RoPE mode).
+/// Rotates each head's first `n_rot` values in pairs: adjacent ones (ggml's normal mode) or
+/// `i` with `i + n_rot / 2` (NeoX mode).
 fn apply_rope(x: &mut [f32], cfg: &Config, table: &[(f32, f32)]) {
+    let half = cfg.n_rot / 2;
     for head in x.chunks_exact_mut(cfg.head_dim) {
-        for (pair, &(cos, sin)) in head[..cfg.n_rot].chunks_exact_mut(2).zip(table) {
-            let (x0, x1) = (pair[0], pair[1]);
-            pair[0] = x0 * cos - x1 * sin;
-            pair[1] = x0 * sin + x1 * cos;
+        match cfg.rope_style {
+            RopeStyle::Adjacent => {
+                for (pair, &(cos, sin)) in head[..cfg.n_rot].chunks_exact_mut(2).zip(table) {
+                    let (x0, x1) = (pair[0], pair[1]);
+                    pair[0] = x0 * cos - x1 * sin;
+                    pair[1] = x0 * sin + x1 * cos;
+                }
+            }
+            RopeStyle::Halves => {
+                for (i, &(cos, sin)) in table.iter().enumerate() {
+                    let (x0, x1) = (head[i], head[i + half]);
+                    head[i] = x0 * cos - x1 * sin;
+                    head[i + half] = x0 * sin + x1 * cos;
+                }
+            }
         }
     }
 }
 
+/// RMS-normalises each row of `h` in place with weight `w` (`scratch` as long as `h`).
+fn post_norm(h: &mut [f32], scratch: &mut [f32], w: &[f32], eps: f32) {
+    let d = w.len();
+    for (out, xs) in scratch.chunks_exact_mut(d).zip(h.chunks_exact(d)) {
+        rms_norm(xs, w, eps, out);
+    }
+    h.copy_from_slice(&scratch[..h.len()]);
+}
+
 fn silu(x: f32) -> f32 {
     x / (1.0 + (-x).exp())
+}
+
+/// GELU, tanh form, in f32 (ggml's `ggml_gelu_f32`).
+fn gelu_f32(x: f32) -> f32 {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    const COEF_A: f32 = 0.044_715;
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + COEF_A * x * x)).tanh())
+}
+
+/// ggml's `ggml_table_gelu_f16`: the f16 GELU of every f16 value.
+fn gelu_table() -> Vec<u16> {
+    (0..=u16::MAX)
+        .map(|bits| f16::from_f32(gelu_f32(f16::from_bits(bits).to_f32())).to_bits())
+        .collect()
+}
+
+/// GELU as ggml's CPU backend computes it: 0 below -10, the identity above 10, and between
+/// them the table entry of `x` rounded to f16.
+fn gelu(table: &[u16], x: f32) -> f32 {
+    if x <= -10.0 {
+        0.0
+    } else if x >= 10.0 {
+        x
+    } else {
+        f16::from_bits(table[usize::from(f16::from_f32(x).to_bits())]).to_f32()
+    }
 }
 
 #[cfg(test)]
@@ -707,16 +1077,28 @@ mod tests {
             n_vocab: 1,
             n_rot: 4,
             eps: 1e-5,
-            rope_base: 10_000.0,
-            freq_scale: 1.0,
+            rope: RopeFreqs {
+                base: 10_000.0,
+                freq_scale: 1.0,
+            },
             rope_factors: None,
+            rope_style: RopeStyle::Adjacent,
+            ffn_act: FfnAct::Silu,
+            embd_scale: None,
+            attn_scale: 0.5,
+            q_prescale: false,
+            swa: None,
+            gelu_table: Vec::new(),
         };
         let ctx = Ctx {
             bytes: &[],
             cfg: &cfg,
             threads: 1,
         };
-        let tables = [ctx.rope_table(0), ctx.rope_table(1)];
+        let tables = [
+            ctx.rope_table(0, cfg.rope, None),
+            ctx.rope_table(1, cfg.rope, None),
+        ];
         let mut x = [1.0f32, 2.0, 3.0, 4.0];
         apply_rope(&mut x, &cfg, &tables[0]);
         assert_eq!(x, [1.0, 2.0, 3.0, 4.0]);
@@ -741,7 +1123,7 @@ mod probe {
     fn probe_probabilities() {
         let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("set {k}"));
         let file = GgufFile::open(std::path::Path::new(&var("LLMKIT_PROBE_MODEL"))).unwrap();
-        let mut engine = NativeLlama::load(file, 2).unwrap();
+        let mut engine = Native::load(file, 2).unwrap();
         let input: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(var("LLMKIT_PROBE_IN")).unwrap())
                 .unwrap();

@@ -1,0 +1,298 @@
+//! qwen2, qwen3, phi3 and gemma3 on the native engine, checked against llama.cpp without real
+//! models: small random-weight GGUFs of each architecture (with SmolLM2's tokenizer, Q8_0
+//! matrices) are generated here, deterministically, and their greedy continuations must equal
+//! the ones llama.cpp produced on the same files, recorded in
+//! `tests/fixtures/synthetic_arch_reference.json` by `benches/local/record_synthetic.mjs`.
+//!
+//! To re-record: `LLMKIT_SYNTH_DIR=/tmp/synth cargo test --release -p llmkit-local --test it
+//! write_synthetic_models -- --ignored`, then `node benches/local/record_synthetic.mjs
+//! /tmp/synth crates/llmkit-local/tests/fixtures/synthetic_arch_reference.json`.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::quantized::{GgmlDType, QTensor, gguf_file};
+use candle_core::{Device, Tensor};
+use llmkit_local::{GenerateRequest, LoadOptions, LocalModel};
+use serde_json::Value;
+
+use crate::support::default_model_path;
+
+/// The architectures generated, in the fixture's order.
+const ARCHS: [&str; 4] = ["qwen2", "qwen3", "phi3", "gemma3"];
+
+/// splitmix64: the same sequence on every machine.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[-scale, scale)`.
+    fn values(&mut self, n: usize, scale: f32) -> Vec<f32> {
+        (0..n)
+            .map(|_| ((self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale)
+            .collect()
+    }
+}
+
+/// The shape of every generated model: 128 wide, 4 query heads over 2 KV heads. qwen3 and
+/// gemma3 state a head size (`key_length`) that is not width / heads, as their real models do.
+struct Shape {
+    layers: usize,
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+    ff: usize,
+}
+
+const WIDTH: usize = 128;
+/// gemma3's sliding window, short enough that the prompt and continuation cross it.
+const WINDOW: u32 = 8;
+
+fn shape(arch: &str) -> Shape {
+    match arch {
+        // Six layers, so that the last one is gemma3's global (not windowed) layer.
+        "gemma3" => Shape {
+            layers: 6,
+            heads: 2,
+            kv_heads: 1,
+            head_dim: 64,
+            ff: 256,
+        },
+        "qwen3" => Shape {
+            layers: 2,
+            heads: 4,
+            kv_heads: 2,
+            head_dim: 64,
+            ff: 256,
+        },
+        _ => Shape {
+            layers: 2,
+            heads: 4,
+            kv_heads: 2,
+            head_dim: 32,
+            ff: 256,
+        },
+    }
+}
+
+/// Writes the synthetic `arch` model to `dest`, with the tokenizer of the GGUF at `tokenizer`.
+pub fn write_synthetic(arch: &str, tokenizer: &Path, dest: &Path) {
+    let mut file = std::fs::File::open(tokenizer).unwrap();
+    let source = gguf_file::Content::read(&mut file).unwrap();
+    let s = shape(arch);
+    let (q_dim, kv_dim) = (s.heads * s.head_dim, s.kv_heads * s.head_dim);
+    let vocab = match &source.metadata["tokenizer.ggml.tokens"] {
+        gguf_file::Value::Array(tokens) => tokens.len(),
+        other => panic!("tokenizer.ggml.tokens is {other:?}"),
+    };
+    let u32v = gguf_file::Value::U32;
+    let mut meta: Vec<(String, gguf_file::Value)> = source
+        .metadata
+        .iter()
+        .filter(|(k, _)| k.starts_with("tokenizer."))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    meta.sort_by(|a, b| a.0.cmp(&b.0));
+    let key = |k: &str| format!("{arch}.{k}");
+    meta.push((
+        "general.architecture".into(),
+        gguf_file::Value::String(arch.into()),
+    ));
+    meta.push((key("context_length"), u32v(512)));
+    meta.push((key("embedding_length"), u32v(WIDTH as u32)));
+    meta.push((key("block_count"), u32v(s.layers as u32)));
+    meta.push((key("feed_forward_length"), u32v(s.ff as u32)));
+    meta.push((key("attention.head_count"), u32v(s.heads as u32)));
+    meta.push((key("attention.head_count_kv"), u32v(s.kv_heads as u32)));
+    meta.push((key("rope.freq_base"), gguf_file::Value::F32(10_000.0)));
+    meta.push((
+        key("attention.layer_norm_rms_epsilon"),
+        gguf_file::Value::F32(1e-6),
+    ));
+    if matches!(arch, "qwen3" | "gemma3") {
+        meta.push((key("attention.key_length"), u32v(s.head_dim as u32)));
+        meta.push((key("attention.value_length"), u32v(s.head_dim as u32)));
+    }
+    if arch == "phi3" {
+        meta.push((key("rope.dimension_count"), u32v(s.head_dim as u32)));
+    }
+    if arch == "gemma3" {
+        meta.push((key("attention.sliding_window"), u32v(WINDOW)));
+    }
+
+    let mut rng = Rng(u64::from_le_bytes(*b"llmkit\0\0") ^ arch.len() as u64);
+    let mut tensors: Vec<(String, QTensor)> = Vec::new();
+    let mut matrix = |name: String, rows: usize, cols: usize, scale: f32, rng: &mut Rng| {
+        let t =
+            Tensor::from_vec(rng.values(rows * cols, scale), (rows, cols), &Device::Cpu).unwrap();
+        tensors.push((name, QTensor::quantize(&t, GgmlDType::Q8_0).unwrap()));
+    };
+    // Attention and feed-forward weights small enough that attention is not one-hot and each
+    // layer changes the residual stream without drowning it.
+    let w = 0.15;
+    matrix("token_embd.weight".into(), vocab, WIDTH, 1.0, &mut rng);
+    // An output matrix of its own: with tied embeddings, random layers leave each token's
+    // own embedding the top logit, and every model just repeats its input. gemma3 keeps the
+    // tie (llama.cpp's gemma3 always ties) and gets strong post-norms instead.
+    if arch != "gemma3" {
+        matrix("output.weight".into(), vocab, WIDTH, 1.0, &mut rng);
+    }
+    for i in 0..s.layers {
+        let p = |t: &str| format!("blk.{i}.{t}.weight");
+        if arch == "phi3" {
+            matrix(p("attn_qkv"), q_dim + 2 * kv_dim, WIDTH, w, &mut rng);
+            matrix(p("ffn_up"), 2 * s.ff, WIDTH, w, &mut rng);
+        } else {
+            matrix(p("attn_q"), q_dim, WIDTH, w, &mut rng);
+            matrix(p("attn_k"), kv_dim, WIDTH, w, &mut rng);
+            matrix(p("attn_v"), kv_dim, WIDTH, w, &mut rng);
+            matrix(p("ffn_gate"), s.ff, WIDTH, w, &mut rng);
+            matrix(p("ffn_up"), s.ff, WIDTH, w, &mut rng);
+        }
+        matrix(p("attn_output"), WIDTH, q_dim, w, &mut rng);
+        matrix(p("ffn_down"), WIDTH, s.ff, w, &mut rng);
+    }
+    let mut vector = |name: String, len: usize, base: f32, scale: f32, rng: &mut Rng| {
+        let values: Vec<f32> = rng.values(len, scale).iter().map(|v| base + v).collect();
+        let t = Tensor::from_vec(values, len, &Device::Cpu).unwrap();
+        tensors.push((name, QTensor::quantize(&t, GgmlDType::F32).unwrap()));
+    };
+    for i in 0..s.layers {
+        let p = |t: &str| format!("blk.{i}.{t}");
+        vector(p("attn_norm.weight"), WIDTH, 1.0, 0.2, &mut rng);
+        vector(p("ffn_norm.weight"), WIDTH, 1.0, 0.2, &mut rng);
+        if arch == "qwen2" {
+            vector(p("attn_q.bias"), q_dim, 0.0, 0.3, &mut rng);
+            vector(p("attn_k.bias"), kv_dim, 0.0, 0.3, &mut rng);
+            vector(p("attn_v.bias"), kv_dim, 0.0, 0.3, &mut rng);
+        }
+        if matches!(arch, "qwen3" | "gemma3") {
+            vector(p("attn_q_norm.weight"), s.head_dim, 1.0, 0.2, &mut rng);
+            vector(p("attn_k_norm.weight"), s.head_dim, 1.0, 0.2, &mut rng);
+        }
+        if arch == "gemma3" {
+            vector(p("post_attention_norm.weight"), WIDTH, 4.0, 0.5, &mut rng);
+            vector(p("post_ffw_norm.weight"), WIDTH, 4.0, 0.5, &mut rng);
+        }
+    }
+    vector("output_norm.weight".into(), WIDTH, 1.0, 0.2, &mut rng);
+
+    let meta_refs: Vec<(&str, &gguf_file::Value)> =
+        meta.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let tensor_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let mut out = std::io::BufWriter::new(std::fs::File::create(dest).unwrap());
+    gguf_file::write(&mut out, &meta_refs, &tensor_refs).unwrap();
+}
+
+fn reference(test: &str) -> Option<Value> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/synthetic_arch_reference.json");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Some(serde_json::from_str(&text).expect("the reference file is valid JSON")),
+        Err(_) => {
+            eprintln!("SKIP {test}: {} not found", path.display());
+            None
+        }
+    }
+}
+
+#[test]
+#[ignore = "writes the synthetic models for benches/local/record_synthetic.mjs"]
+fn write_synthetic_models() {
+    let dir = PathBuf::from(std::env::var("LLMKIT_SYNTH_DIR").expect("set LLMKIT_SYNTH_DIR"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let tokenizer = default_model_path("write_synthetic_models").expect("the default model");
+    for arch in ARCHS {
+        let dest = dir.join(format!("{arch}-synthetic.gguf"));
+        write_synthetic(arch, &tokenizer, &dest);
+        eprintln!("wrote {}", dest.display());
+    }
+}
+
+/// The token where `ours` parts from llama.cpp's continuation (given as its pieces), or `None`
+/// when they are equal.
+fn parting(ours: &str, pieces: &[&str]) -> Option<usize> {
+    let mut at = 0;
+    for (i, piece) in pieces.iter().enumerate() {
+        if ours.get(at..at + piece.len()) != Some(*piece) {
+            return Some(i);
+        }
+        at += piece.len();
+    }
+    (at != ours.len()).then_some(pieces.len())
+}
+
+/// llama.cpp's top probability over its runner-up below which two engines may legitimately
+/// pick different greedy tokens (a logit gap under 0.095).
+const NEAR_TIE: f64 = 1.1;
+
+/// Every architecture's greedy continuation of every recorded prompt equals llama.cpp's, or
+/// parts from it only where llama.cpp itself saw a near-tie; most must be equal throughout.
+#[test]
+fn synthetic_architectures_match_llama_cpp() {
+    let test = "synthetic_architectures_match_llama_cpp";
+    let Some(tokenizer) = default_model_path(test) else {
+        return;
+    };
+    let Some(reference) = reference(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (mut equal, mut total) = (0, 0);
+    let mut failures = Vec::new();
+    for arch in ARCHS {
+        let path = dir.path().join(format!("{arch}-synthetic.gguf"));
+        write_synthetic(arch, &tokenizer, &path);
+        let model = LocalModel::load(&path, &LoadOptions::default()).unwrap();
+        assert!(
+            model.batch_stats().is_some(),
+            "{arch} should run on the native engine"
+        );
+        let cases = reference["models"][arch]
+            .as_array()
+            .unwrap_or_else(|| panic!("no reference cases for {arch}"));
+        for case in cases {
+            total += 1;
+            let steps = case["steps"].as_array().unwrap();
+            let pieces: Vec<&str> = steps.iter().map(|s| s["piece"].as_str().unwrap()).collect();
+            let req = GenerateRequest {
+                raw_prompt: Some(case["prompt"].as_str().unwrap().to_string()),
+                max_tokens: Some(steps.len() as u32),
+                temperature: Some(0.0),
+                ..Default::default()
+            };
+            let out = model.generate(&req, &mut |_| true).unwrap();
+            let Some(k) = parting(&out.text, &pieces) else {
+                equal += 1;
+                continue;
+            };
+            let ratio = steps.get(k).map_or(f64::INFINITY, |s| {
+                s["p1"].as_f64().unwrap() / s["p2"].as_f64().unwrap().max(1e-12)
+            });
+            let report = format!(
+                "{arch} {:?}: parts at token {k} of {}, where llama.cpp's top two probabilities differ by {ratio:.3}x\n  ours  {:?}\n  llama {:?}",
+                case["prompt"],
+                pieces.len(),
+                out.text,
+                case["text"].as_str().unwrap()
+            );
+            if ratio < NEAR_TIE {
+                eprintln!("near-tie (tolerated): {report}");
+            } else {
+                failures.push(report);
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    eprintln!("{equal} of {total} continuations equal llama.cpp's throughout");
+    assert!(
+        equal * 4 >= total * 3,
+        "only {equal} of {total} continuations equal llama.cpp's"
+    );
+}

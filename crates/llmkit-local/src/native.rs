@@ -9,42 +9,25 @@
 //! Files with other quant types, or with tensors this engine does not know, run on candle's
 //! models instead.
 
+use std::sync::OnceLock;
+
 use candle_core::quantized::GgmlDType;
 use candle_core::quantized::gguf_file::Value;
 use half::f16;
 use rayon::prelude::*;
 
 use crate::error::LocalError;
+use crate::generate::Arch;
 use crate::gguf::{GgufFile, Meta};
 use crate::kernels::{self, ActType, QK, WeightType};
 
-/// The architectures this engine runs, each as llama.cpp builds its graph.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Family {
-    Llama,
-    Qwen2,
-    Qwen3,
-    Phi3,
-    Gemma3,
-}
-
-impl Family {
-    fn from_name(name: &str) -> Option<Self> {
-        Some(match name {
-            "llama" => Family::Llama,
-            "qwen2" => Family::Qwen2,
-            "qwen3" => Family::Qwen3,
-            "phi3" => Family::Phi3,
-            "gemma3" => Family::Gemma3,
-            _ => return None,
-        })
-    }
-
+/// How this engine builds each architecture's graph (as llama.cpp does).
+impl Arch {
     /// ggml's RoPE mode: llama's converted Q/K weights rotate adjacent pairs, the others the
     /// two halves of the rotated part (NeoX mode).
     fn rope_style(self) -> RopeStyle {
         match self {
-            Family::Llama => RopeStyle::Adjacent,
+            Arch::Llama => RopeStyle::Adjacent,
             _ => RopeStyle::Halves,
         }
     }
@@ -55,7 +38,7 @@ impl Family {
         let global = matches!(
             name,
             "token_embd.weight" | "output.weight" | "output_norm.weight"
-        ) || (self == Family::Llama && name == "rope_freqs.weight");
+        ) || (self == Arch::Llama && name == "rope_freqs.weight");
         if global {
             return true;
         }
@@ -82,16 +65,16 @@ impl Family {
         );
         common
             || match self {
-                Family::Llama => separate_qkv,
-                Family::Qwen2 => {
+                Arch::Llama => separate_qkv,
+                Arch::Qwen2 => {
                     separate_qkv || matches!(tensor, "attn_q.bias" | "attn_k.bias" | "attn_v.bias")
                 }
-                Family::Qwen3 => {
+                Arch::Qwen3 => {
                     separate_qkv || matches!(tensor, "attn_q_norm.weight" | "attn_k_norm.weight")
                 }
                 // Phi-3 files fuse Q, K and V in `attn_qkv` and gate with up in `ffn_up`.
-                Family::Phi3 => tensor == "attn_qkv.weight",
-                Family::Gemma3 => {
+                Arch::Phi3 => tensor == "attn_qkv.weight",
+                Arch::Gemma3 => {
                     separate_qkv
                         || matches!(
                             tensor,
@@ -155,8 +138,6 @@ struct Config {
     /// Sliding-window layers (gemma3): keys more than `window - 1` positions back are
     /// masked, and RoPE uses `rope` of the window.
     swa: Option<SlidingWindow>,
-    /// `f16(gelu(x))` for every f16 `x` (only for [`FfnAct::Gelu`]).
-    gelu_table: Vec<u16>,
 }
 
 /// The sliding-window attention of some layers.
@@ -266,7 +247,7 @@ pub(crate) fn supports(file: &GgufFile) -> bool {
     let Some(arch) = meta.str("general.architecture") else {
         return false;
     };
-    let Some(family) = Family::from_name(arch) else {
+    let Some(family) = Arch::from_name(arch) else {
         return false;
     };
     if let Some(kind) = meta.str(&format!("{arch}.rope.scaling.type"))
@@ -305,7 +286,7 @@ impl Native {
             .str("general.architecture")
             .ok_or_else(|| invalid("the GGUF metadata has no `general.architecture`".into()))?
             .to_string();
-        let family = Family::from_name(&arch)
+        let family = Arch::from_name(&arch)
             .ok_or_else(|| invalid(format!("the native engine does not run `{arch}`")))?;
         let key = |name: &str| format!("{arch}.{name}");
         let count = |name: &str| {
@@ -364,7 +345,7 @@ impl Native {
             base: f32_of("rope.freq_base", 10_000.0),
             freq_scale,
         };
-        let gemma = family == Family::Gemma3;
+        let gemma = family == Arch::Gemma3;
         // llama.cpp's gemma3: five sliding-window layers, then a global one; the window's
         // RoPE has base 10000 and no scaling. Its 27B model scales scores by the model width.
         let swa = match count("attention.sliding_window") {
@@ -478,31 +459,24 @@ impl Native {
                 (fused.slice(0, n_ff), fused.slice(n_ff, n_ff))
             };
             let bias = |s: &str, len: usize| vector(&format!("blk.{i}.{s}.bias"), len);
-            let qkv_bias = if infos.contains_key(&format!("blk.{i}.attn_q.bias")) {
-                Some([
-                    bias("attn_q", q_dim)?,
-                    bias("attn_k", kv_dim)?,
-                    bias("attn_v", kv_dim)?,
-                ])
-            } else {
-                None
+            let qkv_bias = infos
+                .contains_key(&format!("blk.{i}.attn_q.bias"))
+                .then(|| -> Result<_, LocalError> {
+                    Ok([
+                        bias("attn_q", q_dim)?,
+                        bias("attn_k", kv_dim)?,
+                        bias("attn_v", kv_dim)?,
+                    ])
+                })
+                .transpose()?;
+            // A pair of norm vectors, present when the first one is.
+            let pair = |a: &str, b: &str, len: usize| {
+                has(a)
+                    .then(|| Ok([vector(&t(a), len)?, vector(&t(b), len)?]))
+                    .transpose()
             };
-            let qk_norm = if has("attn_q_norm") {
-                Some([
-                    vector(&t("attn_q_norm"), head_dim)?,
-                    vector(&t("attn_k_norm"), head_dim)?,
-                ])
-            } else {
-                None
-            };
-            let post_norms = if has("post_attention_norm") {
-                Some([
-                    vector(&t("post_attention_norm"), n_embd)?,
-                    vector(&t("post_ffw_norm"), n_embd)?,
-                ])
-            } else {
-                None
-            };
+            let qk_norm = pair("attn_q_norm", "attn_k_norm", head_dim)?;
+            let post_norms = pair("post_attention_norm", "post_ffw_norm", n_embd)?;
             layers.push(Layer {
                 attn_norm: vector(&t("attn_norm"), n_embd)?,
                 ffn_norm: vector(&t("ffn_norm"), n_embd)?,
@@ -546,13 +520,8 @@ impl Native {
             ffn_act,
             embd_scale: gemma.then(|| (n_embd as f32).sqrt()),
             attn_scale,
-            q_prescale: matches!(family, Family::Phi3 | Family::Gemma3),
+            q_prescale: matches!(family, Arch::Phi3 | Arch::Gemma3),
             swa,
-            gelu_table: if ffn_act == FfnAct::Gelu {
-                gelu_table()
-            } else {
-                Vec::new()
-            },
         };
         Ok(Self {
             seqs: Vec::new(),
@@ -828,8 +797,9 @@ impl Ctx<'_> {
                     }
                 }
                 FfnAct::Gelu => {
+                    let table = gelu_table();
                     for (g, u) in gate.iter_mut().zip(&up) {
-                        *g = gelu(&cfg.gelu_table, *g) * *u;
+                        *g = gelu(table, *g) * *u;
                     }
                 }
             }
@@ -1031,15 +1001,18 @@ fn gelu_f32(x: f32) -> f32 {
     0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + COEF_A * x * x)).tanh())
 }
 
-/// ggml's `ggml_table_gelu_f16`: the f16 GELU of every f16 value.
-fn gelu_table() -> Vec<u16> {
-    (0..=u16::MAX)
-        .map(|bits| f16::from_f32(gelu_f32(f16::from_bits(bits).to_f32())).to_bits())
-        .collect()
+/// ggml's `ggml_table_gelu_f16`: the f16 GELU of every f16 value, built on first use.
+fn gelu_table() -> &'static [u16] {
+    static TABLE: OnceLock<Vec<u16>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        (0..=u16::MAX)
+            .map(|bits| f16::from_f32(gelu_f32(f16::from_bits(bits).to_f32())).to_bits())
+            .collect()
+    })
 }
 
 /// GELU as ggml's CPU backend computes it: 0 below -10, the identity above 10, and between
-/// them the table entry of `x` rounded to f16.
+/// them the entry of `table` ([`gelu_table`]) for `x` rounded to f16.
 fn gelu(table: &[u16], x: f32) -> f32 {
     if x <= -10.0 {
         0.0
@@ -1088,7 +1061,6 @@ mod tests {
             attn_scale: 0.5,
             q_prescale: false,
             swa: None,
-            gelu_table: Vec::new(),
         };
         let ctx = Ctx {
             bytes: &[],

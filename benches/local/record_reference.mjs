@@ -42,6 +42,12 @@ function renderChatml(user) {
     return `<|im_start|>system\n${SYSTEM}<|im_end|>\n<|im_start|>user\n${user}<|im_end|>\n<|im_start|>assistant\n`;
 }
 
+/** The ggml CPU backend variant loaded into this process (e.g. `haswell`, `sapphirerapids`). */
+function cpuBuild() {
+    const maps = fs.readFileSync("/proc/self/maps", "utf8");
+    return maps.match(/libggml-cpu-([a-z0-9_]+)\.so/)?.[1] ?? "unknown";
+}
+
 const nlcVersion = JSON.parse(
     fs.readFileSync(path.join(here, "node_modules", "node-llama-cpp", "package.json"), "utf8"),
 ).version;
@@ -56,14 +62,25 @@ const tokenize = TOKENIZE_CASES.map(([name, text]) => ({
     ids_special: Array.from(model.tokenize(text, true)),
 }));
 
-const context = await model.createContext({ contextSize: 512, batchSize: 512, threads: THREADS });
 const generations = [];
 for (const user of PROMPTS) {
+    // A fresh context per prompt: an abandoned metadata iterator keeps its sequence busy.
+    const context = await model.createContext({ contextSize: 512, batchSize: 512, threads: THREADS });
     const sequence = context.getSequence();
     const prompt = renderChatml(user);
     const promptIds = Array.from(model.tokenize(prompt, true));
     const output = [];
-    for await (const token of sequence.evaluate(promptIds, { temperature: 0 })) {
+    // llama.cpp's two most probable next tokens at every step, so that a test can tell a
+    // parting at a near-tie (decided by rounding) from a real difference.
+    const steps = [];
+    const it = sequence.evaluateWithMetadata(promptIds, { probabilities: true }, { temperature: 0 });
+    for await (const { token, probabilities } of it) {
+        const top = [...probabilities.entries()].sort((a, b) => b[1] - a[1]).slice(0, 2);
+        steps.push({
+            token,
+            piece: model.isEogToken(token) ? "" : model.detokenize([token]),
+            top2: top.map(([id, p]) => [id, Number(p.toFixed(6))]),
+        });
         if (model.isEogToken(token)) break;
         output.push(token);
         if (output.length >= MAX_TOKENS) break;
@@ -75,14 +92,16 @@ for (const user of PROMPTS) {
         output_ids: output,
         output_text: model.detokenize(output),
         stopped_on_eos: output.length < MAX_TOKENS,
+        steps,
     });
-    sequence.dispose();
+    await context.dispose();
 }
 
 const reference = {
     generator: "benches/local/record_reference.mjs",
     node_llama_cpp: nlcVersion,
     llama_cpp: llama.llamaCppRelease,
+    ggml_cpu_build: cpuBuild(),
     model: path.basename(modelPath),
     model_bytes: fs.statSync(modelPath).size,
     threads: THREADS,
@@ -91,6 +110,8 @@ const reference = {
         ids_special: "model.tokenize(text, true): special-token text is parsed into special token ids",
         prompt_ids: "the rendered ChatML prompt tokenized with special-token parsing; no BOS token is added",
         output_ids: `greedy (temperature 0) continuation, at most ${MAX_TOKENS} tokens, stopping before an end-of-generation token`,
+        steps: "per generated position (the end-of-generation one included): the token llama.cpp picked, its text, and llama.cpp's two most probable tokens as [id, probability]",
+        ggml_cpu_build: "the libggml-cpu variant llama.cpp loaded for this CPU (its kernels and summation order differ between variants)",
     },
     special_tokens: { bos: model.tokens.bos, eos: model.tokens.eos },
     tokenize,
@@ -102,6 +123,5 @@ fs.writeFileSync(outPath, JSON.stringify(reference, null, 2) + "\n");
 console.log(`wrote ${outPath}`);
 for (const g of generations) console.log(`${JSON.stringify(g.user)} -> ${JSON.stringify(g.output_text)}`);
 
-await context.dispose();
 await model.dispose();
 await llama.dispose();

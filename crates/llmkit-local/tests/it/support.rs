@@ -1,4 +1,5 @@
-//! Finds the test model and shares one loaded copy between tests.
+//! Finds the test model and shares one loaded copy between tests; compares greedy output with
+//! llama.cpp's recorded continuations.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -92,4 +93,56 @@ pub fn write_q5_0_copy(source: &Path, dest: &Path) {
     let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
     let mut out = std::io::BufWriter::new(std::fs::File::create(dest).unwrap());
     gguf_file::write(&mut out, &metadata, &refs).unwrap();
+}
+
+/// The token where `ours` parts from llama.cpp's continuation (given as its pieces), or `None`
+/// when they are equal.
+pub fn parting(ours: &str, pieces: &[&str]) -> Option<usize> {
+    let mut at = 0;
+    for (i, piece) in pieces.iter().enumerate() {
+        if ours.get(at..at + piece.len()) != Some(*piece) {
+            return Some(i);
+        }
+        at += piece.len();
+    }
+    (at != ours.len()).then_some(pieces.len())
+}
+
+/// llama.cpp's top probability over its runner-up below which two engines may legitimately
+/// pick different greedy tokens (a logit gap under 0.095). For scale: llama.cpp's own AVX2 and
+/// AVX512 CPU builds, run on the same machine and file, part on SmolLM2's haiku where the
+/// AVX512 build's top two are 0.2071 and 0.2068 (1.001x).
+pub const NEAR_TIE: f64 = 1.1;
+
+/// How one greedy continuation compares with llama.cpp's.
+pub enum Agreement {
+    /// Equal token for token.
+    Equal,
+    /// Parts at a near-tie of llama.cpp's own distribution (tolerated).
+    NearTie(String),
+    /// Parts where llama.cpp was sure of its token: a real difference.
+    Differs(String),
+}
+
+/// Compares `ours` with llama.cpp's continuation, whose `steps` each hold the token's `piece`
+/// and llama.cpp's two leading probabilities (`p1`, `p2`) at that step.
+pub fn agreement(label: &str, ours: &str, steps: &[(String, f64, f64)]) -> Agreement {
+    let pieces: Vec<&str> = steps.iter().map(|(p, _, _)| p.as_str()).collect();
+    let Some(k) = parting(ours, &pieces) else {
+        return Agreement::Equal;
+    };
+    let ratio = steps
+        .get(k)
+        .map_or(f64::INFINITY, |(_, p1, p2)| p1 / p2.max(1e-12));
+    let report = format!(
+        "{label}: parts at token {k} of {}, where llama.cpp's top two probabilities differ by \
+         {ratio:.3}x\n  ours  {ours:?}\n  llama {:?}",
+        pieces.len(),
+        pieces.concat()
+    );
+    if ratio < NEAR_TIE {
+        Agreement::NearTie(report)
+    } else {
+        Agreement::Differs(report)
+    }
 }

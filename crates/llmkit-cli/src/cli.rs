@@ -363,9 +363,12 @@ pub enum ModelsAction {
         #[arg(long)]
         json: bool,
     },
-    /// Download a known model from the Hugging Face Hub into the models directory.
+    /// Download a model from the Hugging Face Hub into the models directory: a catalogued one
+    /// (pinned revision, checksum verified) or any file as hf:OWNER/REPO/FILE[@REVISION].
     Pull {
-        /// A catalogue name, e.g. smollm2-360m (see `llmkit models list --local`).
+        /// A catalogue name, e.g. smollm2-360m (see `llmkit models list --local`), or
+        /// hf:OWNER/REPO/FILE[@REVISION], e.g.
+        /// hf:Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q4_k_m.gguf.
         name: String,
     },
 }

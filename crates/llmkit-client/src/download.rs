@@ -79,9 +79,11 @@ pub async fn download_file(
         && !expected.eq_ignore_ascii_case(&sha)
     {
         let _ = tokio::fs::remove_file(&tmp).await;
-        return Err(ClientError::InvalidConfig(format!(
-            "checksum mismatch for {url}: expected sha256 {expected}, got {sha}; the file was deleted"
-        )));
+        return Err(ClientError::ChecksumMismatch {
+            url: url.to_string(),
+            expected: expected.to_string(),
+            actual: sha,
+        });
     }
     tokio::fs::rename(&tmp, dest)
         .await
@@ -96,7 +98,10 @@ fn partial_path(dest: &Path) -> PathBuf {
 }
 
 fn io_error(path: &Path, e: &std::io::Error) -> ClientError {
-    ClientError::InvalidConfig(format!("cannot write {}: {e}", path.display()))
+    ClientError::File {
+        what: format!("cannot write {}", path.display()),
+        source: std::io::Error::new(e.kind(), e.to_string()),
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

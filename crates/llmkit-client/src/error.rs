@@ -96,6 +96,16 @@ pub enum ClientError {
     /// An argument cannot be sent (an id with a `/` in it...).
     #[error("{0}")]
     InvalidInput(String),
+
+    /// A downloaded file is not the one expected (it was deleted, nothing was installed).
+    #[error(
+        "checksum mismatch for {url}: expected sha256 {expected}, got {actual}; the file was deleted"
+    )]
+    ChecksumMismatch {
+        url: String,
+        expected: String,
+        actual: String,
+    },
 }
 
 impl ClientError {
@@ -132,6 +142,9 @@ impl ClientError {
             Self::File { .. } => "check the path, its permissions and the free disk space",
             Self::InvalidInput(_) => {
                 "ids look like `file-abc123`, `batch_abc123` or `ftjob-abc123`"
+            }
+            Self::ChecksumMismatch { .. } => {
+                "the download was cut or altered, or the server (HF_ENDPOINT) serves another file: run the command again"
             }
             Self::Decode { .. } | Self::Stream(_) | Self::Local(_) | Self::Store(_) => return None,
         };
@@ -234,6 +247,7 @@ impl ClientError {
             | Self::Store(_)
             | Self::File { .. }
             | Self::InvalidInput(_)
+            | Self::ChecksumMismatch { .. }
             | Self::Local(_) => false,
         }
     }

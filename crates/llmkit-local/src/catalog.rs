@@ -1,5 +1,6 @@
-//! Known model names: what `smollm2-135m` or `minilm` means on disk, and where a future
-//! `llmkit models pull` would download each catalogued model from (data only; no downloading here).
+//! Known model names: what `smollm2-135m` or `minilm` means on disk, and where `llmkit models
+//! pull` downloads each catalogued model from, at which pinned revision and with which checksum
+//! (data only; no downloading here).
 
 use std::path::{Path, PathBuf};
 
@@ -31,6 +32,9 @@ pub enum ModelSource {
         repo: &'static str,
         /// File name inside the repository.
         file: &'static str,
+        /// The repository commit the checksum was published for: downloads are pinned to it,
+        /// so a later re-upload on the main branch cannot break (or silently change) the file.
+        revision: &'static str,
     },
 }
 
@@ -45,7 +49,9 @@ pub struct KnownModel {
     pub local_name: &'static str,
     /// Where to get it.
     pub source: ModelSource,
-    /// SHA-256 of the file, only where it was verified; otherwise the downloader records it.
+    /// SHA-256 of the file at its pinned revision (the Hub's LFS object id), checked after
+    /// download; `None` only for the embedding model directory, whose files the fetch script
+    /// checks itself.
     pub sha256: Option<&'static str>,
     /// Approximate download size in MB, for progress messages and confirmations.
     pub approx_size_mb: u32,
@@ -85,8 +91,9 @@ pub const KNOWN_MODELS: &[KnownModel] = &[
         source: ModelSource::HuggingFace {
             repo: "bartowski/SmolLM2-135M-Instruct-GGUF",
             file: "SmolLM2-135M-Instruct-Q8_0.gguf",
+            revision: "09816acd5d99df7be770d85ea30822623dab342c",
         },
-        sha256: None,
+        sha256: Some("5a1395716f7913741cc51d98581b9b1228d80987a9f7d3664106742eb06bba83"),
         approx_size_mb: 145,
         context_window: 8192,
         description: "SmolLM2 135M Instruct (Q8_0)",
@@ -98,8 +105,9 @@ pub const KNOWN_MODELS: &[KnownModel] = &[
         source: ModelSource::HuggingFace {
             repo: "HuggingFaceTB/SmolLM2-360M-Instruct-GGUF",
             file: "smollm2-360m-instruct-q8_0.gguf",
+            revision: "593b5a2e04c8f3e4ee880263f93e0bd2901ad47f",
         },
-        sha256: None,
+        sha256: Some("48ab3034d0dd401fbc721eb1df3217902fee7dab9078992d66431f09b7750201"),
         approx_size_mb: 386,
         context_window: 8192,
         description: "SmolLM2 360M Instruct (Q8_0)",
@@ -111,8 +119,9 @@ pub const KNOWN_MODELS: &[KnownModel] = &[
         source: ModelSource::HuggingFace {
             repo: "bartowski/SmolLM2-1.7B-Instruct-GGUF",
             file: "SmolLM2-1.7B-Instruct-Q4_K_M.gguf",
+            revision: "1f03464768bfcc0319fc50da8ff5fb20b6417ba2",
         },
-        sha256: None,
+        sha256: Some("77665ea4815999596525c636fbeb56ba8b080b46ae85efef4f0d986a139834d7"),
         approx_size_mb: 1056,
         context_window: 8192,
         description: "SmolLM2 1.7B Instruct (Q4_K_M)",
@@ -124,8 +133,9 @@ pub const KNOWN_MODELS: &[KnownModel] = &[
         source: ModelSource::HuggingFace {
             repo: "Qwen/Qwen2.5-0.5B-Instruct-GGUF",
             file: "qwen2.5-0.5b-instruct-q8_0.gguf",
+            revision: "9217f5db79a29953eb74d5343926648285ec7e67",
         },
-        sha256: None,
+        sha256: Some("ca59ca7f13d0e15a8cfa77bd17e65d24f6844b554a7b6c12e07a5f89ff76844e"),
         approx_size_mb: 676,
         context_window: 32768,
         description: "Qwen2.5 0.5B Instruct (Q8_0): multilingual",
@@ -137,8 +147,9 @@ pub const KNOWN_MODELS: &[KnownModel] = &[
         source: ModelSource::HuggingFace {
             repo: "Qwen/Qwen2.5-1.5B-Instruct-GGUF",
             file: "qwen2.5-1.5b-instruct-q4_k_m.gguf",
+            revision: "91cad51170dc346986eccefdc2dd33a9da36ead9",
         },
-        sha256: None,
+        sha256: Some("6a1a2eb6d15622bf3c96857206351ba97e1af16c30d7a74ee38970e434e9407e"),
         approx_size_mb: 1120,
         context_window: 32768,
         description: "Qwen2.5 1.5B Instruct (Q4_K_M): multilingual",
@@ -150,8 +161,9 @@ pub const KNOWN_MODELS: &[KnownModel] = &[
         source: ModelSource::HuggingFace {
             repo: "bartowski/Llama-3.2-1B-Instruct-GGUF",
             file: "Llama-3.2-1B-Instruct-Q4_K_M.gguf",
+            revision: "067b946cf014b7c697f3654f621d577a3e3afd1c",
         },
-        sha256: None,
+        sha256: Some("6f85a640a97cf2bf5b8e764087b1e83da0fdb51d7c9fab7d0fece9385611df83"),
         approx_size_mb: 808,
         context_window: 131072,
         description: "Llama 3.2 1B Instruct (Q4_K_M); the runtime caps its context at 4096",
@@ -177,7 +189,13 @@ pub fn resolve_model_path(spec: &str, models_dir: &Path) -> Result<PathBuf, Loca
     let (path, hint) = match find_known_model(spec) {
         Some(known) => (models_dir.join(known.local_name), Some(fetch_hint(known))),
         None => {
-            let path = PathBuf::from(spec);
+            let mut path = PathBuf::from(spec);
+            // A bare file name that is not in the working directory names a file in the
+            // models directory (where `llmkit models pull hf:...` puts it).
+            let bare = path.components().count() == 1 && path.is_relative();
+            if bare && !path.exists() && models_dir.join(spec).is_file() {
+                path = models_dir.join(spec);
+            }
             let hint = missing_file_hint(&path).or_else(|| {
                 Some(format!(
                     "pass the path of a GGUF file, or a known model name: {}",
@@ -191,6 +209,83 @@ pub fn resolve_model_path(spec: &str, models_dir: &Path) -> Result<PathBuf, Loca
         Ok(path)
     } else {
         Err(LocalError::ModelNotFound { path, hint })
+    }
+}
+
+/// One file of a Hugging Face model repository, named as `OWNER/REPO/PATH[@REVISION]` (the
+/// part after `hf:` in `llmkit models pull hf:...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubFile {
+    /// `owner/name`.
+    pub repo: String,
+    /// The file's path inside the repository.
+    pub file: String,
+    /// A branch, tag or commit; `main` when none is given.
+    pub revision: String,
+}
+
+impl HubFile {
+    /// Parses `OWNER/REPO/PATH[@REVISION]`.
+    pub fn parse(spec: &str) -> Result<HubFile, LocalError> {
+        let bad = |why: &str| {
+            LocalError::InvalidRequest(format!(
+                "`{spec}` is not a Hub file ({why}); write OWNER/REPO/FILE[@REVISION]"
+            ))
+        };
+        let (path, revision) = match spec.rsplit_once('@') {
+            Some((path, rev)) if !rev.is_empty() && !rev.contains('/') => (path, rev),
+            Some(_) => return Err(bad("the revision after `@` is empty or has a `/`")),
+            None => (spec, "main"),
+        };
+        let parts: Vec<&str> = path.split('/').collect();
+        if parts.len() < 3 {
+            return Err(bad("it needs an owner, a repository and a file"));
+        }
+        if parts
+            .iter()
+            .any(|p| p.is_empty() || *p == "." || *p == ".." || p.contains('\\'))
+        {
+            return Err(bad("a path part is empty, `.`, `..` or has a backslash"));
+        }
+        Ok(HubFile {
+            repo: format!("{}/{}", parts[0], parts[1]),
+            file: parts[2..].join("/"),
+            revision: revision.to_string(),
+        })
+    }
+
+    /// The name the file gets in the models directory: its base name.
+    pub fn local_name(&self) -> &str {
+        self.file.rsplit('/').next().unwrap_or(&self.file)
+    }
+
+    /// Its download URL under `endpoint` (the Hub, or a mirror set by `HF_ENDPOINT`).
+    pub fn url(&self, endpoint: &str) -> String {
+        format!(
+            "{}/{}/resolve/{}/{}",
+            endpoint.trim_end_matches('/'),
+            self.repo,
+            self.revision,
+            self.file
+        )
+    }
+}
+
+impl KnownModel {
+    /// Where `llmkit models pull` downloads this model from, for Hub-hosted models.
+    pub fn hub_file(&self) -> Option<HubFile> {
+        match self.source {
+            ModelSource::HuggingFace {
+                repo,
+                file,
+                revision,
+            } => Some(HubFile {
+                repo: repo.into(),
+                file: file.into(),
+                revision: revision.into(),
+            }),
+            ModelSource::FetchScript => None,
+        }
     }
 }
 
@@ -240,6 +335,49 @@ mod tests {
             find_known_model("MiniLM").map(|m| m.local_name),
             Some("all-MiniLM-L6-v2")
         );
+    }
+
+    #[test]
+    fn hub_files_parse_with_and_without_a_revision() {
+        let f = HubFile::parse("owner/repo/sub/model.gguf@abc123").unwrap();
+        assert_eq!(f.repo, "owner/repo");
+        assert_eq!(f.file, "sub/model.gguf");
+        assert_eq!(f.local_name(), "model.gguf");
+        assert_eq!(
+            f.url("http://hub/"),
+            "http://hub/owner/repo/resolve/abc123/sub/model.gguf"
+        );
+        assert_eq!(HubFile::parse("o/r/m.gguf").unwrap().revision, "main");
+        for bad in [
+            "o/m.gguf",
+            "o//m.gguf",
+            "o/r/../x",
+            "o/r/m.gguf@",
+            "o/r/m@a/b",
+            "",
+        ] {
+            let err = HubFile::parse(bad).unwrap_err().to_string();
+            assert!(err.contains("OWNER/REPO/FILE"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn every_hub_model_is_pinned_with_a_checksum() {
+        for m in KNOWN_MODELS {
+            if let Some(f) = m.hub_file() {
+                assert_eq!(f.revision.len(), 40, "{} is pinned to a commit", m.name);
+                assert!(m.sha256.is_some(), "{} has a checksum", m.name);
+                assert_eq!(f.local_name(), m.local_name);
+            }
+        }
+    }
+
+    #[test]
+    fn bare_file_names_resolve_in_the_models_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pulled-model.gguf"), b"x").unwrap();
+        let path = resolve_model_path("pulled-model.gguf", dir.path()).unwrap();
+        assert_eq!(path, dir.path().join("pulled-model.gguf"));
     }
 
     #[test]

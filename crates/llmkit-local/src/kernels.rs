@@ -161,11 +161,6 @@ pub(crate) fn dot_rows(
     n_act: usize,
     out: &mut [f32],
 ) {
-    let blocks = row_bytes / wt.block_bytes();
-    let act_bytes = blocks * wt.act_type().block_bytes();
-    debug_assert_eq!(rows.len() % row_bytes, 0);
-    debug_assert_eq!(acts.len(), act_bytes * n_act);
-    debug_assert_eq!(out.len(), rows.len() / row_bytes * n_act);
     dot_rows_at(simd_level(), wt, rows, row_bytes, acts, n_act, out);
 }
 
@@ -181,6 +176,11 @@ fn dot_rows_at(
 ) {
     let blocks = row_bytes / wt.block_bytes();
     let act_bytes = blocks * wt.act_type().block_bytes();
+    debug_assert_eq!(rows.len() % row_bytes, 0);
+    debug_assert_eq!(acts.len(), act_bytes * n_act);
+    debug_assert_eq!(out.len(), rows.len() / row_bytes * n_act);
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = level;
     #[cfg(target_arch = "x86_64")]
     if level != SimdLevel::Scalar {
         let n_rows = rows.len() / row_bytes;

@@ -38,8 +38,8 @@ mod tokenizer;
 
 pub use batch::BatchStats;
 pub use catalog::{
-    DEFAULT_CHAT_MODEL, DEFAULT_EMBEDDING_MODEL, KNOWN_MODELS, KnownModel, ModelKind, ModelSource,
-    find_known_model, resolve_model_path,
+    DEFAULT_CHAT_MODEL, DEFAULT_EMBEDDING_MODEL, HubFile, KNOWN_MODELS, KnownModel, ModelKind,
+    ModelSource, find_known_model, resolve_model_path,
 };
 pub use constrain::JsonConstraint;
 pub use embed::{EmbedError, Embedder, Embeddings, cosine};

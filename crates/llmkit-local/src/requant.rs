@@ -1,6 +1,9 @@
 //! Converts weights in quant types that candle runs without SIMD kernels (Q4_1, Q5_0, Q5_1) to
 //! Q8_0, once, and caches the converted GGUF next to the model. Llama-family Q4_1 files skip
-//! this: the native engine (`native.rs`) runs Q4_1 as stored.
+//! this: the native engine (`native.rs`) runs Q4_1 as stored. gemma3 files in any other type
+//! (F16, Q4_0, K-quants) are converted whole, matrices to Q8_0 and vectors to F32, so that they
+//! run on the native engine: candle's gemma3 uses SiLU where Gemma uses GELU and drops the
+//! sliding window when decoding.
 //!
 //! Measured on SmolLM2-135M Q4_1 (2 cores, AVX2) with candle: about 2 tokens/s as shipped
 //! against about 100 tokens/s after conversion. K-quants would be smaller but need rows divisible by 256
@@ -95,8 +98,13 @@ fn convert_cached(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let why = if converts_whole(&source) {
+        "so that llmkit's own engine runs it (candle's gemma3 computes GELU and the sliding window differently)"
+    } else {
+        "for fast CPU inference"
+    };
     notify(&format!(
-        "converting {file_name} ({}) to Q8_0 for fast CPU inference; this happens once and the result is cached",
+        "converting {file_name} ({}) to Q8_0 {why}; this happens once and the result is cached",
         slow.join(", ")
     ));
     let converted = convert(&source)?;
@@ -123,16 +131,42 @@ fn convert_cached(
     GgufFile::from_owned(source.path(), buffer.into_inner())
 }
 
-/// The names of the slow quant types present in `file` (empty when there is nothing to do).
+/// The names of the quant types present in `file` that loading converts (empty when there is
+/// nothing to do).
 pub(crate) fn slow_types(file: &GgufFile) -> Vec<String> {
+    let whole = converts_whole(file);
     let found: BTreeSet<String> = file
         .content()
         .tensor_infos
         .values()
-        .filter(|info| SLOW_TYPES.contains(&info.ggml_dtype))
+        .filter(|info| target(info.ggml_dtype, info.shape.rank(), whole).is_some())
         .map(|info| format!("{:?}", info.ggml_dtype))
         .collect();
     found.into_iter().collect()
+}
+
+/// Whether every tensor of `file` the native engine cannot read as stored is converted, not just
+/// the slow types: for families whose candle model computes the wrong thing (gemma3).
+fn converts_whole(file: &GgufFile) -> bool {
+    Meta(file.content()).str("general.architecture") == Some("gemma3")
+}
+
+/// The type a tensor of `dtype` and `rank` is converted to, or `None` to keep it: slow types to
+/// Q8_0 always; with `whole`, every other matrix type but Q4_1/Q8_0 to Q8_0 and every vector
+/// type but F32 to F32 (the types the native engine reads).
+fn target(dtype: GgmlDType, rank: usize, whole: bool) -> Option<GgmlDType> {
+    if SLOW_TYPES.contains(&dtype) && !(whole && dtype == GgmlDType::Q4_1) {
+        return Some(GgmlDType::Q8_0);
+    }
+    if !whole {
+        return None;
+    }
+    match (rank, dtype) {
+        (2, GgmlDType::Q4_1 | GgmlDType::Q8_0) | (1, GgmlDType::F32) => None,
+        (2, _) => Some(GgmlDType::Q8_0),
+        (1, _) => Some(GgmlDType::F32),
+        _ => None,
+    }
 }
 
 /// `<stem>.<first 16 hex digits of the source's SHA-256>.q8_0.gguf`.
@@ -178,6 +212,7 @@ fn convert(source: &GgufFile) -> Result<Converted, LocalError> {
     // File order keeps reads sequential and makes the output deterministic.
     names.sort_by_key(|(_, offset)| *offset);
     let names: Vec<&String> = names.into_iter().map(|(n, _)| n).collect();
+    let whole = converts_whole(source);
 
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<QTensor, String>>>> =
@@ -192,7 +227,7 @@ fn convert(source: &GgufFile) -> Result<Converted, LocalError> {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(name) = names.get(i) else { break };
-                    let result = guard("converting weights", || convert_one(source, name))
+                    let result = guard("converting weights", || convert_one(source, name, whole))
                         .and_then(|r| r.map_err(|e| candle_message(&e)));
                     if let Ok(mut slots) = results.lock() {
                         slots[i] = Some(result);
@@ -224,14 +259,14 @@ fn convert(source: &GgufFile) -> Result<Converted, LocalError> {
     Ok(out)
 }
 
-fn convert_one(source: &GgufFile, name: &str) -> candle_core::Result<QTensor> {
+fn convert_one(source: &GgufFile, name: &str, whole: bool) -> candle_core::Result<QTensor> {
     let mut r = reader(source.bytes());
     let tensor = source.content().tensor(&mut r, name, &Device::Cpu)?;
-    if !SLOW_TYPES.contains(&tensor.dtype()) {
+    let Some(to) = target(tensor.dtype(), tensor.shape().rank(), whole) else {
         return Ok(tensor);
-    }
+    };
     let dense = tensor.dequantize(&Device::Cpu)?;
-    QTensor::quantize(&dense, GgmlDType::Q8_0)
+    QTensor::quantize(&dense, to)
 }
 
 fn write_gguf<W: Write + Seek>(
@@ -305,6 +340,22 @@ mod tests {
             name,
             "SmolLM2-135M-Instruct.Q4_1.b179c9523d0e6a0f.q8_0.gguf"
         );
+    }
+
+    #[test]
+    fn conversion_targets() {
+        use GgmlDType::*;
+        // Slow types always; Q4_1 stays for gemma3, whose native engine reads it.
+        assert_eq!(target(Q5_0, 2, false), Some(Q8_0));
+        assert_eq!(target(Q4_1, 2, false), Some(Q8_0));
+        assert_eq!(target(Q4_1, 2, true), None);
+        // Other types only when the whole file converts.
+        assert_eq!(target(Q4K, 2, false), None);
+        assert_eq!(target(Q4K, 2, true), Some(Q8_0));
+        assert_eq!(target(F16, 2, true), Some(Q8_0));
+        assert_eq!(target(Q8_0, 2, true), None);
+        assert_eq!(target(F16, 1, true), Some(F32));
+        assert_eq!(target(F32, 1, true), None);
     }
 
     #[test]

@@ -39,61 +39,154 @@ async fn remote(ctx: &Ctx, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// Shows the catalogue of local models: installed or not, size, and where they come from.
+/// One row of `models list --local`.
+struct LocalRow {
+    name: String,
+    kind: &'static str,
+    path: std::path::PathBuf,
+    size: Option<u64>,
+    context_window: Option<u32>,
+    description: String,
+    /// What to run to install it, when it is not installed.
+    install: String,
+}
+
+/// Shows the catalogue of local models (installed or not, size, where they come from), then
+/// any other GGUF file in the models directory (pulled with `hf:`, or copied there).
 fn local(ctx: &Ctx, json: bool) -> Result<()> {
     let dir = &ctx.settings.models_dir;
-    let mut rows = Vec::new();
-    for m in KNOWN_MODELS {
-        let path = dir.join(m.local_name);
-        let size = disk_size(&path);
-        rows.push((m, path, size));
-    }
+    let mut rows: Vec<LocalRow> = KNOWN_MODELS
+        .iter()
+        .map(|m| {
+            let path = dir.join(m.local_name);
+            LocalRow {
+                name: format!("local:{}", m.name),
+                kind: match m.kind {
+                    ModelKind::Chat => "chat",
+                    ModelKind::Embedding => "embedding",
+                },
+                size: disk_size(&path),
+                path,
+                context_window: Some(m.context_window),
+                description: m.description.to_string(),
+                install: match m.source {
+                    ModelSource::FetchScript => "run scripts/fetch-models.sh".to_string(),
+                    ModelSource::HuggingFace { .. } => format!("llmkit models pull {}", m.name),
+                },
+            }
+        })
+        .collect();
+    rows.extend(
+        other_gguf_files(dir)
+            .into_iter()
+            .map(|(file, size)| LocalRow {
+                name: format!("local:{file}"),
+                kind: "chat",
+                path: dir.join(&file),
+                size: Some(size),
+                context_window: None,
+                description: "GGUF file in the models directory".to_string(),
+                install: String::new(),
+            }),
+    );
     if json {
         let items: Vec<_> = rows
             .iter()
-            .map(|(m, path, size)| {
+            .map(|r| {
                 json!({
-                    "name": format!("local:{}", m.name),
-                    "kind": match m.kind { ModelKind::Chat => "chat", ModelKind::Embedding => "embedding" },
-                    "installed": size.is_some(),
-                    "path": path,
-                    "size_bytes": size,
-                    "context_window": m.context_window,
-                    "description": m.description,
+                    "name": r.name,
+                    "kind": r.kind,
+                    "installed": r.size.is_some(),
+                    "path": r.path,
+                    "size_bytes": r.size,
+                    "context_window": r.context_window,
+                    "description": r.description,
                 })
             })
             .collect();
         return output::json(&json!({"models_dir": dir, "models": items}));
     }
     output::line(&format!("models directory: {}", dir.display()))?;
-    for (m, _, size) in &rows {
-        let state = match size {
-            Some(bytes) => format!("installed {:>8}", human_size(*bytes)),
-            None => match m.source {
-                ModelSource::FetchScript => "run scripts/fetch-models.sh".to_string(),
-                ModelSource::HuggingFace { .. } => format!("llmkit models pull {}", m.name),
-            },
+    for r in &rows {
+        let state = match r.size {
+            Some(bytes) => format!("installed {:>8}", human_size(bytes)),
+            None => r.install.clone(),
         };
-        output::line(&format!(
-            "local:{:<20} {:<28} {}",
-            m.name, state, m.description
-        ))?;
+        output::line(&format!("{:<26} {:<28} {}", r.name, state, r.description))?;
     }
     Ok(())
 }
 
-/// Downloads a catalogued model from the Hugging Face Hub, verifying its checksum when known.
+/// GGUF files in `dir` that are neither catalogued nor llmkit's own Q8_0 conversion caches
+/// (`<stem>.<16 hex>.q8_0.gguf`), by name, with their sizes.
+fn other_gguf_files(dir: &std::path::Path) -> Vec<(String, u64)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let is_cache = |name: &str| {
+        name.strip_suffix(".q8_0.gguf")
+            .and_then(|stem| stem.rsplit_once('.'))
+            .is_some_and(|(_, tag)| tag.len() == 16 && tag.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    let mut files: Vec<(String, u64)> = entries
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let name = e.file_name().into_string().ok()?;
+            let meta = e.metadata().ok()?;
+            let wanted = meta.is_file()
+                && name.ends_with(".gguf")
+                && !is_cache(&name)
+                && !KNOWN_MODELS.iter().any(|m| m.local_name == name);
+            wanted.then_some((name, meta.len()))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Downloads a catalogued model from the Hugging Face Hub at its pinned revision and checks
+/// its checksum, or (`hf:OWNER/REPO/FILE[@REVISION]`) any single Hub file, whose checksum is
+/// printed for the user to pin.
 async fn pull(ctx: &Ctx, name: &str) -> Result<()> {
+    if let Some(spec) = name.strip_prefix("hf:") {
+        let hub = llmkit_local::HubFile::parse(spec).map_err(|e| {
+            CliError::usage(
+                e.to_string(),
+                "for example: llmkit models pull hf:bartowski/SmolLM2-135M-Instruct-GGUF/SmolLM2-135M-Instruct-Q8_0.gguf",
+            )
+        })?;
+        let dest = ctx.settings.models_dir.join(hub.local_name());
+        let label = format!("{}/{}", hub.repo, hub.file);
+        let done = download(
+            &label,
+            &hub.url(&ctx.settings.hf_endpoint),
+            &dest,
+            None,
+            None,
+        )
+        .await?;
+        if done {
+            output::line(&format!(
+                "use it with: -m local:{} (or -m local:{})",
+                hub.local_name(),
+                dest.display()
+            ))?;
+        }
+        return Ok(());
+    }
     let name = name.strip_prefix("local:").unwrap_or(name);
     let Some(model) = llmkit_local::find_known_model(name) else {
         let names: Vec<&str> = KNOWN_MODELS.iter().map(|m| m.name).collect();
         return Err(CliError::usage(
             format!("unknown model `{name}`"),
-            format!("known models: {}", names.join(", ")),
+            format!(
+                "known models: {}; or pull any Hub file with hf:OWNER/REPO/FILE",
+                names.join(", ")
+            ),
         )
         .into());
     };
-    let ModelSource::HuggingFace { repo, file } = model.source else {
+    let Some(hub) = model.hub_file() else {
         return Err(CliError::usage(
             format!("`{name}` is installed by scripts/fetch-models.sh, not downloaded"),
             "run scripts/fetch-models.sh",
@@ -101,18 +194,31 @@ async fn pull(ctx: &Ctx, name: &str) -> Result<()> {
         .into());
     };
     let dest = ctx.settings.models_dir.join(model.local_name);
+    let url = hub.url(&ctx.settings.hf_endpoint);
+    download(name, &url, &dest, model.sha256, Some(model.approx_size_mb)).await?;
+    Ok(())
+}
+
+/// Downloads `url` to `dest` with a progress bar (checked against `sha256` when given);
+/// returns false when `dest` was already there.
+async fn download(
+    label: &str,
+    url: &str,
+    dest: &std::path::Path,
+    sha256: Option<&str>,
+    approx_mb: Option<u32>,
+) -> Result<bool> {
     if dest.exists() {
         output::line(&format!(
-            "{name} is already installed at {}",
+            "{label} is already installed at {}",
             dest.display()
         ))?;
-        return Ok(());
+        return Ok(false);
     }
-    let url = format!("{}/{repo}/resolve/main/{file}", ctx.settings.hf_endpoint);
-    crate::app::notice(&format!(
-        "downloading {name} (~{} MB) from {url}",
-        model.approx_size_mb
-    ));
+    let size = approx_mb
+        .map(|mb| format!(" (~{mb} MB)"))
+        .unwrap_or_default();
+    crate::app::notice(&format!("downloading {label}{size} from {url}"));
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -129,14 +235,19 @@ async fn pull(ctx: &Ctx, name: &str) -> Result<()> {
             bar.set_position(done);
         }
     };
-    let sha = llmkit_client::download_file(&url, &dest, model.sha256, progress).await;
+    let sha = llmkit_client::download_file(url, dest, sha256, progress).await;
     bar.finish_and_clear();
     let sha = sha?;
+    let checked = if sha256.is_some() {
+        ", checksum verified"
+    } else {
+        ""
+    };
     output::line(&format!(
-        "installed {name} at {} (sha256 {sha})",
+        "installed {label} at {} (sha256 {sha}{checked})",
         dest.display()
     ))?;
-    Ok(())
+    Ok(true)
 }
 
 fn disk_size(path: &std::path::Path) -> Option<u64> {

@@ -28,15 +28,23 @@ fn one_shot_hub(body: &'static [u8]) -> (u16, std::thread::JoinHandle<String>) {
     (port, server)
 }
 
-#[test]
-fn pull_of_a_catalogued_model_is_pinned_and_checked() {
-    // The stand-in Hub serves the wrong bytes: the checksum catches it and nothing stays.
-    let (port, server) = one_shot_hub(b"not the real model");
+/// `llmkit` with the stand-in Hub at `port` and its models directory inside its home.
+fn with_hub(port: u16) -> (Llmkit, std::path::PathBuf) {
     let mut k = Llmkit::bare();
     let models = k.home.path().join("models");
     k.cmd
         .env("HF_ENDPOINT", format!("http://127.0.0.1:{port}"))
         .env("LLMKIT_MODELS_DIR", &models);
+    (k, models)
+}
+
+const HUB_FILE: &str = "hf:someone/Some-GGUF/sub/some-model.Q4_K_M.gguf@v1";
+
+#[test]
+fn pull_of_a_catalogued_model_is_pinned_and_checked() {
+    // The stand-in Hub serves the wrong bytes: the checksum catches it and nothing stays.
+    let (port, server) = one_shot_hub(b"not the real model");
+    let (mut k, models) = with_hub(port);
     let o = k.args(["models", "pull", "smollm2-360m"]).run();
     assert_clear_error(&o, "checksum mismatch");
     let request = server.join().unwrap();
@@ -53,18 +61,8 @@ fn pull_of_a_catalogued_model_is_pinned_and_checked() {
 #[test]
 fn pull_of_any_hub_file_installs_it_for_local_use() {
     let (port, server) = one_shot_hub(b"fake gguf bytes");
-    let mut k = Llmkit::bare();
-    let models = k.home.path().join("models");
-    k.cmd
-        .env("HF_ENDPOINT", format!("http://127.0.0.1:{port}"))
-        .env("LLMKIT_MODELS_DIR", &models);
-    let o = k
-        .args([
-            "models",
-            "pull",
-            "hf:someone/Some-GGUF/sub/some-model.Q4_K_M.gguf@v1",
-        ])
-        .run();
+    let (mut k, models) = with_hub(port);
+    let o = k.args(["models", "pull", HUB_FILE]).run();
     assert!(o.status.success(), "{}", stderr(&o));
     let request = server.join().unwrap();
     assert!(
@@ -91,17 +89,9 @@ fn pull_of_any_hub_file_installs_it_for_local_use() {
     assert_eq!(entry["size_bytes"], 15);
 
     // Pulling again does not download (no server is listening any more).
-    let mut k = Llmkit::bare();
-    k.cmd
-        .env("HF_ENDPOINT", format!("http://127.0.0.1:{port}"))
-        .env("LLMKIT_MODELS_DIR", &models);
-    let o = k
-        .args([
-            "models",
-            "pull",
-            "hf:someone/Some-GGUF/sub/some-model.Q4_K_M.gguf@v1",
-        ])
-        .run();
+    let (mut k, _) = with_hub(port);
+    k.cmd.env("LLMKIT_MODELS_DIR", &models);
+    let o = k.args(["models", "pull", HUB_FILE]).run();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("already installed"));
 }

@@ -221,6 +221,19 @@ fn write_synthetic_models() {
     }
 }
 
+/// llama.cpp's continuation of one fixture case: each step's piece and top-two probabilities.
+fn steps_of(case: &Value) -> Vec<(String, f64, f64)> {
+    case["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let p = |k: &str| s[k].as_f64().unwrap();
+            (s["piece"].as_str().unwrap().to_string(), p("p1"), p("p2"))
+        })
+        .collect()
+}
+
 /// Every architecture's greedy continuation of every recorded prompt equals llama.cpp's, or
 /// parts from it only where llama.cpp itself saw a near-tie; most must be equal throughout.
 #[test]
@@ -248,15 +261,7 @@ fn synthetic_architectures_match_llama_cpp() {
             .unwrap_or_else(|| panic!("no reference cases for {arch}"));
         for case in cases {
             total += 1;
-            let steps: Vec<(String, f64, f64)> = case["steps"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| {
-                    let p = |k: &str| s[k].as_f64().unwrap();
-                    (s["piece"].as_str().unwrap().to_string(), p("p1"), p("p2"))
-                })
-                .collect();
+            let steps = steps_of(case);
             let req = GenerateRequest {
                 raw_prompt: Some(case["prompt"].as_str().unwrap().to_string()),
                 max_tokens: Some(steps.len() as u32),
@@ -310,15 +315,7 @@ fn gemma3_in_other_types_is_converted_to_run_natively() {
     );
     let mut checked = 0;
     for case in reference["models"]["gemma3"].as_array().unwrap() {
-        let steps: Vec<(String, f64, f64)> = case["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| {
-                let p = |k: &str| s[k].as_f64().unwrap();
-                (s["piece"].as_str().unwrap().to_string(), p("p1"), p("p2"))
-            })
-            .collect();
+        let steps = steps_of(case);
         let req = GenerateRequest {
             raw_prompt: Some(case["prompt"].as_str().unwrap().to_string()),
             max_tokens: Some(steps.len() as u32),

@@ -2,7 +2,8 @@
 // llmkit-local's `write_synthetic_models` test writes (see crates/llmkit-local/tests/it/
 // architectures.rs), one thread, raw prompts (no template, no BOS), stopping before an
 // end-of-generation token.
-// Usage: node record_synthetic.mjs DIR OUT.json [TOKENS]
+// Usage: [ARCHS=a,b] node record_synthetic.mjs DIR OUT.json [TOKENS]
+// (ARCHS=llama-q4_k_m records the K-quant model for synthetic_kquant_reference.json.)
 import fs from "node:fs";
 import path from "node:path";
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
@@ -13,7 +14,7 @@ if (!dir || !outPath) {
   process.exit(2);
 }
 const tokens = Number(tokensArg ?? 24);
-const archs = ["qwen2", "qwen3", "phi3", "gemma3"];
+const archs = process.env.ARCHS ? process.env.ARCHS.split(",") : ["qwen2", "qwen3", "phi3", "gemma3"];
 // Long enough to cross gemma3's 8-position sliding window in the prompt itself.
 const prompts = [
   "The capital of France is",

@@ -8,6 +8,8 @@
 
 use half::f16;
 
+use crate::kquants;
+
 /// Values per quantization block.
 pub(crate) const QK: usize = 32;
 /// `block_q4_1`: f16 scale, f16 minimum, 16 bytes of nibbles.
@@ -22,6 +24,9 @@ pub(crate) const Q8_1_BYTES: usize = 36;
 pub(crate) enum WeightType {
     Q4_1,
     Q8_0,
+    /// K-quants (`kquants.rs`), the bulk of Q4_K_M files.
+    Q4K,
+    Q6K,
 }
 
 /// The format activations are quantized to before a dot product with a weight format.
@@ -29,6 +34,7 @@ pub(crate) enum WeightType {
 pub(crate) enum ActType {
     Q8_0,
     Q8_1,
+    Q8K,
 }
 
 impl WeightType {
@@ -36,7 +42,14 @@ impl WeightType {
         match self {
             WeightType::Q4_1 => Q4_1_BYTES,
             WeightType::Q8_0 => Q8_0_BYTES,
+            WeightType::Q4K => kquants::Q4_K_BYTES,
+            WeightType::Q6K => kquants::Q6_K_BYTES,
         }
+    }
+
+    /// Values per block: 32, or 256 for K-quants.
+    pub(crate) fn block_values(self) -> usize {
+        self.act_type().block_values()
     }
 
     /// llama.cpp's `vec_dot_type` for the format.
@@ -44,6 +57,7 @@ impl WeightType {
         match self {
             WeightType::Q4_1 => ActType::Q8_1,
             WeightType::Q8_0 => ActType::Q8_0,
+            WeightType::Q4K | WeightType::Q6K => ActType::Q8K,
         }
     }
 }
@@ -53,6 +67,15 @@ impl ActType {
         match self {
             ActType::Q8_0 => Q8_0_BYTES,
             ActType::Q8_1 => Q8_1_BYTES,
+            ActType::Q8K => kquants::Q8_K_BYTES,
+        }
+    }
+
+    /// Values per block: 32, or 256 for Q8_K.
+    pub(crate) fn block_values(self) -> usize {
+        match self {
+            ActType::Q8_0 | ActType::Q8_1 => QK,
+            ActType::Q8K => kquants::QK_K,
         }
     }
 }
@@ -113,11 +136,16 @@ fn f16_at(bytes: &[u8], at: usize) -> f32 {
     f16::from_le_bytes([bytes[at], bytes[at + 1]]).to_f32()
 }
 
-/// Quantizes `x` (a multiple of 32 long) into `out` as `act` blocks, as llama.cpp's
-/// `quantize_row_q8_0` / `quantize_row_q8_1` do (scale `max|x| / 127`, round half to even).
+/// Quantizes `x` (a multiple of `act.block_values()` long) into `out` as `act` blocks, as
+/// llama.cpp's `quantize_row_q8_0` / `quantize_row_q8_1` / `quantize_row_q8_K` do (scale
+/// `max|x| / 127`, round half to even).
 pub(crate) fn quantize(act: ActType, x: &[f32], out: &mut [u8]) {
-    debug_assert_eq!(x.len() % QK, 0);
-    debug_assert_eq!(out.len(), x.len() / QK * act.block_bytes());
+    debug_assert_eq!(x.len() % act.block_values(), 0);
+    debug_assert_eq!(out.len(), x.len() / act.block_values() * act.block_bytes());
+    if act == ActType::Q8K {
+        kquants::quantize_q8_k(x, out);
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if simd() {
         // SAFETY: the CPU has AVX2, FMA and F16C (checked just above); the function only
@@ -181,6 +209,10 @@ fn dot_rows_at(
     debug_assert_eq!(out.len(), rows.len() / row_bytes * n_act);
     #[cfg(not(target_arch = "x86_64"))]
     let _ = level;
+    if matches!(wt, WeightType::Q4K | WeightType::Q6K) {
+        dot_rows_k(level, wt, rows, row_bytes, acts, act_bytes, out);
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if level != SimdLevel::Scalar {
         let n_rows = rows.len() / row_bytes;
@@ -207,6 +239,43 @@ fn dot_rows_at(
             *o = match wt {
                 WeightType::Q4_1 => dot_q4_1_q8_1_scalar(row, act),
                 WeightType::Q8_0 => dot_q8_0_q8_0_scalar(row, act),
+                WeightType::Q4K => kquants::dot_q4_k_scalar(row, act),
+                WeightType::Q6K => kquants::dot_q6_k_scalar(row, act),
+            };
+        }
+    }
+}
+
+/// [`dot_rows_at`] for K-quant rows: one row and one activation at a time (a super-block is
+/// 256 values, enough work per call), each row prefetched ahead.
+fn dot_rows_k(
+    level: SimdLevel,
+    wt: WeightType,
+    rows: &[u8],
+    row_bytes: usize,
+    acts: &[u8],
+    act_bytes: usize,
+    out: &mut [f32],
+) {
+    let n_act = acts.len() / act_bytes.max(1);
+    for (row, out) in rows
+        .chunks_exact(row_bytes)
+        .zip(out.chunks_exact_mut(n_act.max(1)))
+    {
+        for (act, o) in acts.chunks_exact(act_bytes).zip(out.iter_mut()) {
+            *o = match (wt, level) {
+                #[cfg(target_arch = "x86_64")]
+                (WeightType::Q4K, l) if l != SimdLevel::Scalar => {
+                    // SAFETY: every level but Scalar has AVX2, FMA and F16C.
+                    unsafe { kquants::avx2::dot_q4_k(row, act) }
+                }
+                #[cfg(target_arch = "x86_64")]
+                (WeightType::Q6K, l) if l != SimdLevel::Scalar => {
+                    // SAFETY: as above.
+                    unsafe { kquants::avx2::dot_q6_k(row, act) }
+                }
+                (WeightType::Q4K, _) => kquants::dot_q4_k_scalar(row, act),
+                _ => kquants::dot_q6_k_scalar(row, act),
             };
         }
     }
@@ -334,6 +403,8 @@ pub(crate) fn dequantize_row(wt: WeightType, row: &[u8], out: &mut [f32]) {
                 }
             }
         }
+        WeightType::Q4K => kquants::dequantize_q4_k(row, out),
+        WeightType::Q6K => kquants::dequantize_q6_k(row, out),
     }
 }
 
@@ -694,6 +765,9 @@ mod avx2 {
                 (WeightType::Q8_0, SimdLevel::AvxVnni) => q8_0_vex(rows, acts, blocks),
                 (WeightType::Q8_0, SimdLevel::Avx512Vnni) => q8_0_evex(rows, acts, blocks),
                 (WeightType::Q8_0, _) => q8_0_avx2(rows, acts, blocks),
+                (WeightType::Q4K | WeightType::Q6K, _) => {
+                    unreachable!("K-quant rows go through dot_rows_k, not tiles")
+                }
             }
         }
     }
@@ -985,6 +1059,7 @@ mod tests {
         let scalar = match wt {
             WeightType::Q4_1 => dot_q4_1_q8_1_scalar(row, &acts),
             WeightType::Q8_0 => dot_q8_0_q8_0_scalar(row, &acts),
+            WeightType::Q4K | WeightType::Q6K => unreachable!("tested in kquants"),
         };
         // The scalar reference over the dequantized values, in f64.
         let mut w = vec![0.0; n];
@@ -1047,6 +1122,7 @@ mod tests {
                     match wt {
                         WeightType::Q4_1 => q4_1_row(&w),
                         WeightType::Q8_0 => quantized(ActType::Q8_0, &w, false),
+                        WeightType::Q4K | WeightType::Q6K => unreachable!("tested in kquants"),
                     }
                 })
                 .collect();
@@ -1113,6 +1189,7 @@ mod tests {
                     match wt {
                         WeightType::Q4_1 => q4_1_row(&w),
                         WeightType::Q8_0 => quantized(ActType::Q8_0, &w, false),
+                        WeightType::Q4K | WeightType::Q6K => unreachable!("tested in kquants"),
                     }
                 })
                 .collect();

@@ -29,6 +29,7 @@ mod error;
 mod generate;
 mod gguf;
 mod kernels;
+mod kquants;
 mod model;
 mod native;
 mod requant;

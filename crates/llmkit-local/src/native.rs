@@ -1,6 +1,7 @@
 //! llmkit-local's own forward pass for the architectures it supports (llama: SmolLM2, Llama,
-//! TinyLlama; qwen2; qwen3; phi3; gemma3) when their matrices are Q4_1 or Q8_0: it multiplies
-//! straight from the memory-mapped GGUF (no copy, no conversion), looks token embeddings up by
+//! TinyLlama; qwen2; qwen3; phi3; gemma3) when their matrices are Q4_1, Q8_0, Q4_K or Q6_K (the
+//! types of Q4_K_M files): it multiplies straight from the memory-mapped GGUF (no copy, no
+//! conversion), looks token embeddings up by
 //! dequantizing only the needed row, keeps its own f16 KV cache, and follows llama.cpp's CPU
 //! arithmetic and graph for each architecture step by step (activations quantized per block
 //! like ggml, RMS norm summed in f64, ggml's RoPE modes, flash-attention accumulation and GELU
@@ -20,6 +21,7 @@ use crate::error::LocalError;
 use crate::generate::Arch;
 use crate::gguf::{GgufFile, Meta};
 use crate::kernels::{self, ActType, QK, WeightType};
+use crate::kquants;
 
 /// How this engine builds each architecture's graph (as llama.cpp does).
 impl Arch {
@@ -240,7 +242,7 @@ pub(crate) struct Native {
     threads: usize,
 }
 
-/// Whether the native engine can run `file`: an architecture it knows, Q4_1/Q8_0 matrices,
+/// Whether the native engine can run `file`: an architecture it knows, Q4_1/Q8_0/Q4_K/Q6_K matrices,
 /// f32 vectors, only tensors it reads, and no rope scaling it does not implement.
 pub(crate) fn supports(file: &GgufFile) -> bool {
     let meta = Meta(file.content());
@@ -269,6 +271,10 @@ pub(crate) fn supports(file: &GgufFile) -> bool {
             && match info.ggml_dtype {
                 GgmlDType::F32 => dims.len() == 1,
                 GgmlDType::Q4_1 | GgmlDType::Q8_0 => dims.len() == 2,
+                // K-quant rows are whole 256-value super-blocks.
+                GgmlDType::Q4K | GgmlDType::Q6K => {
+                    dims.len() == 2 && dims[1].is_multiple_of(kquants::QK_K)
+                }
                 _ => false,
             }
     })
@@ -396,15 +402,18 @@ impl Native {
             let wt = match info.ggml_dtype {
                 GgmlDType::Q4_1 => WeightType::Q4_1,
                 GgmlDType::Q8_0 => WeightType::Q8_0,
+                GgmlDType::Q4K => WeightType::Q4K,
+                GgmlDType::Q6K => WeightType::Q6K,
                 other => return Err(invalid(format!("tensor `{name}` is {other:?}"))),
             };
             let dims = info.shape.dims();
-            if dims.len() != 2 || dims[0] != rows || dims[1] != cols || !cols.is_multiple_of(QK) {
+            let whole_blocks = cols.is_multiple_of(wt.block_values());
+            if dims.len() != 2 || dims[0] != rows || dims[1] != cols || !whole_blocks {
                 return Err(invalid(format!(
                     "tensor `{name}` has shape {dims:?}, expected [{rows}, {cols}]"
                 )));
             }
-            let row_bytes = cols / QK * wt.block_bytes();
+            let row_bytes = cols / wt.block_values() * wt.block_bytes();
             let start = data_start + info.offset as usize;
             if bytes.len() < start + rows * row_bytes {
                 return Err(invalid(format!(
@@ -643,20 +652,22 @@ struct Ctx<'a> {
 struct Acts {
     q8_0: Vec<u8>,
     q8_1: Vec<u8>,
+    q8_k: Vec<u8>,
 }
 
 impl Acts {
     /// Quantizes `x` (`n` rows) for every weight type among `mats`.
     fn fill(&mut self, x: &[f32], cols: usize, mats: &[&Matrix]) {
-        for act in [ActType::Q8_0, ActType::Q8_1] {
+        for act in [ActType::Q8_0, ActType::Q8_1, ActType::Q8K] {
             if !mats.iter().any(|m| m.wt.act_type() == act) {
                 continue;
             }
             let buf = match act {
                 ActType::Q8_0 => &mut self.q8_0,
                 ActType::Q8_1 => &mut self.q8_1,
+                ActType::Q8K => &mut self.q8_k,
             };
-            let row = cols / QK * act.block_bytes();
+            let row = cols / act.block_values() * act.block_bytes();
             buf.resize(x.len() / cols * row, 0);
             buf.par_chunks_mut(row)
                 .zip(x.par_chunks(cols))
@@ -668,6 +679,7 @@ impl Acts {
         match wt.act_type() {
             ActType::Q8_0 => &self.q8_0,
             ActType::Q8_1 => &self.q8_1,
+            ActType::Q8K => &self.q8_k,
         }
     }
 }
@@ -947,11 +959,12 @@ impl Ctx<'_> {
     }
 }
 
-/// ggml's `rms_norm` (sum of squares in f64) followed by the weight multiply.
+/// ggml's `rms_norm` (sum of squares in f64, the mean rounded to f32 before `eps` is added, as
+/// ggml does) followed by the weight multiply.
 fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
     let sum: f64 = x.iter().map(|v| f64::from(v * v)).sum();
-    let mean = sum / x.len() as f64;
-    let scale = 1.0 / ((mean + f64::from(eps)) as f32).sqrt();
+    let mean = (sum / x.len() as f64) as f32;
+    let scale = 1.0 / (mean + eps).sqrt();
     for ((o, v), g) in out.iter_mut().zip(x).zip(w) {
         *o = (v * scale) * g;
     }

@@ -1,7 +1,7 @@
 //! Converts weights in quant types that candle runs without SIMD kernels (Q4_1, Q5_0, Q5_1) to
 //! Q8_0, once, and caches the converted GGUF next to the model. Llama-family Q4_1 files skip
 //! this: the native engine (`native.rs`) runs Q4_1 as stored. gemma3 files in any other type
-//! (F16, Q4_0, K-quants) are converted whole, matrices to Q8_0 and vectors to F32, so that they
+//! the native engine does not read (F16, Q4_0, Q5_K...) are converted whole, matrices to Q8_0 and vectors to F32, so that they
 //! run on the native engine: candle's gemma3 uses SiLU where Gemma uses GELU and drops the
 //! sliding window when decoding.
 //!
@@ -152,7 +152,7 @@ fn converts_whole(file: &GgufFile) -> bool {
 }
 
 /// The type a tensor of `dtype` and `rank` is converted to, or `None` to keep it: slow types to
-/// Q8_0 always; with `whole`, every other matrix type but Q4_1/Q8_0 to Q8_0 and every vector
+/// Q8_0 always; with `whole`, every matrix type but Q4_1/Q8_0/Q4_K/Q6_K to Q8_0 and every vector
 /// type but F32 to F32 (the types the native engine reads).
 fn target(dtype: GgmlDType, rank: usize, whole: bool) -> Option<GgmlDType> {
     if SLOW_TYPES.contains(&dtype) && !(whole && dtype == GgmlDType::Q4_1) {
@@ -162,7 +162,8 @@ fn target(dtype: GgmlDType, rank: usize, whole: bool) -> Option<GgmlDType> {
         return None;
     }
     match (rank, dtype) {
-        (2, GgmlDType::Q4_1 | GgmlDType::Q8_0) | (1, GgmlDType::F32) => None,
+        (2, GgmlDType::Q4_1 | GgmlDType::Q8_0 | GgmlDType::Q4K | GgmlDType::Q6K)
+        | (1, GgmlDType::F32) => None,
         (2, _) => Some(GgmlDType::Q8_0),
         (1, _) => Some(GgmlDType::F32),
         _ => None,
@@ -350,8 +351,9 @@ mod tests {
         assert_eq!(target(Q4_1, 2, false), Some(Q8_0));
         assert_eq!(target(Q4_1, 2, true), None);
         // Other types only when the whole file converts.
-        assert_eq!(target(Q4K, 2, false), None);
-        assert_eq!(target(Q4K, 2, true), Some(Q8_0));
+        assert_eq!(target(Q5K, 2, false), None);
+        assert_eq!(target(Q5K, 2, true), Some(Q8_0));
+        assert_eq!(target(Q4K, 2, true), None);
         assert_eq!(target(F16, 2, true), Some(Q8_0));
         assert_eq!(target(Q8_0, 2, true), None);
         assert_eq!(target(F16, 1, true), Some(F32));

@@ -43,6 +43,7 @@ impl Rng {
 /// The shape of every generated model: 128 wide, 4 query heads over 2 KV heads. qwen3 and
 /// gemma3 state a head size (`key_length`) that is not width / heads, as their real models do.
 struct Shape {
+    width: usize,
     layers: usize,
     heads: usize,
     kv_heads: usize,
@@ -51,13 +52,34 @@ struct Shape {
 }
 
 const WIDTH: usize = 128;
+/// The K-quant model's width: K-quant rows are whole 256-value super-blocks.
+const K_WIDTH: usize = 256;
 /// gemma3's sliding window, short enough that the prompt and continuation cross it.
 const WINDOW: u32 = 8;
 
 fn shape(arch: &str) -> Shape {
     match arch {
         // Six layers, so that the last one is gemma3's global (not windowed) layer.
+        // The same at about 190M parameters, for `benches/local` (`write_synthetic_models`).
+        "llama-large" => Shape {
+            width: 1024,
+            layers: 8,
+            heads: 16,
+            kv_heads: 4,
+            head_dim: 64,
+            ff: 2816,
+        },
+        // A llama model in Q4_K_M's types (`write_synthetic_k`).
+        "llama" => Shape {
+            width: K_WIDTH,
+            layers: 2,
+            heads: 4,
+            kv_heads: 2,
+            head_dim: 64,
+            ff: 512,
+        },
         "gemma3" => Shape {
+            width: WIDTH,
             layers: 6,
             heads: 2,
             kv_heads: 1,
@@ -65,6 +87,7 @@ fn shape(arch: &str) -> Shape {
             ff: 256,
         },
         "qwen3" => Shape {
+            width: WIDTH,
             layers: 2,
             heads: 4,
             kv_heads: 2,
@@ -72,6 +95,7 @@ fn shape(arch: &str) -> Shape {
             ff: 256,
         },
         _ => Shape {
+            width: WIDTH,
             layers: 2,
             heads: 4,
             kv_heads: 2,
@@ -89,9 +113,37 @@ pub fn write_synthetic(arch: &str, tokenizer: &Path, dest: &Path) {
 
 /// [`write_synthetic`] with the matrices in `matrix_type`.
 pub fn write_synthetic_as(arch: &str, tokenizer: &Path, dest: &Path, matrix_type: GgmlDType) {
+    write_synthetic_typed(arch, tokenizer, dest, &|_| matrix_type);
+}
+
+/// A synthetic llama model in the types of a Q4_K_M file: Q6_K for `ffn_down` and the output
+/// matrix, Q4_K for the others.
+pub fn write_synthetic_k(tokenizer: &Path, dest: &Path) {
+    write_synthetic_k_as("llama", tokenizer, dest);
+}
+
+/// [`write_synthetic_k`] in the shape named `shape_name` (`llama` or `llama-large`).
+fn write_synthetic_k_as(shape_name: &str, tokenizer: &Path, dest: &Path) {
+    write_synthetic_typed(shape_name, tokenizer, dest, &|name: &str| {
+        if name.ends_with("ffn_down.weight") || name == "output.weight" {
+            GgmlDType::Q6K
+        } else {
+            GgmlDType::Q4K
+        }
+    });
+}
+
+/// [`write_synthetic`] with each matrix in the type `type_of(name)` gives.
+fn write_synthetic_typed(
+    arch: &str,
+    tokenizer: &Path,
+    dest: &Path,
+    type_of: &dyn Fn(&str) -> GgmlDType,
+) {
     let mut file = std::fs::File::open(tokenizer).unwrap();
     let source = gguf_file::Content::read(&mut file).unwrap();
     let s = shape(arch);
+    let arch = arch.strip_suffix("-large").unwrap_or(arch);
     let (q_dim, kv_dim) = (s.heads * s.head_dim, s.kv_heads * s.head_dim);
     let vocab = match &source.metadata["tokenizer.ggml.tokens"] {
         gguf_file::Value::Array(tokens) => tokens.len(),
@@ -111,7 +163,7 @@ pub fn write_synthetic_as(arch: &str, tokenizer: &Path, dest: &Path, matrix_type
         gguf_file::Value::String(arch.into()),
     ));
     meta.push((key("context_length"), u32v(512)));
-    meta.push((key("embedding_length"), u32v(WIDTH as u32)));
+    meta.push((key("embedding_length"), u32v(s.width as u32)));
     meta.push((key("block_count"), u32v(s.layers as u32)));
     meta.push((key("feed_forward_length"), u32v(s.ff as u32)));
     meta.push((key("attention.head_count"), u32v(s.heads as u32)));
@@ -137,32 +189,33 @@ pub fn write_synthetic_as(arch: &str, tokenizer: &Path, dest: &Path, matrix_type
     let mut matrix = |name: String, rows: usize, cols: usize, scale: f32, rng: &mut Rng| {
         let t =
             Tensor::from_vec(rng.values(rows * cols, scale), (rows, cols), &Device::Cpu).unwrap();
-        tensors.push((name, QTensor::quantize(&t, matrix_type).unwrap()));
+        let dtype = type_of(&name);
+        tensors.push((name, QTensor::quantize(&t, dtype).unwrap()));
     };
     // Attention and feed-forward weights small enough that attention is not one-hot and each
     // layer changes the residual stream without drowning it.
     let w = 0.15;
-    matrix("token_embd.weight".into(), vocab, WIDTH, 1.0, &mut rng);
+    matrix("token_embd.weight".into(), vocab, s.width, 1.0, &mut rng);
     // An output matrix of its own: with tied embeddings, random layers leave each token's
     // own embedding the top logit, and every model just repeats its input. gemma3 keeps the
     // tie (llama.cpp's gemma3 always ties) and gets strong post-norms instead.
     if arch != "gemma3" {
-        matrix("output.weight".into(), vocab, WIDTH, 1.0, &mut rng);
+        matrix("output.weight".into(), vocab, s.width, 1.0, &mut rng);
     }
     for i in 0..s.layers {
         let p = |t: &str| format!("blk.{i}.{t}.weight");
         if arch == "phi3" {
-            matrix(p("attn_qkv"), q_dim + 2 * kv_dim, WIDTH, w, &mut rng);
-            matrix(p("ffn_up"), 2 * s.ff, WIDTH, w, &mut rng);
+            matrix(p("attn_qkv"), q_dim + 2 * kv_dim, s.width, w, &mut rng);
+            matrix(p("ffn_up"), 2 * s.ff, s.width, w, &mut rng);
         } else {
-            matrix(p("attn_q"), q_dim, WIDTH, w, &mut rng);
-            matrix(p("attn_k"), kv_dim, WIDTH, w, &mut rng);
-            matrix(p("attn_v"), kv_dim, WIDTH, w, &mut rng);
-            matrix(p("ffn_gate"), s.ff, WIDTH, w, &mut rng);
-            matrix(p("ffn_up"), s.ff, WIDTH, w, &mut rng);
+            matrix(p("attn_q"), q_dim, s.width, w, &mut rng);
+            matrix(p("attn_k"), kv_dim, s.width, w, &mut rng);
+            matrix(p("attn_v"), kv_dim, s.width, w, &mut rng);
+            matrix(p("ffn_gate"), s.ff, s.width, w, &mut rng);
+            matrix(p("ffn_up"), s.ff, s.width, w, &mut rng);
         }
-        matrix(p("attn_output"), WIDTH, q_dim, w, &mut rng);
-        matrix(p("ffn_down"), WIDTH, s.ff, w, &mut rng);
+        matrix(p("attn_output"), s.width, q_dim, w, &mut rng);
+        matrix(p("ffn_down"), s.width, s.ff, w, &mut rng);
     }
     let mut vector = |name: String, len: usize, base: f32, scale: f32, rng: &mut Rng| {
         let values: Vec<f32> = rng.values(len, scale).iter().map(|v| base + v).collect();
@@ -171,8 +224,8 @@ pub fn write_synthetic_as(arch: &str, tokenizer: &Path, dest: &Path, matrix_type
     };
     for i in 0..s.layers {
         let p = |t: &str| format!("blk.{i}.{t}");
-        vector(p("attn_norm.weight"), WIDTH, 1.0, 0.2, &mut rng);
-        vector(p("ffn_norm.weight"), WIDTH, 1.0, 0.2, &mut rng);
+        vector(p("attn_norm.weight"), s.width, 1.0, 0.2, &mut rng);
+        vector(p("ffn_norm.weight"), s.width, 1.0, 0.2, &mut rng);
         if arch == "qwen2" {
             vector(p("attn_q.bias"), q_dim, 0.0, 0.3, &mut rng);
             vector(p("attn_k.bias"), kv_dim, 0.0, 0.3, &mut rng);
@@ -183,11 +236,11 @@ pub fn write_synthetic_as(arch: &str, tokenizer: &Path, dest: &Path, matrix_type
             vector(p("attn_k_norm.weight"), s.head_dim, 1.0, 0.2, &mut rng);
         }
         if arch == "gemma3" {
-            vector(p("post_attention_norm.weight"), WIDTH, 4.0, 0.5, &mut rng);
-            vector(p("post_ffw_norm.weight"), WIDTH, 4.0, 0.5, &mut rng);
+            vector(p("post_attention_norm.weight"), s.width, 4.0, 0.5, &mut rng);
+            vector(p("post_ffw_norm.weight"), s.width, 4.0, 0.5, &mut rng);
         }
     }
-    vector("output_norm.weight".into(), WIDTH, 1.0, 0.2, &mut rng);
+    vector("output_norm.weight".into(), s.width, 1.0, 0.2, &mut rng);
 
     let meta_refs: Vec<(&str, &gguf_file::Value)> =
         meta.iter().map(|(k, v)| (k.as_str(), v)).collect();
@@ -197,8 +250,13 @@ pub fn write_synthetic_as(arch: &str, tokenizer: &Path, dest: &Path, matrix_type
 }
 
 fn reference(test: &str) -> Option<Value> {
+    fixture(test, "synthetic_arch_reference.json")
+}
+
+fn fixture(test: &str, name: &str) -> Option<Value> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/synthetic_arch_reference.json");
+        .join("tests/fixtures")
+        .join(name);
     match std::fs::read_to_string(&path) {
         Ok(text) => Some(serde_json::from_str(&text).expect("the reference file is valid JSON")),
         Err(_) => {
@@ -219,7 +277,18 @@ fn write_synthetic_models() {
         write_synthetic(arch, &tokenizer, &dest);
         eprintln!("wrote {}", dest.display());
     }
+    let dest = dir.join(format!("{K_MODEL}-synthetic.gguf"));
+    write_synthetic_k(&tokenizer, &dest);
+    eprintln!("wrote {}", dest.display());
+    // No real K-quant file can be fetched here: this one (~190M parameters) is for timing
+    // the K-quant kernels against llama.cpp (benches/local/README.md).
+    let dest = dir.join("llama-large-q4_k_m-synthetic.gguf");
+    write_synthetic_k_as("llama-large", &tokenizer, &dest);
+    eprintln!("wrote {}", dest.display());
 }
+
+/// The K-quant synthetic model's name in `synthetic_kquant_reference.json`.
+const K_MODEL: &str = "llama-q4_k_m";
 
 /// llama.cpp's continuation of one fixture case: each step's piece and top-two probabilities.
 fn steps_of(case: &Value) -> Vec<(String, f64, f64)> {
@@ -342,4 +411,48 @@ fn gemma3_in_other_types_is_converted_to_run_natively() {
             .any(|n| n.starts_with("converting")),
         "converted only once"
     );
+}
+
+/// A llama model in Q4_K_M's types (Q4_K, with Q6_K for `ffn_down` and the output) runs on the
+/// native engine, straight from the K-quant blocks, and its greedy continuations equal
+/// llama.cpp's on the same file (recorded by `benches/local/record_synthetic.mjs` with
+/// `ARCHS=llama-q4_k_m`), or part only at llama.cpp's near-ties.
+#[test]
+fn k_quant_files_run_natively_and_match_llama_cpp() {
+    let test = "k_quant_files_run_natively_and_match_llama_cpp";
+    let (Some(tokenizer), Some(reference)) = (
+        default_model_path(test),
+        fixture(test, "synthetic_kquant_reference.json"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(format!("{K_MODEL}-synthetic.gguf"));
+    write_synthetic_k(&tokenizer, &path);
+    let model = LocalModel::load(&path, &LoadOptions::default()).unwrap();
+    assert!(model.batch_stats().is_some(), "runs on the native engine");
+    let (mut equal, mut failures) = (0, Vec::new());
+    let cases = reference["models"][K_MODEL].as_array().unwrap();
+    for case in cases {
+        let steps = steps_of(case);
+        let req = GenerateRequest {
+            raw_prompt: Some(case["prompt"].as_str().unwrap().to_string()),
+            max_tokens: Some(steps.len() as u32),
+            temperature: Some(0.0),
+            ..Default::default()
+        };
+        let out = model.generate(&req, &mut |_| true).unwrap();
+        match agreement(
+            &format!("{K_MODEL} {:?}", case["prompt"]),
+            &out.text,
+            &steps,
+        ) {
+            Agreement::Equal => equal += 1,
+            Agreement::NearTie(report) => eprintln!("near-tie (tolerated): {report}"),
+            Agreement::Differs(report) => failures.push(report),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    eprintln!("{equal} of {} continuations equal llama.cpp's", cases.len());
+    assert!(equal * 3 >= cases.len() * 2, "only {equal} equal");
 }

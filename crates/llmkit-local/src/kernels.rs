@@ -246,8 +246,9 @@ fn dot_rows_at(
     }
 }
 
-/// [`dot_rows_at`] for K-quant rows: one row and one activation at a time (a super-block is
-/// 256 values, enough work per call), each row prefetched ahead.
+/// [`dot_rows_at`] for K-quant rows: a row at a time (a super-block is 256 values, enough work
+/// per call; the kernels prefetch the row ahead), against up to four activations at once so
+/// that prompt processing unpacks each weight block once per four tokens.
 fn dot_rows_k(
     level: SimdLevel,
     wt: WeightType,
@@ -262,19 +263,42 @@ fn dot_rows_k(
         .chunks_exact(row_bytes)
         .zip(out.chunks_exact_mut(n_act.max(1)))
     {
+        #[cfg(target_arch = "x86_64")]
+        if level != SimdLevel::Scalar {
+            let mut done = 0;
+            for (four, o) in acts
+                .chunks_exact(4 * act_bytes)
+                .zip(out.chunks_exact_mut(4))
+            {
+                let a: [&[u8]; 4] =
+                    std::array::from_fn(|i| &four[i * act_bytes..(i + 1) * act_bytes]);
+                // SAFETY: every level but Scalar has AVX2, FMA and F16C.
+                let sums = unsafe {
+                    match wt {
+                        WeightType::Q4K => kquants::avx2::dot_q4_k_n::<4>(row, a),
+                        _ => kquants::avx2::dot_q6_k_n::<4>(row, a),
+                    }
+                };
+                o.copy_from_slice(&sums);
+                done += 4;
+            }
+            for (act, o) in acts[done * act_bytes..]
+                .chunks_exact(act_bytes)
+                .zip(&mut out[done..])
+            {
+                // SAFETY: as above.
+                *o = unsafe {
+                    match wt {
+                        WeightType::Q4K => kquants::avx2::dot_q4_k(row, act),
+                        _ => kquants::avx2::dot_q6_k(row, act),
+                    }
+                };
+            }
+            continue;
+        }
         for (act, o) in acts.chunks_exact(act_bytes).zip(out.iter_mut()) {
-            *o = match (wt, level) {
-                #[cfg(target_arch = "x86_64")]
-                (WeightType::Q4K, l) if l != SimdLevel::Scalar => {
-                    // SAFETY: every level but Scalar has AVX2, FMA and F16C.
-                    unsafe { kquants::avx2::dot_q4_k(row, act) }
-                }
-                #[cfg(target_arch = "x86_64")]
-                (WeightType::Q6K, l) if l != SimdLevel::Scalar => {
-                    // SAFETY: as above.
-                    unsafe { kquants::avx2::dot_q6_k(row, act) }
-                }
-                (WeightType::Q4K, _) => kquants::dot_q4_k_scalar(row, act),
+            *o = match wt {
+                WeightType::Q4K => kquants::dot_q4_k_scalar(row, act),
                 _ => kquants::dot_q6_k_scalar(row, act),
             };
         }

@@ -274,53 +274,77 @@ pub(crate) mod avx2 {
     /// The CPU must have AVX2, FMA and F16C.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(crate) unsafe fn dot_q4_k(row: &[u8], act: &[u8]) -> f32 {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { dot_q4_k_n::<1>(row, [act])[0] }
+    }
+
+    /// [`dot_q4_k`] of one row against `A` activation rows at once: each weight block is
+    /// unpacked once for all of them (prompt processing); every result has the same bits as
+    /// [`dot_q4_k`] gives alone.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2, FMA and F16C.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(crate) unsafe fn dot_q4_k_n<const A: usize>(row: &[u8], acts: [&[u8]; A]) -> [f32; A] {
         let low = _mm256_set1_epi8(0x0f);
-        let mut acc = _mm256_setzero_ps();
-        let mut acc_m = _mm_setzero_ps();
-        for (x, y) in row
-            .chunks_exact(Q4_K_BYTES)
-            .zip(act.chunks_exact(Q8_K_BYTES))
-        {
+        let mut acc = [_mm256_setzero_ps(); A];
+        let mut acc_m = [_mm_setzero_ps(); A];
+        for (b, x) in row.chunks_exact(Q4_K_BYTES).enumerate() {
             prefetch_block(x);
-            let (yd, q8, sums) = q8_k(y);
-            let d = yd * f16_to_f32(x, 0);
-            let dmin = -yd * f16_to_f32(x, 2);
+            let xd = f16_to_f32(x, 0);
+            let xmin = f16_to_f32(x, 2);
             let qs = &x[16..];
             let (scales, mins) = unpack_scales(&x[4..16]);
             // The 8 scales and the 8 mins as i16; the mins dot the sums of the sub-blocks' quants.
             let scales16 = _mm_cvtepu8_epi16(_mm_set_epi64x(0, scales as i64));
             let mins16 = _mm_cvtepu8_epi16(_mm_set_epi64x(0, mins as i64));
-            // SAFETY: `sums` is the block's 32 bytes of i16 sums.
-            let bs = unsafe { _mm256_loadu_si256(sums.as_ptr().cast()) };
-            let q8s = _mm_hadd_epi16(
-                _mm256_castsi256_si128(bs),
-                _mm256_extracti128_si256::<1>(bs),
-            );
-            let prod = _mm_madd_epi16(mins16, q8s);
-            acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m);
             let sc = _mm256_broadcastsi128_si256(scales16);
-            let mut sumi = _mm256_setzero_si256();
+            let ys: [(f32, &[u8], &[u8]); A] =
+                std::array::from_fn(|a| q8_k(&acts[a][b * Q8_K_BYTES..(b + 1) * Q8_K_BYTES]));
+            for a in 0..A {
+                let (yd, _, sums) = ys[a];
+                let dmin = -yd * xmin;
+                // SAFETY: `sums` is the block's 32 bytes of i16 sums.
+                let bs = unsafe { _mm256_loadu_si256(sums.as_ptr().cast()) };
+                let q8s = _mm_hadd_epi16(
+                    _mm256_castsi256_si128(bs),
+                    _mm256_extracti128_si256::<1>(bs),
+                );
+                let prod = _mm_madd_epi16(mins16, q8s);
+                acc_m[a] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m[a]);
+            }
+            let mut sumi = [_mm256_setzero_si256(); A];
             for j in 0..4 {
-                // SAFETY: `qs` holds 128 bytes and `q8` 256, so each 32-byte load at these
-                // offsets is in bounds (checked by the slice indexing).
-                let (bits, q8l, q8h) = unsafe {
-                    (
-                        _mm256_loadu_si256(qs[32 * j..32 * j + 32].as_ptr().cast()),
-                        _mm256_loadu_si256(q8[64 * j..64 * j + 32].as_ptr().cast()),
-                        _mm256_loadu_si256(q8[64 * j + 32..64 * j + 64].as_ptr().cast()),
-                    )
-                };
+                // SAFETY: `qs` holds 128 bytes, so the 32-byte load is in bounds (checked by
+                // the slice indexing).
+                let bits = unsafe { _mm256_loadu_si256(qs[32 * j..32 * j + 32].as_ptr().cast()) };
                 let q4l = _mm256_and_si256(bits, low);
                 let q4h = _mm256_and_si256(_mm256_srli_epi16::<4>(bits), low);
-                let pl = _mm256_madd_epi16(scale_of(sc, 2 * j), _mm256_maddubs_epi16(q4l, q8l));
-                let ph = _mm256_madd_epi16(scale_of(sc, 2 * j + 1), _mm256_maddubs_epi16(q4h, q8h));
-                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+                let (scale_l, scale_h) = (scale_of(sc, 2 * j), scale_of(sc, 2 * j + 1));
+                for a in 0..A {
+                    let q8 = ys[a].1;
+                    // SAFETY: `q8` holds 256 bytes; both loads are in bounds.
+                    let (q8l, q8h) = unsafe {
+                        (
+                            _mm256_loadu_si256(q8[64 * j..64 * j + 32].as_ptr().cast()),
+                            _mm256_loadu_si256(q8[64 * j + 32..64 * j + 64].as_ptr().cast()),
+                        )
+                    };
+                    let pl = _mm256_madd_epi16(scale_l, _mm256_maddubs_epi16(q4l, q8l));
+                    let ph = _mm256_madd_epi16(scale_h, _mm256_maddubs_epi16(q4h, q8h));
+                    sumi[a] = _mm256_add_epi32(sumi[a], _mm256_add_epi32(pl, ph));
+                }
             }
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+            for a in 0..A {
+                let d = ys[a].0 * xd;
+                acc[a] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi[a]), acc[a]);
+            }
         }
-        acc_m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
-        acc_m = _mm_add_ss(acc_m, _mm_movehdup_ps(acc_m));
-        hsum_float_8(acc) + _mm_cvtss_f32(acc_m)
+        std::array::from_fn(|a| {
+            let mut m = _mm_add_ps(acc_m[a], _mm_movehl_ps(acc_m[a], acc_m[a]));
+            m = _mm_add_ss(m, _mm_movehdup_ps(m));
+            hsum_float_8(acc[a]) + _mm_cvtss_f32(m)
+        })
     }
 
     /// Bits `shift..shift + 2` of each byte of `hb`, moved to bits 4 and 5 (a Q6_K quant's high
@@ -338,24 +362,31 @@ pub(crate) mod avx2 {
     /// The CPU must have AVX2, FMA and F16C.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(crate) unsafe fn dot_q6_k(row: &[u8], act: &[u8]) -> f32 {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { dot_q6_k_n::<1>(row, [act])[0] }
+    }
+
+    /// [`dot_q6_k`] of one row against `A` activation rows at once (each block unpacked once;
+    /// the same bits per result).
+    ///
+    /// # Safety
+    /// The CPU must have AVX2, FMA and F16C.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(crate) unsafe fn dot_q6_k_n<const A: usize>(row: &[u8], acts: [&[u8]; A]) -> [f32; A] {
         let low = _mm256_set1_epi8(0x0f);
         let two = _mm256_set1_epi8(0x03);
         let m32 = _mm256_set1_epi8(32);
-        let mut acc = _mm256_setzero_ps();
-        for (x, y) in row
-            .chunks_exact(Q6_K_BYTES)
-            .zip(act.chunks_exact(Q8_K_BYTES))
-        {
+        let mut acc = [_mm256_setzero_ps(); A];
+        for (b, x) in row.chunks_exact(Q6_K_BYTES).enumerate() {
             prefetch_block(x);
-            let (yd, q8, _) = q8_k(y);
-            let d = yd * f16_to_f32(x, 208);
-            let mut sumi = _mm256_setzero_si256();
+            let xd = f16_to_f32(x, 208);
+            let ys: [(f32, &[u8], &[u8]); A] =
+                std::array::from_fn(|a| q8_k(&acts[a][b * Q8_K_BYTES..(b + 1) * Q8_K_BYTES]));
+            let mut sumi = [_mm256_setzero_si256(); A];
             for c in 0..QK_K / 128 {
-                let (ql, qh, sc) = (
-                    &x[64 * c..64 * c + 64],
-                    &x[128 + 32 * c..160 + 32 * c],
-                    &x[192 + 8 * c..200 + 8 * c],
-                );
+                let ql = &x[64 * c..64 * c + 64];
+                let qh = &x[128 + 32 * c..160 + 32 * c];
+                let sc = &x[192 + 8 * c..200 + 8 * c];
                 // SAFETY: each load reads 32 bytes of a slice at least that long.
                 let (l1, l2, hb) = unsafe {
                     (
@@ -377,23 +408,29 @@ pub(crate) mod avx2 {
                     ),
                 ];
                 for (quarter, q) in quants.into_iter().enumerate() {
-                    let at = 128 * c + 32 * quarter;
-                    // SAFETY: 32 bytes of the 256-byte `q8`.
-                    let q8v = unsafe { _mm256_loadu_si256(q8[at..at + 32].as_ptr().cast()) };
-                    let p = _mm256_sub_epi16(
-                        _mm256_maddubs_epi16(q, q8v),
-                        _mm256_maddubs_epi16(m32, q8v),
-                    );
                     let scale = _mm256_setr_m128i(
                         _mm_set1_epi16(i16::from(sc[2 * quarter] as i8)),
                         _mm_set1_epi16(i16::from(sc[2 * quarter + 1] as i8)),
                     );
-                    sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scale, p));
+                    let at = 128 * c + 32 * quarter;
+                    for a in 0..A {
+                        // SAFETY: 32 bytes of the 256-byte quants.
+                        let q8v =
+                            unsafe { _mm256_loadu_si256(ys[a].1[at..at + 32].as_ptr().cast()) };
+                        let p = _mm256_sub_epi16(
+                            _mm256_maddubs_epi16(q, q8v),
+                            _mm256_maddubs_epi16(m32, q8v),
+                        );
+                        sumi[a] = _mm256_add_epi32(sumi[a], _mm256_madd_epi16(scale, p));
+                    }
                 }
             }
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+            for a in 0..A {
+                let d = ys[a].0 * xd;
+                acc[a] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi[a]), acc[a]);
+            }
         }
-        hsum_float_8(acc)
+        std::array::from_fn(|a| hsum_float_8(acc[a]))
     }
 }
 
@@ -509,6 +546,26 @@ mod tests {
                         }
                     };
                     assert_eq!(simd.to_bits(), scalar.to_bits(), "{dtype:?} seed {seed}");
+                    // Four activations at once: each result has the same bits as alone.
+                    let mut others = [act.clone(), act.clone(), act.clone(), act.clone()];
+                    for (i, o) in others.iter_mut().enumerate().skip(1) {
+                        quantize_q8_k(&noise(4 * QK_K, 30 + seed * 4 + i as u64), o);
+                    }
+                    let refs: [&[u8]; 4] = std::array::from_fn(|i| others[i].as_slice());
+                    // SAFETY: the features were detected above.
+                    let four = unsafe {
+                        match dtype {
+                            GgmlDType::Q4K => avx2::dot_q4_k_n::<4>(&row, refs),
+                            _ => avx2::dot_q6_k_n::<4>(&row, refs),
+                        }
+                    };
+                    for (i, other) in others.iter().enumerate() {
+                        let alone = match dtype {
+                            GgmlDType::Q4K => dot_q4_k_scalar(&row, other),
+                            _ => dot_q6_k_scalar(&row, other),
+                        };
+                        assert_eq!(four[i].to_bits(), alone.to_bits(), "{dtype:?} act {i}");
+                    }
                 }
             }
         }

@@ -1,9 +1,10 @@
 //! Quantized dot products in ggml's block formats: Q4_1 and Q8_0 weight rows against
-//! activations quantized to Q8_1 and Q8_0, with AVX2 kernels that round and sum in the same
-//! order as llama.cpp's, and scalar fallbacks for CPUs without AVX2/FMA/F16C.
+//! activations quantized to Q8_1 and Q8_0, with AVX2 (and VNNI) kernels that round and sum in
+//! the same order as llama.cpp's, and scalar fallbacks for CPUs without AVX2/FMA/F16C; the
+//! dispatch for every weight format, K-quants (`kquants.rs`) included.
 //!
-//! This module and `gguf.rs` are the only ones that use `unsafe`: here for SIMD intrinsics, each
-//! call guarded by runtime feature detection.
+//! This module, `kquants.rs` and `gguf.rs` are the only ones that use `unsafe`: here for SIMD
+//! intrinsics, each call guarded by runtime feature detection.
 #![allow(unsafe_code)]
 
 use half::f16;

@@ -499,6 +499,10 @@ pub(crate) fn scale_f16(y: &mut [u16], v: f32) {
     }
 }
 
+/// ggml's horizontal sum, shared with `kquants.rs`.
+#[cfg(target_arch = "x86_64")]
+pub(crate) use avx2::hsum_float_8;
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::*;
@@ -547,7 +551,7 @@ mod avx2 {
     /// ggml's `hsum_float_8`.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    fn hsum_float_8(x: __m256) -> f32 {
+    pub(crate) fn hsum_float_8(x: __m256) -> f32 {
         let mut res = _mm256_extractf128_ps::<1>(x);
         res = _mm_add_ps(res, _mm256_castps256_ps128(x));
         res = _mm_add_ps(res, _mm_movehl_ps(res, res));

@@ -207,16 +207,7 @@ pub(crate) mod avx2 {
     use std::arch::x86_64::*;
 
     use super::{Q4_K_BYTES, Q6_K_BYTES, Q8_K_BYTES, QK_K, q8_k};
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    fn hsum_float_8(x: __m256) -> f32 {
-        let mut res = _mm256_extractf128_ps::<1>(x);
-        res = _mm_add_ps(res, _mm256_castps256_ps128(x));
-        res = _mm_add_ps(res, _mm_movehl_ps(res, res));
-        res = _mm_add_ss(res, _mm_movehdup_ps(res));
-        _mm_cvtss_f32(res)
-    }
+    use crate::kernels::hsum_float_8;
 
     #[inline]
     fn f16_to_f32(b: &[u8], at: usize) -> f32 {

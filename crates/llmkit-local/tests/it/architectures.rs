@@ -303,6 +303,24 @@ fn steps_of(case: &Value) -> Vec<(String, f64, f64)> {
         .collect()
 }
 
+/// Runs one fixture case (a raw prompt) greedily on `model` for as many tokens as llama.cpp
+/// produced, and compares the continuation with llama.cpp's.
+fn run_case(model: &LocalModel, label: &str, case: &Value) -> Agreement {
+    let steps = steps_of(case);
+    let req = GenerateRequest {
+        raw_prompt: Some(case["prompt"].as_str().unwrap().to_string()),
+        max_tokens: Some(steps.len() as u32),
+        temperature: Some(0.0),
+        ..Default::default()
+    };
+    let out = model.generate(&req, &mut |_| true).unwrap();
+    let verdict = agreement(label, &out.text, &steps);
+    if matches!(verdict, Agreement::Equal) {
+        eprintln!("equal: {label}: {:?}", out.text);
+    }
+    verdict
+}
+
 /// Every architecture's greedy continuation of every recorded prompt equals llama.cpp's, or
 /// parts from it only where llama.cpp itself saw a near-tie; most must be equal throughout.
 #[test]
@@ -330,16 +348,8 @@ fn synthetic_architectures_match_llama_cpp() {
             .unwrap_or_else(|| panic!("no reference cases for {arch}"));
         for case in cases {
             total += 1;
-            let steps = steps_of(case);
-            let req = GenerateRequest {
-                raw_prompt: Some(case["prompt"].as_str().unwrap().to_string()),
-                max_tokens: Some(steps.len() as u32),
-                temperature: Some(0.0),
-                ..Default::default()
-            };
-            let out = model.generate(&req, &mut |_| true).unwrap();
             let label = format!("{arch} {:?}", case["prompt"]);
-            match agreement(&label, &out.text, &steps) {
+            match run_case(&model, &label, case) {
                 Agreement::Equal => equal += 1,
                 Agreement::NearTie(report) => eprintln!("near-tie (tolerated): {report}"),
                 Agreement::Differs(report) => failures.push(report),
@@ -384,16 +394,8 @@ fn gemma3_in_other_types_is_converted_to_run_natively() {
     );
     let mut checked = 0;
     for case in reference["models"]["gemma3"].as_array().unwrap() {
-        let steps = steps_of(case);
-        let req = GenerateRequest {
-            raw_prompt: Some(case["prompt"].as_str().unwrap().to_string()),
-            max_tokens: Some(steps.len() as u32),
-            temperature: Some(0.0),
-            ..Default::default()
-        };
-        let out = model.generate(&req, &mut |_| true).unwrap();
-        match agreement("gemma3 (from F16)", &out.text, &steps) {
-            Agreement::Equal => eprintln!("equal: {:?}", out.text),
+        match run_case(&model, "gemma3 (from F16)", case) {
+            Agreement::Equal => {}
             Agreement::NearTie(report) => eprintln!("near-tie (tolerated): {report}"),
             Agreement::Differs(report) => panic!("{report}"),
         }
@@ -434,19 +436,7 @@ fn k_quant_files_run_natively_and_match_llama_cpp() {
     let (mut equal, mut failures) = (0, Vec::new());
     let cases = reference["models"][K_MODEL].as_array().unwrap();
     for case in cases {
-        let steps = steps_of(case);
-        let req = GenerateRequest {
-            raw_prompt: Some(case["prompt"].as_str().unwrap().to_string()),
-            max_tokens: Some(steps.len() as u32),
-            temperature: Some(0.0),
-            ..Default::default()
-        };
-        let out = model.generate(&req, &mut |_| true).unwrap();
-        match agreement(
-            &format!("{K_MODEL} {:?}", case["prompt"]),
-            &out.text,
-            &steps,
-        ) {
+        match run_case(&model, &format!("{K_MODEL} {:?}", case["prompt"]), case) {
             Agreement::Equal => equal += 1,
             Agreement::NearTie(report) => eprintln!("near-tie (tolerated): {report}"),
             Agreement::Differs(report) => failures.push(report),

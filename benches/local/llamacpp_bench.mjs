@@ -2,7 +2,8 @@
 // llmkit-local's `bench_decode` example: same GGUF, same raw prompt, same thread
 // count, greedy decoding. Prints one JSON line with the same fields.
 //
-// Usage: node llamacpp_bench.mjs MODEL.gguf [--threads N] [--tokens N]
+// Usage: node llamacpp_bench.mjs MODEL.gguf [--threads N] [--tokens N] [--repeat N]
+// (--repeat N: the prompt N times over, separated by spaces, to time prompt processing)
 import fs from "node:fs";
 import path from "node:path";
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
@@ -11,10 +12,10 @@ import { getLlama, LlamaLogLevel } from "node-llama-cpp";
 const PROMPT = "Once upon a time, in a small village at the edge of a great forest, there lived";
 
 function parseArgs(argv) {
-    const args = { model: null, threads: 2, tokens: 128 };
+    const args = { model: null, threads: 2, tokens: 128, repeat: 1 };
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
-        if (a === "--threads" || a === "--tokens") {
+        if (a === "--threads" || a === "--tokens" || a === "--repeat") {
             const v = Number(argv[++i]);
             if (!Number.isInteger(v) || v <= 0) throw new Error(`${a} needs a positive integer`);
             args[a.slice(2)] = v;
@@ -47,7 +48,7 @@ let args;
 try {
     args = parseArgs(process.argv.slice(2));
 } catch (err) {
-    console.error(`${err.message}\nusage: node llamacpp_bench.mjs MODEL.gguf [--threads N] [--tokens N]`);
+    console.error(`${err.message}\nusage: node llamacpp_bench.mjs MODEL.gguf [--threads N] [--tokens N] [--repeat N]`);
     process.exit(2);
 }
 
@@ -58,11 +59,12 @@ const baselineRssMb = procStatusMb("VmRSS");
 const loadStart = performance.now();
 const model = await llama.loadModel({ modelPath: args.model, gpuLayers: 0 });
 // Passing threads explicitly matters: with the default threading the context hung on a 2-core machine.
-const context = await model.createContext({ contextSize: 512, batchSize: 512, threads: args.threads });
+const contextSize = Math.max(512, 32 * args.repeat + args.tokens + 64);
+const context = await model.createContext({ contextSize, batchSize: 512, threads: args.threads });
 const sequence = context.getSequence();
 const loadMs = performance.now() - loadStart;
 
-const promptIds = model.tokenize(PROMPT, false);
+const promptIds = model.tokenize(Array(args.repeat).fill(PROMPT).join(" "), false);
 const started = performance.now();
 let first = null;
 let completion = 0;

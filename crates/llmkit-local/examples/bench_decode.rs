@@ -1,8 +1,9 @@
 //! Decode benchmark: loads a GGUF model, generates 128 tokens greedily from a fixed prompt, and
 //! prints one JSON line with load time, time to first token, decode speed and peak memory.
 //!
-//! Usage: `bench_decode MODEL.gguf [--threads N] [--no-requant] [--tokens N] [--parallel N]`
-//! (`--parallel N`: N identical requests at once, reporting their aggregate speed), or
+//! Usage: `bench_decode MODEL.gguf [--threads N] [--no-requant] [--tokens N] [--parallel N]
+//! [--repeat N]` (`--parallel N`: N identical requests at once, reporting their aggregate speed;
+//! `--repeat N`: the prompt N times over, separated by spaces, to time prompt processing), or
 //! `bench_decode MODEL.gguf --convert-q8` to write (or find) the model's Q8_0 conversion and
 //! print its path.
 
@@ -21,6 +22,7 @@ struct Args {
     convert_q8: bool,
     tokens: u32,
     parallel: usize,
+    repeat: usize,
 }
 
 fn main() -> ExitCode {
@@ -28,7 +30,7 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(msg) => {
             eprintln!(
-                "{msg}\nusage: bench_decode MODEL.gguf [--threads N] [--no-requant] [--tokens N] [--parallel N] | --convert-q8"
+                "{msg}\nusage: bench_decode MODEL.gguf [--threads N] [--no-requant] [--tokens N] [--parallel N] [--repeat N] | --convert-q8"
             );
             return ExitCode::from(2);
         }
@@ -88,7 +90,7 @@ fn run(args: &Args) -> Result<serde_json::Value, llmkit_local::LocalError> {
     let load_ms = start.elapsed().as_secs_f64() * 1000.0;
 
     let req = GenerateRequest {
-        raw_prompt: Some(PROMPT.to_string()),
+        raw_prompt: Some(vec![PROMPT; args.repeat].join(" ")),
         max_tokens: Some(args.tokens),
         temperature: Some(0.0),
         ..Default::default()
@@ -178,6 +180,7 @@ fn parse_args() -> Result<Args, String> {
     let mut convert_q8 = false;
     let mut parallel = 1;
     let mut tokens = 128;
+    let mut repeat = 1;
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -193,6 +196,10 @@ fn parse_args() -> Result<Args, String> {
                 let v = it.next().ok_or("--parallel needs a value")?;
                 parallel = v.parse::<usize>().map_err(|e| format!("--parallel: {e}"))?;
             }
+            "--repeat" => {
+                let v = it.next().ok_or("--repeat needs a value")?;
+                repeat = v.parse::<usize>().map_err(|e| format!("--repeat: {e}"))?;
+            }
             "--no-requant" => no_requant = true,
             "--convert-q8" => convert_q8 = true,
             other if other.starts_with("--") => return Err(format!("unknown option {other}")),
@@ -206,6 +213,7 @@ fn parse_args() -> Result<Args, String> {
         convert_q8,
         tokens,
         parallel: parallel.max(1),
+        repeat: repeat.max(1),
     })
 }
 

@@ -225,8 +225,13 @@ fn dot_rows_at(
             blocks,
             n_act,
         };
+        // Tile shapes measured on prompt processing (380 tokens, 1 thread, AVX-VNNI): Q8_0
+        // 105 tok/s with 2×2 tiles, 167 with 4×2 (2×4: 132, 4×4: 157); Q4_1 within 5% of 144
+        // for every shape, 2×2 the best.
         if n_act == 1 {
             tiles::<4, 1>(&shape, rows, acts, n_rows, out);
+        } else if wt == WeightType::Q8_0 {
+            tiles::<4, 2>(&shape, rows, acts, n_rows, out);
         } else {
             tiles::<2, 2>(&shape, rows, acts, n_rows, out);
         }

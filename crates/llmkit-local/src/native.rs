@@ -242,8 +242,8 @@ pub(crate) struct Native {
     threads: usize,
 }
 
-/// Whether the native engine can run `file`: an architecture it knows, Q4_1/Q8_0/Q4_K/Q6_K matrices,
-/// f32 vectors, only tensors it reads, and no rope scaling it does not implement.
+/// Whether the native engine can run `file`: an architecture it knows, Q4_1/Q8_0/Q4_K/Q6_K
+/// matrices, f32 vectors, only tensors it reads, and no rope scaling it does not implement.
 pub(crate) fn supports(file: &GgufFile) -> bool {
     let meta = Meta(file.content());
     let Some(arch) = meta.str("general.architecture") else {

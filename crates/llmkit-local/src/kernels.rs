@@ -105,24 +105,30 @@ pub(crate) fn simd_level() -> SimdLevel {
     *LEVEL.get_or_init(detect_level)
 }
 
+/// The best level this CPU supports: VEX VNNI before EVEX VNNI (no AVX512 frequency cost).
 fn detect_level() -> SimdLevel {
+    [SimdLevel::AvxVnni, SimdLevel::Avx512Vnni, SimdLevel::Avx2]
+        .into_iter()
+        .find(|&level| supported(level))
+        .unwrap_or(SimdLevel::Scalar)
+}
+
+/// Whether this CPU has the instructions of `level`.
+fn supported(level: SimdLevel) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;
-        if !(has!("avx2") && has!("fma") && has!("f16c")) {
-            return SimdLevel::Scalar;
-        }
-        if has!("avxvnni") {
-            SimdLevel::AvxVnni
-        } else if has!("avx512vnni") && has!("avx512vl") {
-            SimdLevel::Avx512Vnni
-        } else {
-            SimdLevel::Avx2
+        let avx2 = has!("avx2") && has!("fma") && has!("f16c");
+        match level {
+            SimdLevel::Scalar => true,
+            SimdLevel::Avx2 => avx2,
+            SimdLevel::AvxVnni => avx2 && has!("avxvnni"),
+            SimdLevel::Avx512Vnni => avx2 && has!("avx512vnni") && has!("avx512vl"),
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        SimdLevel::Scalar
+        level == SimdLevel::Scalar
     }
 }
 
@@ -132,8 +138,9 @@ fn simd() -> bool {
     simd_level() != SimdLevel::Scalar
 }
 
+/// The little-endian f16 at `bytes[at..at + 2]`, widened.
 #[inline]
-fn f16_at(bytes: &[u8], at: usize) -> f32 {
+pub(crate) fn f16_at(bytes: &[u8], at: usize) -> f32 {
     f16::from_le_bytes([bytes[at], bytes[at + 1]]).to_f32()
 }
 
@@ -210,12 +217,12 @@ fn dot_rows_at(
     debug_assert_eq!(out.len(), rows.len() / row_bytes * n_act);
     #[cfg(not(target_arch = "x86_64"))]
     let _ = level;
-    if matches!(wt, WeightType::Q4K | WeightType::Q6K) {
-        dot_rows_k(level, wt, rows, row_bytes, acts, act_bytes, out);
-        return;
-    }
     #[cfg(target_arch = "x86_64")]
     if level != SimdLevel::Scalar {
+        if matches!(wt, WeightType::Q4K | WeightType::Q6K) {
+            dot_rows_k(wt, rows, row_bytes, acts, act_bytes, out);
+            return;
+        }
         let n_rows = rows.len() / row_bytes;
         let shape = Shape {
             wt,
@@ -254,11 +261,12 @@ fn dot_rows_at(
     }
 }
 
-/// [`dot_rows_at`] for K-quant rows: a row at a time (a super-block is 256 values, enough work
-/// per call; the kernels prefetch the row ahead), against up to four activations at once so
-/// that prompt processing unpacks each weight block once per four tokens.
+/// The SIMD path of [`dot_rows_at`] for K-quant rows: a row at a time (a super-block is 256
+/// values, enough work per call; the kernels prefetch the row ahead), against up to four
+/// activations at once so that prompt processing unpacks each weight block once per four
+/// tokens. The CPU must have AVX2, FMA and F16C (any level but Scalar).
+#[cfg(target_arch = "x86_64")]
 fn dot_rows_k(
-    level: SimdLevel,
     wt: WeightType,
     rows: &[u8],
     row_bytes: usize,
@@ -266,48 +274,37 @@ fn dot_rows_k(
     act_bytes: usize,
     out: &mut [f32],
 ) {
-    let n_act = acts.len() / act_bytes.max(1);
+    let n_act = acts.len() / act_bytes;
     for (row, out) in rows
         .chunks_exact(row_bytes)
-        .zip(out.chunks_exact_mut(n_act.max(1)))
+        .zip(out.chunks_exact_mut(n_act))
     {
-        #[cfg(target_arch = "x86_64")]
-        if level != SimdLevel::Scalar {
-            let mut done = 0;
-            for (four, o) in acts
-                .chunks_exact(4 * act_bytes)
-                .zip(out.chunks_exact_mut(4))
-            {
-                let a: [&[u8]; 4] =
-                    std::array::from_fn(|i| &four[i * act_bytes..(i + 1) * act_bytes]);
-                // SAFETY: every level but Scalar has AVX2, FMA and F16C.
-                let sums = unsafe {
-                    match wt {
-                        WeightType::Q4K => kquants::avx2::dot_q4_k_n::<4>(row, a),
-                        _ => kquants::avx2::dot_q6_k_n::<4>(row, a),
-                    }
-                };
-                o.copy_from_slice(&sums);
-                done += 4;
-            }
-            for (act, o) in acts[done * act_bytes..]
-                .chunks_exact(act_bytes)
-                .zip(&mut out[done..])
-            {
-                // SAFETY: as above.
-                *o = unsafe {
-                    match wt {
-                        WeightType::Q4K => kquants::avx2::dot_q4_k(row, act),
-                        _ => kquants::avx2::dot_q6_k(row, act),
-                    }
-                };
-            }
-            continue;
+        let mut done = 0;
+        for (four, o) in acts
+            .chunks_exact(4 * act_bytes)
+            .zip(out.chunks_exact_mut(4))
+        {
+            let a: [&[u8]; 4] = std::array::from_fn(|i| &four[i * act_bytes..(i + 1) * act_bytes]);
+            // SAFETY: the caller checked that the CPU has AVX2, FMA and F16C.
+            let sums = unsafe {
+                match wt {
+                    WeightType::Q4K => kquants::avx2::dot_q4_k_n::<4>(row, a),
+                    _ => kquants::avx2::dot_q6_k_n::<4>(row, a),
+                }
+            };
+            o.copy_from_slice(&sums);
+            done += 4;
         }
-        for (act, o) in acts.chunks_exact(act_bytes).zip(out.iter_mut()) {
-            *o = match wt {
-                WeightType::Q4K => kquants::dot_q4_k_scalar(row, act),
-                _ => kquants::dot_q6_k_scalar(row, act),
+        for (act, o) in acts[done * act_bytes..]
+            .chunks_exact(act_bytes)
+            .zip(&mut out[done..])
+        {
+            // SAFETY: as above.
+            *o = unsafe {
+                match wt {
+                    WeightType::Q4K => kquants::avx2::dot_q4_k(row, act),
+                    _ => kquants::avx2::dot_q6_k(row, act),
+                }
             };
         }
     }
@@ -1189,25 +1186,6 @@ mod tests {
         }
     }
 
-    /// Whether this CPU can run `level`'s kernels.
-    fn runs(level: SimdLevel) -> bool {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::is_x86_feature_detected as has;
-            let avx2 = has!("avx2") && has!("fma") && has!("f16c");
-            match level {
-                SimdLevel::Scalar => true,
-                SimdLevel::Avx2 => avx2,
-                SimdLevel::AvxVnni => avx2 && has!("avxvnni"),
-                SimdLevel::Avx512Vnni => avx2 && has!("avx512vnni") && has!("avx512vl"),
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            level == SimdLevel::Scalar
-        }
-    }
-
     #[test]
     fn every_simd_level_gives_the_same_bits() {
         // Extreme quants too: |q| = 127 activations against all-15 nibbles and ±127 weights,
@@ -1243,12 +1221,12 @@ mod tests {
                     dot_rows_at(level, wt, &rows, row_bytes, &acts, n_act, &mut out);
                     out.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
                 };
-                if !runs(SimdLevel::Avx2) {
+                if !supported(SimdLevel::Avx2) {
                     continue;
                 }
                 let base = run(SimdLevel::Avx2);
                 for level in [SimdLevel::AvxVnni, SimdLevel::Avx512Vnni] {
-                    if runs(level) {
+                    if supported(level) {
                         assert_eq!(
                             run(level),
                             base,

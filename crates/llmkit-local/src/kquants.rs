@@ -5,7 +5,7 @@
 //! those lanes too, so both give the same bits (tested).
 #![allow(unsafe_code)]
 
-use half::f16;
+use crate::kernels::f16_at;
 
 /// Values per K-quant super-block.
 pub(crate) const QK_K: usize = 256;
@@ -16,22 +16,25 @@ pub(crate) const Q6_K_BYTES: usize = 210;
 /// `block_q8_K`: f32 d, 256 i8 quants, 16 i16 sums of 16 quants each.
 pub(crate) const Q8_K_BYTES: usize = 292;
 
+/// The eight 6-bit scales and the eight 6-bit mins of a Q4_K block's 12 packed bytes (ggml's
+/// `get_scale_min_k4` for all eight sub-blocks at once).
 #[inline]
-fn f16_at(b: &[u8], at: usize) -> f32 {
-    f16::from_le_bytes([b[at], b[at + 1]]).to_f32()
-}
-
-/// The 6-bit scale and min of sub-block `j` (0..8) of a Q4_K block (ggml's `get_scale_min_k4`).
-#[inline]
-fn scale_min(scales: &[u8], j: usize) -> (u8, u8) {
-    if j < 4 {
-        (scales[j] & 63, scales[j + 4] & 63)
-    } else {
-        (
-            (scales[j + 4] & 0x0f) | ((scales[j - 4] >> 6) << 4),
-            (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4),
-        )
-    }
+fn unpack_scales(packed: &[u8]) -> ([u8; 8], [u8; 8]) {
+    let word = |i: usize| {
+        u32::from_le_bytes([
+            packed[4 * i],
+            packed[4 * i + 1],
+            packed[4 * i + 2],
+            packed[4 * i + 3],
+        ])
+    };
+    let (w0, w1, w2) = (word(0), word(1), word(2));
+    let scales_lo = w0 & 0x3f3f_3f3f;
+    let scales_hi = (w2 & 0x0f0f_0f0f) | (((w0 >> 6) & 0x0303_0303) << 4);
+    let mins_lo = w1 & 0x3f3f_3f3f;
+    let mins_hi = ((w2 >> 4) & 0x0f0f_0f0f) | (((w1 >> 6) & 0x0303_0303) << 4);
+    let bytes = |lo: u32, hi: u32| (u64::from(lo) | (u64::from(hi) << 32)).to_le_bytes();
+    (bytes(scales_lo, scales_hi), bytes(mins_lo, mins_hi))
 }
 
 /// Quantizes `x` (a multiple of 256 long) into Q8_K blocks, as ggml's `quantize_row_q8_K_ref`:
@@ -95,17 +98,17 @@ pub(crate) fn dot_q4_k_scalar(row: &[u8], act: &[u8]) -> f32 {
         let (yd, q8, sums) = q8_k(y);
         let d = yd * f16_at(x, 0);
         let dmin = -yd * f16_at(x, 2);
-        let (scales, qs) = (&x[4..16], &x[16..]);
-        let sm: [(u8, u8); 8] = std::array::from_fn(|j| scale_min(scales, j));
+        let qs = &x[16..];
+        let (scales, mins) = unpack_scales(&x[4..16]);
         for (i, m) in acc_m.iter_mut().enumerate() {
             let q8s = |s: usize| bsum(sums, 2 * s) + bsum(sums, 2 * s + 1);
             let prod =
-                i32::from(sm[2 * i].1) * q8s(2 * i) + i32::from(sm[2 * i + 1].1) * q8s(2 * i + 1);
+                i32::from(mins[2 * i]) * q8s(2 * i) + i32::from(mins[2 * i + 1]) * q8s(2 * i + 1);
             *m = dmin.mul_add(prod as f32, *m);
         }
         let mut lanes = [0i32; 8];
         for j in 0..4 {
-            let (lo_scale, hi_scale) = (i32::from(sm[2 * j].0), i32::from(sm[2 * j + 1].0));
+            let (lo_scale, hi_scale) = (i32::from(scales[2 * j]), i32::from(scales[2 * j + 1]));
             for (k, lane) in lanes.iter_mut().enumerate() {
                 let (mut lo, mut hi) = (0i32, 0i32);
                 for b in 4 * k..4 * k + 4 {
@@ -173,12 +176,14 @@ pub(crate) fn dot_q6_k_scalar(row: &[u8], act: &[u8]) -> f32 {
 pub(crate) fn dequantize_q4_k(row: &[u8], out: &mut [f32]) {
     for (x, ys) in row.chunks_exact(Q4_K_BYTES).zip(out.chunks_exact_mut(QK_K)) {
         let (d, min) = (f16_at(x, 0), f16_at(x, 2));
-        let (scales, qs) = (&x[4..16], &x[16..]);
+        let qs = &x[16..];
+        let (scales, mins) = unpack_scales(&x[4..16]);
         for j in 0..4 {
-            let (s1, m1) = scale_min(scales, 2 * j);
-            let (s2, m2) = scale_min(scales, 2 * j + 1);
-            let (d1, m1) = (d * f32::from(s1), min * f32::from(m1));
-            let (d2, m2) = (d * f32::from(s2), min * f32::from(m2));
+            let (d1, m1) = (d * f32::from(scales[2 * j]), min * f32::from(mins[2 * j]));
+            let (d2, m2) = (
+                d * f32::from(scales[2 * j + 1]),
+                min * f32::from(mins[2 * j + 1]),
+            );
             for l in 0..32 {
                 let q = qs[32 * j + l];
                 ys[64 * j + l] = d1 * f32::from(q & 0x0f) - m1;
@@ -206,13 +211,8 @@ pub(crate) fn dequantize_q6_k(row: &[u8], out: &mut [f32]) {
 pub(crate) mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{Q4_K_BYTES, Q6_K_BYTES, Q8_K_BYTES, QK_K, q8_k};
-    use crate::kernels::hsum_float_8;
-
-    #[inline]
-    fn f16_to_f32(b: &[u8], at: usize) -> f32 {
-        half::f16::from_le_bytes([b[at], b[at + 1]]).to_f32()
-    }
+    use super::{Q4_K_BYTES, Q6_K_BYTES, Q8_K_BYTES, QK_K, q8_k, unpack_scales};
+    use crate::kernels::{f16_at, hsum_float_8};
 
     /// Asks for the cache lines a few blocks ahead of `block` (3 lines cover a Q4_K or Q6_K
     /// block; a hint that never faults).
@@ -226,29 +226,6 @@ pub(crate) mod avx2 {
             // the address computation defined whatever it points at.
             _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64 * line).cast());
         }
-    }
-
-    /// The eight 6-bit scales and the eight 6-bit mins of a Q4_K block's 12 packed bytes, as
-    /// bytes in two u64s ([`super::scale_min`] for all sub-blocks at once).
-    #[inline]
-    fn unpack_scales(packed: &[u8]) -> (u64, u64) {
-        let word = |i: usize| {
-            u32::from_le_bytes([
-                packed[4 * i],
-                packed[4 * i + 1],
-                packed[4 * i + 2],
-                packed[4 * i + 3],
-            ])
-        };
-        let (w0, w1, w2) = (word(0), word(1), word(2));
-        let scales_lo = w0 & 0x3f3f_3f3f;
-        let scales_hi = (w2 & 0x0f0f_0f0f) | (((w0 >> 6) & 0x0303_0303) << 4);
-        let mins_lo = w1 & 0x3f3f_3f3f;
-        let mins_hi = ((w2 >> 4) & 0x0f0f_0f0f) | (((w1 >> 6) & 0x0303_0303) << 4);
-        (
-            u64::from(scales_lo) | (u64::from(scales_hi) << 32),
-            u64::from(mins_lo) | (u64::from(mins_hi) << 32),
-        )
     }
 
     /// Scale `k` of the eight i16 scales in `sc` (both halves), in every i16 lane.
@@ -282,13 +259,14 @@ pub(crate) mod avx2 {
         let mut acc_m = [_mm_setzero_ps(); A];
         for (b, x) in row.chunks_exact(Q4_K_BYTES).enumerate() {
             prefetch_block(x);
-            let xd = f16_to_f32(x, 0);
-            let xmin = f16_to_f32(x, 2);
+            let xd = f16_at(x, 0);
+            let xmin = f16_at(x, 2);
             let qs = &x[16..];
             let (scales, mins) = unpack_scales(&x[4..16]);
             // The 8 scales and the 8 mins as i16; the mins dot the sums of the sub-blocks' quants.
-            let scales16 = _mm_cvtepu8_epi16(_mm_set_epi64x(0, scales as i64));
-            let mins16 = _mm_cvtepu8_epi16(_mm_set_epi64x(0, mins as i64));
+            let eight = |b: [u8; 8]| i64::from_le_bytes(b);
+            let scales16 = _mm_cvtepu8_epi16(_mm_set_epi64x(0, eight(scales)));
+            let mins16 = _mm_cvtepu8_epi16(_mm_set_epi64x(0, eight(mins)));
             let sc = _mm256_broadcastsi128_si256(scales16);
             let ys: [(f32, &[u8], &[u8]); A] =
                 std::array::from_fn(|a| q8_k(&acts[a][b * Q8_K_BYTES..(b + 1) * Q8_K_BYTES]));
@@ -370,7 +348,7 @@ pub(crate) mod avx2 {
         let mut acc = [_mm256_setzero_ps(); A];
         for (b, x) in row.chunks_exact(Q6_K_BYTES).enumerate() {
             prefetch_block(x);
-            let xd = f16_to_f32(x, 208);
+            let xd = f16_at(x, 208);
             let ys: [(f32, &[u8], &[u8]); A] =
                 std::array::from_fn(|a| q8_k(&acts[a][b * Q8_K_BYTES..(b + 1) * Q8_K_BYTES]));
             let mut sumi = [_mm256_setzero_si256(); A];

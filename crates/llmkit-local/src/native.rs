@@ -1,11 +1,10 @@
 //! llmkit-local's own forward pass for the architectures it supports (llama: SmolLM2, Llama,
 //! TinyLlama; qwen2; qwen3; phi3; gemma3) when their matrices are Q4_1, Q8_0, Q4_K or Q6_K (the
 //! types of Q4_K_M files): it multiplies straight from the memory-mapped GGUF (no copy, no
-//! conversion), looks token embeddings up by
-//! dequantizing only the needed row, keeps its own f16 KV cache, and follows llama.cpp's CPU
-//! arithmetic and graph for each architecture step by step (activations quantized per block
-//! like ggml, RMS norm summed in f64, ggml's RoPE modes, flash-attention accumulation and GELU
-//! table), so greedy output tracks llama.cpp's.
+//! conversion), looks token embeddings up by dequantizing only the needed row, keeps its own
+//! f16 KV cache, and follows llama.cpp's CPU arithmetic and graph for each architecture step by
+//! step (activations quantized per block like ggml, RMS norm summed in f64, ggml's RoPE modes,
+//! flash-attention accumulation and GELU table), so greedy output tracks llama.cpp's.
 //!
 //! Files with other quant types, or with tensors this engine does not know, run on candle's
 //! models instead.

@@ -1,0 +1,3 @@
+//! Integration tests of llmkit-accounting.
+
+mod max_cost;

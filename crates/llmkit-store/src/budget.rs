@@ -41,15 +41,30 @@ pub enum Reservation {
 impl Store {
     /// Reserves `estimate_usd` against the budgets in one `BEGIN IMMEDIATE` transaction.
     pub fn reserve(&self, budgets: &Budgets, estimate_usd: f64) -> Result<Reservation, StoreError> {
+        self.reserve_scoped(None, budgets, estimate_usd)
+    }
+
+    /// Reserves `estimate_usd` against budgets that count only one scope's spend: the
+    /// ledger rows whose `profile` is `scope` (the gateway writes a virtual key's id there)
+    /// and that scope's outstanding reservations. With no scope every row and every
+    /// reservation counts, as for the CLI's own budgets.
+    pub fn reserve_scoped(
+        &self,
+        scope: Option<&str>,
+        budgets: &Budgets,
+        estimate_usd: f64,
+    ) -> Result<Reservation, StoreError> {
         let now = now_secs();
         self.write(|tx| {
             tx.execute(
                 "DELETE FROM budget_reservations WHERE ts < ?1",
                 [now - STALE_SECS],
             )?;
+            // `?1 IS NULL` selects everything when no scope is given.
             let outstanding: f64 = tx.query_row(
-                "SELECT COALESCE(SUM(amount_usd), 0.0) FROM budget_reservations",
-                [],
+                "SELECT COALESCE(SUM(amount_usd), 0.0) FROM budget_reservations
+                 WHERE ?1 IS NULL OR scope = ?1",
+                [scope],
                 |r| r.get(0),
             )?;
             let periods = [
@@ -60,8 +75,9 @@ impl Store {
                 let Some(limit) = limit else { continue };
                 let spent: f64 = tx.query_row(
                     "SELECT COALESCE(SUM(cost_usd), 0.0) FROM ledger
-                     WHERE ts >= CAST(strftime('%s', 'now', 'localtime', ?1, 'utc') AS REAL)",
-                    [modifier],
+                     WHERE ts >= CAST(strftime('%s', 'now', 'localtime', ?1, 'utc') AS REAL)
+                       AND (?2 IS NULL OR profile = ?2)",
+                    params![modifier, scope],
                     |r| r.get(0),
                 )?;
                 if spent + outstanding + estimate_usd > limit {
@@ -73,8 +89,8 @@ impl Store {
                 }
             }
             tx.execute(
-                "INSERT INTO budget_reservations (ts, amount_usd) VALUES (?1, ?2)",
-                params![now, estimate_usd],
+                "INSERT INTO budget_reservations (ts, amount_usd, scope) VALUES (?1, ?2, ?3)",
+                params![now, estimate_usd, scope],
             )?;
             Ok(Reservation::Granted(tx.last_insert_rowid()))
         })

@@ -1,5 +1,5 @@
 //! llmkit-store: SQLite persistence for sessions, the usage ledger, the response cache,
-//! budget reservations and (reserved) batch checkpoints.
+//! budget reservations, batch checkpoints and the gateway's virtual keys.
 //!
 //! One file, WAL mode, a busy timeout and `BEGIN IMMEDIATE` writes with a retry on
 //! `SQLITE_BUSY`, so several llmkit processes can share it. Ledger rows are written by a
@@ -14,6 +14,7 @@ mod budget;
 mod cache;
 mod db;
 mod error;
+mod keys;
 mod ledger;
 mod migrations;
 mod sessions;
@@ -22,6 +23,7 @@ pub use budget::{Budgets, Reservation};
 pub use cache::{CacheStats, cache_key};
 pub use db::Store;
 pub use error::StoreError;
+pub use keys::VirtualKey;
 pub use ledger::{LedgerRow, UsageFilter, UsageGroup, UsageRow, now_secs};
 pub use migrations::LATEST_VERSION;
 pub use sessions::{Message, Session, SessionSummary};

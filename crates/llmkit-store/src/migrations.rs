@@ -100,7 +100,25 @@ const V5: &str = "
 ALTER TABLE ledger ADD COLUMN cost_unknown INTEGER NOT NULL DEFAULT 0;
 ";
 
-const ALL: [&str; 5] = [V1, V2, V3, V4, V5];
+/// Version 6: the gateway's virtual keys (a public id and the SHA-256 of the secret, never
+/// the secret itself), and budget reservations scoped to one key, so that a key's budget
+/// counts only its own spend and its own outstanding reservations.
+const V6: &str = "
+CREATE TABLE keys (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    secret_sha256 BLOB NOT NULL,
+    models TEXT NOT NULL DEFAULT '',
+    budget_daily_usd REAL,
+    created REAL NOT NULL,
+    expires REAL,
+    revoked REAL
+);
+ALTER TABLE budget_reservations ADD COLUMN scope TEXT;
+CREATE INDEX ledger_by_profile_ts ON ledger(profile, ts);
+";
+
+const ALL: [&str; 6] = [V1, V2, V3, V4, V5, V6];
 
 /// The schema version this build writes.
 pub const LATEST_VERSION: usize = ALL.len();

@@ -41,6 +41,10 @@ pub struct AccountingConfig {
     /// Send requests to models without a known price even under a spending limit
     /// (`--allow-unpriced`); their cost is then unknown, not checked.
     pub allow_unpriced: bool,
+    /// Count `budgets` against this scope's spend only: the ledger rows whose `profile` is
+    /// this value and its own reservations (the gateway passes a virtual key's id). `None`
+    /// counts every row, as the CLI's budgets do.
+    pub budget_scope: Option<String>,
 }
 
 impl AccountingConfig {
@@ -53,6 +57,7 @@ impl AccountingConfig {
             cache_ttl_secs: DEFAULT_CACHE_TTL_SECS,
             default_output_estimate: 1024,
             allow_unpriced: false,
+            budget_scope: None,
         }
     }
 }
@@ -146,7 +151,11 @@ impl StoreAccounting {
         }
         let mut reservation = None;
         if !self.cfg.budgets.is_empty() && estimate > 0.0 {
-            match self.store.reserve(&self.cfg.budgets, estimate) {
+            match self.store.reserve_scoped(
+                self.cfg.budget_scope.as_deref(),
+                &self.cfg.budgets,
+                estimate,
+            ) {
                 Ok(Reservation::Granted(id)) => reservation = Some(id),
                 Ok(Reservation::Refused {
                     period,

@@ -1,0 +1,50 @@
+//! `GatewayConfig`: everything the gateway needs, resolved by the caller.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use llmkit_accounting::AccountingConfig;
+use llmkit_client::ClientConfig;
+use llmkit_store::Store;
+
+/// The default request body limit: 4 MiB, room for long prompts and embedding batches.
+pub const DEFAULT_BODY_LIMIT: usize = 4 * 1024 * 1024;
+
+/// The gateway's settings: where to listen, the one upstream, the store and the limits.
+#[derive(Clone)]
+pub struct GatewayConfig {
+    pub listen: SocketAddr,
+    /// The upstream every request is proxied to (its own key, base URL, retries).
+    pub upstream: ClientConfig,
+    /// The store holding the keys, the ledger, the cache and the reservations.
+    pub store: Arc<Store>,
+    /// Prices, cache policy and output estimate; the budgets are taken from each key.
+    pub accounting: AccountingConfig,
+    /// Requests with a larger body are refused with 413.
+    pub body_limit: usize,
+    /// A connection that has not sent a whole request head in this time is closed (also
+    /// between requests of a kept-alive connection), so slow clients cannot pin it.
+    pub header_timeout: Duration,
+    /// How long a shutdown waits for in-flight requests and streams.
+    pub shutdown_grace: Duration,
+}
+
+impl GatewayConfig {
+    pub fn new(
+        listen: SocketAddr,
+        upstream: ClientConfig,
+        store: Arc<Store>,
+        accounting: AccountingConfig,
+    ) -> Self {
+        Self {
+            listen,
+            upstream,
+            store,
+            accounting,
+            body_limit: DEFAULT_BODY_LIMIT,
+            header_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! `GatewayError`: why the gateway could not start or a key command failed. Errors of a
+//! single request are OpenAI error bodies (`server::ApiError`), not this type.
+
+use std::net::SocketAddr;
+
+use llmkit_client::ClientError;
+use llmkit_store::StoreError;
+
+/// A failure to start the gateway or to manage keys.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GatewayError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The upstream client could not be built.
+    #[error("upstream: {0}")]
+    Client(#[from] ClientError),
+
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+
+    /// No key has this id (or it is revoked, for `rotate`).
+    #[error("no live key with id `{0}`")]
+    UnknownKey(String),
+
+    /// A key's settings are unusable.
+    #[error("invalid key settings: {0}")]
+    InvalidKey(String),
+}
+
+impl GatewayError {
+    /// A one-line suggestion for the user.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Bind { .. } => Some(
+                "another process may use the port: pick another with --port, or --port 0 for any free one"
+                    .to_string(),
+            ),
+            Self::Client(e) => e.hint(),
+            Self::Store(e) => e.hint(),
+            Self::UnknownKey(_) => Some("`llmkit keys list` shows the keys".to_string()),
+            Self::InvalidKey(_) => Some(
+                "names must not be empty; budgets are positive USD amounts".to_string(),
+            ),
+        }
+    }
+
+    /// True when the user's input is at fault (not a run-time failure).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Self::UnknownKey(_) | Self::InvalidKey(_))
+    }
+}

@@ -1,0 +1,22 @@
+//! llmkit-gateway: `llmkit serve`, an OpenAI-compatible HTTP gateway over the same request
+//! pipeline as the CLI (`llmkit_client::Pipeline` with `llmkit_accounting::StoreAccounting`),
+//! so the cache, budgets and the ledger apply to every request that passes through it.
+//!
+//! Callers authenticate with virtual keys (`lk-...`) stored in the llmkit store as a public
+//! id plus the SHA-256 of the secret; each key may be limited to some models and carry a
+//! daily budget, reserved before the call and settled with the real usage. Every ledger row
+//! carries the key's public id in its `profile` column.
+//!
+//! This crate never reads the environment or files: the CLI resolves its settings and
+//! passes a [`GatewayConfig`].
+
+mod config;
+mod error;
+mod keys;
+mod metrics;
+mod server;
+
+pub use config::GatewayConfig;
+pub use error::GatewayError;
+pub use keys::{NewKey, create_key, revoke_key, rotate_key};
+pub use server::Gateway;

@@ -56,6 +56,8 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Kb(args) => commands::kb::run(ctx, args).await,
         Command::Eval(args) => commands::eval::run(ctx, args).await,
         Command::Finetune(args) => commands::finetune::run(ctx, args).await,
+        Command::Serve(args) => commands::gateway::serve(ctx, args).await,
+        Command::Keys(args) => commands::gateway::keys(ctx, args),
     }
 }
 

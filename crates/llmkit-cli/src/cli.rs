@@ -105,6 +105,10 @@ pub enum Command {
     Eval(crate::commands::eval::EvalArgs),
     /// Fine-tuning data: validate chat JSONL and estimate tokens and cost.
     Finetune(crate::commands::finetune::FinetuneArgs),
+    /// Run an OpenAI-compatible gateway with virtual keys, per-key budgets and the ledger.
+    Serve(crate::commands::gateway::ServeArgs),
+    /// Manage the gateway's virtual keys: create, list, revoke, rotate.
+    Keys(crate::commands::gateway::KeysArgs),
     /// Summarize text, files or directories (map-reduce over long inputs).
     Summarize(SummarizeArgs),
     /// Translate text, keeping Markdown, code, URLs and placeholders intact.
@@ -647,7 +651,7 @@ fn parse_unit(s: &str) -> Result<f64, String> {
     }
 }
 
-fn parse_positive_f64(s: &str) -> Result<f64, String> {
+pub(crate) fn parse_positive_f64(s: &str) -> Result<f64, String> {
     let v = parse_f64(s)?;
     if v > 0.0 {
         Ok(v)

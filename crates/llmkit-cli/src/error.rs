@@ -10,6 +10,7 @@ use std::fmt;
 use llmkit_batch::BatchError;
 use llmkit_client::ClientError;
 use llmkit_eval::EvalError;
+use llmkit_gateway::GatewayError;
 use llmkit_kb::KbError;
 use llmkit_local::{EmbedError, LocalError};
 use llmkit_store::StoreError;
@@ -90,7 +91,8 @@ owned_from!(
     EvalError,
     KbError,
     LocalError,
-    EmbedError
+    EmbedError,
+    GatewayError
 );
 
 impl From<&ClientError> for CliError {
@@ -195,6 +197,16 @@ impl From<&EmbedError> for CliError {
     }
 }
 
+impl From<&GatewayError> for CliError {
+    fn from(e: &GatewayError) -> Self {
+        match e {
+            GatewayError::Client(c) => Self::from(c),
+            GatewayError::Store(s) => Self::from(s),
+            other => Self::from_parts(other.to_string(), other.hint(), other.is_usage()),
+        }
+    }
+}
+
 /// The first typed error in `err`'s chain, converted by its `From` impl above, and the
 /// message of that error alone (to tell context added above it).
 ///
@@ -226,7 +238,8 @@ pub fn typed(err: &anyhow::Error) -> Option<CliError> {
             EvalError,
             KbError,
             LocalError,
-            EmbedError
+            EmbedError,
+            GatewayError
         );
     }
     None

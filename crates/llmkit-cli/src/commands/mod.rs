@@ -12,6 +12,7 @@ pub mod eval;
 pub mod finetune;
 mod finetune_export;
 mod finetune_jobs;
+pub mod gateway;
 pub mod kb;
 pub mod models;
 mod request;

@@ -9,6 +9,7 @@ mod errors;
 mod eval;
 mod eval_resume;
 mod faults;
+mod gateway;
 mod kb;
 mod local;
 mod models_pull;

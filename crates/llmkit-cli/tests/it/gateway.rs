@@ -1,5 +1,7 @@
 //! `llmkit keys create/list/revoke/rotate` and `llmkit serve` on `--port 0`, driven over raw
 //! HTTP/1.1 on 127.0.0.1.
+// The helpers below are test code too; clippy.toml exempts only `#[test]` functions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -30,7 +30,7 @@ mod stream;
 pub mod tokens;
 
 pub use backend::Backend;
-pub use catalog::{ModelCatalog, ModelInfo, training_price_per_mtok};
+pub use catalog::{Modality, ModelCatalog, ModelInfo, training_price_per_mtok};
 pub use config::{AzureConfig, ClientConfig, RetryPolicy, Timeouts};
 pub use download::download_file;
 pub use error::{BoxError, ClientError};

@@ -351,6 +351,10 @@ pub struct CompleteArgs {
 pub struct ModelsArgs {
     #[command(subcommand)]
     pub action: Option<ModelsAction>,
+    /// Show the built-in price list (with the config's `[models."NAME"]` overrides): context
+    /// window, output limit and USD per 1M tokens. Works offline, with no API key.
+    #[arg(long)]
+    pub prices: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -53,6 +53,14 @@ pub struct ModelOverride {
     pub input_per_mtok: Option<f64>,
     pub cached_input_per_mtok: Option<f64>,
     pub output_per_mtok: Option<f64>,
+    /// Multiplier of the price in the Batch API (0.5 = half price).
+    pub batch_multiplier: Option<f64>,
+    /// Multiplier of the price on the Flex tier.
+    pub flex_multiplier: Option<f64>,
+    /// Multiplier of the price on the Priority tier.
+    pub priority_multiplier: Option<f64>,
+    /// Served only on the Responses API.
+    pub responses_only: Option<bool>,
 }
 
 /// The whole file.

@@ -12,6 +12,7 @@ mod faults;
 mod kb;
 mod local;
 mod models_pull;
+mod prices;
 mod redact;
 mod remote_jobs;
 mod repl;

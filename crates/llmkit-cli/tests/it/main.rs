@@ -16,6 +16,7 @@ mod prices;
 mod redact;
 mod remote_jobs;
 mod repl;
+mod secrets;
 mod spend;
 mod support;
 mod tasks;

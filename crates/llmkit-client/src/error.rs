@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use llmkit_types::ApiErrorBody;
 
+use crate::ratelimit::RateLimitInfo;
+
 /// A boxed error source (reqwest, IO...), kept for `Error::source` chains.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -37,6 +39,9 @@ pub enum ClientError {
         raw: String,
         /// The wait the server asked for (`retry-after-ms` / `Retry-After`), if any.
         retry_after: Option<std::time::Duration>,
+        /// The `x-ratelimit-*` headers of the error response, when it had any: a 429 with
+        /// capacity left is a fault, not a sign that the caller is going too fast.
+        rate_limit: Option<Box<RateLimitInfo>>,
     },
 
     /// Every attempt failed with a retryable error; `last` is the final one.
@@ -157,6 +162,16 @@ impl ClientError {
         match self {
             Self::Api { retry_after, .. } => *retry_after,
             Self::RetriesExhausted { last, .. } => last.retry_after(),
+            _ => None,
+        }
+    }
+
+    /// The `x-ratelimit-*` headers of an error response (of the last attempt for
+    /// `RetriesExhausted`), when the server sent any.
+    pub fn rate_limit(&self) -> Option<&RateLimitInfo> {
+        match self {
+            Self::Api { rate_limit, .. } => rate_limit.as_deref(),
+            Self::RetriesExhausted { last, .. } => last.rate_limit(),
             _ => None,
         }
     }
@@ -360,6 +375,7 @@ mod tests {
             request_id: Some("req_123".into()),
             raw,
             retry_after: None,
+            rate_limit: None,
         }
     }
 

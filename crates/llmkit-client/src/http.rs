@@ -571,8 +571,10 @@ pub(crate) fn body_error(e: &reqwest::Error) -> ClientError {
 }
 
 pub(crate) fn api_failure(status: StatusCode, headers: &HeaderMap, bytes: &[u8]) -> Failure {
+    let rate_limit = RateLimitInfo::from_headers(headers);
     let error = ClientError::Api {
         retry_after: crate::retry::server_delay(headers, std::time::SystemTime::now()),
+        rate_limit: (!rate_limit.is_empty()).then(|| Box::new(rate_limit)),
         status: status.as_u16(),
         error: ErrorResponse::parse_lenient(bytes),
         request_id: request_id(headers),

@@ -24,6 +24,17 @@ pub enum ClientError {
         source: BoxError,
     },
 
+    /// The TLS handshake failed: the server does not speak TLS (a plain-HTTP server addressed
+    /// with `https://`) or its certificate was refused. Not transient, so never retried.
+    #[error("the TLS handshake with {url} failed: {}", error_chain(source.as_ref()))]
+    Tls {
+        url: String,
+        /// The server answered the handshake with something that is not TLS.
+        plain_http: bool,
+        #[source]
+        source: BoxError,
+    },
+
     /// An attempt ran out of time (what timed out is in the text).
     #[error("timed out: {0}")]
     Timeout(String),
@@ -126,6 +137,9 @@ impl ClientError {
             Self::Connect { .. } => {
                 "check the base URL (`llmkit config show`) and that the server is running"
             }
+            Self::Tls {
+                url, plain_http, ..
+            } => return Some(tls_hint(url, *plain_http)),
             Self::Timeout(_) => "the server is slow or unreachable: try again or raise --timeout",
             Self::RetriesExhausted { last, .. } => {
                 let inner = last.hint().map(|h| format!("; {h}")).unwrap_or_default();
@@ -257,6 +271,7 @@ impl ClientError {
             }
             Self::NoApiKey
             | Self::RetriesExhausted { .. }
+            | Self::Tls { .. }
             | Self::InvalidConfig(_)
             | Self::BudgetExceeded { .. }
             | Self::Store(_)
@@ -355,6 +370,32 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
         cur = s.source();
     }
     out
+}
+
+/// What to do about a failed TLS handshake with `url`: for a server that does not speak TLS,
+/// the same address over `http://`.
+fn tls_hint(url: &str, plain_http: bool) -> String {
+    let origin = url::Url::parse(url)
+        .ok()
+        .and_then(|u| {
+            let host = u.host_str()?.to_string();
+            Some(match u.port_or_known_default() {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            })
+        })
+        .unwrap_or_else(|| url.to_string());
+    if plain_http {
+        format!(
+            "the server at https://{origin} does not speak TLS; if it is a plain-HTTP server, \
+             use http://{origin} in the base URL"
+        )
+    } else {
+        format!(
+            "the TLS handshake with {origin} was refused: check that the base URL names the \
+             server's host (its certificate must match) and that the system CA bundle is installed"
+        )
+    }
 }
 
 fn is_tls_root_problem(e: &(dyn std::error::Error + 'static)) -> bool {

@@ -141,3 +141,19 @@ fn empty_and_binary_input() {
         .run_with_stdin("a\u{0}b");
     assert_clear_error(&o, "binary");
 }
+
+#[test]
+fn issue22_https_to_a_plain_http_server_says_http_and_is_not_retried() {
+    let mock = Mock::default();
+    let https = mock.base_url().replacen("http://", "https://", 1);
+    let mut k = Llmkit::against(&mock);
+    k.cmd.env("OPENAI_BASE_URL", &https);
+    let o = k.args(["ask", "--max-retries", "3", "hi"]).run();
+    assert_clear_error(&o, "does not speak TLS");
+    let err = stderr(&o);
+    let origin = https.trim_start_matches("https://").trim_end_matches("/v1");
+    assert!(err.contains(&format!("use http://{origin}")), "{err}");
+    assert!(!err.contains("gave up after"), "retried: {err}");
+    assert!(!err.contains("kept failing"), "{err}");
+    assert_eq!(o.status.code(), Some(1));
+}

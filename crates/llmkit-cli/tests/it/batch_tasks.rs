@@ -82,7 +82,8 @@ fn issue5_every_task_runs_per_row_with_its_structured_result() {
         let got = lines(&out);
         assert_eq!(got.len(), 3, "{task}");
         for (line, id) in got.iter().zip(["a", "b", "c"]) {
-            assert_eq!(line["id"], id, "{task}: {line}");
+            assert_eq!(line["custom_id"], id, "{task}: {line}");
+            assert!(line.get("id").is_none(), "{task}: {line}");
             assert!(
                 line.get("error").is_none_or(Value::is_null),
                 "{task}: {line}"
@@ -132,7 +133,7 @@ fn issue5_a_row_whose_output_fails_validation_is_an_error_line_and_the_rest_cont
     assert!(o.status.success(), "{}", stderr(&o));
     let got = lines(&out);
     assert_eq!(got.len(), 4);
-    assert_eq!(got[1]["id"], "bad");
+    assert_eq!(got[1]["custom_id"], "bad");
     assert_eq!(got[1]["error"]["code"], "invalid_output", "{}", got[1]);
     assert!(
         got[1]["error"]["message"]

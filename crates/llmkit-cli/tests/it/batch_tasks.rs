@@ -130,7 +130,8 @@ fn issue5_a_row_whose_output_fails_validation_is_an_error_line_and_the_rest_cont
         &out,
         &["--task", "sentiment", "--repair-attempts", "0"],
     );
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("1 of 4 rows failed"), "{}", stderr(&o));
     let got = lines(&out);
     assert_eq!(got.len(), 4);
     assert_eq!(got[1]["custom_id"], "bad");
@@ -196,7 +197,7 @@ fn issue5_batch_redact_sends_no_originals_and_restores_results() {
     );
     let out = dir.path().join("raw-out.jsonl");
     let o = run(&mut Llmkit::against(&mock), &raw, &out, &["--redact"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     for r in mock.server.requests() {
         assert!(!r["body"].to_string().contains(EMAIL), "{}", r["body"]);
     }

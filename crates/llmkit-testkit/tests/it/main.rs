@@ -6,6 +6,7 @@ mod endpoints;
 mod faults;
 mod finetune;
 mod limits;
+mod support;
 
 use futures::StreamExt;
 use llmkit_testkit::{MockConfig, MockServer};

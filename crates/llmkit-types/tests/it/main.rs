@@ -1,3 +1,4 @@
-//! Integration tests for llmkit-types: the contract test against OpenAI's published OpenAPI spec.
+//! Integration tests for llmkit-types: the contract test against the vendored subset of OpenAI's
+//! published OpenAPI spec (`tests/fixtures/`).
 
 mod contract;

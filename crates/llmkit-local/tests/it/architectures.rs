@@ -15,7 +15,7 @@ use candle_core::{Device, Tensor};
 use llmkit_local::{GenerateRequest, LoadOptions, LocalModel};
 use serde_json::Value;
 
-use crate::support::{Agreement, agreement, default_model_path};
+use crate::support::{Agreement, agreement, default_model_path, fixture};
 
 /// The architectures generated, in the fixture's order.
 const ARCHS: [&str; 4] = ["qwen2", "qwen3", "phi3", "gemma3"];
@@ -249,21 +249,8 @@ fn write_synthetic_typed(
     gguf_file::write(&mut out, &meta_refs, &tensor_refs).unwrap();
 }
 
-fn reference(test: &str) -> Option<Value> {
-    fixture(test, "synthetic_arch_reference.json")
-}
-
-fn fixture(test: &str, name: &str) -> Option<Value> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Some(serde_json::from_str(&text).expect("the reference file is valid JSON")),
-        Err(_) => {
-            eprintln!("SKIP {test}: {} not found", path.display());
-            None
-        }
-    }
+fn reference() -> Value {
+    fixture("synthetic_arch_reference.json")
 }
 
 #[test]
@@ -271,7 +258,7 @@ fn fixture(test: &str, name: &str) -> Option<Value> {
 fn write_synthetic_models() {
     let dir = PathBuf::from(std::env::var("LLMKIT_SYNTH_DIR").expect("set LLMKIT_SYNTH_DIR"));
     std::fs::create_dir_all(&dir).unwrap();
-    let tokenizer = default_model_path("write_synthetic_models").expect("the default model");
+    let tokenizer = default_model_path().expect("the default model");
     for arch in ARCHS {
         let dest = dir.join(format!("{arch}-synthetic.gguf"));
         write_synthetic(arch, &tokenizer, &dest);
@@ -325,13 +312,10 @@ fn run_case(model: &LocalModel, label: &str, case: &Value) -> Agreement {
 /// parts from it only where llama.cpp itself saw a near-tie; most must be equal throughout.
 #[test]
 fn synthetic_architectures_match_llama_cpp() {
-    let test = "synthetic_architectures_match_llama_cpp";
-    let Some(tokenizer) = default_model_path(test) else {
+    let Some(tokenizer) = default_model_path() else {
         return;
     };
-    let Some(reference) = reference(test) else {
-        return;
-    };
+    let reference = reference();
     let dir = tempfile::tempdir().unwrap();
     let (mut equal, mut total) = (0, 0);
     let mut failures = Vec::new();
@@ -370,10 +354,10 @@ fn synthetic_architectures_match_llama_cpp() {
 /// test allows partings at llama.cpp's near-ties, as the others do.
 #[test]
 fn gemma3_in_other_types_is_converted_to_run_natively() {
-    let test = "gemma3_in_other_types_is_converted_to_run_natively";
-    let (Some(tokenizer), Some(reference)) = (default_model_path(test), reference(test)) else {
+    let Some(tokenizer) = default_model_path() else {
         return;
     };
+    let reference = reference();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gemma3-synthetic.f16.gguf");
     write_synthetic_as("gemma3", &tokenizer, &path, GgmlDType::F16);
@@ -421,13 +405,10 @@ fn gemma3_in_other_types_is_converted_to_run_natively() {
 /// `ARCHS=llama-q4_k_m`), or part only at llama.cpp's near-ties.
 #[test]
 fn k_quant_files_run_natively_and_match_llama_cpp() {
-    let test = "k_quant_files_run_natively_and_match_llama_cpp";
-    let (Some(tokenizer), Some(reference)) = (
-        default_model_path(test),
-        fixture(test, "synthetic_kquant_reference.json"),
-    ) else {
+    let Some(tokenizer) = default_model_path() else {
         return;
     };
+    let reference = fixture("synthetic_kquant_reference.json");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(format!("{K_MODEL}-synthetic.gguf"));
     write_synthetic_k(&tokenizer, &path);

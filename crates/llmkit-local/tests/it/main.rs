@@ -1,6 +1,7 @@
 //! Integration tests for llmkit-local. Tests that need the real model skip with a message when
 //! the file is absent (run scripts/fetch-models.sh, or point LLMKIT_MODELS_DIR at a directory
-//! that holds it). Run them in release mode: debug candle is about 100 times slower.
+//! that holds it), and fail instead when `LLMKIT_REQUIRE_MODELS=1` (as `scripts/test.sh`
+//! sets). Run them in release mode: debug candle is about 100 times slower.
 
 mod architectures;
 mod bad_files;

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use candle_core::quantized::{GgmlDType, QTensor, gguf_file};
 use candle_core::{Device, Tensor};
 use llmkit_local::{GenerateRequest, LoadOptions, LocalModel};
+use llmkit_testkit::rng::SplitMix64;
 use serde_json::Value;
 
 use crate::support::{Agreement, agreement, default_model_path, fixture};
@@ -20,24 +21,10 @@ use crate::support::{Agreement, agreement, default_model_path, fixture};
 /// The architectures generated, in the fixture's order.
 const ARCHS: [&str; 4] = ["qwen2", "qwen3", "phi3", "gemma3"];
 
-/// splitmix64: the same sequence on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[-scale, scale)`.
-    fn values(&mut self, n: usize, scale: f32) -> Vec<f32> {
-        (0..n)
-            .map(|_| ((self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale)
-            .collect()
-    }
+/// `n` values uniform in `[-scale, scale)`: the same on every machine, so that the generated
+/// models are the ones llama.cpp's continuations were recorded on.
+fn values(rng: &mut SplitMix64, n: usize, scale: f32) -> Vec<f32> {
+    (0..n).map(|_| rng.signed_f32(scale)).collect()
 }
 
 /// The shape of every generated model: 128 wide, 4 query heads over 2 KV heads. qwen3 and
@@ -184,11 +171,11 @@ fn write_synthetic_typed(
         meta.push((key("attention.sliding_window"), u32v(WINDOW)));
     }
 
-    let mut rng = Rng(u64::from_le_bytes(*b"llmkit\0\0") ^ arch.len() as u64);
+    let mut rng = SplitMix64::new(u64::from_le_bytes(*b"llmkit\0\0") ^ arch.len() as u64);
     let mut tensors: Vec<(String, QTensor)> = Vec::new();
-    let mut matrix = |name: String, rows: usize, cols: usize, scale: f32, rng: &mut Rng| {
+    let mut matrix = |name: String, rows: usize, cols: usize, scale: f32, rng: &mut SplitMix64| {
         let t =
-            Tensor::from_vec(rng.values(rows * cols, scale), (rows, cols), &Device::Cpu).unwrap();
+            Tensor::from_vec(values(rng, rows * cols, scale), (rows, cols), &Device::Cpu).unwrap();
         let dtype = type_of(&name);
         tensors.push((name, QTensor::quantize(&t, dtype).unwrap()));
     };
@@ -217,8 +204,8 @@ fn write_synthetic_typed(
         matrix(p("attn_output"), s.width, q_dim, w, &mut rng);
         matrix(p("ffn_down"), s.width, s.ff, w, &mut rng);
     }
-    let mut vector = |name: String, len: usize, base: f32, scale: f32, rng: &mut Rng| {
-        let values: Vec<f32> = rng.values(len, scale).iter().map(|v| base + v).collect();
+    let mut vector = |name: String, len: usize, base: f32, scale: f32, rng: &mut SplitMix64| {
+        let values: Vec<f32> = values(rng, len, scale).iter().map(|v| base + v).collect();
         let t = Tensor::from_vec(values, len, &Device::Cpu).unwrap();
         tensors.push((name, QTensor::quantize(&t, GgmlDType::F32).unwrap()));
     };

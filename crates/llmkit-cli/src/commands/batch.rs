@@ -117,6 +117,8 @@ pub struct BatchTaskArgs {
 }
 
 #[derive(Debug, Args)]
+// `-o` is the output file here; request fields go in with `--option`.
+#[command(mut_arg("options", |a| a.short(None)))]
 pub struct BatchRunArgs {
     /// The input: JSONL (task rows, or OpenAI Batch requests without --task) or CSV.
     pub input: PathBuf,
@@ -264,6 +266,7 @@ fn options(ctx: &Ctx, a: &BatchRunArgs) -> Result<JobOptions> {
             max_tokens: a.model.max_tokens,
             seed: a.model.seed,
             stop: a.model.stop.clone(),
+            extra: crate::commands::request::extra_fields(&a.model)?,
         },
         structured: Structured {
             repair_attempts: a.task_args.repair_attempts,

@@ -29,7 +29,6 @@ mod error;
 mod generate;
 mod gguf;
 mod kernels;
-mod kquants;
 mod model;
 mod native;
 mod requant;

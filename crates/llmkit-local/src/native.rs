@@ -19,8 +19,7 @@ use rayon::prelude::*;
 use crate::error::LocalError;
 use crate::generate::Arch;
 use crate::gguf::{GgufFile, Meta};
-use crate::kernels::{self, ActType, QK, WeightType};
-use crate::kquants;
+use crate::kernels::{self, ActType, QK, QK_K, WeightType};
 
 /// How this engine builds each architecture's graph (as llama.cpp does).
 impl Arch {
@@ -272,7 +271,7 @@ pub(crate) fn supports(file: &GgufFile) -> bool {
                 GgmlDType::Q4_1 | GgmlDType::Q8_0 => dims.len() == 2,
                 // K-quant rows are whole 256-value super-blocks.
                 GgmlDType::Q4K | GgmlDType::Q6K => {
-                    dims.len() == 2 && dims[1].is_multiple_of(kquants::QK_K)
+                    dims.len() == 2 && dims[1].is_multiple_of(QK_K)
                 }
                 _ => false,
             }

@@ -21,7 +21,7 @@
 //! # }
 //! ```
 
-mod batch;
+mod batcher;
 mod catalog;
 mod constrain;
 pub mod embed;
@@ -36,7 +36,7 @@ mod sampler;
 mod template;
 mod tokenizer;
 
-pub use batch::BatchStats;
+pub use batcher::BatchStats;
 pub use catalog::{
     DEFAULT_CHAT_MODEL, DEFAULT_EMBEDDING_MODEL, HubFile, KNOWN_MODELS, KnownModel, ModelKind,
     ModelSource, find_known_model, resolve_model_path,

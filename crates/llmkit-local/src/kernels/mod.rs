@@ -219,7 +219,7 @@ impl Tile {
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) const ALL: [Tile; 5] = [Tile::T8x1, Tile::T4x2, Tile::T2x2, Tile::T1x4, Tile::T1x1];
 
-    /// The fastest measured shape for `n_act` activations of `wt`.
+    /// The fastest measured shape for `n_act` activations of `wt` (`benches/local/README.md`).
     pub(crate) fn best(wt: WeightType, n_act: usize) -> Tile {
         match wt {
             WeightType::Q4K | WeightType::Q6K => Tile::T1x4,

@@ -51,6 +51,10 @@ pub struct GlobalArgs {
     /// Refuse requests once this much (USD) has been spent by this invocation.
     #[arg(long, global = true, value_name = "USD", value_parser = parse_positive_f64)]
     pub max_cost: Option<f64>,
+    /// Under --max-cost or a budget, still send requests to models without a known price
+    /// (their cost is then unknown and not capped).
+    #[arg(long, global = true)]
+    pub allow_unpriced: bool,
     /// Bypass the response cache.
     #[arg(long, global = true, conflicts_with = "cache")]
     pub no_cache: bool,

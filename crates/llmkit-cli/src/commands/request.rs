@@ -50,7 +50,7 @@ pub fn check_context(ctx: &Ctx, req: &ChatCompletionRequest) -> Result<(), CliEr
     if req.model.starts_with("local:") {
         return Ok(());
     }
-    let Some(info) = ctx.settings.model_info(&req.model) else {
+    let Some(info) = ctx.settings.models.info(&req.model) else {
         return Ok(());
     };
     let prompt = llmkit_client::count_chat_tokens(&req.model, &req.messages) as u64;

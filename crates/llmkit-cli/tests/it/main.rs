@@ -15,5 +15,6 @@ mod models_pull;
 mod redact;
 mod remote_jobs;
 mod repl;
+mod spend;
 mod support;
 mod tasks;

@@ -33,17 +33,17 @@ const FETCH_HINT: &str = "run scripts/fetch-models.sh to download the default mo
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
     /// The model directory or one of its files does not exist.
-    #[error("embedding model file {path} not found\nhint: {FETCH_HINT}")]
+    #[error("embedding model file {} not found", path.display())]
     Missing { path: PathBuf },
     /// A model file exists but could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {}: {source}", path.display())]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
     /// `config.json` is not a BERT configuration.
-    #[error("invalid model config {path}: {source}\nhint: {FETCH_HINT} again")]
+    #[error("invalid model config {}: {source}", path.display())]
     Config {
         path: PathBuf,
         #[source]
@@ -55,6 +55,18 @@ pub enum EmbedError {
     /// The tensor runtime failed (bad weights, shape mismatch, out of memory).
     #[error("embedding model error: {0}")]
     Model(#[from] candle_core::Error),
+}
+
+impl EmbedError {
+    /// A line telling the user what to do next, when there is something useful to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Missing { .. } => Some(FETCH_HINT.to_string()),
+            Self::Config { .. } => Some(format!("{FETCH_HINT} again")),
+            Self::Io { .. } => Some("check that the file exists and is readable".to_string()),
+            Self::Tokenizer(_) | Self::Model(_) => None,
+        }
+    }
 }
 
 /// Vectors for a batch of texts plus the number of tokens the model processed.
@@ -321,9 +333,10 @@ mod tests {
     fn missing_dir_has_hint() {
         let err = Embedder::load(Path::new("/nonexistent/llmkit/all-MiniLM-L6-v2"))
             .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(err.contains("scripts/fetch-models.sh"), "{err}");
+            .expect("a missing directory fails");
+        let hint = err.hint().unwrap_or_default();
+        assert!(hint.contains("scripts/fetch-models.sh"), "{hint}");
+        assert!(!err.to_string().contains("hint"), "{err}");
     }
 
     #[test]

@@ -90,6 +90,15 @@ impl Llmkit {
         self
     }
 
+    /// Uses another invocation's home (config, store) instead of this one's.
+    pub fn env_home(&mut self, home: &Path) -> &mut Self {
+        self.cmd
+            .env("HOME", home)
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("XDG_DATA_HOME", home.join("data"));
+        self
+    }
+
     pub fn config_path(&self) -> PathBuf {
         self.home.path().join("config/llmkit/config.toml")
     }

@@ -3,6 +3,10 @@
 //! that holds it), and fail instead when `LLMKIT_REQUIRE_MODELS=1` (as `scripts/test.sh`
 //! sets). Run them in release mode: debug candle is about 100 times slower.
 
+// Test code: a failed unwrap is a failed test (clippy.toml exempts #[test] functions,
+// not the helpers beside them).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod architectures;
 mod bad_files;
 mod chat;

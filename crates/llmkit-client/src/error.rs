@@ -155,7 +155,13 @@ impl ClientError {
             }
             Self::Timeout(_) => "the server is slow or unreachable: try again or raise --timeout",
             Self::RetriesExhausted { last, .. } => {
-                let inner = last.hint().map(|h| format!("; {h}")).unwrap_or_default();
+                // A 5xx's own hint ("the server failed: try again later") says it again.
+                let generic = matches!(**last, Self::Api { status: 500..=599, .. });
+                let inner = last
+                    .hint()
+                    .filter(|_| !generic)
+                    .map(|h| format!("; {h}"))
+                    .unwrap_or_default();
                 return Some(format!(
                     "the server kept failing: try again later or raise --max-retries{inner}"
                 ));

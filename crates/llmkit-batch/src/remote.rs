@@ -646,6 +646,9 @@ impl Remote<'_> {
             completion_tokens: usage.completion_tokens,
             cached_tokens: usage.cached_tokens(),
             cost_usd: cost,
+            // Tokens were used but the model has no known price: unknown, not free.
+            cost_unknown: usage.prompt_tokens + usage.completion_tokens > 0
+                && self.catalog.price(model).is_none(),
             latency_ms: 0,
             status,
             cache_hit: false,

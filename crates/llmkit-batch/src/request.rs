@@ -101,6 +101,10 @@ pub struct Sampling {
     pub max_tokens: Option<u32>,
     pub seed: Option<i64>,
     pub stop: Vec<String>,
+    /// Other request fields (`--reasoning-effort`, `--service-tier`, `--option KEY=VALUE`),
+    /// already checked against the request type by the caller.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, Value>,
 }
 
 /// A row ready to send.
@@ -172,6 +176,9 @@ pub fn prepare(
             put(o, "seed", sampling.seed.map(Value::from));
             if !sampling.stop.is_empty() {
                 o.insert("stop".into(), json!(sampling.stop));
+            }
+            for (k, v) in &sampling.extra {
+                o.insert(k.clone(), v.clone());
             }
             Ok(Prepared {
                 path: "chat/completions".into(),

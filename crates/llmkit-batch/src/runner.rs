@@ -63,7 +63,7 @@ pub struct RunContext {
 pub async fn run_job(opts: &JobOptions, cx: RunContext) -> Result<Summary, BatchError> {
     let id = opts.job_id()?;
     let mut reader = RowReader::open(&opts.input)?;
-    if opts.max_cost.is_some() && opts.task.is_some() && cx.catalog.get(&opts.model).is_none() {
+    if opts.max_cost.is_some() && opts.task.is_some() && cx.catalog.price(&opts.model).is_none() {
         return Err(BatchError::Invalid(format!(
             "--max-cost needs a price for `{}`, and the catalogue has none; add one in the config \
              or drop --max-cost",
@@ -330,6 +330,9 @@ impl Scheduler {
             completion_tokens: usage.completion_tokens,
             cached_tokens: usage.cached_tokens(),
             cost_usd: cost,
+            // Tokens were used but the model has no known price: unknown, not free.
+            cost_unknown: usage.prompt_tokens + usage.completion_tokens > 0
+                && self.catalog.price(model).is_none(),
             latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             status,
             cache_hit: false,

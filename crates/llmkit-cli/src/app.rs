@@ -4,9 +4,12 @@ use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::Result;
-use llmkit_client::{Backend, HttpClient, LocalBackend, Pipeline, RequestInfo};
+use llmkit_accounting::CachePolicy;
+use llmkit_client::{Accounting, Backend, HttpClient, LocalBackend, Pipeline, RequestInfo};
 use llmkit_local::{Embedder, LoadOptions, LocalModel};
+use llmkit_store::Store;
 
+use crate::accounting::StoreHandle;
 use crate::cli::{Cli, Command};
 use crate::commands;
 use crate::error::CliError;
@@ -17,15 +20,8 @@ pub async fn run(cli: Cli) -> Result<()> {
     let env = Env::from_process();
     let editing = matches!(cli.command, Command::Config(_));
     let settings = Settings::resolve(&cli.global, &env, editing)?;
-    let mut global = cli.global.clone();
-    if let Command::Eval(a) = &cli.command
-        && a.bypasses_cache()
-    {
-        global.no_cache = true;
-    }
     let ctx = Ctx {
         settings,
-        global,
         store: std::sync::OnceLock::new(),
     };
     let result = dispatch(&ctx, cli.command).await;
@@ -41,7 +37,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Models(args) => commands::models::run(ctx, args).await,
         Command::Tokens(args) => commands::tokens::run(ctx, args).await,
         Command::Embed(args) => commands::embed::run(ctx, args).await,
-        Command::Config(args) => commands::config::run(ctx, &ctx.global, args),
+        Command::Config(args) => commands::config::run(ctx, args),
         Command::Chat(args) => commands::chat::run(ctx, args).await,
         Command::Sessions(args) => commands::sessions::run(ctx, args),
         Command::Usage(args) => commands::usage::run(ctx, args),
@@ -63,13 +59,65 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
     }
 }
 
-/// What every command gets: the resolved settings and ways to open backends.
+/// What every command gets: the resolved settings and ways to open backends, the store
+/// and the request pipeline.
 pub struct Ctx {
     pub settings: Settings,
-    /// The global flags (redaction, cache, budget), for the request pipeline.
-    pub global: crate::cli::GlobalArgs,
-    /// The store, opened on first use (see `crate::accounting`).
-    pub store: std::sync::OnceLock<crate::accounting::StoreHandle>,
+    /// The store and this invocation's accounting, opened on first use.
+    store: std::sync::OnceLock<StoreHandle>,
+}
+
+/// What a command's request pipeline is for: the ledger's labels and the limits it holds.
+#[derive(Debug, Clone)]
+pub struct PipelineSpec {
+    /// The command named in ledger rows (`ask`, `batch`...).
+    pub command: String,
+    /// The conversation the ledger rows belong to.
+    pub session: Option<String>,
+    /// Whether this pipeline holds `--max-cost` itself.
+    pub cap: Cap,
+    /// A cache policy of the command's own (`eval run --fresh` reads no cache).
+    pub cache: Option<CachePolicy>,
+}
+
+/// Who enforces `--max-cost`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cap {
+    /// The pipeline: every request of this invocation counts against it.
+    Invocation,
+    /// The command, over a whole resumable job (batch, eval): a per-request refusal would
+    /// turn rows into errors where the job should stop resumably.
+    Job,
+}
+
+impl PipelineSpec {
+    /// A pipeline for `command`, capped per invocation, with the configured cache.
+    pub fn new(command: &str) -> Self {
+        Self {
+            command: command.to_string(),
+            session: None,
+            cap: Cap::Invocation,
+            cache: None,
+        }
+    }
+
+    /// Tags the ledger rows with a conversation.
+    pub fn in_session(mut self, session: String) -> Self {
+        self.session = Some(session);
+        self
+    }
+
+    /// The command enforces `--max-cost` itself (see [`Cap::Job`]).
+    pub fn job(mut self) -> Self {
+        self.cap = Cap::Job;
+        self
+    }
+
+    /// Uses this cache policy instead of the configured one.
+    pub fn cache(mut self, policy: CachePolicy) -> Self {
+        self.cache = Some(policy);
+        self
+    }
 }
 
 /// A backend ready to serve one command, with the model name to put in requests.
@@ -106,8 +154,8 @@ impl Ctx {
     pub async fn open_embedding(&self, model_flag: Option<&str>) -> Result<Opened> {
         let named = model_flag
             .map(str::to_string)
-            .or_else(|| self.settings.embedding_model.clone());
-        let local_default = self.settings.api_key.is_none() && self.settings.is_openai();
+            .or_else(|| self.settings.models.embedding.clone());
+        let local_default = self.settings.client.needs_local_fallback();
         let choice = match named {
             Some(n) => crate::settings::parse_model(&n),
             None if local_default => {
@@ -122,7 +170,7 @@ impl Ctx {
                 model,
             }),
             ModelChoice::Local(spec) => {
-                let dir = llmkit_local::resolve_model_path(&spec, &self.settings.models_dir)?;
+                let dir = llmkit_local::resolve_model_path(&spec, &self.settings.local.models_dir)?;
                 let embedder = tokio::task::spawn_blocking(move || Embedder::load(&dir))
                     .await
                     .map_err(|e| anyhow::anyhow!("loading the embedding model failed: {e}"))??;
@@ -136,52 +184,74 @@ impl Ctx {
     }
 
     /// The request pipeline for a command: the backend plus redaction and accounting
-    /// (cache, budgets, ledger) as the flags and config ask.
-    pub fn pipeline(&self, backend: Backend, command: &str) -> Result<Pipeline> {
-        self.pipeline_in_session(backend, command, None)
-    }
-
-    /// Like [`Ctx::pipeline`], with the ledger rows tagged with a conversation.
-    pub fn pipeline_in_session(
-        &self,
-        backend: Backend,
-        command: &str,
-        session: Option<String>,
-    ) -> Result<Pipeline> {
+    /// (cache, budgets, ledger) as the settings and `spec` ask.
+    pub fn pipeline(&self, backend: Backend, spec: PipelineSpec) -> Result<Pipeline> {
         let info = RequestInfo {
-            command: command.to_string(),
+            command: spec.command.clone(),
             profile: self.settings.profile.clone(),
-            session,
+            session: spec.session.clone(),
             ..RequestInfo::default()
         };
         let mut p = Pipeline::new(backend, info);
-        if let Some(r) = crate::privacy::redactor(self)? {
+        if let Some(r) = crate::privacy::redactor(&self.settings.redaction)? {
             p = p.with_redaction(r);
         }
-        if let Some(a) = crate::accounting::accounting(self)? {
-            p = p.with_accounting(a);
-        }
-        Ok(p)
+        Ok(p.with_accounting(self.accounting(&spec)?))
     }
 
-    /// Like [`Ctx::pipeline`] for commands that enforce `--max-cost` themselves over a
-    /// resumable job (batch, eval).
-    pub fn pipeline_uncapped(&self, backend: Backend, command: &str) -> Result<Pipeline> {
-        let info = RequestInfo {
-            command: command.to_string(),
-            profile: self.settings.profile.clone(),
-            ..RequestInfo::default()
-        };
-        let mut p = Pipeline::new(backend, info);
-        if let Some(r) = crate::privacy::redactor(self)? {
-            p = p.with_redaction(r);
+    /// The accounting step for `spec`. Every request is recorded in the ledger, so this is
+    /// always on. Pipelines capped per invocation share one instance, so that `--max-cost`
+    /// covers every request of the process.
+    fn accounting(&self, spec: &PipelineSpec) -> Result<Arc<dyn Accounting>> {
+        let handle = self.store_handle()?;
+        if spec.cap == Cap::Invocation && spec.cache.is_none() {
+            return Ok(Arc::clone(&handle.accounting) as Arc<dyn Accounting>);
         }
-        Ok(p.with_accounting(crate::accounting::accounting_uncapped(self)?))
+        let max_cost = match spec.cap {
+            Cap::Invocation => self.settings.budgets.max_cost_usd,
+            Cap::Job => None,
+        };
+        let cache = spec.cache.unwrap_or(self.settings.cache.policy);
+        let cfg = crate::accounting::config(&self.settings, max_cost, cache);
+        Ok(Arc::new(llmkit_accounting::StoreAccounting::new(
+            Arc::clone(&handle.store),
+            cfg,
+        )))
+    }
+
+    /// Whether the pipeline redacts (the settings or the config turn it on).
+    pub fn redacting(&self) -> bool {
+        self.settings.redaction.enabled
+    }
+
+    /// The store, opened on first use.
+    pub fn store(&self) -> Result<Arc<Store>> {
+        Ok(Arc::clone(&self.store_handle()?.store))
+    }
+
+    fn store_handle(&self) -> Result<&StoreHandle> {
+        if let Some(h) = self.store.get() {
+            return Ok(h);
+        }
+        let handle = StoreHandle::open(&self.settings).map_err(CliError::from)?;
+        // Another call may have won the race; either value is equivalent.
+        let _ = self.store.set(handle);
+        self.store
+            .get()
+            .ok_or_else(|| anyhow::anyhow!("the store could not be opened"))
+    }
+
+    /// Writes queued ledger rows (called once before the process exits).
+    pub fn flush_store(&self) -> Result<()> {
+        match self.store.get() {
+            Some(h) => h.store.flush().map_err(|e| CliError::from(e).into()),
+            None => Ok(()),
+        }
     }
 
     /// The HTTP client, refusing to go to OpenAI without a key.
     pub fn http(&self) -> Result<HttpClient> {
-        if self.settings.api_key.is_none() && self.settings.is_openai() {
+        if self.settings.client.needs_local_fallback() {
             return Err(CliError::failure(
                 "no API key set for the OpenAI API",
                 Some(
@@ -192,15 +262,15 @@ impl Ctx {
             )
             .into());
         }
-        Ok(HttpClient::new(self.settings.client_config())?)
+        Ok(HttpClient::new(self.settings.client.config())?)
     }
 
     /// Loads a local GGUF model (by catalogue name or path) on a blocking thread.
     pub async fn load_local(&self, spec: &str) -> Result<LocalModel> {
-        let path = llmkit_local::resolve_model_path(spec, &self.settings.models_dir)?;
+        let path = llmkit_local::resolve_model_path(spec, &self.settings.local.models_dir)?;
         let opts = LoadOptions {
             on_notice: Some(Arc::new(|msg: &str| notice(msg))),
-            threads: self.settings.local_threads,
+            threads: self.settings.local.threads,
             ..LoadOptions::default()
         };
         let model = tokio::task::spawn_blocking(move || LocalModel::load(&path, &opts))
@@ -208,12 +278,10 @@ impl Ctx {
             .map_err(|e| anyhow::anyhow!("loading the local model failed: {e}"))??;
         Ok(model)
     }
-}
 
-impl Ctx {
     /// `--show-redactions`: counts by kind on stderr, never the values.
     pub fn show_redactions(&self, counts: &[(String, usize)]) {
-        if !self.global.show_redactions {
+        if !self.settings.redaction.show_counts {
             return;
         }
         if counts.is_empty() {

@@ -19,7 +19,7 @@ use clap::Parser;
 use clap::error::ErrorKind;
 
 use crate::cli::Cli;
-use crate::error::{CliError, EXIT_FAILURE, EXIT_USAGE, is_broken_pipe};
+use crate::error::{EXIT_FAILURE, EXIT_USAGE, is_broken_pipe};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -74,7 +74,9 @@ fn subcommand_path() -> String {
     use clap::CommandFactory;
     let mut cmd = Cli::command();
     let mut path = vec!["llmkit".to_string()];
-    for arg in std::env::args().skip(1) {
+    // argv may hold bytes that are not UTF-8 (clap reports those itself): never panic here.
+    for arg in std::env::args_os().skip(1) {
+        let arg = arg.to_string_lossy().into_owned();
         if arg.starts_with('-') {
             continue;
         }
@@ -106,25 +108,8 @@ fn report(err: &anyhow::Error) -> ExitCode {
 }
 
 fn describe(err: &anyhow::Error) -> (String, Option<String>, i32) {
-    for cause in err.chain() {
-        if let Some(e) = cause.downcast_ref::<CliError>() {
-            return (context_prefix(err, &e.message), e.hint.clone(), e.code);
-        }
-        if let Some(e) = cause.downcast_ref::<llmkit_client::ClientError>() {
-            return (context_prefix(err, &e.to_string()), e.hint(), EXIT_FAILURE);
-        }
-        if let Some(e) = cause.downcast_ref::<llmkit_local::LocalError>() {
-            return (context_prefix(err, &e.to_string()), e.hint(), EXIT_FAILURE);
-        }
-        if let Some(e) = cause.downcast_ref::<llmkit_local::EmbedError>() {
-            // Its messages carry their hint on a second line.
-            let text = e.to_string();
-            let (msg, hint) = match text.split_once("\nhint: ") {
-                Some((m, h)) => (m.to_string(), Some(h.to_string())),
-                None => (text, None),
-            };
-            return (context_prefix(err, &msg), hint, EXIT_FAILURE);
-        }
+    if let Some(e) = crate::error::typed(err) {
+        return (context_prefix(err, &e.message), e.hint, e.code);
     }
     let message = err
         .chain()

@@ -16,6 +16,9 @@ pub struct ModelInfo {
     pub output_per_mtok: f64,
     /// Fraction taken off the list price in the Batch API (0.5 = half price).
     pub batch_discount: f64,
+    /// False for an entry whose prices nobody set (a model the user described only by its
+    /// window): its cost is unknown, not zero.
+    pub priced: bool,
 }
 
 impl ModelInfo {
@@ -35,6 +38,16 @@ impl ModelInfo {
             cached_input_per_mtok: cached,
             output_per_mtok: output,
             batch_discount: 0.5,
+            priced: true,
+        }
+    }
+
+    /// The entry for a model the catalogue does not know, before the user's overrides: an
+    /// 8k window, 4k of output, no known price.
+    pub fn unknown(id: &str) -> Self {
+        Self {
+            priced: false,
+            ..Self::new(id, 8192, 4096, 0.0, None, 0.0)
         }
     }
 
@@ -139,6 +152,22 @@ impl ModelCatalog {
         self.lookup(model.rsplit('/').next().unwrap_or(model))
     }
 
+    /// Like [`ModelCatalog::get`], only for an entry with known prices: what a spending
+    /// limit needs. A fine-tuned id takes its own entry or its base's fine-tuned (`ft:BASE`)
+    /// price, never the base model's own price, which is lower.
+    pub fn price(&self, model: &str) -> Option<&ModelInfo> {
+        if let Some(rest) = model.strip_prefix("ft:") {
+            let base = rest.split(':').next().unwrap_or(rest);
+            return self
+                .models
+                .iter()
+                .find(|m| m.id == model)
+                .or_else(|| self.lookup(&format!("ft:{base}")))
+                .filter(|m| m.priced);
+        }
+        self.get(model).filter(|m| m.priced)
+    }
+
     fn lookup(&self, model: &str) -> Option<&ModelInfo> {
         self.models
             .iter()
@@ -154,7 +183,7 @@ impl ModelCatalog {
     /// USD for `usage` on `model` (cached prompt tokens at the cached price), or `None` when
     /// the model is unknown.
     pub fn cost(&self, model: &str, usage: &Usage, batch: bool) -> Option<f64> {
-        let info = self.get(model)?;
+        let info = self.price(model)?;
         Some(info.cost_of(
             usage.prompt_tokens,
             usage.cached_tokens(),
@@ -231,6 +260,16 @@ mod tests {
         // No fine-tuned price known: the base's entry (window and price).
         assert_eq!(c.get("ft:gpt-5-mini:org:x:y").unwrap().id, "gpt-5-mini");
         assert!(c.get("ft:llama3:org:x:y").is_none());
+        // ...but a spending limit needs the fine-tuned price, which is unknown there.
+        assert!(c.price("ft:gpt-5-mini:org:x:y").is_none());
+        assert_eq!(
+            c.price("ft:gpt-4o-mini-2024-07-18:org:x:y")
+                .map(|m| m.id.as_str()),
+            Some("ft:gpt-4o-mini")
+        );
+        assert!(c.price("gpt-5.1").is_none() && c.price("gpt-5").is_some());
+        let unpriced = c.with_overrides([ModelInfo::unknown("gpt-5.1")]);
+        assert!(unpriced.get("gpt-5.1").is_some() && unpriced.price("gpt-5.1").is_none());
         assert_eq!(training_price_per_mtok("gpt-4o-mini-2024-07-18"), Some(3.0));
         assert_eq!(training_price_per_mtok("gpt-4.1-mini"), Some(5.0));
         assert_eq!(training_price_per_mtok("gpt-5"), None);

@@ -10,12 +10,13 @@ use crate::ratelimit::RateLimitInfo;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Why a backend call failed. The API key never appears in any variant.
+///
+/// Only failures of a backend call live here: the other crates' errors (the store, the
+/// tasks) have their own types, and the pipeline's accounting step reports its own failure
+/// as [`ClientError::Accounting`] with the cause kept as the source.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ClientError {
-    /// The caller requires a key and none is configured (raised by the CLI, not by this crate).
-    #[error("no API key configured")]
-    NoApiKey,
-
     /// The server could not be reached (DNS, refused, reset, TLS).
     #[error("could not reach {url}: {}", error_chain(source.as_ref()))]
     Connect {
@@ -84,9 +85,23 @@ pub enum ClientError {
     #[error("invalid client configuration: {0}")]
     InvalidConfig(String),
 
-    /// The local model failed.
+    /// The local model failed (its own error, hint included).
+    #[cfg(feature = "local")]
     #[error("local model: {0}")]
-    Local(String),
+    Local(Box<llmkit_local::LocalError>),
+
+    /// The local embedding model failed.
+    #[cfg(feature = "local")]
+    #[error("local embedding model: {0}")]
+    LocalEmbed(Box<llmkit_local::EmbedError>),
+
+    /// The local backend has no model of the kind the request needs (`chat`, `embedding`).
+    #[error("no local {0} model is loaded")]
+    NoLocalModel(&'static str),
+
+    /// The local model's worker thread failed (a bug, not bad input).
+    #[error("local model worker failed: {0}")]
+    LocalWorker(String),
 
     /// A spending limit would be exceeded: nothing was sent.
     #[error("{period} budget reached: ${spent:.4} spent of the ${limit:.4} limit")]
@@ -97,9 +112,17 @@ pub enum ClientError {
         period: String,
     },
 
-    /// The local store (ledger, cache, budgets) failed.
-    #[error("store: {0}")]
-    Store(String),
+    /// A spending limit is set and the model has no known price: nothing was sent, since a
+    /// cap that prices a request at $0 would never trigger.
+    #[error("`{model}` has no known price, so --max-cost and the budgets cannot hold it")]
+    Unpriced { model: String },
+
+    /// The pipeline's accounting step (ledger, cache, budgets) failed: nothing was sent.
+    #[error("accounting: {source}")]
+    Accounting {
+        #[source]
+        source: BoxError,
+    },
 
     /// A local file to upload or to download into could not be read or written.
     #[error("{what}: {source}")]
@@ -128,8 +151,17 @@ impl ClientError {
     /// A one-line suggestion for the user, when there is a useful one.
     pub fn hint(&self) -> Option<String> {
         let text = match self {
-            Self::NoApiKey => {
-                "set OPENAI_API_KEY or run `llmkit config set api_key`, or use the local model"
+            #[cfg(feature = "local")]
+            Self::Local(e) => return e.hint(),
+            #[cfg(feature = "local")]
+            Self::LocalEmbed(e) => return e.hint(),
+            Self::Unpriced { model } => {
+                return Some(format!(
+                    "set its price in the config file (USD per 1M tokens): `[models.\"{model}\"]` with `input_per_mtok = ...` and `output_per_mtok = ...`; or pass --allow-unpriced to send it without a cap"
+                ));
+            }
+            Self::NoLocalModel(_) => {
+                "run `llmkit models pull` (or scripts/fetch-models.sh), or set an API key"
             }
             Self::Connect { source, .. } if is_tls_root_problem(source.as_ref()) => {
                 "no usable CA certificates were found: install the system CA bundle (ca-certificates)"
@@ -142,7 +174,13 @@ impl ClientError {
             } => return Some(tls_hint(url, *plain_http)),
             Self::Timeout(_) => "the server is slow or unreachable: try again or raise --timeout",
             Self::RetriesExhausted { last, .. } => {
-                let inner = last.hint().map(|h| format!("; {h}")).unwrap_or_default();
+                // A 5xx's own hint ("the server failed: try again later") says it again.
+                let generic = matches!(**last, Self::Api { status: 500..=599, .. });
+                let inner = last
+                    .hint()
+                    .filter(|_| !generic)
+                    .map(|h| format!("; {h}"))
+                    .unwrap_or_default();
                 return Some(format!(
                     "the server kept failing: try again later or raise --max-retries{inner}"
                 ));
@@ -165,12 +203,14 @@ impl ClientError {
             Self::ChecksumMismatch { .. } => {
                 "the download was cut or altered, or the server (HF_ENDPOINT) serves another file: run the command again"
             }
-            Self::Decode { .. } | Self::Stream(_) | Self::Local(_) | Self::Store(_) => return None,
+            Self::Decode { .. }
+            | Self::Stream(_)
+            | Self::LocalWorker(_)
+            | Self::Accounting { .. } => return None,
         };
         Some(text.to_string())
     }
 
-    /// The HTTP status of the failure (of the last attempt for `RetriesExhausted`).
     /// The wait the server asked for before a retry (from the last attempt).
     pub fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
@@ -190,6 +230,7 @@ impl ClientError {
         }
     }
 
+    /// The HTTP status of the failure (of the last attempt for `RetriesExhausted`).
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Api { status, .. } => Some(*status),
@@ -269,16 +310,19 @@ impl ClientError {
                 }
                 crate::retry::status_is_retryable(*status)
             }
-            Self::NoApiKey
-            | Self::RetriesExhausted { .. }
+            Self::RetriesExhausted { .. }
             | Self::Tls { .. }
             | Self::InvalidConfig(_)
             | Self::BudgetExceeded { .. }
-            | Self::Store(_)
+            | Self::Accounting { .. }
+            | Self::Unpriced { .. }
             | Self::File { .. }
             | Self::InvalidInput(_)
             | Self::ChecksumMismatch { .. }
-            | Self::Local(_) => false,
+            | Self::NoLocalModel(_)
+            | Self::LocalWorker(_) => false,
+            #[cfg(feature = "local")]
+            Self::Local(_) | Self::LocalEmbed(_) => false,
         }
     }
 

@@ -254,12 +254,10 @@ impl LocalBackend {
         req: &EmbeddingRequest,
     ) -> Result<Response<EmbeddingResponse>, ClientError> {
         let started = Instant::now();
-        let embedder = self.embedder.clone().ok_or_else(|| {
-            ClientError::Local(
-                "no local embedding model is loaded (run scripts/fetch-models.sh, or set an API key)"
-                    .into(),
-            )
-        })?;
+        let embedder = self
+            .embedder
+            .clone()
+            .ok_or_else(|| ClientError::NoLocalModel("embedding"))?;
         let texts = match &req.input {
             llmkit_types::EmbeddingInput::Text(_) | llmkit_types::EmbeddingInput::Texts(_) => {
                 req.input.texts()
@@ -289,8 +287,8 @@ impl LocalBackend {
             embedder.embed_with_usage(&refs)
         })
         .await
-        .map_err(|e| ClientError::Local(format!("the embedding task failed: {e}")))?
-        .map_err(|e| ClientError::Local(e.to_string()))?;
+        .map_err(|e| ClientError::LocalWorker(format!("the embedding task failed: {e}")))?
+        .map_err(|e| ClientError::LocalEmbed(Box::new(e)))?;
         let data = result
             .vectors
             .into_iter()
@@ -356,12 +354,9 @@ impl LocalBackend {
     }
 
     fn chat_model(&self) -> Result<LocalModel, ClientError> {
-        self.model.clone().ok_or_else(|| {
-            ClientError::Local(
-                "no local chat model is loaded (run scripts/fetch-models.sh, or set an API key)"
-                    .into(),
-            )
-        })
+        self.model
+            .clone()
+            .ok_or_else(|| ClientError::NoLocalModel("chat"))
     }
 }
 
@@ -537,7 +532,7 @@ async fn run_blocking(
             .collect::<Result<Vec<_>, _>>()
     })
     .await
-    .map_err(|e| ClientError::Local(format!("the generation task failed: {e}")))?
+    .map_err(|e| ClientError::LocalWorker(format!("the generation task failed: {e}")))?
 }
 
 /// Maps a local failure to the error an OpenAI server would give for it, where one exists.
@@ -557,7 +552,7 @@ fn local_error(e: LocalError) -> ClientError {
             raw: String::new(),
         },
         LocalError::InvalidRequest(msg) => invalid_request(msg, ""),
-        _ => ClientError::Local(e.to_string()),
+        _ => ClientError::Local(Box::new(e)),
     }
 }
 

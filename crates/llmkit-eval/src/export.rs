@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::error::EvalError;
 use crate::metrics::Metric;
-use crate::report::{Gate, ItemResult, RunRecord};
+use crate::report::{ItemResult, RunRecord, Threshold};
 use crate::spec::Task;
 
 /// Which items of a run to export, and how to frame them.
@@ -15,7 +15,7 @@ pub struct ExportOptions {
     pub variant: Option<String>,
     /// Per-item conditions such as `rouge_l>=0.5` or `judge>=4`; when empty, every
     /// pass/fail metric of the run (accuracy, exact_match, regex_match, json_valid) must be 1.
-    pub pass: Vec<Gate>,
+    pub pass: Vec<Threshold>,
     /// The system message; default: the rendered system template of a `prompt` task, or
     /// a one-sentence instruction for the run's task.
     pub system: Option<String>,
@@ -56,11 +56,11 @@ pub fn passed_examples(record: &RunRecord, opts: &ExportOptions) -> Result<Expor
             names.join(", ")
         )));
     }
-    let pass: Vec<Gate> = if opts.pass.is_empty() {
+    let pass: Vec<Threshold> = if opts.pass.is_empty() {
         PASS_FAIL
             .iter()
             .filter(|m| record.metrics.contains(m))
-            .map(|m| Gate {
+            .map(|m| Threshold {
                 metric: *m,
                 op: ">=".into(),
                 value: 1.0,
@@ -250,13 +250,13 @@ mod tests {
             "{e}"
         );
         let opts = ExportOptions {
-            pass: vec![Gate::parse("rouge_l>=0.5").unwrap()],
+            pass: vec![Threshold::parse("rouge_l>=0.5").unwrap()],
             ..ExportOptions::default()
         };
         let e = passed_examples(&r, &opts).unwrap_err().to_string();
         assert!(e.contains("did not measure rouge_l"), "{e}");
         let opts = ExportOptions {
-            pass: vec![Gate::parse("latency_p50<=10").unwrap()],
+            pass: vec![Threshold::parse("latency_p50<=10").unwrap()],
             ..ExportOptions::default()
         };
         let e = passed_examples(&r, &opts).unwrap_err().to_string();

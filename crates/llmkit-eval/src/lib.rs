@@ -23,7 +23,7 @@ pub use html::render_html;
 pub use job::{EvalJobOptions, EvalOutcome, JudgeSetup, eval_job_id, run_eval};
 pub use judge::{JudgeSpec, Judgement};
 pub use report::{
-    Comparison, Delta, Gate, ItemResult, Regression, RunRecord, SentPrompt, VariantResult,
+    Comparison, Delta, ItemResult, Regression, RunRecord, SentPrompt, Threshold, VariantResult,
     best_per_metric, compare_runs, render_table,
 };
 pub use runner::{Estimate, VariantSetup, estimate_variant, run_variant};

@@ -307,13 +307,13 @@ pub fn render_table(record: &RunRecord) -> String {
 
 /// A quality gate: `METRIC>=VALUE` (also `<=`, `>`, `<`); every variant must pass.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Gate {
+pub struct Threshold {
     pub metric: Metric,
     pub op: String,
     pub value: f64,
 }
 
-impl Gate {
+impl Threshold {
     pub fn parse(text: &str) -> Result<Self, EvalError> {
         let bad = || EvalError::Gate(text.to_string());
         let (pos, op) = [">=", "<=", ">", "<"]
@@ -512,13 +512,13 @@ mod tests {
         let table = render_table(&r);
         assert!(table.contains("1.000 *"), "{table}");
         assert!(table.contains("5 ms *"), "{table}");
-        let gate = Gate::parse("accuracy>=0.8").unwrap_or_else(|e| panic!("{e}"));
+        let gate = Threshold::parse("accuracy>=0.8").unwrap_or_else(|e| panic!("{e}"));
         let fails = gate.check(&r);
         assert_eq!(fails.len(), 1);
         assert!(fails[0].starts_with("other:"));
-        assert!(Gate::parse("accuracy=0.8").is_err());
-        assert!(Gate::parse("speed>=1").is_err());
-        let missing = Gate::parse("bleu > 1").unwrap_or_else(|e| panic!("{e}"));
+        assert!(Threshold::parse("accuracy=0.8").is_err());
+        assert!(Threshold::parse("speed>=1").is_err());
+        let missing = Threshold::parse("bleu > 1").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(missing.check(&r).len(), 2);
     }
 

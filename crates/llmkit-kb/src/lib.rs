@@ -6,15 +6,14 @@
 //! does no network IO: the caller computes embeddings and passes them in, so the same code
 //! serves the local model and any API.
 
-mod backend;
 mod error;
 mod grounded;
 mod ingest;
 mod rules;
 mod search;
+mod storage;
 mod store;
 
-pub use backend::KbStore;
 pub use error::KbError;
 pub use grounded::{Citations, NO_ANSWER, check_citations, grounded_messages, grounded_system};
 pub use ingest::{
@@ -22,4 +21,5 @@ pub use ingest::{
 };
 pub use rules::{ForbiddenTopic, RuleBase, RuleViolation};
 pub use search::{Hit, SearchOptions, dot, normalize, rrf, search};
+pub use storage::KbStore;
 pub use store::{BM25_ROW_BUDGET, ChunkRow, DocumentState, Kb, KbInfo, NewChunk, Stats};

@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 
-use crate::backend::KbStore;
 use crate::error::KbError;
+use crate::storage::KbStore;
 use crate::store::Kb;
 
 /// The RRF constant from Cormack et al. (2009): it damps the weight of the top ranks.

@@ -15,7 +15,7 @@ use tokenizers::{Tokenizer, TruncationParams};
 /// also the directory name the catalog gives all-MiniLM-L6-v2.
 pub const FALLBACK_MODEL_NAME: &str = "all-MiniLM-L6-v2";
 
-/// Inputs are cut to this many word pieces, [CLS] and [SEP] included, as
+/// Inputs are cut to this many word pieces, `[CLS]` and `[SEP]` included, as
 /// sentence-transformers does for all-MiniLM-L6-v2 (`max_seq_length` 256): the
 /// model was trained on that length, although its position table has 512 slots.
 pub const MAX_SEQ_LEN: usize = 256;
@@ -33,17 +33,17 @@ const FETCH_HINT: &str = "run scripts/fetch-models.sh to download the default mo
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
     /// The model directory or one of its files does not exist.
-    #[error("embedding model file {path} not found\nhint: {FETCH_HINT}")]
+    #[error("embedding model file {} not found", path.display())]
     Missing { path: PathBuf },
     /// A model file exists but could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {}: {source}", path.display())]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
     /// `config.json` is not a BERT configuration.
-    #[error("invalid model config {path}: {source}\nhint: {FETCH_HINT} again")]
+    #[error("invalid model config {}: {source}", path.display())]
     Config {
         path: PathBuf,
         #[source]
@@ -57,12 +57,24 @@ pub enum EmbedError {
     Model(#[from] candle_core::Error),
 }
 
+impl EmbedError {
+    /// A line telling the user what to do next, when there is something useful to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Missing { .. } => Some(FETCH_HINT.to_string()),
+            Self::Config { .. } => Some(format!("{FETCH_HINT} again")),
+            Self::Io { .. } => Some("check that the file exists and is readable".to_string()),
+            Self::Tokenizer(_) | Self::Model(_) => None,
+        }
+    }
+}
+
 /// Vectors for a batch of texts plus the number of tokens the model processed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Embeddings {
     /// One unit-length vector per input text, in input order.
     pub vectors: Vec<Vec<f32>>,
-    /// Tokens fed to the model over all inputs: [CLS] and [SEP] included,
+    /// Tokens fed to the model over all inputs: `[CLS]` and `[SEP]` included,
     /// padding excluded, after truncation to [`MAX_SEQ_LEN`].
     pub prompt_tokens: usize,
 }
@@ -184,7 +196,7 @@ impl Embedder {
         })
     }
 
-    /// Number of tokens `text` becomes, [CLS] and [SEP] included, before truncation:
+    /// Number of tokens `text` becomes, `[CLS]` and `[SEP]` included, before truncation:
     /// a result above [`MAX_SEQ_LEN`] means the tail of the text would be ignored.
     pub fn count_tokens(&self, text: &str) -> Result<usize, EmbedError> {
         let encoding = self
@@ -266,25 +278,14 @@ fn pad(ids: &[&[u32]], width: usize) -> (Vec<u32>, Vec<u32>) {
 mod tests {
     use super::*;
 
-    /// `$LLMKIT_MODELS_DIR/all-MiniLM-L6-v2`, defaulting to `<workspace>/models`.
-    fn model_dir() -> PathBuf {
-        let base = std::env::var_os("LLMKIT_MODELS_DIR").map_or_else(
-            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"),
-            PathBuf::from,
-        );
-        base.join(FALLBACK_MODEL_NAME)
-    }
-
-    /// The embedder, or `None` (with a message) when the model has not been fetched.
+    /// The embedder, or `None` (with a message; a failure under `LLMKIT_REQUIRE_MODELS=1`)
+    /// when the model has not been fetched.
+    #[track_caller]
     fn embedder() -> Option<Embedder> {
-        let dir = model_dir();
-        if !dir.join(WEIGHTS_FILE).is_file() {
-            eprintln!(
-                "skipping: no embedding model in {} ({FETCH_HINT})",
-                dir.display()
-            );
-            return None;
-        }
+        let weights = llmkit_testkit::fixtures::require_model(&format!(
+            "{FALLBACK_MODEL_NAME}/{WEIGHTS_FILE}"
+        ))?;
+        let dir = weights.parent()?.to_path_buf();
         match Embedder::load(&dir) {
             Ok(e) => Some(e),
             Err(e) => panic!("loading {}: {e}", dir.display()),
@@ -321,9 +322,10 @@ mod tests {
     fn missing_dir_has_hint() {
         let err = Embedder::load(Path::new("/nonexistent/llmkit/all-MiniLM-L6-v2"))
             .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(err.contains("scripts/fetch-models.sh"), "{err}");
+            .expect("a missing directory fails");
+        let hint = err.hint().unwrap_or_default();
+        assert!(hint.contains("scripts/fetch-models.sh"), "{hint}");
+        assert!(!err.to_string().contains("hint"), "{err}");
     }
 
     #[test]

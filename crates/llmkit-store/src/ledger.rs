@@ -28,6 +28,8 @@ pub struct LedgerRow {
     pub completion_tokens: u64,
     pub cached_tokens: u64,
     pub cost_usd: f64,
+    /// The model had no known price: `cost_usd` is 0 but the cost is unknown, not free.
+    pub cost_unknown: bool,
     pub latency_ms: u64,
     pub status: u16,
     pub cache_hit: bool,
@@ -63,7 +65,10 @@ pub struct UsageRow {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub cached_tokens: u64,
+    /// The known costs only; see `unpriced`.
     pub cost_usd: f64,
+    /// Requests whose model had no known price: their cost is not in `cost_usd`.
+    pub unpriced: u64,
     pub cache_hits: u64,
     pub errors: u64,
 }
@@ -99,7 +104,8 @@ impl Store {
         let sql = format!(
             "SELECT {key} AS k, COUNT(*), COALESCE(SUM(prompt_tokens),0), COALESCE(SUM(completion_tokens),0),
                     COALESCE(SUM(cached_tokens),0), COALESCE(SUM(cost_usd),0.0), COALESCE(SUM(cache_hit),0),
-                    COALESCE(SUM(CASE WHEN status >= 400 OR status = 0 THEN 1 ELSE 0 END),0)
+                    COALESCE(SUM(CASE WHEN status >= 400 OR status = 0 THEN 1 ELSE 0 END),0),
+                    COALESCE(SUM(cost_unknown),0)
              FROM ledger WHERE ts >= ?1 AND ts < ?2 GROUP BY k ORDER BY k"
         );
         let conn = self.conn();
@@ -119,6 +125,7 @@ impl Store {
                     cost_usd: r.get(5)?,
                     cache_hits: r.get::<_, i64>(6)? as u64,
                     errors: r.get::<_, i64>(7)? as u64,
+                    unpriced: r.get::<_, i64>(8)? as u64,
                 })
             },
         )?;
@@ -141,7 +148,8 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT ts, profile, backend, model, session_id, batch_job, command, prompt_tokens,
-                    completion_tokens, cached_tokens, cost_usd, latency_ms, status, cache_hit
+                    completion_tokens, cached_tokens, cost_usd, latency_ms, status, cache_hit,
+                    cost_unknown
              FROM ledger WHERE ts >= ?1 AND ts < ?2 ORDER BY id",
         )?;
         let rows = stmt.query_map(
@@ -165,6 +173,7 @@ impl Store {
                     latency_ms: r.get::<_, i64>(11)? as u64,
                     status: u16::try_from(r.get::<_, i64>(12)?).unwrap_or(0),
                     cache_hit: r.get::<_, i64>(13)? != 0,
+                    cost_unknown: r.get::<_, i64>(14)? != 0,
                     reservation: None,
                 })
             },
@@ -304,8 +313,9 @@ fn write_rows(conn: &mut Connection, rows: &[LedgerRow]) -> Result<(), StoreErro
     write_with_retry(conn, |tx| {
         let mut insert = tx.prepare_cached(
             "INSERT INTO ledger (ts, profile, backend, model, session_id, batch_job, command,
-                prompt_tokens, completion_tokens, cached_tokens, cost_usd, latency_ms, status, cache_hit)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                prompt_tokens, completion_tokens, cached_tokens, cost_usd, latency_ms, status, cache_hit,
+                cost_unknown)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         )?;
         let mut settle = tx.prepare_cached("DELETE FROM budget_reservations WHERE id = ?1")?;
         for r in rows {
@@ -324,6 +334,7 @@ fn write_rows(conn: &mut Connection, rows: &[LedgerRow]) -> Result<(), StoreErro
                 r.latency_ms as i64,
                 i64::from(r.status),
                 i64::from(r.cache_hit),
+                i64::from(r.cost_unknown),
             ])?;
             if let Some(id) = r.reservation {
                 settle.execute([id])?;

@@ -4,12 +4,11 @@
 //! One file, WAL mode, a busy timeout and `BEGIN IMMEDIATE` writes with a retry on
 //! `SQLITE_BUSY`, so several llmkit processes can share it. Ledger rows are written by a
 //! background thread so the request path never waits on the disk; [`Store::flush`] waits
-//! for them. [`StoreAccounting`] plugs the store into the request pipeline
-//! (`llmkit_client::Accounting`).
+//! for them. The pipeline's accounting step over this store lives in `llmkit-accounting`;
+//! this crate is pure persistence on `llmkit-types`.
 //!
 //! This crate never reads the environment: the caller passes the path and the settings.
 
-mod accounting;
 pub mod batch;
 mod budget;
 mod cache;
@@ -19,9 +18,6 @@ mod ledger;
 mod migrations;
 mod sessions;
 
-pub use accounting::{
-    AccountingConfig, CachePolicy, StoreAccounting, estimate_cost, estimate_embedding_cost,
-};
 pub use budget::{Budgets, Reservation};
 pub use cache::{CacheStats, cache_key};
 pub use db::Store;

@@ -94,7 +94,13 @@ ALTER TABLE batch_jobs ADD COLUMN message TEXT;
 ALTER TABLE batch_rows ADD COLUMN cost_usd REAL NOT NULL DEFAULT 0;
 ";
 
-const ALL: [&str; 4] = [V1, V2, V3, V4];
+/// Version 5: ledger rows whose model had no known price are marked, so that `usage` shows
+/// their cost as unknown instead of summing them as free.
+const V5: &str = "
+ALTER TABLE ledger ADD COLUMN cost_unknown INTEGER NOT NULL DEFAULT 0;
+";
+
+const ALL: [&str; 5] = [V1, V2, V3, V4, V5];
 
 /// The schema version this build writes.
 pub const LATEST_VERSION: usize = ALL.len();

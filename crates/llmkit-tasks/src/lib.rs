@@ -6,6 +6,7 @@
 //! config files: the CLI passes in everything, including the user template directory.
 
 mod chunk;
+pub mod conversation;
 mod error;
 mod postprocess;
 mod preprocess;

@@ -70,6 +70,11 @@ const BUILTIN: &[(&str, &str, &str)] = &[
         include_str!("templates/repair.j2"),
     ),
     (
+        "chat-summary",
+        "chat: folding older turns into the running summary (context_strategy = summarize)",
+        include_str!("templates/chat-summary.j2"),
+    ),
+    (
         "email",
         "write: an email (vars: topic; optional: to, tone, points)",
         include_str!("templates/email.j2"),

@@ -4,7 +4,7 @@ use anyhow::Result;
 use futures::StreamExt;
 use llmkit_types::{ChatCompletionRequest, FinishReason, ResponseFormat};
 
-use crate::accounting::store_error;
+use crate::app::PipelineSpec;
 use crate::app::{Ctx, notice};
 use crate::cli::AskArgs;
 use crate::commands::request::{apply_sampling, check_context, result_json, stop_of};
@@ -32,21 +32,16 @@ pub async fn run(ctx: &Ctx, mut args: AskArgs) -> Result<()> {
         return crate::commands::kb::ask(ctx, &args, &name, &prompt).await;
     }
     let rules = crate::commands::kb::rules::load(args.kb.rules.as_deref())?;
-    let store = crate::accounting::store(ctx)?;
+    let store = ctx.store()?;
     let existing = if args.continue_last {
-        Some(
-            store
-                .latest_session()
-                .map_err(store_error)?
-                .ok_or_else(|| {
-                    CliError::usage(
-                        "there is no previous conversation to continue",
-                        "ask without -c to start one",
-                    )
-                })?,
-        )
+        Some(store.latest_session()?.ok_or_else(|| {
+            CliError::usage(
+                "there is no previous conversation to continue",
+                "ask without -c to start one",
+            )
+        })?)
     } else if let Some(id) = &args.cid {
-        Some(store.get_session(id).map_err(store_error)?)
+        Some(store.get_session(id)?)
     } else {
         None
     };
@@ -64,16 +59,15 @@ pub async fn run(ctx: &Ctx, mut args: AskArgs) -> Result<()> {
             }
             s
         }
-        None => store
-            .create_session(None, "ask", Some(&opened.model), args.system.as_deref())
-            .map_err(store_error)?,
+        None => store.create_session(None, "ask", Some(&opened.model), args.system.as_deref())?,
     };
     session.model = Some(opened.model.clone());
-    store.update_session(&session).map_err(store_error)?;
-    let user_id = store
-        .add_message(&session.id, "user", &prompt)
-        .map_err(store_error)?;
-    let pipe = ctx.pipeline_in_session(opened.backend, "ask", Some(session.id.clone()))?;
+    store.update_session(&session)?;
+    let user_id = store.add_message(&session.id, "user", &prompt)?;
+    let pipe = ctx.pipeline(
+        opened.backend,
+        PipelineSpec::new("ask").in_session(session.id.clone()),
+    )?;
     let result = async {
         let reserve = args.model.max_tokens.unwrap_or(0);
         let mut messages =
@@ -95,9 +89,7 @@ pub async fn run(ctx: &Ctx, mut args: AskArgs) -> Result<()> {
         Ok(text) => {
             crate::commands::kb::rules::check(rules.as_ref(), &text);
             if !text.is_empty() {
-                store
-                    .add_message(&session.id, "assistant", &text)
-                    .map_err(store_error)?;
+                store.add_message(&session.id, "assistant", &text)?;
             }
             Ok(())
         }

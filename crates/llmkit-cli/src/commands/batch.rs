@@ -17,6 +17,7 @@ use llmkit_store::Store;
 use llmkit_store::batch::BatchJob;
 
 use crate::app::Ctx;
+use crate::app::PipelineSpec;
 use crate::cli::ModelArgs;
 use crate::error::CliError;
 use crate::settings::ModelChoice;
@@ -116,6 +117,8 @@ pub struct BatchTaskArgs {
 }
 
 #[derive(Debug, Args)]
+// `-o` is the output file here; request fields go in with `--option`.
+#[command(mut_arg("options", |a| a.short(None)))]
 pub struct BatchRunArgs {
     /// The input: JSONL (task rows, or OpenAI Batch requests without --task) or CSV.
     pub input: PathBuf,
@@ -185,7 +188,7 @@ pub async fn run(ctx: &Ctx, args: BatchArgs) -> Result<()> {
 async fn run_new(ctx: &Ctx, a: BatchRunArgs) -> Result<()> {
     let opts = options(ctx, &a)?;
     if a.dry_run {
-        let d = llmkit_batch::dry_run(&opts, &ctx.settings.catalog).map_err(batch_error)?;
+        let d = llmkit_batch::dry_run(&opts, &ctx.settings.models.catalog)?;
         print_dry_run(&opts, &d, a.json);
         return Ok(());
     }
@@ -198,9 +201,8 @@ async fn run_new(ctx: &Ctx, a: BatchRunArgs) -> Result<()> {
 async fn resume(ctx: &Ctx, job: &str, quiet: bool) -> Result<()> {
     let store = open_store(ctx)?;
     let record = store
-        .batch_job(job)
-        .map_err(store_error)?
-        .ok_or_else(|| batch_error(BatchError::UnknownJob(job.to_string())))?;
+        .batch_job(job)?
+        .ok_or_else(|| anyhow::Error::from(BatchError::UnknownJob(job.to_string())))?;
     let mut opts: JobOptions = record
         .meta
         .as_deref()
@@ -211,8 +213,8 @@ async fn resume(ctx: &Ctx, job: &str, quiet: bool) -> Result<()> {
                 None,
             )
         })?;
-    if ctx.global.max_cost.is_some() {
-        opts.max_cost = ctx.global.max_cost;
+    if ctx.settings.budgets.max_cost_usd.is_some() {
+        opts.max_cost = ctx.settings.budgets.max_cost_usd;
     }
     if record
         .meta
@@ -264,6 +266,7 @@ fn options(ctx: &Ctx, a: &BatchRunArgs) -> Result<JobOptions> {
             max_tokens: a.model.max_tokens,
             seed: a.model.seed,
             stop: a.model.stop.clone(),
+            extra: crate::commands::request::extra_fields(&a.model)?,
         },
         structured: Structured {
             repair_attempts: a.task_args.repair_attempts,
@@ -274,7 +277,7 @@ fn options(ctx: &Ctx, a: &BatchRunArgs) -> Result<JobOptions> {
         rpm: a.rpm,
         tpm: a.tpm,
         max_attempts: a.max_attempts,
-        max_cost: ctx.global.max_cost,
+        max_cost: ctx.settings.budgets.max_cost_usd,
         window: a.window as usize,
     })
 }
@@ -312,9 +315,7 @@ fn task_of(kind: TaskKind, a: &BatchRunArgs) -> Result<Task> {
             let glossary = match &t.glossary {
                 Some(path) => {
                     let text = crate::input::read_text_file(path)?;
-                    llmkit_tasks::Glossary::parse(&text)
-                        .map_err(crate::commands::tasks::task_error)?
-                        .terms
+                    llmkit_tasks::Glossary::parse(&text)?.terms
                 }
                 None => Vec::new(),
             };
@@ -352,7 +353,7 @@ fn task_of(kind: TaskKind, a: &BatchRunArgs) -> Result<Task> {
                     "the schema file must hold one JSON Schema object",
                 )
             })?;
-            llmkit_tasks::check_schema(&schema).map_err(crate::commands::tasks::task_error)?;
+            llmkit_tasks::check_schema(&schema)?;
             Task::Extract { schema }
         }
     })
@@ -361,11 +362,15 @@ fn task_of(kind: TaskKind, a: &BatchRunArgs) -> Result<Task> {
 /// What task rows need: the pipeline (redaction, cache, budgets, ledger) over a client that
 /// does not retry, the templates and the model's window.
 fn task_setup(ctx: &Ctx, opts: &JobOptions, client: &HttpClient) -> Result<TaskSetup> {
-    let pipeline = ctx.pipeline_uncapped(llmkit_client::Backend::Http(client.clone()), "batch")?;
+    let pipeline = ctx.pipeline(
+        llmkit_client::Backend::Http(client.clone()),
+        PipelineSpec::new("batch").job(),
+    )?;
     let window = opts.context_window.map_or_else(
         || {
             ctx.settings
-                .model_info(&opts.model)
+                .models
+                .info(&opts.model)
                 .map_or(8192, |i| i.context_window as usize)
         },
         |w| w as usize,
@@ -375,7 +380,7 @@ fn task_setup(ctx: &Ctx, opts: &JobOptions, client: &HttpClient) -> Result<TaskS
         templates: llmkit_tasks::Templates::new(Some(crate::commands::tasks::templates_dir(ctx))),
         window,
         counter: llmkit_tasks::TokenCounter::for_model(&opts.model),
-        redacting: crate::privacy::redactor(ctx)?.is_some(),
+        redacting: ctx.redacting(),
     })
 }
 
@@ -390,7 +395,7 @@ async fn execute(ctx: &Ctx, opts: &JobOptions, quiet: bool, json: bool) -> Resul
         tasks: task_setup(ctx, opts, &client)?,
         client,
         store,
-        catalog: ctx.settings.catalog.clone(),
+        catalog: ctx.settings.models.catalog.clone(),
         progress: progress.clone(),
     };
     let result = llmkit_batch::run_job(opts, cx).await;
@@ -399,7 +404,7 @@ async fn execute(ctx: &Ctx, opts: &JobOptions, quiet: bool, json: bool) -> Resul
         render(&bar, &progress.snapshot());
         bar.finish();
     }
-    let summary = result.map_err(batch_error)?;
+    let summary = result?;
     report(&summary, &progress.snapshot(), json, &opts.output);
     if summary.stopped.is_some() {
         return Err(CliError::failure(
@@ -452,7 +457,7 @@ pub(crate) fn check_output(opts: &JobOptions) -> Result<()> {
         .create(true)
         .open(&opts.output);
     if let Err(source) = probe {
-        return Err(batch_error(BatchError::Output {
+        return Err(anyhow::Error::from(BatchError::Output {
             path: opts.output.clone(),
             source,
         }));
@@ -555,7 +560,7 @@ fn print_dry_run(opts: &JobOptions, d: &DryRun, json: bool) {
         return;
     }
     let cost = d.cost_usd.map_or_else(
-        || "unknown (no price for the model)".into(),
+        || "price unknown (the model has no price in the catalogue)".into(),
         |c| format!("${c:.4}"),
     );
     let time = d.min_time.map_or_else(
@@ -577,11 +582,11 @@ fn print_dry_run(opts: &JobOptions, d: &DryRun, json: bool) {
 fn status(ctx: &Ctx, job: Option<&str>, json: bool) -> Result<()> {
     let store = open_store(ctx)?;
     let record = match job {
-        Some(j) => store.batch_job(j).map_err(store_error)?,
-        None => store.batch_jobs().map_err(store_error)?.into_iter().next(),
+        Some(j) => store.batch_job(j)?,
+        None => store.batch_jobs()?.into_iter().next(),
     };
     let Some(r) = record else {
-        return Err(batch_error(BatchError::UnknownJob(
+        return Err(anyhow::Error::from(BatchError::UnknownJob(
             job.unwrap_or("(latest)").to_string(),
         )));
     };
@@ -608,7 +613,7 @@ fn status(ctx: &Ctx, job: Option<&str>, json: bool) -> Result<()> {
 
 fn list(ctx: &Ctx, json: bool) -> Result<()> {
     let store = open_store(ctx)?;
-    let jobs = store.batch_jobs().map_err(store_error)?;
+    let jobs = store.batch_jobs()?;
     if json {
         println!("{}", serde_json::to_value(&jobs).unwrap_or_default());
         return Ok(());
@@ -629,15 +634,5 @@ fn line_of(j: &BatchJob) -> String {
 }
 
 pub(crate) fn open_store(ctx: &Ctx) -> Result<Store> {
-    Store::open(&ctx.settings.store_path).map_err(store_error)
-}
-
-fn store_error(e: llmkit_store::StoreError) -> anyhow::Error {
-    let hint = e.hint();
-    CliError::failure(e.to_string(), hint).into()
-}
-
-pub(crate) fn batch_error(e: BatchError) -> anyhow::Error {
-    let hint = e.hint();
-    CliError::failure(e.to_string(), hint).into()
+    Store::open(&ctx.settings.paths.store).map_err(anyhow::Error::from)
 }

@@ -11,7 +11,7 @@ use llmkit_batch::{
 };
 
 use crate::app::Ctx;
-use crate::commands::batch::{batch_error, check_output, open_store, ticking_bar};
+use crate::commands::batch::{check_output, open_store, ticking_bar};
 
 /// How rows are sent.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -63,7 +63,8 @@ pub async fn run(
     let store = Arc::new(open_store(ctx)?);
     let work_dir = ctx
         .settings
-        .store_path
+        .paths
+        .store
         .parent()
         .map(|p| p.join("remote-batches"))
         .unwrap_or_else(|| "remote-batches".into());
@@ -81,7 +82,7 @@ pub async fn run(
     let cx = RemoteContext {
         client: ctx.http()?,
         store,
-        catalog: ctx.settings.catalog.clone(),
+        catalog: ctx.settings.models.catalog.clone(),
         progress: progress.clone(),
     };
     let result = llmkit_batch::run_remote(opts, &ropts, cx).await;
@@ -90,7 +91,7 @@ pub async fn run(
         render(&bar, &progress.snapshot());
         bar.finish();
     }
-    let summary = result.map_err(batch_error)?;
+    let summary = result?;
     let snap = progress.snapshot();
     if json {
         let mut v = serde_json::to_value(&summary).unwrap_or_default();

@@ -2,17 +2,16 @@
 
 use anyhow::Result;
 
-use crate::accounting::{store, store_error};
 use crate::app::Ctx;
 use crate::cli::{CacheAction, CacheArgs};
 use crate::output;
 
 pub fn run(ctx: &Ctx, args: CacheArgs) -> Result<()> {
-    let store = store(ctx)?;
-    let ttl = ctx.settings.cache_ttl_secs;
+    let store = ctx.store()?;
+    let ttl = ctx.settings.cache.ttl_secs;
     match args.action {
         CacheAction::Stats { json } => {
-            let stats = store.cache_stats(ttl).map_err(store_error)?;
+            let stats = store.cache_stats(ttl)?;
             if json {
                 return output::json(&stats);
             }
@@ -26,9 +25,7 @@ pub fn run(ctx: &Ctx, args: CacheArgs) -> Result<()> {
             ))
         }
         CacheAction::Clear { expired } => {
-            let n = store
-                .cache_clear(expired.then_some(ttl))
-                .map_err(store_error)?;
+            let n = store.cache_clear(expired.then_some(ttl))?;
             output::line(&format!("removed {n} cached responses"))
         }
     }

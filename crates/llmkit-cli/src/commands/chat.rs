@@ -10,10 +10,11 @@ use anyhow::Result;
 use futures::StreamExt;
 use llmkit_client::{ClientError, Pipeline};
 use llmkit_store::{Message, Session, Store};
+use llmkit_tasks::conversation::{self, History, Turn, Window};
 use llmkit_types::{ChatCompletionRequest, ChatMessage};
 use tokio::io::AsyncBufReadExt;
 
-use crate::accounting::{store, store_error};
+use crate::app::PipelineSpec;
 use crate::app::{Ctx, notice};
 use crate::cli::{ChatArgs, ModelArgs};
 use crate::commands::kb::grounded::{Prepared, TurnGuard};
@@ -21,7 +22,6 @@ use crate::commands::request::{apply_sampling, stop_of};
 use crate::commands::roles;
 use crate::commands::sessions::label;
 use crate::output;
-use crate::settings::ContextStrategy;
 
 const HELP: &str = "\
 /help            this help
@@ -38,7 +38,7 @@ Multi-line input: end a line with \\ to continue it, or wrap lines in \"\"\".
 Ctrl-C stops a reply without leaving.";
 
 pub async fn run(ctx: &Ctx, args: ChatArgs) -> Result<()> {
-    let store = store(ctx)?;
+    let store = ctx.store()?;
     let mut margs = args.model.clone();
     let mut system = args.system.clone();
     let mut kb_args = args.kb.clone();
@@ -55,15 +55,11 @@ pub async fn run(ctx: &Ctx, args: ChatArgs) -> Result<()> {
     stop_of(&margs)?;
     let guard = TurnGuard::open(ctx, kb_args.kb.as_deref(), &kb_args).await?;
     let mut session = match &args.session {
-        Some(name) => match store.find_session(name).map_err(store_error)? {
+        Some(name) => match store.find_session(name)? {
             Some(s) => s,
-            None => store
-                .create_session(Some(name), "chat", None, system.as_deref())
-                .map_err(store_error)?,
+            None => store.create_session(Some(name), "chat", None, system.as_deref())?,
         },
-        None => store
-            .create_session(None, "chat", None, system.as_deref())
-            .map_err(store_error)?,
+        None => store.create_session(None, "chat", None, system.as_deref())?,
     };
     if system.is_some() && session.system != system {
         session.system = system;
@@ -71,8 +67,11 @@ pub async fn run(ctx: &Ctx, args: ChatArgs) -> Result<()> {
     let model_flag = margs.model.clone().or_else(|| session.model.clone());
     let opened = ctx.open_chat(model_flag.as_deref()).await?;
     session.model = Some(opened.model.clone());
-    store.update_session(&session).map_err(store_error)?;
-    let pipe = ctx.pipeline_in_session(opened.backend, "chat", Some(session.id.clone()))?;
+    store.update_session(&session)?;
+    let pipe = ctx.pipeline(
+        opened.backend,
+        PipelineSpec::new("chat").in_session(session.id.clone()),
+    )?;
     let mut chat = Chat {
         ctx,
         store,
@@ -111,7 +110,7 @@ enum Flow {
 impl Chat<'_> {
     async fn repl(&mut self) -> Result<()> {
         let mut rl = rustyline::DefaultEditor::new()?;
-        let history = self.ctx.settings.store_path.with_file_name("chat_history");
+        let history = self.ctx.settings.paths.store.with_file_name("chat_history");
         let _ = rl.load_history(&history);
         notice(&format!(
             "chat session {} with {} (/help for commands, Ctrl-D to leave)",
@@ -172,9 +171,7 @@ impl Chat<'_> {
         {
             return self.command(cmd).await;
         }
-        self.store
-            .add_message(&self.session.id, "user", text)
-            .map_err(store_error)?;
+        self.store.add_message(&self.session.id, "user", text)?;
         self.reply().await?;
         Ok(Flow::Continue)
     }
@@ -189,10 +186,9 @@ impl Chat<'_> {
             "exit" | "quit" | "q" => return Ok(Flow::Exit),
             "model" if !arg.is_empty() => {
                 let opened = self.ctx.open_chat(Some(arg)).await?;
-                self.pipe = self.ctx.pipeline_in_session(
+                self.pipe = self.ctx.pipeline(
                     opened.backend,
-                    "chat",
-                    Some(self.session.id.clone()),
+                    PipelineSpec::new("chat").in_session(self.session.id.clone()),
                 )?;
                 self.model = opened.model.clone();
                 self.session.model = Some(opened.model);
@@ -210,72 +206,66 @@ impl Chat<'_> {
                 });
             }
             "save" if !arg.is_empty() => {
-                self.store
-                    .rename_session(&self.session.id, arg)
-                    .map_err(store_error)?;
+                self.store.rename_session(&self.session.id, arg)?;
                 self.session.name = Some(arg.to_string());
                 notice(&format!(
                     "saved as `{arg}` (resume with `llmkit chat -s {arg}`)"
                 ));
             }
             "load" if !arg.is_empty() => {
-                let s = self.store.get_session(arg).map_err(store_error)?;
+                let s = self.store.get_session(arg)?;
                 if let Some(m) = s.model.clone().filter(|m| *m != self.model) {
                     let opened = self.ctx.open_chat(Some(&m)).await?;
                     self.model = opened.model;
-                    self.pipe =
-                        self.ctx
-                            .pipeline_in_session(opened.backend, "chat", Some(s.id.clone()))?;
+                    self.pipe = self.ctx.pipeline(
+                        opened.backend,
+                        PipelineSpec::new("chat").in_session(s.id.clone()),
+                    )?;
                 } else {
-                    self.pipe = self.ctx.pipeline_in_session(
+                    self.pipe = self.ctx.pipeline(
                         self.pipe.backend().clone(),
-                        "chat",
-                        Some(s.id.clone()),
+                        PipelineSpec::new("chat").in_session(s.id.clone()),
                     )?;
                 }
-                let n = self.store.messages(&s.id).map_err(store_error)?.len();
+                let n = self.store.messages(&s.id)?.len();
                 notice(&format!("loaded {} ({n} messages)", label(&s)));
                 self.session = s;
             }
             "clear" => {
-                self.store
-                    .clear_session(&self.session.id)
-                    .map_err(store_error)?;
+                self.store.clear_session(&self.session.id)?;
                 self.session.summary = None;
                 self.session.context_from = 0;
                 notice("cleared");
             }
             "retry" => {
-                let messages = self.store.messages(&self.session.id).map_err(store_error)?;
+                let messages = self.store.messages(&self.session.id)?;
                 let Some(last_user) = messages.iter().rev().find(|m| m.role == "user") else {
                     notice("nothing to retry");
                     return Ok(Flow::Continue);
                 };
                 self.store
-                    .truncate_messages(&self.session.id, last_user.id + 1)
-                    .map_err(store_error)?;
+                    .truncate_messages(&self.session.id, last_user.id + 1)?;
                 self.reply().await?;
             }
             "tokens" => {
-                let history = self.store.messages(&self.session.id).map_err(store_error)?;
-                let msgs = compose(
-                    &self.session,
-                    &in_context(&history, self.session.context_from),
+                let history = self.store.messages(&self.session.id)?;
+                let msgs = conversation::compose(
+                    self.session.system.as_deref(),
+                    self.session.summary.as_deref(),
+                    &conversation::in_context(&turns(&history), self.session.context_from),
                 );
                 let n = llmkit_client::count_chat_tokens(&self.model, &msgs);
                 let window = self
                     .ctx
                     .settings
-                    .model_info(&self.model)
+                    .models
+                    .info(&self.model)
                     .map_or_else(|| "unknown".to_string(), |i| i.context_window.to_string());
                 output::line(&format!("{n} tokens in context (window: {window})"))?;
             }
             "cost" => {
-                let session = self
-                    .store
-                    .session_cost(&self.session.id)
-                    .map_err(store_error)?;
-                let (today, month) = self.store.spent_today_and_month().map_err(store_error)?;
+                let session = self.store.session_cost(&self.session.id)?;
+                let (today, month) = self.store.spent_today_and_month()?;
                 output::line(&format!(
                     "this session: ${session:.6}; today: ${today:.6}; this month: ${month:.6}"
                 ))?;
@@ -288,7 +278,7 @@ impl Chat<'_> {
     fn save(&self) -> Result<()> {
         self.store
             .update_session(&self.session)
-            .map_err(store_error)
+            .map_err(anyhow::Error::from)
     }
 
     /// Sends the conversation and streams the answer, which is stored when it ends (or when
@@ -319,7 +309,7 @@ impl Chat<'_> {
                         .store
                         .add_message(&self.session.id, "assistant", &r.text)
                         .map(|_| ())
-                        .map_err(store_error);
+                        .map_err(anyhow::Error::from);
                 }
             }
         }
@@ -367,8 +357,7 @@ impl Chat<'_> {
         }
         if !text.is_empty() {
             self.store
-                .add_message(&self.session.id, "assistant", &text)
-                .map_err(store_error)?;
+                .add_message(&self.session.id, "assistant", &text)?;
         }
         Ok(())
     }
@@ -424,45 +413,23 @@ impl LineJoiner {
     }
 }
 
-/// Messages still in the context (from `context_from` on), never starting with an answer.
-fn in_context(history: &[Message], context_from: i64) -> Vec<Message> {
-    let mut v: Vec<Message> = history
+/// The stored messages as conversation turns.
+fn turns(history: &[Message]) -> Vec<Turn> {
+    history
         .iter()
-        .filter(|m| m.id >= context_from)
-        .cloned()
-        .collect();
-    while v.len() > 1 && v[0].role != "user" {
-        v.remove(0);
-    }
-    v
-}
-
-/// The messages sent: system prompt, running summary, then the turns.
-fn compose(session: &Session, turns: &[Message]) -> Vec<ChatMessage> {
-    let mut out = Vec::with_capacity(turns.len() + 2);
-    if let Some(s) = &session.system {
-        out.push(ChatMessage::system(s.clone()));
-    }
-    if let Some(sum) = &session.summary {
-        out.push(ChatMessage::system(format!(
-            "Summary of the earlier conversation: {sum}"
-        )));
-    }
-    for m in turns {
-        out.push(if m.role == "assistant" {
-            ChatMessage::assistant(m.content.clone())
-        } else {
-            ChatMessage::user(m.content.clone())
-        });
-    }
-    out
+        .map(|m| Turn {
+            id: m.id,
+            role: m.role.clone(),
+            content: m.content.clone(),
+        })
+        .collect()
 }
 
 static TRIM_REPORTED: AtomicBool = AtomicBool::new(false);
 
-/// The session's messages fitted into the model's window (with `reserve` output tokens):
-/// the system prompt is always kept; older turns are dropped or summarised, as configured,
-/// and the session remembers where its context now starts.
+/// The session's messages fitted into the model's window (with `reserve` output tokens) by
+/// `llmkit_tasks::conversation`; the session remembers where its context now starts and
+/// its running summary, and the first trim of the process is reported once.
 pub(crate) async fn fit_history(
     ctx: &Ctx,
     pipe: &Pipeline,
@@ -471,92 +438,50 @@ pub(crate) async fn fit_history(
     model: &str,
     reserve: u32,
 ) -> Result<Vec<ChatMessage>> {
-    let history = store.messages(&session.id).map_err(store_error)?;
-    let mut turns = in_context(&history, session.context_from);
-    let Some(window) = ctx
+    let history = turns(&store.messages(&session.id)?);
+    let tokens = ctx
         .settings
-        .model_info(model)
+        .models
+        .info(model)
         .map(|i| i.context_window)
         .or_else(|| pipe.backend().context_window())
-        .map(u64::from)
-    else {
-        return Ok(compose(session, &turns));
+        .map(u64::from);
+    let window = Window {
+        model,
+        tokens,
+        reserve,
+        strategy: ctx.settings.models.context_strategy,
     };
-    let limit = window.saturating_sub(u64::from(reserve));
-    let fits = |s: &Session, t: &[Message]| {
-        pipe.backend().count_chat_tokens(model, &compose(s, t)) as u64 <= limit
-    };
-    let mut dropped = 0usize;
-    let mut summarised = 0usize;
-    while !fits(session, &turns) && turns.len() > 1 {
-        let strategy = ctx.settings.context_strategy;
-        let cut = match strategy {
-            ContextStrategy::Drop => 1,
-            ContextStrategy::Summarize => (turns.len() / 2).max(1),
-        };
-        let cut = cut.min(turns.len() - 1);
-        let mut done = false;
-        if strategy == ContextStrategy::Summarize
-            && let Ok(summary) =
-                summarise(pipe, model, session.summary.as_deref(), &turns[..cut]).await
-        {
-            session.summary = Some(summary);
-            summarised += cut;
-            done = true;
-        }
-        if !done {
-            dropped += cut;
-        }
-        turns.drain(..cut);
-        while turns.len() > 1 && turns[0].role != "user" {
-            turns.remove(0);
-            dropped += 1;
-        }
-    }
-    if dropped + summarised > 0 {
-        session.context_from = turns.first().map_or(session.context_from, |m| m.id);
-        store.update_session(session).map_err(store_error)?;
+    let templates = llmkit_tasks::Templates::new(Some(crate::commands::tasks::templates_dir(ctx)));
+    let fitted = conversation::fit(
+        pipe,
+        &templates,
+        window,
+        History {
+            system: session.system.as_deref(),
+            summary: session.summary.as_deref(),
+            context_from: session.context_from,
+            turns: &history,
+        },
+    )
+    .await?;
+    if fitted.trimmed() {
+        session.context_from = fitted.context_from;
+        session.summary.clone_from(&fitted.summary);
+        store.update_session(session)?;
         if !TRIM_REPORTED.swap(true, Ordering::Relaxed) {
-            let what = if summarised > 0 {
-                format!("summarised the oldest {summarised} messages")
+            let what = if fitted.summarised > 0 {
+                format!("summarised the oldest {} messages", fitted.summarised)
             } else {
-                format!("dropped the oldest {dropped} messages")
+                format!("dropped the oldest {} messages", fitted.dropped)
             };
+            let window = tokens.unwrap_or_default();
             notice(&format!(
                 "note: the conversation exceeds {model}'s context window ({window} tokens): {what}; the system prompt is kept"
             ));
         }
     }
-    Ok(compose(session, &turns))
-}
-
-/// Folds `turns` (and the previous summary) into a new running summary.
-async fn summarise(
-    pipe: &Pipeline,
-    model: &str,
-    previous: Option<&str>,
-    turns: &[Message],
-) -> Result<String> {
-    let mut transcript = String::new();
-    if let Some(p) = previous {
-        transcript.push_str(&format!("Earlier summary: {p}\n\n"));
-    }
-    for m in turns {
-        transcript.push_str(&format!("{}: {}\n", m.role, m.content));
-    }
-    let req = ChatCompletionRequest::new(
-        model.to_string(),
-        vec![
-            ChatMessage::system(
-                "Summarise this conversation in a few sentences for your own later reference. \
-                 Keep facts, names, numbers, decisions and open questions.",
-            ),
-            ChatMessage::user(transcript),
-        ],
-    )
-    .temperature(0.0);
-    let res = pipe.chat(&req).await?;
-    Ok(res.response.text().trim().to_string())
+    Ok(fitted.messages)
 }
 
 #[cfg(test)]
@@ -573,18 +498,5 @@ mod tests {
         assert_eq!(j.push("a"), None);
         assert_eq!(j.push("b\\"), None);
         assert_eq!(j.push("\"\"\""), Some("a\nb\\".into()));
-    }
-
-    #[test]
-    fn context_never_starts_with_an_answer() {
-        let m = |id, role: &str| Message {
-            id,
-            role: role.into(),
-            content: "x".into(),
-            created: 0.0,
-        };
-        let h = vec![m(1, "user"), m(2, "assistant"), m(3, "user")];
-        assert_eq!(in_context(&h, 2).len(), 1);
-        assert_eq!(in_context(&h, 0).len(), 3);
     }
 }

@@ -8,6 +8,7 @@ use llmkit_types::{
     ResponseMessage,
 };
 
+use crate::app::PipelineSpec;
 use crate::app::{Ctx, notice};
 use crate::cli::CompleteArgs;
 use crate::commands::request::{result_json, stop_of};
@@ -47,7 +48,7 @@ pub async fn run(ctx: &Ctx, args: CompleteArgs) -> Result<()> {
         Ok(r) => as_chat_shape(r),
         Err(e) if no_completions_endpoint(&e) => {
             notice("the server has no completions endpoint for this model; using chat instead");
-            let pipe = ctx.pipeline(opened.backend, "complete")?;
+            let pipe = ctx.pipeline(opened.backend, PipelineSpec::new("complete"))?;
             chat_fallback(&pipe, &req, prompt).await?
         }
         Err(e) => return Err(e.into()),

@@ -5,37 +5,43 @@ use llmkit_client::ExposeSecret;
 use serde_json::json;
 
 use crate::app::Ctx;
-use crate::cli::{ConfigAction, ConfigArgs, GlobalArgs};
+use crate::cli::{ConfigAction, ConfigArgs};
 use crate::config_file;
 use crate::output::{self, mask_key};
 
-pub fn run(ctx: &Ctx, global: &GlobalArgs, args: ConfigArgs) -> Result<()> {
+pub fn run(ctx: &Ctx, args: ConfigArgs) -> Result<()> {
     let s = &ctx.settings;
     match args.action {
-        ConfigAction::Path => output::line(&s.config_path.display().to_string()),
+        ConfigAction::Path => output::line(&s.paths.config_file.display().to_string()),
         ConfigAction::Set { key, value } => {
-            config_file::set_value(&s.config_path, global.profile.as_deref(), &key, &value)?;
+            config_file::set_value(
+                &s.paths.config_file,
+                s.profile_flag.as_deref(),
+                &key,
+                &value,
+            )?;
             let shown = if key == "api_key" {
                 mask_key(&value)
             } else {
                 value
             };
-            let place = global
-                .profile
+            let place = s
+                .profile_flag
                 .as_deref()
                 .filter(|_| key != "default_profile")
                 .map_or(String::new(), |p| format!(" [profiles.{p}]"));
             output::line(&format!(
                 "set {key} = {shown} in {}{place}",
-                s.config_path.display()
+                s.paths.config_file.display()
             ))
         }
         ConfigAction::Show { json } => {
             let key = s
+                .client
                 .api_key
                 .as_ref()
                 .map(|k| (mask_key(k.value.expose_secret()), k.source));
-            let (model, model_source) = match &s.model {
+            let (model, model_source) = match &s.models.chat {
                 Some(m) => (m.value.clone(), m.source),
                 None => {
                     let (choice, _) = s.choose_model(None);
@@ -47,24 +53,24 @@ pub fn run(ctx: &Ctx, global: &GlobalArgs, args: ConfigArgs) -> Result<()> {
                 }
             };
             let value = json!({
-                "config_file": s.config_path,
-                "config_file_exists": s.config_path.exists(),
+                "config_file": s.paths.config_file,
+                "config_file_exists": s.paths.config_file.exists(),
                 "profile": s.profile,
                 "api_key": key.as_ref().map(|k| &k.0),
                 "api_key_source": key.as_ref().map(|k| k.1),
-                "base_url": s.base_url.value,
-                "base_url_source": s.base_url.source,
+                "base_url": s.client.base_url.value,
+                "base_url_source": s.client.base_url.source,
                 "model": model,
                 "model_source": model_source,
-                "organization": s.organization,
-                "project": s.project,
-                "azure_api_version": s.azure.as_ref().map(|a| &a.api_version),
-                "azure_deployment": s.azure.as_ref().and_then(|a| a.deployment.as_ref()),
-                "max_retries": s.retry.max_retries,
-                "timeout_secs": s.timeouts.request.as_secs_f64(),
-                "connect_timeout_secs": s.timeouts.connect.as_secs_f64(),
-                "stall_timeout_secs": s.timeouts.stall.as_secs_f64(),
-                "models_dir": s.models_dir,
+                "organization": s.client.organization,
+                "project": s.client.project,
+                "azure_api_version": s.client.azure.as_ref().map(|a| &a.api_version),
+                "azure_deployment": s.client.azure.as_ref().and_then(|a| a.deployment.as_ref()),
+                "max_retries": s.client.retry.max_retries,
+                "timeout_secs": s.client.timeouts.request.as_secs_f64(),
+                "connect_timeout_secs": s.client.timeouts.connect.as_secs_f64(),
+                "stall_timeout_secs": s.client.timeouts.stall.as_secs_f64(),
+                "models_dir": s.local.models_dir,
             });
             if json {
                 return output::json(&value);

@@ -5,6 +5,7 @@ use llmkit_types::EmbeddingRequest;
 use serde_json::json;
 
 use crate::app::Ctx;
+use crate::app::PipelineSpec;
 use crate::cli::EmbedArgs;
 use crate::error::CliError;
 use crate::{input, output};
@@ -44,7 +45,7 @@ pub async fn run(ctx: &Ctx, args: EmbedArgs) -> Result<()> {
     }
     let opened = ctx.open_embedding(args.model.as_deref()).await?;
     let req = EmbeddingRequest::new(opened.model.clone(), texts.clone());
-    let pipe = ctx.pipeline(opened.backend, "embed")?;
+    let pipe = ctx.pipeline(opened.backend, PipelineSpec::new("embed"))?;
     let resp = pipe.embeddings(&req).await?;
     let vectors: Vec<Vec<f32>> = resp
         .body

@@ -9,13 +9,14 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use llmkit_client::Backend;
 use llmkit_eval::{
-    EvalError, EvalJobOptions, EvalSpec, Gate, RunRecord, Variant, VariantSetup, compare_runs,
+    EvalJobOptions, EvalSpec, RunRecord, Threshold, Variant, VariantSetup, compare_runs,
     estimate_variant, render_html, render_table, run_eval,
 };
 use llmkit_tasks::{Templates, TokenCounter};
 use llmkit_types::ChatCompletionRequest;
 use serde_json::json;
 
+use crate::app::PipelineSpec;
 use crate::app::{Ctx, notice};
 use crate::cli::ModelArgs;
 use crate::commands::request::apply_sampling;
@@ -84,13 +85,6 @@ pub struct CompareArgs {
     pub json: bool,
 }
 
-impl EvalArgs {
-    /// Whether the command must not read the response cache (`eval run --fresh`).
-    pub fn bypasses_cache(&self) -> bool {
-        matches!(&self.command, EvalCommand::Run(a) if a.fresh)
-    }
-}
-
 pub async fn run(ctx: &Ctx, args: EvalArgs) -> Result<()> {
     match args.command {
         EvalCommand::Run(a) => run_spec(ctx, a).await,
@@ -99,18 +93,22 @@ pub async fn run(ctx: &Ctx, args: EvalArgs) -> Result<()> {
     }
 }
 
-/// An eval error as the CLI reports it: its hint, and the usage exit code.
-pub(crate) fn eval_error(e: EvalError) -> anyhow::Error {
-    let hint = e.hint();
-    let mut err = CliError::failure(e.to_string(), hint);
-    err.code = crate::error::EXIT_USAGE;
-    err.into()
+/// The pipeline of an eval run: it enforces `--max-cost` itself over the resumable job, and
+/// `--fresh` reads no cached answers.
+fn eval_pipeline(fresh: bool) -> PipelineSpec {
+    let spec = PipelineSpec::new("eval").job();
+    if fresh {
+        spec.cache(llmkit_accounting::CachePolicy::Off)
+    } else {
+        spec
+    }
 }
 
 /// `<data dir>/eval/runs`, beside the store.
 fn runs_dir(ctx: &Ctx) -> PathBuf {
     ctx.settings
-        .store_path
+        .paths
+        .store
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
         .join("eval")
@@ -118,21 +116,20 @@ fn runs_dir(ctx: &Ctx) -> PathBuf {
 }
 
 async fn run_spec(ctx: &Ctx, args: RunArgs) -> Result<()> {
-    let spec = EvalSpec::load(&args.spec).map_err(eval_error)?;
-    let data = spec.load_dataset().map_err(eval_error)?;
+    let spec = EvalSpec::load(&args.spec)?;
+    let data = spec.load_dataset()?;
     let gates = args
         .cutoff
         .iter()
-        .map(|c| Gate::parse(c))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(eval_error)?;
+        .map(|c| Threshold::parse(c))
+        .collect::<Result<Vec<_>, _>>()?;
     if args.dry_run {
         return dry_run(ctx, &spec, &data, args.json);
     }
     let mut setups = Vec::new();
     for v in &spec.variants {
         notice(&format!("eval: {} ({} items)", v.name, data.items.len()));
-        setups.push(setup(ctx, &spec, v).await?);
+        setups.push(setup(ctx, &spec, v, args.fresh).await?);
     }
     let variants = run_job(ctx, &args, &spec, &data, setups).await?;
     let now = SystemTime::now()
@@ -201,21 +198,19 @@ async fn run_job(
         rpm: args.rpm,
         tpm: args.tpm,
         max_attempts: args.max_attempts,
-        max_cost: ctx.global.max_cost,
+        max_cost: ctx.settings.budgets.max_cost_usd,
         fresh: args.fresh,
     };
     let cx = llmkit_batch::RunShared {
-        store: crate::accounting::store(ctx)?,
-        catalog: ctx.settings.catalog.clone(),
+        store: ctx.store()?,
+        catalog: ctx.settings.models.catalog.clone(),
         progress: Arc::new(llmkit_batch::Progress::new()),
     };
     let judge = match &spec.judge {
-        Some(j) => Some(judge_setup(ctx, j).await?),
+        Some(j) => Some(judge_setup(ctx, j, args.fresh).await?),
         None => None,
     };
-    let outcome = run_eval(spec, data, setups, judge, &opts, cx)
-        .await
-        .map_err(eval_error)?;
+    let outcome = run_eval(spec, data, setups, judge, &opts, cx).await?;
     let s = &outcome.summary;
     if s.already_complete {
         notice(&format!(
@@ -244,7 +239,11 @@ async fn run_job(
 }
 
 /// Opens the judge model (metric `judge`), sampling at temperature 0.
-async fn judge_setup(ctx: &Ctx, j: &llmkit_eval::JudgeSpec) -> Result<llmkit_eval::JudgeSetup> {
+async fn judge_setup(
+    ctx: &Ctx,
+    j: &llmkit_eval::JudgeSpec,
+    fresh: bool,
+) -> Result<llmkit_eval::JudgeSetup> {
     let opened = ctx.open_chat(Some(&j.model)).await?;
     let backend = match opened.backend {
         Backend::Http(c) => Backend::Http(llmkit_client::HttpClient::new(
@@ -256,7 +255,7 @@ async fn judge_setup(ctx: &Ctx, j: &llmkit_eval::JudgeSpec) -> Result<llmkit_eva
     prototype.temperature = Some(0.0);
     Ok(llmkit_eval::JudgeSetup {
         spec: j.clone(),
-        pipeline: ctx.pipeline_uncapped(backend, "eval")?,
+        pipeline: ctx.pipeline(backend, eval_pipeline(fresh))?,
         prototype,
     })
 }
@@ -285,7 +284,7 @@ fn dry_run(ctx: &Ctx, spec: &EvalSpec, data: &llmkit_eval::Dataset, json_out: bo
     for v in &spec.variants {
         let model = model_name(ctx, v.model.as_deref());
         let (counter, free) = counter_for(&model);
-        let price = ctx.settings.model_info(&model);
+        let price = ctx.settings.models.catalog.price(&model);
         estimates.push(estimate_variant(
             spec, data, v, &model, &counter, price, free,
         ));
@@ -297,7 +296,7 @@ fn dry_run(ctx: &Ctx, spec: &EvalSpec, data: &llmkit_eval::Dataset, json_out: bo
                 data,
                 v,
                 &counter,
-                ctx.settings.model_info(&judge_model),
+                ctx.settings.models.catalog.price(&judge_model),
                 free,
             );
             e.model = judge_model;
@@ -320,7 +319,7 @@ fn dry_run(ctx: &Ctx, spec: &EvalSpec, data: &llmkit_eval::Dataset, json_out: bo
     let mut out = String::from("dry run: nothing was sent\n");
     for e in all {
         let cost = e.cost_usd.map_or_else(
-            || "cost unknown (model not in the catalogue)".to_string(),
+            || "price unknown (the model has no price in the catalogue)".to_string(),
             |c| format!("about ${c:.4}"),
         );
         out.push_str(&format!(
@@ -330,13 +329,13 @@ fn dry_run(ctx: &Ctx, spec: &EvalSpec, data: &llmkit_eval::Dataset, json_out: bo
     }
     match total {
         Some(t) => out.push_str(&format!("total: about ${t:.4}\n")),
-        None => out.push_str("total: unknown (a model is not in the catalogue)\n"),
+        None => out.push_str("total: price unknown (a model has no price in the catalogue)\n"),
     }
     output::write(&out)
 }
 
 /// Opens a variant's backend and builds what the runner needs, as the task commands do.
-async fn setup(ctx: &Ctx, spec: &EvalSpec, v: &Variant) -> Result<VariantSetup> {
+async fn setup(ctx: &Ctx, spec: &EvalSpec, v: &Variant, fresh: bool) -> Result<VariantSetup> {
     let opened = ctx.open_chat(v.model.as_deref()).await?;
     let (window, counter, concurrency, free) = match &opened.backend {
         Backend::Local(l) => match l.model() {
@@ -352,7 +351,8 @@ async fn setup(ctx: &Ctx, spec: &EvalSpec, v: &Variant) -> Result<VariantSetup> 
         },
         Backend::Http(_) => (
             ctx.settings
-                .model_info(&opened.model)
+                .models
+                .info(&opened.model)
                 .map_or(8192, |i| i.context_window as usize),
             TokenCounter::for_model(&opened.model),
             spec.concurrency,
@@ -370,7 +370,7 @@ async fn setup(ctx: &Ctx, spec: &EvalSpec, v: &Variant) -> Result<VariantSetup> 
         ChatCompletionRequest::new(opened.model.clone(), Vec::new()),
         &sampling,
     )?;
-    let price = ctx.settings.model_info(&opened.model).cloned();
+    let price = ctx.settings.models.catalog.price(&opened.model).cloned();
     // Retries happen in the batch scheduler, where a 429 slows every request down.
     let backend = match opened.backend {
         Backend::Http(c) => Backend::Http(llmkit_client::HttpClient::new(
@@ -378,7 +378,7 @@ async fn setup(ctx: &Ctx, spec: &EvalSpec, v: &Variant) -> Result<VariantSetup> 
         )?),
         other => other,
     };
-    let pipeline = ctx.pipeline_uncapped(backend, "eval")?;
+    let pipeline = ctx.pipeline(backend, eval_pipeline(fresh))?;
     Ok(VariantSetup {
         variant: v.clone(),
         pipeline,
@@ -406,7 +406,7 @@ pub(crate) fn load_run(ctx: &Ctx, which: &str) -> Result<RunRecord> {
             "list saved runs with `llmkit eval list`",
         )
     })?;
-    RunRecord::from_json(&text).map_err(eval_error)
+    RunRecord::from_json(&text).map_err(anyhow::Error::from)
 }
 
 fn compare(ctx: &Ctx, args: &CompareArgs) -> Result<()> {

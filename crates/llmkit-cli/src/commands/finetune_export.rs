@@ -12,7 +12,6 @@ use llmkit_store::{Message, Session};
 use serde_json::{Value, json};
 
 use crate::app::{Ctx, notice};
-use crate::commands::eval::eval_error;
 use crate::commands::finetune::{check_file, findings_text};
 use crate::error::CliError;
 
@@ -57,18 +56,17 @@ pub fn from_sessions(ctx: &Ctx, a: &FromSessionsArgs) -> Result<()> {
         )
         .into());
     }
-    let store = Store::open(&ctx.settings.store_path).map_err(store_error)?;
+    let store = Store::open(&ctx.settings.paths.store)?;
     let sessions: Vec<Session> = if a.all {
         store
-            .list_sessions()
-            .map_err(store_error)?
+            .list_sessions()?
             .into_iter()
             .map(|s| s.session)
             .collect()
     } else {
         let mut found = Vec::new();
         for n in &a.names {
-            let s = store.find_session(n).map_err(store_error)?.ok_or_else(|| {
+            let s = store.find_session(n)?.ok_or_else(|| {
                 CliError::failure(
                     format!("no session named `{n}`"),
                     Some("`llmkit sessions list` shows the stored sessions".into()),
@@ -81,7 +79,7 @@ pub fn from_sessions(ctx: &Ctx, a: &FromSessionsArgs) -> Result<()> {
     let mut lines = String::new();
     let (mut written, mut skipped) = (0usize, 0usize);
     for s in &sessions {
-        let messages = store.messages(&s.id).map_err(store_error)?;
+        let messages = store.messages(&s.id)?;
         match example(s, &messages, a.system.as_deref()) {
             Some(v) => {
                 lines.push_str(&v.to_string());
@@ -111,15 +109,14 @@ fn from_eval(ctx: &Ctx, a: &FromSessionsArgs, run: &str) -> Result<()> {
     let pass = a
         .pass
         .iter()
-        .map(|p| llmkit_eval::Gate::parse(p))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(eval_error)?;
+        .map(|p| llmkit_eval::Threshold::parse(p))
+        .collect::<Result<Vec<_>, _>>()?;
     let opts = llmkit_eval::ExportOptions {
         variant: a.variant.clone(),
         pass,
         system: a.system.clone(),
     };
-    let out = llmkit_eval::passed_examples(&record, &opts).map_err(eval_error)?;
+    let out = llmkit_eval::passed_examples(&record, &opts)?;
     if out.examples.is_empty() {
         return Err(CliError::failure(
             format!(
@@ -200,9 +197,4 @@ fn example(s: &Session, messages: &[Message], default_system: Option<&str>) -> O
         out.pop();
     }
     has_assistant.then(|| json!({"messages": out}))
-}
-
-fn store_error(e: llmkit_store::StoreError) -> anyhow::Error {
-    let hint = e.hint();
-    CliError::failure(e.to_string(), hint).into()
 }

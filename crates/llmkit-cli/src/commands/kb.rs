@@ -125,16 +125,16 @@ pub async fn run(ctx: &Ctx, args: KbArgs) -> Result<()> {
             name,
             embedding_model,
         } => {
-            Kb::path_for(&dir, &name).map_err(kb_error)?;
+            Kb::path_for(&dir, &name)?;
             let model = embedding_model.unwrap_or_else(|| default_model(ctx));
-            let kb = Kb::create(&dir, &name, &model).map_err(kb_error)?;
+            let kb = Kb::create(&dir, &name, &model)?;
             output::line(&format!(
                 "created knowledge base `{name}` (embedding model {model}) at {}",
-                kb.stats().map_err(kb_error)?.path.display()
+                kb.stats()?.path.display()
             ))
         }
         KbAction::List { json } => {
-            let names = Kb::list(&dir).map_err(kb_error)?;
+            let names = Kb::list(&dir)?;
             if json {
                 return output::json(&names);
             }
@@ -144,14 +144,11 @@ pub async fn run(ctx: &Ctx, args: KbArgs) -> Result<()> {
             names.iter().try_for_each(|n| output::line(n))
         }
         KbAction::Remove { name } => {
-            Kb::remove(&dir, &name).map_err(kb_error)?;
+            Kb::remove(&dir, &name)?;
             output::line(&format!("removed knowledge base `{name}`"))
         }
         KbAction::Stats { name, json } => {
-            let s = Kb::open(&dir, &name)
-                .map_err(kb_error)?
-                .stats()
-                .map_err(kb_error)?;
+            let s = Kb::open(&dir, &name)?.stats()?;
             if json {
                 return output::json(&s);
             }
@@ -175,7 +172,7 @@ pub async fn run(ctx: &Ctx, args: KbArgs) -> Result<()> {
             mmr,
             json,
         } => {
-            let kb = Kb::open(&dir, &name).map_err(kb_error)?;
+            let kb = Kb::open(&dir, &name)?;
             let opts = SearchOptions {
                 k: usize::from(k),
                 mmr,
@@ -215,17 +212,18 @@ pub async fn ask(ctx: &Ctx, args: &AskArgs, name: &str, question: &str) -> Resul
 /// `<data dir>/kb`: beside the llmkit store.
 pub(crate) fn kb_dir(ctx: &Ctx) -> PathBuf {
     ctx.settings
-        .store_path
+        .paths
+        .store
         .parent()
         .map_or_else(|| PathBuf::from("kb"), |p| p.join("kb"))
 }
 
 /// The embedding model a new knowledge base gets when none is named.
 fn default_model(ctx: &Ctx) -> String {
-    if let Some(m) = &ctx.settings.embedding_model {
+    if let Some(m) = &ctx.settings.models.embedding {
         return m.clone();
     }
-    if ctx.settings.api_key.is_none() && ctx.settings.is_openai() {
+    if ctx.settings.client.needs_local_fallback() {
         format!("local:{}", llmkit_local::DEFAULT_EMBEDDING_MODEL)
     } else {
         crate::settings::DEFAULT_API_EMBEDDING_MODEL.to_string()
@@ -271,7 +269,7 @@ struct Adding<'a> {
 }
 
 async fn add(ctx: &Ctx, dir: &Path, args: AddArgs) -> Result<()> {
-    let kb = Kb::open(dir, &args.name).map_err(kb_error)?;
+    let kb = Kb::open(dir, &args.name)?;
     let collected = collect_files(&args.paths);
     for w in &collected.warnings {
         notice(&format!("warning: {w}"));
@@ -316,16 +314,11 @@ async fn add(ctx: &Ctx, dir: &Path, args: AddArgs) -> Result<()> {
                 continue;
             }
         };
-        match st
-            .kb
-            .document_state(&loaded.source, &loaded.hash)
-            .map_err(kb_error)?
-        {
+        match st.kb.document_state(&loaded.source, &loaded.hash)? {
             DocumentState::Unchanged => st.tally.unchanged += 1,
             DocumentState::Duplicate(original) => {
                 st.kb
-                    .record_duplicate(&loaded.source, &loaded.hash, &original)
-                    .map_err(kb_error)?;
+                    .record_duplicate(&loaded.source, &loaded.hash, &original)?;
                 st.tally.duplicates += 1;
             }
             DocumentState::New | DocumentState::Changed => {
@@ -351,7 +344,7 @@ async fn add(ctx: &Ctx, dir: &Path, args: AddArgs) -> Result<()> {
     }
     flush(&mut st, &mut pending).await?;
     // Everything is stored: the cache of an interrupted run has served its purpose.
-    st.kb.clear_vector_cache().map_err(kb_error)?;
+    st.kb.clear_vector_cache()?;
     st.bar.finish_and_clear();
     let t = &st.tally;
     let reused = if t.reused > 0 {
@@ -378,7 +371,7 @@ async fn flush(st: &mut Adding<'_>, pending: &mut Vec<Pending>) -> Result<()> {
         .iter()
         .flat_map(|p| p.chunks.iter().map(NewChunk::cache_key))
         .collect();
-    let mut have: HashMap<String, Vec<f32>> = st.kb.cached_vectors(&keys).map_err(kb_error)?;
+    let mut have: HashMap<String, Vec<f32>> = st.kb.cached_vectors(&keys)?;
     st.tally.reused += have.len();
     let mut seen = HashSet::new();
     let (mut todo_keys, mut todo_texts) = (Vec::new(), Vec::new());
@@ -401,7 +394,7 @@ async fn flush(st: &mut Adding<'_>, pending: &mut Vec<Pending>) -> Result<()> {
             .embed_all(&todo_texts, |start, vectors| {
                 let items: Vec<(String, Vec<f32>)> =
                     todo_keys[start..].iter().cloned().zip(vectors).collect();
-                kb.cache_vectors(&items).map_err(kb_error)?;
+                kb.cache_vectors(&items)?;
                 tally.embedded += items.len();
                 let rate = tally.embedded as f64 / started.elapsed().as_secs_f64().max(1e-3);
                 bar.set_message(format!(
@@ -426,8 +419,7 @@ async fn flush(st: &mut Adding<'_>, pending: &mut Vec<Pending>) -> Result<()> {
             vectors.push(v);
         }
         st.kb
-            .replace_document(&p.loaded.source, &p.loaded.hash, &p.chunks, &vectors)
-            .map_err(kb_error)?;
+            .replace_document(&p.loaded.source, &p.loaded.hash, &p.chunks, &vectors)?;
         st.tally.indexed += 1;
         st.tally.chunks += p.chunks.len();
     }
@@ -435,11 +427,11 @@ async fn flush(st: &mut Adding<'_>, pending: &mut Vec<Pending>) -> Result<()> {
 }
 
 fn sync(dir: &Path, name: &str) -> Result<()> {
-    let mut kb = Kb::open(dir, name).map_err(kb_error)?;
+    let mut kb = Kb::open(dir, name)?;
     let mut dropped = 0;
-    for source in kb.sources().map_err(kb_error)? {
+    for source in kb.sources()? {
         if !Path::new(&source).exists() {
-            kb.remove_document(&source).map_err(kb_error)?;
+            kb.remove_document(&source)?;
             output::line(&format!("dropped {source}"))?;
             dropped += 1;
         }
@@ -482,9 +474,4 @@ fn preview(text: &str, max: usize) -> String {
         Some((i, _)) => format!("{}…", &flat[..i]),
         None => flat,
     }
-}
-
-/// A knowledge-base error as a CLI error with its hint.
-pub(crate) fn kb_error(e: KbError) -> anyhow::Error {
-    CliError::failure(e.to_string(), e.hint()).into()
 }

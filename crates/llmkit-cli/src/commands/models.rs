@@ -20,7 +20,7 @@ pub async fn run(ctx: &Ctx, args: ModelsArgs) -> Result<()> {
 
 /// Lists the server's models; without a key (on OpenAI's URL) lists the local ones instead.
 async fn remote(ctx: &Ctx, json: bool) -> Result<()> {
-    if ctx.settings.api_key.is_none() && ctx.settings.is_openai() {
+    if ctx.settings.client.needs_local_fallback() {
         crate::app::notice(
             "no API key set: listing local models (see `llmkit models list --local`)",
         );
@@ -54,7 +54,7 @@ struct LocalRow {
 /// Shows the catalogue of local models (installed or not, size, where they come from), then
 /// any other GGUF file in the models directory (pulled with `hf:`, or copied there).
 fn local(ctx: &Ctx, json: bool) -> Result<()> {
-    let dir = &ctx.settings.models_dir;
+    let dir = &ctx.settings.local.models_dir;
     let mut rows: Vec<LocalRow> = KNOWN_MODELS
         .iter()
         .map(|m| {
@@ -155,11 +155,11 @@ async fn pull(ctx: &Ctx, name: &str) -> Result<()> {
                 "for example: llmkit models pull hf:bartowski/SmolLM2-135M-Instruct-GGUF/SmolLM2-135M-Instruct-Q8_0.gguf",
             )
         })?;
-        let dest = ctx.settings.models_dir.join(hub.local_name());
+        let dest = ctx.settings.local.models_dir.join(hub.local_name());
         let label = format!("{}/{}", hub.repo, hub.file);
         let done = download(
             &label,
-            &hub.url(&ctx.settings.hf_endpoint),
+            &hub.url(&ctx.settings.local.hf_endpoint),
             &dest,
             None,
             None,
@@ -193,8 +193,8 @@ async fn pull(ctx: &Ctx, name: &str) -> Result<()> {
         )
         .into());
     };
-    let dest = ctx.settings.models_dir.join(model.local_name);
-    let url = hub.url(&ctx.settings.hf_endpoint);
+    let dest = ctx.settings.local.models_dir.join(model.local_name);
+    let url = hub.url(&ctx.settings.local.hf_endpoint);
     download(name, &url, &dest, model.sha256, Some(model.approx_size_mb)).await?;
     Ok(())
 }

@@ -100,7 +100,7 @@ fn list(ctx: &Ctx) -> Vec<(String, String)> {
 }
 
 fn roles_dir(ctx: &Ctx) -> PathBuf {
-    ctx.settings.config_dir.join("roles")
+    ctx.settings.paths.config_dir.join("roles")
 }
 
 /// Loads a role by name: the user's file first, then the built-ins.

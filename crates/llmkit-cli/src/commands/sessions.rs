@@ -3,22 +3,21 @@
 use anyhow::Result;
 use llmkit_store::{Message, Session, Store};
 
-use crate::accounting::{store, store_error};
 use crate::app::Ctx;
 use crate::cli::{ExportFormat, SessionsAction, SessionsArgs};
 use crate::error::CliError;
 use crate::output;
 
 pub fn run(ctx: &Ctx, args: SessionsArgs) -> Result<()> {
-    let store = store(ctx)?;
+    let store = ctx.store()?;
     match args.action.unwrap_or(SessionsAction::List { json: false }) {
         SessionsAction::List { json } => list(&store, json),
         SessionsAction::Show { name, json } => {
-            let s = store.get_session(&name).map_err(store_error)?;
+            let s = store.get_session(&name)?;
             if json {
-                return output::json(&store.session_json(&s.id).map_err(store_error)?);
+                return output::json(&store.session_json(&s.id)?);
             }
-            let messages = store.messages(&s.id).map_err(store_error)?;
+            let messages = store.messages(&s.id)?;
             output::write(&transcript(&s, &messages))
         }
         SessionsAction::Export {
@@ -26,15 +25,12 @@ pub fn run(ctx: &Ctx, args: SessionsArgs) -> Result<()> {
             format,
             output: file,
         } => {
-            let s = store.get_session(&name).map_err(store_error)?;
+            let s = store.get_session(&name)?;
             let text = match format {
                 ExportFormat::Json => {
-                    serde_json::to_string_pretty(&store.session_json(&s.id).map_err(store_error)?)?
-                        + "\n"
+                    serde_json::to_string_pretty(&store.session_json(&s.id)?)? + "\n"
                 }
-                ExportFormat::Md => {
-                    markdown(&store, &s, &store.messages(&s.id).map_err(store_error)?)
-                }
+                ExportFormat::Md => markdown(&store, &s, &store.messages(&s.id)?),
             };
             match file {
                 None => output::write(&text),
@@ -44,15 +40,15 @@ pub fn run(ctx: &Ctx, args: SessionsArgs) -> Result<()> {
             }
         }
         SessionsAction::Delete { name } => {
-            let s = store.get_session(&name).map_err(store_error)?;
-            store.delete_session(&s.id).map_err(store_error)?;
+            let s = store.get_session(&name)?;
+            store.delete_session(&s.id)?;
             output::line(&format!("deleted session {}", label(&s)))
         }
     }
 }
 
 fn list(store: &Store, json: bool) -> Result<()> {
-    let sessions = store.list_sessions().map_err(store_error)?;
+    let sessions = store.list_sessions()?;
     if json {
         return output::json(&sessions);
     }

@@ -2,7 +2,6 @@
 
 use anyhow::Result;
 
-use crate::accounting::{store, store_error};
 use crate::app::Ctx;
 use crate::cli::{StoreAction, StoreArgs};
 use crate::output;
@@ -10,13 +9,13 @@ use crate::output;
 pub fn run(ctx: &Ctx, args: StoreArgs) -> Result<()> {
     match args.action {
         // The path needs no open store (it may not exist yet, or be the broken file).
-        StoreAction::Path => output::line(&ctx.settings.store_path.display().to_string()),
+        StoreAction::Path => output::line(&ctx.settings.paths.store.display().to_string()),
         StoreAction::Vacuum => {
-            let (before, after) = store(ctx)?.vacuum().map_err(store_error)?;
+            let (before, after) = ctx.store()?.vacuum()?;
             output::line(&format!("vacuumed: {before} → {after} bytes"))
         }
         StoreAction::Export { output: file } => {
-            let value = store(ctx)?.export().map_err(store_error)?;
+            let value = ctx.store()?.export()?;
             match file {
                 None => output::json(&value),
                 Some(path) => {

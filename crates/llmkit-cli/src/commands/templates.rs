@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::app::Ctx;
 use crate::cli::{TemplatesAction, TemplatesArgs};
-use crate::commands::tasks::{task_error, templates_dir};
+use crate::commands::tasks::templates_dir;
 use crate::error::CliError;
 use crate::output;
 
@@ -16,7 +16,7 @@ pub fn run(ctx: &Ctx, args: TemplatesArgs) -> Result<()> {
     match args.action {
         TemplatesAction::List { json } => list(&templates, json),
         TemplatesAction::Show { name } => {
-            let (text, _) = templates.source(&name).map_err(task_error)?;
+            let (text, _) = templates.source(&name)?;
             output::write(&text)?;
             if !text.ends_with('\n') {
                 output::write("\n")?;
@@ -58,7 +58,7 @@ fn list(templates: &Templates, as_json: bool) -> Result<()> {
 /// Copies the template to the user directory if needed, then opens `$EDITOR` (or prints
 /// the path when no editor is set).
 fn edit(templates: &Templates, name: &str, editor: Option<&str>) -> Result<()> {
-    let path = templates.ensure_user_copy(name).map_err(task_error)?;
+    let path = templates.ensure_user_copy(name)?;
     let Some(editor) = editor else {
         return output::line(&path.display().to_string());
     };

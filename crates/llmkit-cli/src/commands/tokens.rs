@@ -27,7 +27,7 @@ pub async fn run(ctx: &Ctx, args: TokensArgs) -> Result<()> {
         ModelChoice::Remote(model) => {
             let enc = llmkit_client::encoding_for_model(&model);
             let tokens = llmkit_client::count_tokens(enc, &text) as u64;
-            let info = ctx.settings.model_info(&model);
+            let info = ctx.settings.models.info(&model);
             let window = info.map(|i| u64::from(i.context_window));
             let cost = info.map(|i| i.cost_of(tokens, 0, 0, false));
             (model, enc.name().to_string(), tokens, window, cost)

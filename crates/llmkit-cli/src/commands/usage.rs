@@ -4,7 +4,6 @@ use anyhow::Result;
 use llmkit_store::{Store, UsageFilter, UsageGroup, UsageRow};
 use serde_json::json;
 
-use crate::accounting::{store, store_error};
 use crate::app::Ctx;
 use crate::cli::{UsageArgs, UsageBy};
 use crate::error::CliError;
@@ -14,7 +13,7 @@ use crate::output;
 const CHART_WIDTH: f64 = 40.0;
 
 pub fn run(ctx: &Ctx, args: UsageArgs) -> Result<()> {
-    let store = store(ctx)?;
+    let store = ctx.store()?;
     let filter = UsageFilter {
         since: parse_time(&store, args.since.as_deref(), "--since")?,
         until: parse_time(&store, args.until.as_deref(), "--until")?,
@@ -30,10 +29,9 @@ pub fn run(ctx: &Ctx, args: UsageArgs) -> Result<()> {
             Some(UsageBy::Command) => UsageGroup::Command,
         }
     };
-    let rows = store.usage(&filter, group).map_err(store_error)?;
+    let rows = store.usage(&filter, group)?;
     let total = store
-        .usage(&filter, UsageGroup::Total)
-        .map_err(store_error)?
+        .usage(&filter, UsageGroup::Total)?
         .into_iter()
         .next()
         .unwrap_or_default();
@@ -48,7 +46,7 @@ pub fn run(ctx: &Ctx, args: UsageArgs) -> Result<()> {
 
 fn parse_time(store: &Store, text: Option<&str>, flag: &str) -> Result<Option<f64>> {
     let Some(text) = text else { return Ok(None) };
-    match store.local_time_to_secs(text).map_err(store_error)? {
+    match store.local_time_to_secs(text)? {
         Some(v) => Ok(Some(v)),
         None => Err(CliError::usage(
             format!("{flag} `{text}` is not a date"),
@@ -79,7 +77,7 @@ fn table(rows: &[UsageRow], total: &UsageRow, with_total: bool) -> Result<()> {
             r.cached_tokens,
             r.cache_hits,
             r.errors,
-            format!("${:.6}", r.cost_usd)
+            cost_text(r)
         )
     };
     for r in rows {
@@ -89,6 +87,16 @@ fn table(rows: &[UsageRow], total: &UsageRow, with_total: bool) -> Result<()> {
         output::line(&line(total))?;
     }
     Ok(())
+}
+
+/// The known cost, and how many requests had no known price (so are not in it): a model
+/// missing from the price list is never summed as free.
+fn cost_text(r: &UsageRow) -> String {
+    if r.unpriced == 0 {
+        format!("${:.6}", r.cost_usd)
+    } else {
+        format!("${:.6} + {} unpriced", r.cost_usd, r.unpriced)
+    }
 }
 
 fn chart(rows: &[UsageRow], total: &UsageRow) -> Result<()> {
@@ -114,7 +122,8 @@ fn chart(rows: &[UsageRow], total: &UsageRow) -> Result<()> {
         ))?;
     }
     output::line(&format!(
-        "total ${:.6} over {} requests",
-        total.cost_usd, total.requests
+        "total {} over {} requests",
+        cost_text(total),
+        total.requests
     ))
 }

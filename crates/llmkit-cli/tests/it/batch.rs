@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use llmkit_testkit::rng::SplitMix64;
 use llmkit_testkit::{Fault, MockConfig};
 
 use crate::support::{Llmkit, Mock, stderr};
@@ -45,18 +46,6 @@ fn batch_args_for(input: &Path, output: &Path, model: &str) -> Vec<String> {
     .collect()
 }
 
-/// A tiny deterministic generator for kill delays (no extra dependency).
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self, max: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % max
-    }
-}
-
 #[test]
 fn issue5_kill_and_resume_gives_the_uninterrupted_output() {
     let mock = Mock::start(MockConfig {
@@ -85,7 +74,7 @@ fn issue5_kill_and_resume_gives_the_uninterrupted_output() {
 
     // Same home (same store) for every interrupted run.
     let home = tempfile::tempdir().unwrap();
-    let mut rng = Lcg(42);
+    let mut rng = SplitMix64::new(42);
     let mut kills = 0;
     for _ in 0..40 {
         let mut k = Llmkit::against(&mock);
@@ -96,7 +85,7 @@ fn issue5_kill_and_resume_gives_the_uninterrupted_output() {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let mut child = k.cmd.spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(40 + rng.next(400)));
+        std::thread::sleep(Duration::from_millis(40 + rng.below(400)));
         if child.try_wait().unwrap().is_some() {
             break;
         }

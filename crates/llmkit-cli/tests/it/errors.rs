@@ -84,18 +84,19 @@ fn stream_stall_times_out() {
         faults: vec![Fault::Stall],
         ..MockConfig::default()
     });
-    let started = std::time::Instant::now();
     let o = Llmkit::against(&mock)
         .args(["ask", "--max-retries", "1", "--stall-timeout", "0.3", "hi"])
         .run();
     assert_clear_error(&o, "stall");
     assert!(stderr(&o).contains("--stall-timeout"), "{}", stderr(&o));
+    // The mock's stall lasts an hour, so the run ending at all shows that a timeout fired;
+    // the message names the one given, not the default.
+    assert!(stderr(&o).contains("no data for 300ms"), "{}", stderr(&o));
     assert_eq!(
         mock.server.request_count(),
         2,
         "a stall before any token is retried"
     );
-    assert!(started.elapsed().as_secs_f64() < 10.0);
 }
 
 #[test]

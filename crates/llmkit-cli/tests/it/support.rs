@@ -1,9 +1,11 @@
 //! Test helpers: a mock server on its own runtime, and a `llmkit` command with a clean,
 //! hermetic environment (no real keys, a private config directory).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
+pub use llmkit_testkit::fixtures::models_dir;
+use llmkit_testkit::fixtures::require_model;
 use llmkit_testkit::{MockConfig, MockServer};
 
 /// A running mock server (kept alive with its runtime).
@@ -88,6 +90,15 @@ impl Llmkit {
         self
     }
 
+    /// Uses another invocation's home (config, store) instead of this one's.
+    pub fn env_home(&mut self, home: &Path) -> &mut Self {
+        self.cmd
+            .env("HOME", home)
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("XDG_DATA_HOME", home.join("data"));
+        self
+    }
+
     pub fn config_path(&self) -> PathBuf {
         self.home.path().join("config/llmkit/config.toml")
     }
@@ -118,11 +129,17 @@ impl Llmkit {
     }
 }
 
-/// The models directory the tests use: `LLMKIT_MODELS_DIR`, else `<workspace>/models`.
-pub fn models_dir() -> PathBuf {
-    std::env::var_os("LLMKIT_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"))
+/// The generation model's file in the models directory, as `scripts/fetch-models.sh` installs it.
+pub const CHAT_MODEL: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// The embedding model's weights in the models directory.
+pub const EMBED_MODEL: &str = "all-MiniLM-L6-v2/model.safetensors";
+
+/// Whether the local models `names` are there; when one is not, the calling test says `SKIP`
+/// and returns (or fails, under `LLMKIT_REQUIRE_MODELS=1`).
+#[track_caller]
+pub fn have_models(names: &[&str]) -> bool {
+    names.iter().all(|name| require_model(name).is_some())
 }
 
 pub fn stdout(o: &Output) -> String {

@@ -133,21 +133,30 @@ impl RedactConfig {
     }
 }
 
-/// Why a redactor could not be built.
+/// Why a redactor could not be built. All three are mistakes in the flags or the config.
 #[derive(Debug, thiserror::Error)]
 pub enum RedactError {
-    #[error("unknown redaction kind `{name}`\nhint: valid kinds are {valid}")]
+    #[error("unknown redaction kind `{name}`")]
     UnknownKind { name: String, valid: String },
-    #[error(
-        "invalid redaction pattern `{label}`: {source}\nhint: patterns use Rust regex syntax (the `regex` crate), e.g. `EMP-[0-9]{{6}}`"
-    )]
+    #[error("invalid redaction pattern `{label}`: {source}")]
     InvalidPattern {
         label: String,
         #[source]
         source: regex::Error,
     },
-    #[error("the redaction deny list could not be compiled: {0}\nhint: shorten the deny list")]
+    #[error("the redaction deny list could not be compiled: {0}")]
     DenyList(#[source] regex::Error),
+}
+
+impl RedactError {
+    /// A one-line suggestion for the user.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Self::UnknownKind { valid, .. } => format!("valid kinds: {valid}"),
+            Self::InvalidPattern { .. } => "fix the regex in `redact_patterns` in the config file (Rust `regex` syntax, e.g. `EMP-[0-9]{6}`)".to_string(),
+            Self::DenyList(_) => "shorten `redact_deny` in the config file".to_string(),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -160,9 +169,10 @@ mod tests {
             assert_eq!(k.name().parse::<Kind>().unwrap(), k);
         }
         assert_eq!("CN-ID".parse::<Kind>().unwrap(), Kind::CnId);
-        let err = "passport".parse::<Kind>().unwrap_err().to_string();
+        let err = "passport".parse::<Kind>().unwrap_err();
+        assert!(err.to_string().contains("passport"), "{err}");
         assert!(
-            err.contains("passport") && err.contains("email, phone"),
+            err.hint().is_some_and(|h| h.contains("email, phone")),
             "{err}"
         );
     }

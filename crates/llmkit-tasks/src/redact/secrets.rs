@@ -25,8 +25,7 @@ pub struct Secrets {
 
 impl Secrets {
     pub fn new() -> Self {
-        // The pattern is a constant covered by tests, so it always compiles.
-        #[allow(clippy::expect_used)]
+        #[expect(clippy::expect_used, reason = "constant pattern, covered by tests")]
         let re = Regex::new(PATTERN).expect("the secret pattern compiles");
         Self { re }
     }

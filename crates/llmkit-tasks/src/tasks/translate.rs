@@ -185,6 +185,7 @@ fn budgets(runner: &TaskRunner, system: &str) -> Result<(usize, u32), TaskError>
     Ok((chunk, out))
 }
 
+#[expect(clippy::expect_used, reason = "constant pattern, covered by tests")]
 fn mask_regex() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
@@ -212,6 +213,7 @@ fn mask(text: &str) -> (String, Vec<String>) {
     (masked, spans)
 }
 
+#[expect(clippy::expect_used, reason = "constant pattern, covered by tests")]
 fn token_regex() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| Regex::new(r"⟦(\d+)⟧").expect("the token pattern is a valid regex"))

@@ -14,6 +14,7 @@ use llmkit_batch::{Limiter, Limits};
 use llmkit_client::{Backend, ClientError, HttpClient, Pipeline};
 use llmkit_types::{EmbeddingRequest, EmbeddingVector};
 
+use crate::app::PipelineSpec;
 use crate::app::{Ctx, Opened};
 use crate::error::CliError;
 
@@ -48,7 +49,7 @@ impl Embedder {
     fn new(ctx: &Ctx, opened: Opened, command: &str) -> Result<Self> {
         Ok(Self {
             model: opened.model,
-            pipe: ctx.pipeline(opened.backend, command)?,
+            pipe: ctx.pipeline(opened.backend, PipelineSpec::new(command))?,
         })
     }
 }

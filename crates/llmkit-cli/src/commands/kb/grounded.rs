@@ -8,7 +8,8 @@ use llmkit_kb::{Citations, Hit, Kb, NO_ANSWER, RuleBase, RuleViolation, SearchOp
 use llmkit_types::{ChatCompletionRequest, ChatMessage, MessageContent, Role};
 use serde_json::{Value, json};
 
-use super::{Embedder, KbAskArgs, embed_texts, kb_dir, kb_error, place};
+use super::{Embedder, KbAskArgs, embed_texts, kb_dir, place};
+use crate::app::PipelineSpec;
 use crate::app::{Ctx, notice};
 use crate::cli::ModelArgs;
 use crate::commands::request::apply_sampling;
@@ -44,14 +45,16 @@ pub struct Grounded {
 impl Grounding {
     /// Opens knowledge base `name` and its embedding model (once, for every turn).
     pub async fn open(ctx: &Ctx, name: &str, args: &KbAskArgs) -> Result<Self> {
-        let kb = Kb::open(&kb_dir(ctx), name).map_err(kb_error)?;
+        let kb = Kb::open(&kb_dir(ctx), name)?;
         Self::with_kb(ctx, kb, args).await
     }
 
     /// Like [`Grounding::open`], for a knowledge base already open.
     pub async fn with_kb(ctx: &Ctx, kb: Kb, args: &KbAskArgs) -> Result<Self> {
-        if kb.chunk_count().map_err(kb_error)? == 0 {
-            return Err(kb_error(llmkit_kb::KbError::Empty(kb.name().to_string())));
+        if kb.chunk_count()? == 0 {
+            return Err(anyhow::Error::from(llmkit_kb::KbError::Empty(
+                kb.name().to_string(),
+            )));
         }
         let embedder = Embedder::open(ctx, &kb.info().model, "kb").await?;
         Ok(Self {
@@ -79,7 +82,9 @@ impl Grounding {
     pub async fn search(&self, query: &str, opts: &SearchOptions) -> Result<Vec<Hit>> {
         let mut v = embed_texts(&self.embedder, vec![query.to_string()]).await?;
         let qv = v.pop().unwrap_or_default();
-        self.kb.search(query, Some(&qv), opts).map_err(kb_error)
+        self.kb
+            .search(query, Some(&qv), opts)
+            .map_err(anyhow::Error::from)
     }
 }
 
@@ -199,7 +204,7 @@ pub async fn answer_once(ctx: &Ctx, name: &str, question: &str, o: OneShot<'_>) 
                 merge_system(&mut messages, extra);
             }
             let opened = ctx.open_chat(o.model.model.as_deref()).await?;
-            let pipe = ctx.pipeline(opened.backend, o.command)?;
+            let pipe = ctx.pipeline(opened.backend, PipelineSpec::new(o.command))?;
             let req = apply_sampling(ChatCompletionRequest::new(opened.model, messages), o.model)?;
             let res = pipe.chat(&req).await?;
             ctx.show_redactions(&res.redactions);

@@ -5,11 +5,11 @@ use llmkit_tasks::ClassifyOptions;
 
 use crate::app::Ctx;
 use crate::cli::ClassifyArgs;
-use crate::commands::tasks::{emit, finish, read_inputs, runner, task_error};
+use crate::commands::tasks::{emit, finish, read_inputs, runner};
 
 pub async fn run(ctx: &Ctx, args: ClassifyArgs) -> Result<()> {
     // Bad labels are refused before any model is loaded.
-    let opts = ClassifyOptions::new(&args.labels, args.multi).map_err(task_error)?;
+    let opts = ClassifyOptions::new(&args.labels, args.multi)?;
     let items = read_inputs(&args.input.inputs, args.input.html)?;
     let r = runner(
         ctx,
@@ -21,9 +21,7 @@ pub async fn run(ctx: &Ctx, args: ClassifyArgs) -> Result<()> {
     .await?;
     let mut results = Vec::new();
     for item in &items {
-        let c = llmkit_tasks::classify(&r, &item.text, &opts)
-            .await
-            .map_err(task_error)?;
+        let c = llmkit_tasks::classify(&r, &item.text, &opts).await?;
         let text = c
             .labels
             .iter()

@@ -4,7 +4,7 @@ use anyhow::Result;
 
 use crate::app::Ctx;
 use crate::cli::ExtractArgs;
-use crate::commands::tasks::{emit, finish, read_inputs, runner, task_error};
+use crate::commands::tasks::{emit, finish, read_inputs, runner};
 use crate::error::CliError;
 use crate::input;
 
@@ -16,7 +16,7 @@ pub async fn run(ctx: &Ctx, args: ExtractArgs) -> Result<()> {
             "--schema takes a JSON Schema file such as {\"type\": \"object\", \"properties\": {...}}",
         )
     })?;
-    llmkit_tasks::check_schema(&schema).map_err(task_error)?;
+    llmkit_tasks::check_schema(&schema)?;
     let items = read_inputs(&args.input.inputs, args.input.html)?;
     let r = runner(
         ctx,
@@ -28,9 +28,7 @@ pub async fn run(ctx: &Ctx, args: ExtractArgs) -> Result<()> {
     .await?;
     let mut results = Vec::new();
     for item in &items {
-        let v = llmkit_tasks::extract(&r, &item.text, &schema)
-            .await
-            .map_err(task_error)?;
+        let v = llmkit_tasks::extract(&r, &item.text, &schema).await?;
         let text = serde_json::to_string_pretty(&v)?;
         results.push((item.name.clone(), v, text));
     }

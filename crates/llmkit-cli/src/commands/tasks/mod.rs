@@ -16,13 +16,12 @@ use std::sync::Arc;
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use llmkit_client::Backend;
-use llmkit_tasks::{
-    Progress, RunStats, StructuredMode, TaskError, TaskRunner, Templates, TokenCounter,
-};
+use llmkit_tasks::{Progress, RunStats, StructuredMode, TaskRunner, Templates, TokenCounter};
 use llmkit_types::ChatCompletionRequest;
 use serde_json::{Value, json};
 
 use crate::app::Ctx;
+use crate::app::PipelineSpec;
 use crate::cli::{JsonMode, ModelArgs, StructuredArgs};
 use crate::commands::request::{apply_sampling, stop_of};
 use crate::error::CliError;
@@ -84,6 +83,11 @@ pub fn read_inputs(args: &[String], force_html: bool) -> Result<Vec<Item>, CliEr
         } else if path.is_file() {
             flush(&mut words, &mut items);
             items.push(file_item(path, force_html)?);
+        } else if looks_like_path(arg) {
+            return Err(CliError::usage(
+                format!("no such file or directory: {arg}"),
+                "check the path; to pass the text itself, quote it together with other words or pipe it on stdin",
+            ));
         } else {
             words.push(arg);
         }
@@ -97,6 +101,27 @@ pub fn read_inputs(args: &[String], force_html: bool) -> Result<Vec<Item>, CliEr
         ));
     }
     Ok(items)
+}
+
+/// True for an argument that can only be meant as a path: one word that starts like a path
+/// (`/`, `./`, `../`, `~/`) or ends in a text file's extension. Such an argument that names
+/// no file is a mistake, not text to process.
+fn looks_like_path(arg: &str) -> bool {
+    const EXTENSIONS: &[&str] = &[
+        "txt", "md", "markdown", "html", "htm", "pdf", "csv", "tsv", "json", "jsonl", "xml", "rst",
+        "log", "docx",
+    ];
+    if arg.chars().any(char::is_whitespace) {
+        return false;
+    }
+    if ["/", "./", "../", "~/"].iter().any(|p| arg.starts_with(p)) {
+        return true;
+    }
+    Path::new(arg)
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        && Path::new(arg).file_stem().is_some_and(|s| !s.is_empty())
 }
 
 /// All inputs as one document (files headed by their names when there are several).
@@ -159,7 +184,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// The user template directory: `$XDG_CONFIG_HOME/llmkit/templates`.
 pub fn templates_dir(ctx: &Ctx) -> PathBuf {
-    ctx.settings.config_dir.join("templates")
+    ctx.settings.paths.config_dir.join("templates")
 }
 
 /// Opens the model and builds the runner every task uses.
@@ -190,7 +215,8 @@ pub async fn runner(
         },
         Backend::Http(_) => (
             ctx.settings
-                .model_info(&opened.model)
+                .models
+                .info(&opened.model)
                 .map_or(UNKNOWN_WINDOW, |i| i.context_window as usize),
             TokenCounter::for_model(&opened.model),
             4,
@@ -201,7 +227,7 @@ pub async fn runner(
         ChatCompletionRequest::new(opened.model.clone(), Vec::new()),
         model,
     )?;
-    let pipe = ctx.pipeline(opened.backend, command)?;
+    let pipe = ctx.pipeline(opened.backend, PipelineSpec::new(command))?;
     let mut r = TaskRunner::new(pipe, proto, Templates::new(Some(templates_dir(ctx))))
         .window(window)
         .counter(counter)
@@ -216,21 +242,6 @@ pub async fn runner(
         }
     }
     Ok(r)
-}
-
-/// A task error as the CLI reports it: request failures keep their own type (and hints).
-pub fn task_error(e: TaskError) -> anyhow::Error {
-    match e {
-        TaskError::Client(c) => (*c).into(),
-        other => {
-            let hint = other.hint();
-            let mut err = CliError::failure(other.to_string(), hint);
-            if other.is_usage() {
-                err.code = crate::error::EXIT_USAGE;
-            }
-            err.into()
-        }
-    }
 }
 
 /// After a task: the redaction counts (`--show-redactions`).

@@ -4,7 +4,7 @@ use anyhow::Result;
 
 use crate::app::Ctx;
 use crate::cli::QaArgs;
-use crate::commands::tasks::{finish, joined, read_inputs, runner, task_error};
+use crate::commands::tasks::{finish, joined, read_inputs, runner};
 use crate::error::CliError;
 use crate::output;
 
@@ -37,9 +37,7 @@ pub async fn run(ctx: &Ctx, args: QaArgs) -> Result<()> {
     if let Some(rb) = &rules {
         r = r.system_suffix(rb.prompt());
     }
-    let a = llmkit_tasks::qa(&r, &context, &question)
-        .await
-        .map_err(task_error)?;
+    let a = llmkit_tasks::qa(&r, &context, &question).await?;
     finish(ctx, &r);
     let violations = crate::commands::kb::rules::check(rules.as_ref(), &a.answer);
     if args.json {

@@ -4,7 +4,7 @@ use anyhow::Result;
 
 use crate::app::Ctx;
 use crate::cli::SentimentArgs;
-use crate::commands::tasks::{emit, finish, read_inputs, runner, task_error};
+use crate::commands::tasks::{emit, finish, read_inputs, runner};
 
 pub async fn run(ctx: &Ctx, args: SentimentArgs) -> Result<()> {
     let items = read_inputs(&args.input.inputs, args.input.html)?;
@@ -18,9 +18,7 @@ pub async fn run(ctx: &Ctx, args: SentimentArgs) -> Result<()> {
     .await?;
     let mut results = Vec::new();
     for item in &items {
-        let s = llmkit_tasks::sentiment(&r, &item.text)
-            .await
-            .map_err(task_error)?;
+        let s = llmkit_tasks::sentiment(&r, &item.text).await?;
         let text = if s.evidence.is_empty() {
             format!("{} ({:.2})", s.label, s.score)
         } else {

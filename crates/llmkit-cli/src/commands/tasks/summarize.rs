@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::app::Ctx;
 use crate::cli::{SummarizeArgs, SummaryLength, SummaryStyle};
-use crate::commands::tasks::{finish, joined, read_inputs, runner, stats_json, task_error};
+use crate::commands::tasks::{finish, joined, read_inputs, runner, stats_json};
 use crate::output;
 
 pub async fn run(ctx: &Ctx, args: SummarizeArgs) -> Result<()> {
@@ -33,9 +33,7 @@ pub async fn run(ctx: &Ctx, args: SummarizeArgs) -> Result<()> {
         None,
     )
     .await?;
-    let summary = llmkit_tasks::summarize(&r, &text, &opts)
-        .await
-        .map_err(task_error)?;
+    let summary = llmkit_tasks::summarize(&r, &text, &opts).await?;
     let stats = finish(ctx, &r);
     if args.input.json {
         let mut v = json!({ "summary": summary });

@@ -6,14 +6,14 @@ use serde_json::json;
 
 use crate::app::{Ctx, notice};
 use crate::cli::TranslateArgs;
-use crate::commands::tasks::{finish, joined, read_inputs, runner, stats_json, task_error};
+use crate::commands::tasks::{finish, joined, read_inputs, runner, stats_json};
 use crate::{input, output};
 
 pub async fn run(ctx: &Ctx, args: TranslateArgs) -> Result<()> {
     let glossary = match &args.glossary {
         Some(path) => {
             let text = input::read_text_file(path)?;
-            Glossary::parse(&text).map_err(task_error)?
+            Glossary::parse(&text)?
         }
         None => Glossary::default(),
     };
@@ -33,9 +33,7 @@ pub async fn run(ctx: &Ctx, args: TranslateArgs) -> Result<()> {
         None,
     )
     .await?;
-    let t = llmkit_tasks::translate(&r, &text, &opts)
-        .await
-        .map_err(task_error)?;
+    let t = llmkit_tasks::translate(&r, &text, &opts).await?;
     let stats = finish(ctx, &r);
     for (s, target) in &t.glossary_missing {
         notice(&format!(

@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 
 use crate::app::Ctx;
 use crate::cli::WriteArgs;
-use crate::commands::tasks::{finish, runner, stats_json, task_error, templates_dir};
+use crate::commands::tasks::{finish, runner, stats_json, templates_dir};
 use crate::error::CliError;
 use crate::output;
 
@@ -23,12 +23,9 @@ pub async fn run(ctx: &Ctx, args: WriteArgs) -> Result<()> {
     }
     // Template problems (unknown name, missing variables) are reported before a model loads.
     llmkit_tasks::Templates::new(Some(templates_dir(ctx)))
-        .render(&args.template, &Value::Object(vars.clone()))
-        .map_err(task_error)?;
+        .render(&args.template, &Value::Object(vars.clone()))?;
     let r = runner(ctx, &args.model, args.context_window, "write", None).await?;
-    let text = llmkit_tasks::write(&r, &args.template, &vars)
-        .await
-        .map_err(task_error)?;
+    let text = llmkit_tasks::write(&r, &args.template, &vars).await?;
     let stats = finish(ctx, &r);
     if args.json {
         let mut v = json!({ "text": text, "template": args.template });

@@ -5,14 +5,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use llmkit_client::{Accounting, ClientError, ModelCatalog, Outcome, RequestInfo};
-use llmkit_types::{
-    ChatCompletionRequest, ChatCompletionResponse, EmbeddingInput, EmbeddingRequest,
-};
+use llmkit_types::{ChatCompletionRequest, ChatCompletionResponse, EmbeddingRequest};
 
-use crate::budget::{Budgets, Reservation};
-use crate::cache::cache_key;
-use crate::db::Store;
-use crate::ledger::{LedgerRow, now_secs};
+use llmkit_store::{Budgets, LedgerRow, Reservation, Store, cache_key, now_secs};
+
+use crate::estimate::{Estimate, estimate_cost, estimate_embedding_cost, is_local};
+
+/// How long a cached response stays valid unless the config says otherwise: 7 days.
+pub const DEFAULT_CACHE_TTL_SECS: f64 = 7.0 * 86_400.0;
 
 /// When responses are served from and written to the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -38,6 +38,9 @@ pub struct AccountingConfig {
     pub cache_ttl_secs: f64,
     /// Output tokens assumed when a request sets no `max_tokens`.
     pub default_output_estimate: u32,
+    /// Send requests to models without a known price even under a spending limit
+    /// (`--allow-unpriced`); their cost is then unknown, not checked.
+    pub allow_unpriced: bool,
 }
 
 impl AccountingConfig {
@@ -47,8 +50,9 @@ impl AccountingConfig {
             budgets: Budgets::default(),
             max_cost_usd: None,
             cache: CachePolicy::Auto,
-            cache_ttl_secs: 7.0 * 86_400.0,
+            cache_ttl_secs: DEFAULT_CACHE_TTL_SECS,
             default_output_estimate: 1024,
+            allow_unpriced: false,
         }
     }
 }
@@ -110,6 +114,21 @@ impl StoreAccounting {
         !self.cfg.budgets.is_empty() || self.cfg.max_cost_usd.is_some()
     }
 
+    /// The amount to hold for a request, or a refusal when a spending limit is set and the
+    /// model has no known price (fail closed).
+    // The `Accounting` trait's error type.
+    #[allow(clippy::result_large_err)]
+    fn holdable(&self, model: &str, estimate: Estimate) -> Result<f64, ClientError> {
+        match estimate {
+            Estimate::Free => Ok(0.0),
+            Estimate::Usd(x) => Ok(x),
+            Estimate::Unpriced if self.cfg.allow_unpriced => Ok(0.0),
+            Estimate::Unpriced => Err(ClientError::Unpriced {
+                model: model.to_string(),
+            }),
+        }
+    }
+
     /// Holds `estimate` against `--max-cost` and the stored budgets, or refuses.
     // The `Accounting` trait's error type, returned as is by both reserve methods.
     #[allow(clippy::result_large_err)]
@@ -140,7 +159,11 @@ impl StoreAccounting {
                         period: period.into(),
                     });
                 }
-                Err(e) => return Err(ClientError::Store(e.to_string())),
+                Err(e) => {
+                    return Err(ClientError::Accounting {
+                        source: Box::new(e),
+                    });
+                }
             }
         }
         state.next_ticket += 1;
@@ -149,69 +172,23 @@ impl StoreAccounting {
         Ok(ticket)
     }
 
-    /// The actual cost of a finished request: 0 for cache hits, local models and models
-    /// without a known price.
-    fn cost(&self, outcome: &Outcome<'_>) -> f64 {
-        if outcome.cache_hit || outcome.backend == "local" || outcome.model.starts_with("local:") {
-            return 0.0;
+    /// The actual cost of a finished request: `Some(0)` for cache hits and local models,
+    /// `None` when the model has no known price (the ledger marks the row as unknown).
+    fn cost(&self, outcome: &Outcome<'_>) -> Option<f64> {
+        if outcome.cache_hit || outcome.backend == "local" || is_local(outcome.model) {
+            return Some(0.0);
         }
-        let (Some(usage), Some(info)) = (outcome.usage, self.cfg.catalog.get(outcome.model)) else {
-            return 0.0;
+        let Some(usage) = outcome.usage else {
+            return Some(0.0);
         };
-        info.cost_of(
+        let info = self.cfg.catalog.price(outcome.model)?;
+        Some(info.cost_of(
             usage.prompt_tokens,
             usage.cached_tokens(),
             usage.completion_tokens,
             false,
-        )
+        ))
     }
-}
-
-/// The estimated cost of a request before it is sent: its prompt tokens plus its output
-/// budget (or `default_output` tokens) for each of its `n` answers.
-pub fn estimate_cost(
-    catalog: &ModelCatalog,
-    req: &ChatCompletionRequest,
-    default_output: u32,
-) -> f64 {
-    if req.model.starts_with("local:") {
-        return 0.0;
-    }
-    let Some(info) = catalog.get(&req.model) else {
-        return 0.0;
-    };
-    if info.input_per_mtok == 0.0 && info.output_per_mtok == 0.0 {
-        return 0.0;
-    }
-    let prompt = llmkit_client::count_chat_tokens(&req.model, &req.messages) as u64;
-    let mut out = u64::from(req.output_budget().unwrap_or(default_output));
-    if info.max_output > 0 {
-        out = out.min(u64::from(info.max_output));
-    }
-    let n = u64::from(req.n.unwrap_or(1).max(1));
-    info.cost_of(prompt, 0, out * n, false)
-}
-
-/// The estimated cost of an embeddings request: its input tokens at the model's input
-/// price (token-id inputs count one token per id).
-pub fn estimate_embedding_cost(catalog: &ModelCatalog, req: &EmbeddingRequest) -> f64 {
-    if req.model.starts_with("local:") {
-        return 0.0;
-    }
-    let Some(info) = catalog.get(&req.model) else {
-        return 0.0;
-    };
-    if info.input_per_mtok == 0.0 {
-        return 0.0;
-    }
-    let enc = llmkit_client::encoding_for_model(&req.model);
-    let tokens: usize = match &req.input {
-        EmbeddingInput::Text(t) => llmkit_client::count_tokens(enc, t),
-        EmbeddingInput::Texts(ts) => ts.iter().map(|t| llmkit_client::count_tokens(enc, t)).sum(),
-        EmbeddingInput::Tokens(ids) => ids.len(),
-        EmbeddingInput::TokenBatches(b) => b.iter().map(Vec::len).sum(),
-    };
-    info.cost_of(tokens as u64, 0, 0, false)
 }
 
 impl Accounting for StoreAccounting {
@@ -239,7 +216,8 @@ impl Accounting for StoreAccounting {
         req: &ChatCompletionRequest,
     ) -> Result<u64, ClientError> {
         let estimate = if self.guarded() {
-            estimate_cost(&self.cfg.catalog, req, self.cfg.default_output_estimate)
+            let e = estimate_cost(&self.cfg.catalog, req, self.cfg.default_output_estimate);
+            self.holdable(&req.model, e)?
         } else {
             0.0
         };
@@ -252,7 +230,7 @@ impl Accounting for StoreAccounting {
         req: &EmbeddingRequest,
     ) -> Result<u64, ClientError> {
         let estimate = if self.guarded() {
-            estimate_embedding_cost(&self.cfg.catalog, req)
+            self.holdable(&req.model, estimate_embedding_cost(&self.cfg.catalog, req))?
         } else {
             0.0
         };
@@ -263,7 +241,7 @@ impl Accounting for StoreAccounting {
         let cost = self.cost(outcome);
         let reservation = {
             let mut state = self.lock();
-            state.spent += cost;
+            state.spent += cost.unwrap_or(0.0);
             state.open.remove(&ticket).and_then(|(_, r)| r)
         };
         let (prompt, completion, cached) = match (outcome.usage, outcome.cache_hit) {
@@ -282,7 +260,8 @@ impl Accounting for StoreAccounting {
             prompt_tokens: prompt,
             completion_tokens: completion,
             cached_tokens: cached,
-            cost_usd: cost,
+            cost_usd: cost.unwrap_or(0.0),
+            cost_unknown: cost.is_none(),
             latency_ms: u64::try_from(outcome.latency.as_millis()).unwrap_or(u64::MAX),
             status: outcome.status,
             cache_hit: outcome.cache_hit,

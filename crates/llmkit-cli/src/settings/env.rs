@@ -1,0 +1,60 @@
+//! `Env`: every environment variable llmkit honours, read once at start-up. This is the only
+//! place in llmkit that reads the environment.
+
+/// Every environment variable llmkit reads, captured once at start-up.
+#[derive(Debug, Default, Clone)]
+pub struct Env {
+    /// `OPENAI_API_KEY`: the API key.
+    pub openai_api_key: Option<String>,
+    /// `OPENAI_BASE_URL`: the API base URL.
+    pub openai_base_url: Option<String>,
+    /// `OPENAI_ORG_ID`: the organisation header.
+    pub openai_org_id: Option<String>,
+    /// `OPENAI_PROJECT_ID`: the project header.
+    pub openai_project_id: Option<String>,
+    /// `LLMKIT_MODEL`: the default model.
+    pub llmkit_model: Option<String>,
+    /// `LLMKIT_PROFILE`: the config profile.
+    pub llmkit_profile: Option<String>,
+    /// `LLMKIT_CONFIG`: the config file path.
+    pub llmkit_config: Option<String>,
+    /// `LLMKIT_MODELS_DIR`: where local model files live.
+    pub llmkit_models_dir: Option<String>,
+    /// `LLMKIT_THREADS`: worker threads for local models (default: physical cores).
+    pub llmkit_threads: Option<String>,
+    /// `HF_ENDPOINT`: the Hugging Face Hub URL for `models pull` (a mirror), as in
+    /// `huggingface_hub`.
+    pub hf_endpoint: Option<String>,
+    /// `VISUAL`, else `EDITOR`: the editor `templates edit` opens.
+    pub editor: Option<String>,
+    /// `LLMKIT_STORE`: the SQLite store file (sessions, ledger, cache).
+    pub llmkit_store: Option<String>,
+    /// `XDG_CONFIG_HOME`, `XDG_DATA_HOME`, `HOME`: standard locations.
+    pub xdg_config_home: Option<String>,
+    pub xdg_data_home: Option<String>,
+    pub home: Option<String>,
+}
+
+impl Env {
+    /// Reads the process environment (empty values count as unset).
+    pub fn from_process() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Self {
+            openai_api_key: var("OPENAI_API_KEY"),
+            openai_base_url: var("OPENAI_BASE_URL"),
+            openai_org_id: var("OPENAI_ORG_ID"),
+            openai_project_id: var("OPENAI_PROJECT_ID"),
+            llmkit_model: var("LLMKIT_MODEL"),
+            llmkit_profile: var("LLMKIT_PROFILE"),
+            llmkit_config: var("LLMKIT_CONFIG"),
+            llmkit_models_dir: var("LLMKIT_MODELS_DIR"),
+            llmkit_threads: var("LLMKIT_THREADS"),
+            llmkit_store: var("LLMKIT_STORE"),
+            hf_endpoint: var("HF_ENDPOINT"),
+            editor: var("VISUAL").or_else(|| var("EDITOR")),
+            xdg_config_home: var("XDG_CONFIG_HOME"),
+            xdg_data_home: var("XDG_DATA_HOME"),
+            home: var("HOME"),
+        }
+    }
+}

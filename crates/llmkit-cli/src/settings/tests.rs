@@ -1,0 +1,91 @@
+//! Unit tests of settings resolution: precedence, profiles, the local-model fallback.
+
+use std::path::PathBuf;
+
+use super::*;
+use crate::cli::GlobalArgs;
+
+fn args() -> GlobalArgs {
+    GlobalArgs {
+        profile: None,
+        base_url: None,
+        config: Some(PathBuf::from("/nonexistent/llmkit.toml")),
+        max_retries: None,
+        timeout: None,
+        stall_timeout: None,
+        redact: false,
+        redact_kinds: Vec::new(),
+        show_redactions: false,
+        max_cost: None,
+        allow_unpriced: false,
+        no_cache: false,
+        cache: None,
+    }
+}
+
+#[test]
+fn local_threads_come_from_the_environment() {
+    let s = Settings::resolve(&args(), &Env::default(), false).unwrap();
+    assert_eq!(s.local.threads, None);
+    let env = Env {
+        llmkit_threads: Some("3".into()),
+        ..Env::default()
+    };
+    let s = Settings::resolve(&args(), &env, false).unwrap();
+    assert_eq!(s.local.threads, Some(3));
+    for bad in ["0", "two", "-1"] {
+        let env = Env {
+            llmkit_threads: Some(bad.into()),
+            ..Env::default()
+        };
+        assert!(Settings::resolve(&args(), &env, false).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn no_key_means_local_model() {
+    let s = Settings::resolve(&args(), &Env::default(), false).unwrap();
+    let (choice, fallback) = s.choose_model(None);
+    assert!(matches!(choice, ModelChoice::Local(_)));
+    assert!(fallback);
+    let env = Env {
+        openai_api_key: Some("sk-test".into()),
+        ..Env::default()
+    };
+    let s = Settings::resolve(&args(), &env, false).unwrap();
+    assert_eq!(
+        s.choose_model(None),
+        (ModelChoice::Remote(DEFAULT_API_MODEL.into()), false)
+    );
+    assert_eq!(
+        s.choose_model(Some("local:/x.gguf")).0,
+        ModelChoice::Local("/x.gguf".into())
+    );
+}
+
+#[test]
+fn flags_beat_env_beat_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(
+        &path,
+        "base_url = \"http://file/v1\"\nmodel = \"file-model\"\n[profiles.p]\nmodel = \"profile-model\"\n",
+    )
+    .unwrap();
+    let mut a = args();
+    a.config = Some(path);
+    let env = Env {
+        openai_base_url: Some("http://env/v1".into()),
+        ..Env::default()
+    };
+    let s = Settings::resolve(&a, &env, false).unwrap();
+    assert_eq!(s.client.base_url.value, "http://env/v1");
+    assert_eq!(s.models.chat.as_ref().unwrap().value, "file-model");
+    a.base_url = Some("http://flag/v1".into());
+    a.profile = Some("p".into());
+    let s = Settings::resolve(&a, &env, false).unwrap();
+    assert_eq!(s.client.base_url.value, "http://flag/v1");
+    assert_eq!(s.models.chat.as_ref().unwrap().value, "profile-model");
+    a.profile = Some("missing".into());
+    assert!(Settings::resolve(&a, &env, false).is_err());
+}

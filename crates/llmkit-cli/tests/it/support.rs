@@ -1,7 +1,7 @@
 //! Test helpers: a mock server on its own runtime, and a `llmkit` command with a clean,
 //! hermetic environment (no real keys, a private config directory).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub use llmkit_testkit::fixtures::models_dir;

@@ -284,7 +284,8 @@ fn batch_bad_rows() {
         "--quiet",
     ];
     let o = k.args(args).run();
-    assert!(o.status.success(), "{}", stderr(&o));
+    // Rows failed, so the run exits 3 (README: errors and exit codes).
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     let lines: Vec<Value> = std::fs::read_to_string(&out)
         .unwrap()
         .lines()

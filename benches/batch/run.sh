@@ -3,8 +3,15 @@
 # once request-bound and once token-bound. Prints llmkit's wall time against the theoretical
 # minimum max(N/RPM, tokens/TPM), the 429s it provoked and its peak RSS, then the same
 # workload through a plain asyncio loop with the official `openai` package.
-# Usage: benches/batch/run.sh [N]   (needs `cargo build --release -p llmkit-cli -p llmkit-testkit`)
+# Then the case of issue 22 (`faults-429`): 1,000 rows of about 108 rate-limit tokens each
+# against `--tpm 35000 --rpm 6000 --latency-ms 200 --fault-rate 0.05 --faults 500,503,429`,
+# timed against the bound (tokens - the full bucket at the start) / TPM, with the rows lost.
+# Usage: benches/batch/run.sh [N]        all three cases
+#        benches/batch/run.sh faults-429 only the issue-22 case (about 2-3 minutes)
+# (needs `cargo build --release -p llmkit-cli -p llmkit-testkit`)
 set -euo pipefail
+CASE=all
+if [[ ${1:-} == faults-429 ]]; then CASE=faults-429; shift; fi
 N=${1:-10000}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=$ROOT/target/release
@@ -55,6 +62,57 @@ PY
 
 }
 
-# Request-bound: N/RPM dominates. Token-bound: tokens/TPM dominates.
-bench request-bound $((N * 60 / 75)) 100000000
-bench token-bound 1000000 $(( (N * 80) * 60 / 75 ))
+# Issue 22: token-bound with 500, 503 and 429 faults. The bound counts every row once: a
+# retried attempt that the mock charged is overhead, and shows in the ratio.
+faults_429() {
+  local rows=1000 rpm=6000 tpm=35000 maxtok=85
+  python3 - "$WORK/in429.jsonl" "$rows" <<'PY'
+import json, sys
+with open(sys.argv[1], "w") as f:
+    for i in range(int(sys.argv[2])):
+        f.write(json.dumps({"text": f"Row {i}: please summarise this short sentence about batch number {i}."}) + "\n")
+PY
+  "$BIN/llmkit-mock" --port "$PORT" --rpm $rpm --tpm $tpm --latency-ms 200 --fault-rate 0.05 \
+      --faults 500,503,429 --seed 1 --log "$WORK/mock429.jsonl" >/dev/null 2>&1 &
+  local mock=$!
+  sleep 0.5
+  export HOME=$WORK/home429 XDG_DATA_HOME=$WORK/home429/data XDG_CONFIG_HOME=$WORK/home429/cfg
+  export OPENAI_API_KEY=sk-bench OPENAI_BASE_URL=http://127.0.0.1:$PORT/v1
+  local out=$WORK/faults429.out.jsonl rc=0
+  "$BIN/llmkit" batch run "$WORK/in429.jsonl" -o "$out" --task ask -m gpt-4o-mini \
+      --max-tokens $maxtok --rpm $rpm --tpm $tpm --json > "$WORK/summary429.json" || rc=$?
+  kill $mock; wait $mock 2>/dev/null || true
+  # BENCH_KEEP=DIR keeps the mock's request log and the output, to study the timeline.
+  if [[ -n ${BENCH_KEEP:-} ]]; then mkdir -p "$BENCH_KEEP"; cp "$WORK/mock429.jsonl" "$out" "$WORK/summary429.json" "$BENCH_KEEP/"; fi
+  python3 - "$rows" "$tpm" "$maxtok" "$WORK/summary429.json" "$out" "$WORK/mock429.jsonl" "$rc" <<'PY'
+import json, sys
+rows, tpm, maxtok, summ, out, log, rc = sys.argv[1:]
+rows, tpm, maxtok = int(rows), int(tpm), int(maxtok)
+s = json.load(open(summ))
+lines = [json.loads(l) for l in open(out)]
+ok = [l for l in lines if "result" in l]
+lost = rows - len(ok)
+# The rows' rate-limit tokens as the mock counts them: its prompt count plus max_tokens.
+tokens = sum((l.get("usage") or l["result"]["usage"])["prompt_tokens"] + maxtok for l in ok)
+bound = (tokens - tpm) / tpm * 60
+attempts = [json.loads(l) for l in open(log)]
+chats = [a for a in attempts if a.get("path", "").endswith("/chat/completions")]
+faults = {}
+for a in chats:
+    if a.get("fault"):
+        faults[a["fault"]] = faults.get(a["fault"], 0) + 1
+real429 = sum(1 for a in chats if a.get("status") == 429 and not a.get("fault"))
+print(f"[faults-429] llmkit: {s['elapsed_secs']:.1f}s wall vs {bound:.1f}s bound "
+      f"(({tokens} tokens - {tpm} bucket) / {tpm} TPM) = {s['elapsed_secs']/bound:.3f}x; "
+      f"{rows} rows ({tokens/max(len(ok),1):.1f} tokens each), {lost} lost, exit {rc}; "
+      f"{len(chats)} requests, injected faults {faults}, {real429} 429s from the bucket, "
+      f"{s['retries']} retries")
+PY
+}
+
+if [[ $CASE == all ]]; then
+  # Request-bound: N/RPM dominates. Token-bound: tokens/TPM dominates.
+  bench request-bound $((N * 60 / 75)) 100000000
+  bench token-bound 1000000 $(( (N * 80) * 60 / 75 ))
+fi
+faults_429

@@ -51,10 +51,13 @@ mkdir -p "$results"
 stamp="$(date +%Y%m%d-%H%M%S)"
 out="$results/$stamp.jsonl"
 
-echo "bench: building bench_decode (release) ..." >&2
-(cd "$repo" && cargo build --quiet --release -p llmkit-local --example bench_decode)
+# The bench-release profile (the root Cargo.toml) is release without incremental
+# compilation and with one codegen unit, so that the figures do not depend on what
+# was rebuilt last.
+echo "bench: building bench_decode (profile bench-release) ..." >&2
+(cd "$repo" && cargo build --quiet --profile bench-release -p llmkit-local --example bench_decode)
 target_dir="${CARGO_TARGET_DIR:-$repo/target}"
-bench_decode="$target_dir/release/examples/bench_decode"
+bench_decode="$target_dir/bench-release/examples/bench_decode"
 [[ -x "$bench_decode" ]] || die "$bench_decode was not built"
 
 # Runs "$@" once; appends its JSON line, tagged with engine and file, to $out.

@@ -102,8 +102,9 @@ impl Gate for RowGate {
     }
 }
 
-/// After a failed attempt: slows the limiter on a 429, then waits and returns true when the
-/// row should be sent again.
+/// After a failed attempt: tells the limiter about a 429 (which slows the job only when the
+/// server's bucket is empty), then waits and returns true when the row should be sent again.
+/// Any other failure keeps its charge: the server counted the attempt too.
 pub(crate) async fn retry_after_failure(
     shared: &Scheduler,
     e: &ClientError,
@@ -114,8 +115,9 @@ pub(crate) async fn retry_after_failure(
     if e.status() == Some(429) && !e.is_insufficient_quota() {
         shared.progress.add_rate_limited();
         delay = server_delay(e);
-        shared.limiter.refund(est_tokens as f64);
-        shared.limiter.on_rate_limited(delay);
+        shared
+            .limiter
+            .on_rate_limited(e.rate_limit(), est_tokens, delay);
     }
     if e.is_retryable() && attempt < shared.max_attempts {
         shared.progress.add_retry();

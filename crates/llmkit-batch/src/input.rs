@@ -46,7 +46,8 @@ pub struct Row {
     pub index: u64,
     /// 1-based line in the input file where the row starts.
     pub line: u64,
-    /// The id written to the output: `custom_id` or `id` when given, else the line number.
+    /// The id written to the output as `custom_id`: the row's `custom_id` or `id` when given,
+    /// else the line number.
     pub id: Value,
     pub item: Result<RowItem, String>,
 }

@@ -30,7 +30,7 @@ pub use error::BatchError;
 pub use gate::RowGate;
 pub use input::{InputFormat, InputSpec, Row, RowItem, RowReader, count_rows};
 pub use job::{DryRun, JobOptions, canonical, dry_run};
-pub use limiter::{Limiter, LimiterView, Limits, Permit};
+pub use limiter::{Limiter, LimiterView, Limits, Permit, RateLimitSignal, classify_429};
 pub use output::OutputFile;
 pub use progress::{Progress, Snapshot};
 pub use remote::{

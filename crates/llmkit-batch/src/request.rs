@@ -101,6 +101,10 @@ pub struct Sampling {
     pub max_tokens: Option<u32>,
     pub seed: Option<i64>,
     pub stop: Vec<String>,
+    /// Other request fields (`--reasoning-effort`, `--service-tier`, `--option KEY=VALUE`),
+    /// already checked against the request type by the caller.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, Value>,
 }
 
 /// A row ready to send.
@@ -173,6 +177,9 @@ pub fn prepare(
             if !sampling.stop.is_empty() {
                 o.insert("stop".into(), json!(sampling.stop));
             }
+            for (k, v) in &sampling.extra {
+                o.insert(k.clone(), v.clone());
+            }
             Ok(Prepared {
                 path: "chat/completions".into(),
                 body,
@@ -239,7 +246,7 @@ fn prepare_task(task: &Task, text: &str, model: &str, sampling: &Sampling) -> Pr
 /// The output line of a task row that succeeded: its structured result.
 pub fn task_line(row: &Row, result: Value, usage: &Usage) -> String {
     let mut out = Map::new();
-    out.insert("id".into(), row.id.clone());
+    out.insert("custom_id".into(), row.id.clone());
     out.insert("line".into(), Value::from(row.line));
     if let Ok(RowItem::Text { fields, .. }) = &row.item
         && !fields.is_empty()
@@ -259,7 +266,7 @@ pub fn ok_line(row: &Row, response: &Value) -> String {
     let normal = normalized(response);
     let response = normal.as_ref().unwrap_or(response);
     let mut out = Map::new();
-    out.insert("id".into(), row.id.clone());
+    out.insert("custom_id".into(), row.id.clone());
     out.insert("line".into(), Value::from(row.line));
     match &row.item {
         Ok(RowItem::Raw { .. }) => {
@@ -315,7 +322,7 @@ pub fn error_line(row: &Row, message: &str, status: Option<u16>, code: Option<St
         err.insert("code".into(), Value::from(c));
     }
     let mut out = Map::new();
-    out.insert("id".into(), row.id.clone());
+    out.insert("custom_id".into(), row.id.clone());
     out.insert("line".into(), Value::from(row.line));
     out.insert("error".into(), Value::Object(err));
     Value::Object(out).to_string()

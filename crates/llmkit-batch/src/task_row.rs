@@ -150,7 +150,18 @@ pub fn prototype(model: &str, sampling: &Sampling) -> ChatCompletionRequest {
     if !sampling.stop.is_empty() {
         req.stop = Some(Stop::Many(sampling.stop.clone()));
     }
-    req
+    if sampling.extra.is_empty() {
+        return req;
+    }
+    // Through the JSON form, so that known fields land in their typed slots; the caller
+    // checked that they fit, and a request that did not stays as it was.
+    let mut body = serde_json::to_value(&req).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut body {
+        for (k, v) in &sampling.extra {
+            map.insert(k.clone(), v.clone());
+        }
+    }
+    serde_json::from_value(body).unwrap_or(req)
 }
 
 async fn perform(runner: &TaskRunner, task: &Task, text: &str) -> Result<Value, TaskError> {

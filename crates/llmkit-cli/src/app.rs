@@ -20,6 +20,9 @@ pub async fn run(cli: Cli) -> Result<()> {
     let env = Env::from_process();
     let editing = matches!(cli.command, Command::Config(_));
     let settings = Settings::resolve(&cli.global, &env, editing)?;
+    for warning in &settings.warnings {
+        notice(warning);
+    }
     let ctx = Ctx {
         settings,
         store: std::sync::OnceLock::new(),

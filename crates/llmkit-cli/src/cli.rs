@@ -148,6 +148,19 @@ pub struct ModelArgs {
     /// Seed for reproducible sampling.
     #[arg(long, value_name = "N")]
     pub seed: Option<i64>,
+    /// Reasoning effort of reasoning models (`reasoning_effort`).
+    #[arg(long, value_name = "LEVEL", value_parser = ["none", "minimal", "low", "medium", "high", "xhigh", "max"])]
+    pub reasoning_effort: Option<String>,
+    /// How long the answer should be (`verbosity`: low, medium, high).
+    #[arg(long, value_name = "LEVEL", value_parser = ["low", "medium", "high"])]
+    pub verbosity: Option<String>,
+    /// Processing tier (`service_tier`): auto, default, flex, priority, scale, fast.
+    #[arg(long, value_name = "TIER", value_parser = ["auto", "default", "flex", "priority", "scale", "fast"])]
+    pub service_tier: Option<String>,
+    /// Any other request field, as KEY=VALUE (repeatable); VALUE is parsed as JSON when it
+    /// parses (`-o logprobs=true`, `-o 'metadata={"team":"a"}'`), else sent as a string.
+    #[arg(short = 'o', long = "option", value_name = "KEY=VALUE")]
+    pub options: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -355,6 +368,10 @@ pub struct CompleteArgs {
 pub struct ModelsArgs {
     #[command(subcommand)]
     pub action: Option<ModelsAction>,
+    /// Show the built-in price list (with the config's `[models."NAME"]` overrides): context
+    /// window, output limit and USD per 1M tokens. Works offline, with no API key.
+    #[arg(long)]
+    pub prices: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -53,6 +53,14 @@ pub struct ModelOverride {
     pub input_per_mtok: Option<f64>,
     pub cached_input_per_mtok: Option<f64>,
     pub output_per_mtok: Option<f64>,
+    /// Multiplier of the price in the Batch API (0.5 = half price).
+    pub batch_multiplier: Option<f64>,
+    /// Multiplier of the price on the Flex tier.
+    pub flex_multiplier: Option<f64>,
+    /// Multiplier of the price on the Priority tier.
+    pub priority_multiplier: Option<f64>,
+    /// Served only on the Responses API.
+    pub responses_only: Option<bool>,
 }
 
 /// The whole file.
@@ -126,6 +134,32 @@ pub fn load(path: &Path) -> Result<FileConfig, CliError> {
             ),
         )
     })
+}
+
+/// The warning for a config file that holds an API key and that group or others can read,
+/// as ssh gives for a private key; `None` when the file holds no key or is private.
+#[cfg(unix)]
+pub fn exposed_key_warning(path: &Path, file: &FileConfig) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let holds_key =
+        file.top.api_key.is_some() || file.profiles.values().any(|p| p.api_key.is_some());
+    if !holds_key {
+        return None;
+    }
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
+    (mode & 0o044 != 0).then(|| {
+        let shown = path.display();
+        format!(
+            "warning: {shown} holds an API key and is readable by others (mode {mode:04o}); \
+             run chmod 600 {shown}"
+        )
+    })
+}
+
+/// On systems without Unix permissions there is nothing to check.
+#[cfg(not(unix))]
+pub fn exposed_key_warning(_path: &Path, _file: &FileConfig) -> Option<String> {
+    None
 }
 
 /// Parses TOML text, returning (line, column, message) on error.

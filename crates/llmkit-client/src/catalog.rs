@@ -1,6 +1,37 @@
 //! The model catalogue: context windows, output limits and list prices of OpenAI models, with user overrides.
+//!
+//! The built-in table is data, `prices.toml` beside this file, embedded at build time and
+//! parsed once. Should it ever fail to parse (a unit test guards against that), the built-in
+//! catalogue is empty, so every model is unpriced and a spending limit refuses it rather than
+//! counting it as free, and [`ModelCatalog::builtin_error`] says why.
+
+use std::sync::OnceLock;
 
 use llmkit_types::Usage;
+use serde::{Deserialize, Serialize};
+
+/// The embedded price list.
+const PRICES_TOML: &str = include_str!("prices.toml");
+
+/// A kind of content a model reads or writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Modality {
+    Text,
+    Image,
+    Audio,
+}
+
+impl Modality {
+    /// The name used in the price list and in JSON output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Image => "image",
+            Self::Audio => "audio",
+        }
+    }
+}
 
 /// What llmkit knows about one model. Prices are USD per 1M tokens.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +50,17 @@ pub struct ModelInfo {
     /// False for an entry whose prices nobody set (a model the user described only by its
     /// window): its cost is unknown, not zero.
     pub priced: bool,
+    /// Multiplier of the standard price on the Flex tier, where OpenAI offers it.
+    pub flex_multiplier: Option<f64>,
+    /// Multiplier of the standard price on the Priority tier, where OpenAI offers it.
+    pub priority_multiplier: Option<f64>,
+    /// Served only on the Responses API (the `-pro`, codex and deep-research models), not on
+    /// Chat Completions.
+    pub responses_only: bool,
+    /// What the model reads.
+    pub input_modalities: Vec<Modality>,
+    /// What the model writes (empty for embedding models).
+    pub output_modalities: Vec<Modality>,
 }
 
 impl ModelInfo {
@@ -39,6 +81,11 @@ impl ModelInfo {
             output_per_mtok: output,
             batch_discount: 0.5,
             priced: true,
+            flex_multiplier: None,
+            priority_multiplier: None,
+            responses_only: false,
+            input_modalities: vec![Modality::Text],
+            output_modalities: vec![Modality::Text],
         }
     }
 
@@ -70,59 +117,66 @@ impl ModelInfo {
 /// A table of models, looked up by longest matching prefix, so that dated snapshots such as
 /// `gpt-4o-mini-2024-07-18` find `gpt-4o-mini`.
 ///
-/// The built-in prices are OpenAI's public list prices (standard tier) as published on its
-/// pricing page on 2025-08-07, the day GPT-5 launched. Prices change: callers should let the
-/// user override them ([`ModelCatalog::with_overrides`]).
+/// The built-in prices are OpenAI's public list prices (standard tier), from the embedded
+/// `prices.toml`, which records the date they were checked and their source
+/// ([`ModelCatalog::checked`], [`ModelCatalog::source`]). Prices change: callers should let
+/// the user override them ([`ModelCatalog::with_overrides`]).
 #[derive(Debug, Clone)]
 pub struct ModelCatalog {
     models: Vec<ModelInfo>,
+    checked: Option<String>,
+    source: Option<String>,
 }
 
 impl ModelCatalog {
-    /// The built-in table of current OpenAI models.
+    /// The built-in table of current OpenAI models (parsed from the embedded price list on
+    /// first use). When the embedded list cannot be parsed this is an empty catalogue, in
+    /// which every model is unpriced; [`ModelCatalog::builtin_error`] then says why.
     pub fn builtin() -> Self {
-        let m = ModelInfo::new;
-        let models = vec![
-            m("gpt-5", 400_000, 128_000, 1.25, Some(0.125), 10.0),
-            m("gpt-5-mini", 400_000, 128_000, 0.25, Some(0.025), 2.0),
-            m("gpt-5-nano", 400_000, 128_000, 0.05, Some(0.005), 0.40),
-            m("gpt-4.1", 1_047_576, 32_768, 2.0, Some(0.50), 8.0),
-            m("gpt-4.1-mini", 1_047_576, 32_768, 0.40, Some(0.10), 1.60),
-            m("gpt-4.1-nano", 1_047_576, 32_768, 0.10, Some(0.025), 0.40),
-            m("gpt-4o", 128_000, 16_384, 2.50, Some(1.25), 10.0),
-            m("gpt-4o-2024-05-13", 128_000, 4_096, 5.0, None, 15.0),
-            m("gpt-4o-mini", 128_000, 16_384, 0.15, Some(0.075), 0.60),
-            m("chatgpt-4o-latest", 128_000, 16_384, 5.0, None, 15.0),
-            m("o1", 200_000, 100_000, 15.0, Some(7.50), 60.0),
-            m("o1-mini", 128_000, 65_536, 1.10, Some(0.55), 4.40),
-            m("o3", 200_000, 100_000, 2.0, Some(0.50), 8.0),
-            m("o3-mini", 200_000, 100_000, 1.10, Some(0.55), 4.40),
-            m("o4-mini", 200_000, 100_000, 1.10, Some(0.275), 4.40),
-            m("gpt-4-turbo", 128_000, 4_096, 10.0, None, 30.0),
-            m("gpt-4-1106-preview", 128_000, 4_096, 10.0, None, 30.0),
-            m("gpt-4-0125-preview", 128_000, 4_096, 10.0, None, 30.0),
-            m("gpt-4", 8_192, 8_192, 30.0, None, 60.0),
-            m("gpt-4-32k", 32_768, 32_768, 60.0, None, 120.0),
-            m("gpt-3.5-turbo", 16_385, 4_096, 0.50, None, 1.50),
-            m("text-embedding-3-small", 8_191, 0, 0.02, None, 0.0),
-            m("text-embedding-3-large", 8_191, 0, 0.13, None, 0.0),
-            m("text-embedding-ada-002", 8_191, 0, 0.10, None, 0.0),
-            // Fine-tuned models (`ft:BASE:ORG:SUFFIX:ID`): the base's window at the
-            // fine-tuned inference price.
-            m("ft:gpt-4.1", 1_047_576, 32_768, 3.0, Some(0.75), 12.0),
-            m("ft:gpt-4.1-mini", 1_047_576, 32_768, 0.80, Some(0.20), 3.20),
-            m("ft:gpt-4.1-nano", 1_047_576, 32_768, 0.20, Some(0.05), 0.80),
-            m("ft:gpt-4o", 128_000, 16_384, 3.75, Some(1.875), 15.0),
-            m("ft:gpt-4o-mini", 128_000, 16_384, 0.30, Some(0.15), 1.20),
-            m("ft:o4-mini", 200_000, 100_000, 4.0, Some(1.0), 16.0),
-            m("ft:gpt-3.5-turbo", 16_385, 4_096, 3.0, None, 6.0),
-        ];
-        Self { models }
+        match builtin_list() {
+            Ok(list) => list.clone(),
+            Err(_) => Self::empty(),
+        }
+    }
+
+    /// Why the embedded price list could not be used, if it could not (a build defect that
+    /// the unit tests catch; callers may show it as a warning).
+    pub fn builtin_error() -> Option<&'static str> {
+        builtin_list().as_ref().err().map(String::as_str)
+    }
+
+    /// Parses a price list in the format of the embedded `prices.toml`.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        let file: PriceFile = toml::from_str(text).map_err(|e| e.message().trim().to_string())?;
+        let models = file
+            .model
+            .into_iter()
+            .map(PriceEntry::into_info)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            models,
+            checked: Some(file.checked),
+            source: Some(file.source),
+        })
     }
 
     /// An empty catalogue (for servers whose models llmkit cannot know).
     pub fn empty() -> Self {
-        Self { models: Vec::new() }
+        Self {
+            models: Vec::new(),
+            checked: None,
+            source: None,
+        }
+    }
+
+    /// The date (YYYY-MM-DD) the built-in list was checked against its source.
+    pub fn checked(&self) -> Option<&str> {
+        self.checked.as_deref()
+    }
+
+    /// Where the built-in prices come from (OpenAI's published pricing page).
+    pub fn source(&self) -> Option<&str> {
+        self.source.as_deref()
     }
 
     /// Adds models or replaces those with the same id.
@@ -198,6 +252,90 @@ impl ModelCatalog {
     }
 }
 
+/// The embedded list, parsed once.
+fn builtin_list() -> &'static Result<ModelCatalog, String> {
+    static LIST: OnceLock<Result<ModelCatalog, String>> = OnceLock::new();
+    LIST.get_or_init(|| {
+        ModelCatalog::from_toml(PRICES_TOML)
+            .map_err(|e| format!("the built-in price list (prices.toml) is malformed: {e}"))
+    })
+}
+
+/// The price list file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PriceFile {
+    checked: String,
+    source: String,
+    #[serde(default)]
+    model: Vec<PriceEntry>,
+}
+
+/// One `[[model]]` of the price list; absent prices make an unpriced entry.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PriceEntry {
+    id: String,
+    context_window: u32,
+    max_output: u32,
+    input: Option<f64>,
+    cached_input: Option<f64>,
+    output: Option<f64>,
+    #[serde(default = "half")]
+    batch: f64,
+    flex: Option<f64>,
+    priority: Option<f64>,
+    #[serde(default)]
+    responses_only: bool,
+    #[serde(default = "text_only")]
+    input_modalities: Vec<Modality>,
+    #[serde(default = "text_only")]
+    output_modalities: Vec<Modality>,
+}
+
+fn half() -> f64 {
+    0.5
+}
+
+fn text_only() -> Vec<Modality> {
+    vec![Modality::Text]
+}
+
+impl PriceEntry {
+    fn into_info(self) -> Result<ModelInfo, String> {
+        let bad = |what: &str| Err(format!("model `{}`: {what}", self.id));
+        let priced = match (self.input, self.output) {
+            (Some(_), Some(_)) => true,
+            (None, None) if self.cached_input.is_none() => false,
+            _ => return bad("give both `input` and `output` prices, or neither"),
+        };
+        let prices = [self.input, self.cached_input, self.output];
+        let multipliers = [Some(self.batch), self.flex, self.priority];
+        let valid = |v: &Option<f64>| v.is_none_or(|v| v.is_finite() && v >= 0.0);
+        if !prices.iter().chain(&multipliers).all(valid) {
+            return bad("prices and multipliers must be finite and not negative");
+        }
+        if self.id.is_empty() || self.context_window == 0 {
+            return bad("needs an id and a context window");
+        }
+        Ok(ModelInfo {
+            context_window: self.context_window,
+            max_output: self.max_output,
+            input_per_mtok: self.input.unwrap_or(0.0),
+            cached_input_per_mtok: self.cached_input,
+            output_per_mtok: self.output.unwrap_or(0.0),
+            batch_discount: 1.0 - self.batch,
+            priced,
+            flex_multiplier: self.flex,
+            priority_multiplier: self.priority,
+            responses_only: self.responses_only,
+            input_modalities: self.input_modalities,
+            output_modalities: self.output_modalities,
+            id: self.id,
+        })
+    }
+}
+
 /// OpenAI's training price (USD per 1M training tokens) for supervised fine-tuning of a
 /// base model (a dated snapshot finds its family), when known.
 pub fn training_price_per_mtok(base: &str) -> Option<f64> {
@@ -267,9 +405,9 @@ mod tests {
                 .map(|m| m.id.as_str()),
             Some("ft:gpt-4o-mini")
         );
-        assert!(c.price("gpt-5.1").is_none() && c.price("gpt-5").is_some());
-        let unpriced = c.with_overrides([ModelInfo::unknown("gpt-5.1")]);
-        assert!(unpriced.get("gpt-5.1").is_some() && unpriced.price("gpt-5.1").is_none());
+        assert!(c.price("gpt-9").is_none() && c.price("gpt-5").is_some());
+        let unpriced = c.with_overrides([ModelInfo::unknown("gpt-9")]);
+        assert!(unpriced.get("gpt-9").is_some() && unpriced.price("gpt-9").is_none());
         assert_eq!(training_price_per_mtok("gpt-4o-mini-2024-07-18"), Some(3.0));
         assert_eq!(training_price_per_mtok("gpt-4.1-mini"), Some(5.0));
         assert_eq!(training_price_per_mtok("gpt-5"), None);
@@ -301,5 +439,220 @@ mod tests {
         assert_eq!(c.get("gpt-4o").unwrap().context_window, 1);
         assert_eq!(c.get("my-vllm-model").unwrap().max_output, 4_096);
         assert_eq!(c.list().filter(|m| m.id == "gpt-4o").count(), 1);
+    }
+
+    #[test]
+    fn the_embedded_price_list_parses() {
+        let parsed = ModelCatalog::from_toml(PRICES_TOML);
+        assert!(parsed.is_ok(), "{:?}", parsed.err());
+        assert_eq!(ModelCatalog::builtin_error(), None);
+        let c = ModelCatalog::builtin();
+        let checked = c.checked().unwrap();
+        assert!(
+            checked.len() == 10 && checked.as_bytes()[4] == b'-',
+            "{checked}"
+        );
+        assert!(c.source().unwrap().contains("pricing"));
+        let mut ids: Vec<&str> = c.list().map(|m| m.id.as_str()).collect();
+        let n = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), n, "duplicate ids in prices.toml");
+        assert!(n > 50, "{n}");
+    }
+
+    #[test]
+    fn a_malformed_price_list_is_an_error_not_a_panic() {
+        assert!(ModelCatalog::from_toml("checked = ").is_err());
+        assert!(ModelCatalog::from_toml("[[model]]\nid = \"x\"").is_err());
+        let half_priced = "checked = \"2026-01-01\"\nsource = \"s\"\n[[model]]\nid = \"x\"\ncontext_window = 1\nmax_output = 1\ninput = 1.0\n";
+        let err = ModelCatalog::from_toml(half_priced).err().unwrap();
+        assert!(err.contains("`x`"), "{err}");
+        let negative = half_priced.replace("input = 1.0", "input = -1.0\noutput = 1.0");
+        assert!(ModelCatalog::from_toml(&negative).is_err());
+        let modality = half_priced.replace("input = 1.0", "input_modalities = [\"smell\"]");
+        assert!(ModelCatalog::from_toml(&modality).is_err());
+    }
+
+    #[test]
+    fn tiers_flags_and_modalities_come_from_the_list() {
+        let c = ModelCatalog::builtin();
+        let gpt5 = c.get("gpt-5-2025-08-07").unwrap();
+        assert_eq!(
+            (gpt5.flex_multiplier, gpt5.priority_multiplier),
+            (Some(0.5), Some(2.0))
+        );
+        assert!((gpt5.batch_discount - 0.5).abs() < 1e-9);
+        assert!(gpt5.input_modalities.contains(&Modality::Image));
+        for id in [
+            "gpt-5-pro",
+            "gpt-5.2-pro-2025-12-11",
+            "o3-pro",
+            "o1-pro",
+            "o3-deep-research-2025-06-26",
+            "o4-mini-deep-research",
+        ] {
+            assert!(c.get(id).unwrap().responses_only, "{id}");
+        }
+        assert!(!c.get("gpt-4o-mini").unwrap().responses_only);
+        let embed = c.get("text-embedding-3-small").unwrap();
+        assert!(embed.output_modalities.is_empty() && embed.priced);
+        let audio = c.get("gpt-4o-audio-preview-2024-12-17").unwrap();
+        assert!(audio.output_modalities.contains(&Modality::Audio) && !audio.priced);
+        let p = c.price("gpt-5.2").unwrap();
+        assert!((p.input_per_mtok - 1.75).abs() < 1e-9 && (p.output_per_mtok - 14.0).abs() < 1e-9);
+    }
+
+    /// Every model id the vendored OpenAPI spec names for chat, Responses and embeddings
+    /// (`ModelIdsShared`, `ModelIdsResponses`, `CreateEmbeddingRequest.model`), as of the
+    /// spec in `shared/openai/openapi.yaml`.
+    const SPEC_MODEL_IDS: &[&str] = &[
+        "gpt-5.6-sol",
+        "gpt-5.6-terra",
+        "gpt-5.6-luna",
+        "gpt-5.5",
+        "gpt-5.5-2026-04-23",
+        "gpt-5.4",
+        "gpt-5.4-mini",
+        "gpt-5.4-nano",
+        "gpt-5.4-mini-2026-03-17",
+        "gpt-5.4-nano-2026-03-17",
+        "gpt-5.3-chat-latest",
+        "gpt-5.2",
+        "gpt-5.2-2025-12-11",
+        "gpt-5.2-chat-latest",
+        "gpt-5.2-pro",
+        "gpt-5.2-pro-2025-12-11",
+        "gpt-5.1",
+        "gpt-5.1-2025-11-13",
+        "gpt-5.1-codex",
+        "gpt-5.1-mini",
+        "gpt-5.1-chat-latest",
+        "gpt-5",
+        "gpt-5-mini",
+        "gpt-5-nano",
+        "gpt-5-2025-08-07",
+        "gpt-5-mini-2025-08-07",
+        "gpt-5-nano-2025-08-07",
+        "gpt-5-chat-latest",
+        "gpt-4.1",
+        "gpt-4.1-mini",
+        "gpt-4.1-nano",
+        "gpt-4.1-2025-04-14",
+        "gpt-4.1-mini-2025-04-14",
+        "gpt-4.1-nano-2025-04-14",
+        "o4-mini",
+        "o4-mini-2025-04-16",
+        "o3",
+        "o3-2025-04-16",
+        "o3-mini",
+        "o3-mini-2025-01-31",
+        "o1",
+        "o1-2024-12-17",
+        "o1-preview",
+        "o1-preview-2024-09-12",
+        "o1-mini",
+        "o1-mini-2024-09-12",
+        "gpt-4o",
+        "gpt-4o-2024-11-20",
+        "gpt-4o-2024-08-06",
+        "gpt-4o-2024-05-13",
+        "gpt-4o-audio-preview",
+        "gpt-4o-audio-preview-2024-10-01",
+        "gpt-4o-audio-preview-2024-12-17",
+        "gpt-4o-audio-preview-2025-06-03",
+        "gpt-4o-mini-audio-preview",
+        "gpt-4o-mini-audio-preview-2024-12-17",
+        "gpt-4o-search-preview",
+        "gpt-4o-mini-search-preview",
+        "gpt-4o-search-preview-2025-03-11",
+        "gpt-4o-mini-search-preview-2025-03-11",
+        "chatgpt-4o-latest",
+        "codex-mini-latest",
+        "gpt-4o-mini",
+        "gpt-4o-mini-2024-07-18",
+        "gpt-4-turbo",
+        "gpt-4-turbo-2024-04-09",
+        "gpt-4-0125-preview",
+        "gpt-4-turbo-preview",
+        "gpt-4-1106-preview",
+        "gpt-4-vision-preview",
+        "gpt-4",
+        "gpt-4-0314",
+        "gpt-4-0613",
+        "gpt-4-32k",
+        "gpt-4-32k-0314",
+        "gpt-4-32k-0613",
+        "gpt-3.5-turbo",
+        "gpt-3.5-turbo-16k",
+        "gpt-3.5-turbo-0301",
+        "gpt-3.5-turbo-0613",
+        "gpt-3.5-turbo-1106",
+        "gpt-3.5-turbo-0125",
+        "gpt-3.5-turbo-16k-0613",
+        "o1-pro",
+        "o1-pro-2025-03-19",
+        "o3-pro",
+        "o3-pro-2025-06-10",
+        "o3-deep-research",
+        "o3-deep-research-2025-06-26",
+        "o4-mini-deep-research",
+        "o4-mini-deep-research-2025-06-26",
+        "computer-use-preview",
+        "computer-use-preview-2025-03-11",
+        "gpt-5.5-pro",
+        "gpt-5.5-pro-2026-04-23",
+        "gpt-5-codex",
+        "gpt-5-pro",
+        "gpt-5-pro-2025-10-06",
+        "gpt-5.1-codex-max",
+        "gpt-daybreak-blue-latest",
+        "gpt-daybreak-red-latest",
+        "gpt-5.6-cyber",
+        "text-embedding-ada-002",
+        "text-embedding-3-small",
+        "text-embedding-3-large",
+    ];
+
+    /// The spec's ids left unpriced on purpose; `prices.toml` says why for each.
+    const UNPRICED_SPEC_IDS: &[&str] = &[
+        "gpt-5.6-sol",
+        "gpt-5.6-terra",
+        "gpt-5.6-luna",
+        "gpt-5.6-cyber",
+        "gpt-daybreak-blue-latest",
+        "gpt-daybreak-red-latest",
+        "gpt-5.3-chat-latest",
+        "gpt-5.1-mini",
+        "gpt-4o-audio-preview",
+        "gpt-4o-audio-preview-2024-10-01",
+        "gpt-4o-audio-preview-2024-12-17",
+        "gpt-4o-audio-preview-2025-06-03",
+        "gpt-4o-mini-audio-preview",
+        "gpt-4o-mini-audio-preview-2024-12-17",
+        "gpt-4o-search-preview",
+        "gpt-4o-mini-search-preview",
+        "gpt-4o-search-preview-2025-03-11",
+        "gpt-4o-mini-search-preview-2025-03-11",
+    ];
+
+    #[test]
+    fn every_spec_model_is_priced_or_listed_as_left_out() {
+        let c = ModelCatalog::builtin();
+        for id in SPEC_MODEL_IDS {
+            let priced = c.price(id).is_some();
+            let left_out = UNPRICED_SPEC_IDS.contains(id);
+            assert!(
+                priced != left_out,
+                "{id}: priced {priced}, listed unpriced {left_out}"
+            );
+        }
+        // Snapshots priced differently from their family resolve to their own entry.
+        let id = |m: &str| c.price(m).map(|i| i.id.as_str());
+        assert_eq!(id("gpt-3.5-turbo-0613"), Some("gpt-3.5-turbo-0613"));
+        assert_eq!(id("gpt-3.5-turbo-16k-0613"), Some("gpt-3.5-turbo-16k"));
+        assert_eq!(id("gpt-4-vision-preview"), Some("gpt-4-vision-preview"));
+        assert_eq!(id("o1-preview-2024-09-12"), Some("o1-preview"));
+        assert_eq!(id("gpt-4-turbo-preview"), Some("gpt-4-turbo"));
     }
 }

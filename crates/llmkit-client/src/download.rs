@@ -36,6 +36,7 @@ pub async fn download_file(
     if !resp.status().is_success() {
         return Err(ClientError::Api {
             retry_after: None,
+            rate_limit: None,
             status,
             error: None,
             request_id: None,

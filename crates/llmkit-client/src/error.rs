@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use llmkit_types::ApiErrorBody;
 
+use crate::ratelimit::RateLimitInfo;
+
 /// A boxed error source (reqwest, IO...), kept for `Error::source` chains.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -23,6 +25,17 @@ pub enum ClientError {
         source: BoxError,
     },
 
+    /// The TLS handshake failed: the server does not speak TLS (a plain-HTTP server addressed
+    /// with `https://`) or its certificate was refused. Not transient, so never retried.
+    #[error("the TLS handshake with {url} failed: {}", error_chain(source.as_ref()))]
+    Tls {
+        url: String,
+        /// The server answered the handshake with something that is not TLS.
+        plain_http: bool,
+        #[source]
+        source: BoxError,
+    },
+
     /// An attempt ran out of time (what timed out is in the text).
     #[error("timed out: {0}")]
     Timeout(String),
@@ -38,6 +51,9 @@ pub enum ClientError {
         raw: String,
         /// The wait the server asked for (`retry-after-ms` / `Retry-After`), if any.
         retry_after: Option<std::time::Duration>,
+        /// The `x-ratelimit-*` headers of the error response, when it had any: a 429 with
+        /// capacity left is a fault, not a sign that the caller is going too fast.
+        rate_limit: Option<Box<RateLimitInfo>>,
     },
 
     /// Every attempt failed with a retryable error; `last` is the final one.
@@ -153,9 +169,18 @@ impl ClientError {
             Self::Connect { .. } => {
                 "check the base URL (`llmkit config show`) and that the server is running"
             }
+            Self::Tls {
+                url, plain_http, ..
+            } => return Some(tls_hint(url, *plain_http)),
             Self::Timeout(_) => "the server is slow or unreachable: try again or raise --timeout",
             Self::RetriesExhausted { last, .. } => {
-                let inner = last.hint().map(|h| format!("; {h}")).unwrap_or_default();
+                // A 5xx's own hint ("the server failed: try again later") says it again.
+                let generic = matches!(**last, Self::Api { status: 500..=599, .. });
+                let inner = last
+                    .hint()
+                    .filter(|_| !generic)
+                    .map(|h| format!("; {h}"))
+                    .unwrap_or_default();
                 return Some(format!(
                     "the server kept failing: try again later or raise --max-retries{inner}"
                 ));
@@ -191,6 +216,16 @@ impl ClientError {
         match self {
             Self::Api { retry_after, .. } => *retry_after,
             Self::RetriesExhausted { last, .. } => last.retry_after(),
+            _ => None,
+        }
+    }
+
+    /// The `x-ratelimit-*` headers of an error response (of the last attempt for
+    /// `RetriesExhausted`), when the server sent any.
+    pub fn rate_limit(&self) -> Option<&RateLimitInfo> {
+        match self {
+            Self::Api { rate_limit, .. } => rate_limit.as_deref(),
+            Self::RetriesExhausted { last, .. } => last.rate_limit(),
             _ => None,
         }
     }
@@ -276,6 +311,7 @@ impl ClientError {
                 crate::retry::status_is_retryable(*status)
             }
             Self::RetriesExhausted { .. }
+            | Self::Tls { .. }
             | Self::InvalidConfig(_)
             | Self::BudgetExceeded { .. }
             | Self::Accounting { .. }
@@ -380,6 +416,32 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
+/// What to do about a failed TLS handshake with `url`: for a server that does not speak TLS,
+/// the same address over `http://`.
+fn tls_hint(url: &str, plain_http: bool) -> String {
+    let origin = url::Url::parse(url)
+        .ok()
+        .and_then(|u| {
+            let host = u.host_str()?.to_string();
+            Some(match u.port_or_known_default() {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            })
+        })
+        .unwrap_or_else(|| url.to_string());
+    if plain_http {
+        format!(
+            "the server at https://{origin} does not speak TLS; if it is a plain-HTTP server, \
+             use http://{origin} in the base URL"
+        )
+    } else {
+        format!(
+            "the TLS handshake with {origin} was refused: check that the base URL names the \
+             server's host (its certificate must match) and that the system CA bundle is installed"
+        )
+    }
+}
+
 fn is_tls_root_problem(e: &(dyn std::error::Error + 'static)) -> bool {
     error_chain(e).contains("No CA certificates")
 }
@@ -398,6 +460,7 @@ mod tests {
             request_id: Some("req_123".into()),
             raw,
             retry_after: None,
+            rate_limit: None,
         }
     }
 

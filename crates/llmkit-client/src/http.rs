@@ -479,9 +479,16 @@ impl HttpClient {
             }
             rb = rb.body(b.body);
         }
-        rb.send()
-            .await
-            .map_err(|e| Failure::retryable(self.transport_error(e, url)))
+        rb.send().await.map_err(|e| {
+            let error = self.transport_error(e, url);
+            // A TLS failure or a missing CA bundle fails the same way every time.
+            let retry = if error.is_retryable() {
+                Retry::Yes { server_delay: None }
+            } else {
+                Retry::No
+            };
+            Failure { error, retry }
+        })
     }
 
     /// Whether requests go to Azure OpenAI (batch lines then name `/chat/completions`).
@@ -506,6 +513,16 @@ impl HttpClient {
             };
             return ClientError::Timeout(what);
         }
+        // Without a CA bundle every certificate is refused; that case has its own hint below.
+        if let Some(plain_http) = tls_failure(&e)
+            && (plain_http || !self.inner.no_system_roots)
+        {
+            return ClientError::Tls {
+                url,
+                plain_http,
+                source: Box::new(e),
+            };
+        }
         if e.is_connect() {
             let source: BoxError = if self.inner.no_system_roots && url.starts_with("https:") {
                 format!("No CA certificates were loaded from the system, so HTTPS cannot be verified ({e})").into()
@@ -524,6 +541,39 @@ impl fmt::Debug for HttpClient {
             .field("config", &self.inner.cfg)
             .finish_non_exhaustive()
     }
+}
+
+/// Whether a transport error is a failed TLS handshake, and if so whether the server
+/// answered with something that is not TLS at all (`Some(true)`: a plain-HTTP server, or one
+/// that hung up on the handshake) rather than refusing a certificate (`Some(false)`).
+pub(crate) fn tls_failure(e: &(dyn std::error::Error + 'static)) -> Option<bool> {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            // Bytes that are not a TLS record at all: the server speaks something else
+            // (`HTTP/1.1 400 Bad Request` from a plain-HTTP server).
+            let not_tls = matches!(
+                tls,
+                rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. }
+            );
+            return Some(not_tls);
+        }
+        let io = err.downcast_ref::<std::io::Error>();
+        if let Some(io) = io
+            && io.kind() == std::io::ErrorKind::UnexpectedEof
+            && io.to_string().contains("tls handshake eof")
+        {
+            return Some(true);
+        }
+        // `io::Error::source` skips the error it wraps, so step into it instead.
+        cur = match io {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    None
 }
 
 /// Wraps the last error of a retried call; a call that made one attempt returns it as is.
@@ -571,8 +621,10 @@ pub(crate) fn body_error(e: &reqwest::Error) -> ClientError {
 }
 
 pub(crate) fn api_failure(status: StatusCode, headers: &HeaderMap, bytes: &[u8]) -> Failure {
+    let rate_limit = RateLimitInfo::from_headers(headers);
     let error = ClientError::Api {
         retry_after: crate::retry::server_delay(headers, std::time::SystemTime::now()),
+        rate_limit: (!rate_limit.is_empty()).then(|| Box::new(rate_limit)),
         status: status.as_u16(),
         error: ErrorResponse::parse_lenient(bytes),
         request_id: request_id(headers),

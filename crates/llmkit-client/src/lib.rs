@@ -4,7 +4,8 @@
 //!   headers, timeouts, retries with backoff, `x-ratelimit-*` parsing, SSE streaming with a
 //!   stall timeout and transparent retry before the first token.
 //! - [`Backend`] puts the embedded local model (feature `local`) behind the same methods.
-//! - [`tokens`] counts tokens with tiktoken; [`ModelCatalog`] knows context windows and prices.
+//! - [`count_tokens`] and [`count_chat_tokens`] count tokens with tiktoken; [`ModelCatalog`]
+//!   knows context windows and prices.
 //!
 //! Libraries never read the environment or files: the CLI builds a [`ClientConfig`].
 
@@ -27,10 +28,10 @@ mod ratelimit;
 mod retry;
 pub mod sse;
 mod stream;
-pub mod tokens;
+mod tokens;
 
 pub use backend::Backend;
-pub use catalog::{ModelCatalog, ModelInfo, training_price_per_mtok};
+pub use catalog::{Modality, ModelCatalog, ModelInfo, training_price_per_mtok};
 pub use config::{AzureConfig, ClientConfig, RetryPolicy, Timeouts};
 pub use download::download_file;
 pub use error::{BoxError, ClientError};

@@ -540,6 +540,7 @@ fn local_error(e: LocalError) -> ClientError {
     match &e {
         LocalError::ContextOverflow { .. } => ClientError::Api {
             retry_after: None,
+            rate_limit: None,
             status: 400,
             error: Some(ApiErrorBody {
                 message: e.to_string(),
@@ -558,6 +559,7 @@ fn local_error(e: LocalError) -> ClientError {
 fn invalid_request(message: &str, param: &str) -> ClientError {
     ClientError::Api {
         retry_after: None,
+        rate_limit: None,
         status: 400,
         error: Some(ApiErrorBody {
             message: message.to_string(),

@@ -125,6 +125,7 @@ pub fn interpret_chat_event(ev: &SseEvent, status: u16) -> StreamItem {
         if let Some(body) = ErrorResponse::parse_lenient(data.as_bytes()) {
             return StreamItem::Error(ClientError::Api {
                 retry_after: None,
+                rate_limit: None,
                 status,
                 error: Some(body),
                 request_id: None,
@@ -134,6 +135,7 @@ pub fn interpret_chat_event(ev: &SseEvent, status: u16) -> StreamItem {
         if is_error_event {
             return StreamItem::Error(ClientError::Api {
                 retry_after: None,
+                rate_limit: None,
                 status,
                 error: None,
                 request_id: None,

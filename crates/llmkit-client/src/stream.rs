@@ -279,6 +279,7 @@ pub(crate) fn json_body_as_sse(bytes: &[u8]) -> Result<String, ClientError> {
     {
         return Err(ClientError::Api {
             retry_after: None,
+            rate_limit: None,
             status: 200,
             error: ErrorResponse::parse_lenient(bytes),
             request_id: None,

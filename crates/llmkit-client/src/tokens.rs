@@ -77,11 +77,6 @@ pub fn count_tokens(encoding: Encoding, text: &str) -> usize {
     encoding.bpe().encode_ordinary(text).len()
 }
 
-/// The token ids of `text` (special-token text encoded as ordinary text).
-pub fn encode(encoding: Encoding, text: &str) -> Vec<u32> {
-    encoding.bpe().encode_ordinary(text)
-}
-
 /// The prompt tokens a chat request will be billed for, by the OpenAI cookbook's rule:
 /// 3 tokens per message plus the tokens of its role, content and name (+1 when a name is
 /// set), plus 3 that prime the reply.

@@ -15,7 +15,7 @@ use tokenizers::{Tokenizer, TruncationParams};
 /// also the directory name the catalog gives all-MiniLM-L6-v2.
 pub const FALLBACK_MODEL_NAME: &str = "all-MiniLM-L6-v2";
 
-/// Inputs are cut to this many word pieces, [CLS] and [SEP] included, as
+/// Inputs are cut to this many word pieces, `[CLS]` and `[SEP]` included, as
 /// sentence-transformers does for all-MiniLM-L6-v2 (`max_seq_length` 256): the
 /// model was trained on that length, although its position table has 512 slots.
 pub const MAX_SEQ_LEN: usize = 256;
@@ -74,7 +74,7 @@ impl EmbedError {
 pub struct Embeddings {
     /// One unit-length vector per input text, in input order.
     pub vectors: Vec<Vec<f32>>,
-    /// Tokens fed to the model over all inputs: [CLS] and [SEP] included,
+    /// Tokens fed to the model over all inputs: `[CLS]` and `[SEP]` included,
     /// padding excluded, after truncation to [`MAX_SEQ_LEN`].
     pub prompt_tokens: usize,
 }
@@ -196,7 +196,7 @@ impl Embedder {
         })
     }
 
-    /// Number of tokens `text` becomes, [CLS] and [SEP] included, before truncation:
+    /// Number of tokens `text` becomes, `[CLS]` and `[SEP]` included, before truncation:
     /// a result above [`MAX_SEQ_LEN`] means the tail of the text would be ignored.
     pub fn count_tokens(&self, text: &str) -> Result<usize, EmbedError> {
         let encoding = self
@@ -278,25 +278,14 @@ fn pad(ids: &[&[u32]], width: usize) -> (Vec<u32>, Vec<u32>) {
 mod tests {
     use super::*;
 
-    /// `$LLMKIT_MODELS_DIR/all-MiniLM-L6-v2`, defaulting to `<workspace>/models`.
-    fn model_dir() -> PathBuf {
-        let base = std::env::var_os("LLMKIT_MODELS_DIR").map_or_else(
-            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"),
-            PathBuf::from,
-        );
-        base.join(FALLBACK_MODEL_NAME)
-    }
-
-    /// The embedder, or `None` (with a message) when the model has not been fetched.
+    /// The embedder, or `None` (with a message; a failure under `LLMKIT_REQUIRE_MODELS=1`)
+    /// when the model has not been fetched.
+    #[track_caller]
     fn embedder() -> Option<Embedder> {
-        let dir = model_dir();
-        if !dir.join(WEIGHTS_FILE).is_file() {
-            eprintln!(
-                "skipping: no embedding model in {} ({FETCH_HINT})",
-                dir.display()
-            );
-            return None;
-        }
+        let weights = llmkit_testkit::fixtures::require_model(&format!(
+            "{FALLBACK_MODEL_NAME}/{WEIGHTS_FILE}"
+        ))?;
+        let dir = weights.parent()?.to_path_buf();
         match Embedder::load(&dir) {
             Ok(e) => Some(e),
             Err(e) => panic!("loading {}: {e}", dir.display()),

@@ -1,7 +1,7 @@
 //! Memory-maps GGUF files and validates them (magic, header, tensor extents) before candle sees them.
 //!
-//! This is the only module of the crate that uses `unsafe`: mapping a file is unsafe because
-//! another process could change it while it is mapped.
+//! It uses `unsafe` once: mapping a file is unsafe because another process could change it
+//! while it is mapped. (The crate's other `unsafe` code is in `kernels/` and `embed.rs`.)
 #![allow(unsafe_code)]
 
 use std::fs::File;

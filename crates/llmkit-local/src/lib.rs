@@ -1,6 +1,12 @@
-//! The embedded local model: GGUF chat models run on the CPU with candle, with the model's own
-//! tokenizer and chat template. The only llmkit crate with ML dependencies; it never touches the
+//! The embedded local model: GGUF chat models run on the CPU, with the model's own tokenizer and
+//! chat template, by llmkit's own engine (`native/`, multiplying with the quantized kernels in
+//! `kernels/`) or, for files it does not run, by candle's models; and MiniLM sentence embeddings
+//! with candle (`embed.rs`). The only llmkit crate with ML dependencies; it never touches the
 //! network.
+//!
+//! The only crate with `unsafe` code, each block with a `SAFETY` comment and each `unsafe fn`
+//! with a `# Safety` section (both lints denied below): SIMD intrinsics in `kernels/` (`x86.rs`
+//! and the calls into it from `kernels/mod.rs`), and memory maps in `gguf.rs` and `embed.rs`.
 //!
 //! ```no_run
 //! use llmkit_local::{ChatTurn, GenerateRequest, LoadOptions, LocalModel};
@@ -21,7 +27,9 @@
 //! # }
 //! ```
 
-mod batch;
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
+mod batcher;
 mod catalog;
 mod constrain;
 pub mod embed;
@@ -29,7 +37,6 @@ mod error;
 mod generate;
 mod gguf;
 mod kernels;
-mod kquants;
 mod model;
 mod native;
 mod requant;
@@ -37,7 +44,7 @@ mod sampler;
 mod template;
 mod tokenizer;
 
-pub use batch::BatchStats;
+pub use batcher::BatchStats;
 pub use catalog::{
     DEFAULT_CHAT_MODEL, DEFAULT_EMBEDDING_MODEL, HubFile, KNOWN_MODELS, KnownModel, ModelKind,
     ModelSource, find_known_model, resolve_model_path,

@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::batch::{BatchStats, Batcher};
+use crate::batcher::{BatchStats, Batcher};
 use crate::error::LocalError;
 use crate::generate::{
     Arch, GenerateOutput, GenerateRequest, Job, SUPPORTED_ARCHITECTURES, Weights, run,

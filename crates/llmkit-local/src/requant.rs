@@ -1,6 +1,6 @@
 //! Converts weights in quant types that candle runs without SIMD kernels (Q4_1, Q5_0, Q5_1) to
 //! Q8_0, once, and caches the converted GGUF next to the model. Llama-family Q4_1 files skip
-//! this: the native engine (`native.rs`) runs Q4_1 as stored. gemma3 files in any other type
+//! this: the native engine (`native/`) runs Q4_1 as stored. gemma3 files in any other type
 //! the native engine does not read (F16, Q4_0, Q5_K...) are converted whole, matrices to Q8_0
 //! and vectors to F32, so that they run on the native engine: candle's gemma3 uses SiLU where
 //! Gemma uses GELU and drops the sliding window when decoding.

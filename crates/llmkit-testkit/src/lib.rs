@@ -7,6 +7,10 @@
 //! It can demand an API key, enforce RPM/TPM limits, add latency, pace streams, and inject seeded
 //! faults (`x-mock-fault: KIND` forces one on a request).
 //! It is a test tool, never a backend offered to users.
+//!
+//! Beside the server, the shared test support of the workspace: [`fixtures`] finds the local
+//! model files (and fails instead of skipping when a run requires them), [`rng`] is the one
+//! seeded generator for test data.
 
 mod batches;
 mod chat;
@@ -17,12 +21,14 @@ mod embeddings;
 mod errors;
 mod faults;
 mod finetune;
+pub mod fixtures;
 mod log;
 mod models;
 mod multipart;
 mod ratelimit;
 mod reply;
 mod response;
+pub mod rng;
 mod schema_instance;
 mod server;
 mod tokens;

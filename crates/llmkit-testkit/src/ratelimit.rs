@@ -91,6 +91,18 @@ impl RateLimiter {
         Ok(())
     }
 
+    /// Gives back what [`admit`](Self::admit) charged for a request that then failed before
+    /// it reached the model.
+    pub fn refund(&mut self, cost: u64, now: Instant) {
+        self.refill(now);
+        if let Some(b) = &mut self.requests {
+            b.level = (b.level + 1.0).min(b.capacity);
+        }
+        if let Some(b) = &mut self.tokens {
+            b.level = (b.level + cost as f64).min(b.capacity);
+        }
+    }
+
     /// The `x-ratelimit-*` headers describing the buckets now.
     pub fn headers(&mut self, now: Instant) -> Vec<(&'static str, String)> {
         self.refill(now);
@@ -223,6 +235,21 @@ mod tests {
         let h = rl.headers(t0 + Duration::from_secs(1));
         assert!(h.contains(&("x-ratelimit-remaining-requests", "0".into())));
         assert!(h.contains(&("x-ratelimit-reset-requests", "1m0s".into())));
+    }
+
+    #[test]
+    fn a_refund_gives_the_charge_back() {
+        let t0 = Instant::now();
+        let mut rl = RateLimiter::new(Some(10), Some(600));
+        rl.admit("m", 500, t0).unwrap();
+        rl.refund(500, t0);
+        let h = rl.headers(t0);
+        assert!(h.contains(&("x-ratelimit-remaining-tokens", "600".into())));
+        assert!(h.contains(&("x-ratelimit-remaining-requests", "10".into())));
+        // Never above the capacity.
+        rl.refund(500, t0);
+        let h = rl.headers(t0);
+        assert!(h.contains(&("x-ratelimit-remaining-tokens", "600".into())));
     }
 
     #[test]

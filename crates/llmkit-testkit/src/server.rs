@@ -207,8 +207,8 @@ impl App {
             Ok(h) => h,
             Err(e) => return (Outcome::Reply(e.into()), None),
         };
-        if let Some((model, cost)) = charge {
-            let admitted = lock(&self.limits).admit(&model, cost, Instant::now());
+        if let Some((model, cost)) = &charge {
+            let admitted = lock(&self.limits).admit(model, *cost, Instant::now());
             if let Err(e) = admitted {
                 return (Outcome::Reply(e.into()), None);
             }
@@ -217,7 +217,17 @@ impl App {
         let Some(fault) = fault else {
             return (Outcome::Reply(reply), None);
         };
-        let outcome = match faults::early(fault) {
+        let early = faults::early(fault);
+        // An injected error or reset strikes before the request reaches the model, so it
+        // gives its charge back (the bucket's own 429s never charged): a client that retries
+        // it pays once. The dice are rolled after admission all the same, so a seed draws the
+        // same faults as before.
+        if early.is_some()
+            && let Some((_, cost)) = charge
+        {
+            lock(&self.limits).refund(cost, Instant::now());
+        }
+        let outcome = match early {
             Some(Early::Error(e)) => Outcome::Reply(e.into()),
             Some(Early::Reset) => Outcome::Reset,
             None => Outcome::Reply(faults::apply(reply, fault)),

@@ -1,1 +1,5 @@
 //! Integration tests for llmkit-batch against the in-process mock.
+
+// Test code: a failed unwrap is a failed test (clippy.toml exempts #[test] functions,
+// not the helpers beside them).
+#![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -117,6 +117,8 @@ pub struct BatchTaskArgs {
 }
 
 #[derive(Debug, Args)]
+// `-o` is the output file here; request fields go in with `--option`.
+#[command(mut_arg("options", |a| a.short(None)))]
 pub struct BatchRunArgs {
     /// The input: JSONL (task rows, or OpenAI Batch requests without --task) or CSV.
     pub input: PathBuf,
@@ -264,6 +266,7 @@ fn options(ctx: &Ctx, a: &BatchRunArgs) -> Result<JobOptions> {
             max_tokens: a.model.max_tokens,
             seed: a.model.seed,
             stop: a.model.stop.clone(),
+            extra: crate::commands::request::extra_fields(&a.model)?,
         },
         structured: Structured {
             repair_attempts: a.task_args.repair_attempts,
@@ -413,7 +416,38 @@ async fn execute(ctx: &Ctx, opts: &JobOptions, quiet: bool, json: bool) -> Resul
         )
         .into());
     }
-    Ok(())
+    rows_failed(&summary, &opts.output)
+}
+
+/// Exit code of a batch run that went through every row but wrote some or all of them as
+/// error lines: distinct from 1 (the run itself failed or stopped early) so that a script
+/// can tell "the output is complete, with failures in it" apart.
+pub(crate) const EXIT_ROWS_FAILED: i32 = 3;
+
+/// Success when no row failed; otherwise an error with [`EXIT_ROWS_FAILED`] that says how
+/// many rows failed and where their errors are.
+pub(crate) fn rows_failed(summary: &Summary, output: &std::path::Path) -> Result<()> {
+    if summary.failed == 0 {
+        return Ok(());
+    }
+    let what = if summary.failed >= summary.written {
+        format!("all {} rows failed", summary.written)
+    } else {
+        format!("{} of {} rows failed", summary.failed, summary.written)
+    };
+    Err(CliError {
+        message: format!(
+            "{what}: each one's line in {} holds its `error`",
+            output.display()
+        ),
+        hint: Some(
+            "fix what the errors say, then delete the output file and run the job again \
+             (rows that succeeded are sent again too)"
+                .into(),
+        ),
+        code: EXIT_ROWS_FAILED,
+    }
+    .into())
 }
 
 /// An unwritable output is refused before any request is made.

@@ -103,7 +103,7 @@ pub async fn run(
             );
         }
         println!("{v}");
-        return Ok(());
+        return crate::commands::batch::rows_failed(&summary, &opts.output);
     }
     for n in &summary.notes {
         crate::app::notice(&format!("note: {n}"));
@@ -123,7 +123,7 @@ pub async fn run(
         ids.len(),
         ids.join(", ")
     ));
-    Ok(())
+    crate::commands::batch::rows_failed(&summary, &opts.output)
 }
 
 fn spawn_bar(

@@ -1,6 +1,7 @@
-//! `llmkit models`: the server's model list, installed local models, and `models pull`.
+//! `llmkit models`: the server's model list, the built-in price list, installed local models, and `models pull`.
 
 use anyhow::Result;
+use llmkit_client::{ModelCatalog, ModelInfo};
 use llmkit_local::{KNOWN_MODELS, ModelKind, ModelSource};
 use serde_json::json;
 
@@ -10,6 +11,16 @@ use crate::error::CliError;
 use crate::output;
 
 pub async fn run(ctx: &Ctx, args: ModelsArgs) -> Result<()> {
+    if args.prices {
+        if args.action.is_some() {
+            return Err(CliError::usage(
+                "`--prices` takes no subcommand",
+                "run `llmkit models --prices` on its own",
+            )
+            .into());
+        }
+        return prices(&ctx.settings.models.catalog, args.json);
+    }
     match args.action {
         None => remote(ctx, args.json).await,
         Some(ModelsAction::List { local: false, json }) => remote(ctx, json || args.json).await,
@@ -37,6 +48,85 @@ async fn remote(ctx: &Ctx, json: bool) -> Result<()> {
         output::line(id)?;
     }
     Ok(())
+}
+
+/// Shows the price list: the built-in one with the config's overrides applied. Needs no
+/// server and no key.
+fn prices(catalog: &ModelCatalog, json: bool) -> Result<()> {
+    if let Some(e) = ModelCatalog::builtin_error() {
+        crate::app::notice(&format!("warning: {e}; every model is unpriced"));
+    }
+    let checked = catalog.checked().unwrap_or("never");
+    let source = catalog.source().unwrap_or("none");
+    if json {
+        let models: Vec<_> = catalog.list().map(price_json).collect();
+        return output::json(&json!({
+            "checked": catalog.checked(),
+            "source": catalog.source(),
+            "unit": "USD per 1M tokens, standard tier",
+            "models": models,
+        }));
+    }
+    output::line(&format!(
+        "prices in USD per 1M tokens, standard tier; checked {checked} against {source}; \
+         [models.\"NAME\"] in the config file overrides them"
+    ))?;
+    output::line(&format!(
+        "{:<36} {:>9} {:>8} {:>9} {:>9} {:>9} {:>6}",
+        "MODEL", "WINDOW", "MAX OUT", "INPUT", "CACHED", "OUTPUT", "BATCH"
+    ))?;
+    for m in catalog.list() {
+        let usd = |v: Option<f64>| match v {
+            Some(v) if m.priced => format!("{v:.3}"),
+            _ => "-".to_string(),
+        };
+        let batch = if m.priced {
+            format!("{:.2}x", 1.0 - m.batch_discount)
+        } else {
+            "-".to_string()
+        };
+        let mut flags = Vec::new();
+        if !m.priced {
+            flags.push("unpriced");
+        }
+        if m.responses_only {
+            flags.push("responses only");
+        }
+        output::line(
+            format!(
+                "{:<36} {:>9} {:>8} {:>9} {:>9} {:>9} {:>6}  {}",
+                m.id,
+                m.context_window,
+                m.max_output,
+                usd(Some(m.input_per_mtok)),
+                usd(m.cached_input_per_mtok),
+                usd(Some(m.output_per_mtok)),
+                batch,
+                flags.join(", ")
+            )
+            .trim_end(),
+        )?;
+    }
+    Ok(())
+}
+
+fn price_json(m: &ModelInfo) -> serde_json::Value {
+    let price = |v: f64| m.priced.then_some(v);
+    json!({
+        "id": m.id,
+        "context_window": m.context_window,
+        "max_output": m.max_output,
+        "priced": m.priced,
+        "input_per_mtok": price(m.input_per_mtok),
+        "cached_input_per_mtok": m.cached_input_per_mtok.filter(|_| m.priced),
+        "output_per_mtok": price(m.output_per_mtok),
+        "batch_multiplier": price(1.0 - m.batch_discount),
+        "flex_multiplier": m.flex_multiplier,
+        "priority_multiplier": m.priority_multiplier,
+        "responses_only": m.responses_only,
+        "input_modalities": m.input_modalities.iter().map(|x| x.as_str()).collect::<Vec<_>>(),
+        "output_modalities": m.output_modalities.iter().map(|x| x.as_str()).collect::<Vec<_>>(),
+    })
 }
 
 /// One row of `models list --local`.

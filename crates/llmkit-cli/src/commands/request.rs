@@ -21,7 +21,86 @@ pub fn apply_sampling(
     req.max_tokens = args.max_tokens;
     req.seed = args.seed;
     req.stop = stop_of(args)?;
-    Ok(req)
+    if let Some(e) = &args.reasoning_effort {
+        req.reasoning_effort = Some(e.clone());
+    }
+    if let Some(t) = &args.service_tier {
+        req.service_tier = Some(t.clone());
+    }
+    if let Some(v) = &args.verbosity {
+        req.extra
+            .insert("verbosity".into(), Value::String(v.clone()));
+    }
+    apply_options(req, &args.options)
+}
+
+/// Applies `-o KEY=VALUE` request fields: VALUE as JSON when it parses, else as a string.
+/// The request goes through its JSON form so that a known field (`-o temperature=0.2`) lands
+/// in its typed slot and is checked like the body an SDK would send.
+pub fn apply_options(
+    req: ChatCompletionRequest,
+    options: &[String],
+) -> Result<ChatCompletionRequest, CliError> {
+    if options.is_empty() {
+        return Ok(req);
+    }
+    let mut body = serde_json::to_value(&req)
+        .map_err(|e| CliError::failure(format!("cannot encode the request: {e}"), None))?;
+    for opt in options {
+        let (key, value) = parse_option(opt)?;
+        if let Value::Object(map) = &mut body {
+            map.insert(key, value);
+        }
+    }
+    serde_json::from_value(body).map_err(|e| {
+        CliError::usage(
+            format!("a -o value does not fit its field: {e}"),
+            "check the field's type in the API reference (numbers and booleans unquoted)",
+        )
+    })
+}
+
+/// One `-o KEY=VALUE`: the key, and the value as JSON when it parses, else as a string.
+fn parse_option(opt: &str) -> Result<(String, Value), CliError> {
+    let Some((key, raw)) = opt.split_once('=').filter(|(k, _)| !k.trim().is_empty()) else {
+        return Err(CliError::usage(
+            format!("-o `{opt}` is not KEY=VALUE"),
+            "write request fields as -o KEY=VALUE, e.g. -o logprobs=true",
+        ));
+    };
+    let key = key.trim();
+    if matches!(key, "model" | "messages" | "stream") {
+        return Err(CliError::usage(
+            format!("-o cannot set `{key}`"),
+            "use -m for the model; messages and streaming are set by the command",
+        ));
+    }
+    let value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
+    Ok((key.to_string(), value))
+}
+
+/// The request fields beyond sampling that the flags set (`--reasoning-effort`,
+/// `--verbosity`, `--service-tier`, `-o`), checked against the request type, for commands
+/// that build their requests elsewhere (batch rows).
+pub fn extra_fields(args: &ModelArgs) -> Result<serde_json::Map<String, Value>, CliError> {
+    let probe = ChatCompletionRequest::new("probe", Vec::new());
+    apply_sampling(probe, args)?;
+    let mut out = serde_json::Map::new();
+    let named = [
+        ("reasoning_effort", &args.reasoning_effort),
+        ("verbosity", &args.verbosity),
+        ("service_tier", &args.service_tier),
+    ];
+    for (key, value) in named {
+        if let Some(v) = value {
+            out.insert(key.to_string(), Value::String(v.clone()));
+        }
+    }
+    for opt in &args.options {
+        let (key, value) = parse_option(opt)?;
+        out.insert(key, value);
+    }
+    Ok(out)
 }
 
 /// The `stop` field from repeated `--stop` flags (at most four, as OpenAI allows).
@@ -112,4 +191,32 @@ pub fn result_json(backend: &str, res: &ChatResult, n: u32) -> Value {
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use llmkit_types::ChatMessage;
+
+    use super::*;
+
+    #[test]
+    fn options_land_in_typed_fields_or_extra() {
+        let req = ChatCompletionRequest::new("m", vec![ChatMessage::user("hi")]);
+        let opts = [
+            "temperature=0.25".to_string(),
+            "logprobs=true".to_string(),
+            "prompt_cache_key=team-a".to_string(),
+            r#"metadata={"team":"a"}"#.to_string(),
+        ];
+        let req = apply_options(req, &opts).unwrap();
+        assert_eq!(req.temperature, Some(0.25));
+        assert_eq!(req.logprobs, Some(true));
+        assert_eq!(req.extra["prompt_cache_key"], "team-a");
+        let body = serde_json::to_value(&req).unwrap();
+        assert_eq!(body["metadata"]["team"], "a");
+        for bad in ["novalue", "=x", "model=gpt-4o", "temperature=\"hot\""] {
+            let req = ChatCompletionRequest::new("m", vec![ChatMessage::user("hi")]);
+            assert!(apply_options(req, &[bad.to_string()]).is_err(), "{bad}");
+        }
+    }
 }

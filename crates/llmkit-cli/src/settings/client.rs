@@ -236,6 +236,18 @@ fn catalog_with_overrides(file: &FileConfig) -> ModelCatalog {
                 info.output_per_mtok = v;
                 info.priced = true;
             }
+            if let Some(v) = o.batch_multiplier {
+                info.batch_discount = 1.0 - v;
+            }
+            if o.flex_multiplier.is_some() {
+                info.flex_multiplier = o.flex_multiplier;
+            }
+            if o.priority_multiplier.is_some() {
+                info.priority_multiplier = o.priority_multiplier;
+            }
+            if let Some(v) = o.responses_only {
+                info.responses_only = v;
+            }
             info
         })
         .collect();

@@ -51,6 +51,9 @@ pub struct Settings {
     pub redaction: RedactSettings,
     /// The user's editor (`VISUAL`/`EDITOR`), if set.
     pub editor: Option<String>,
+    /// Warnings found while resolving (a config file with a key that others can read), for
+    /// the caller to print once.
+    pub warnings: Vec<String>,
 }
 
 impl Settings {
@@ -78,6 +81,9 @@ impl Settings {
             profile: &prof,
             top: &file.top,
         };
+        let warnings = config_file::exposed_key_warning(&config_path, &file)
+            .into_iter()
+            .collect();
         let paths = Paths::resolve(config_path, env, &layer);
         Ok(Self {
             profile,
@@ -89,6 +95,7 @@ impl Settings {
             budgets: BudgetSettings::resolve(args, &layer)?,
             redaction: RedactSettings::resolve(args, &layer),
             editor: env.editor.clone(),
+            warnings,
             paths,
         })
     }

@@ -1,10 +1,11 @@
-//! `llmkit batch`: ordered output, kill -9 and resume, bad rows, an unwritable output and
-//! the cost cap, against the in-process mock.
+//! `llmkit batch`: ordered output, kill -9 and resume, bad rows, an unwritable output, the
+//! cost cap, the exit code of failed rows and a TLS mismatch, against the in-process mock.
 
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use llmkit_testkit::rng::SplitMix64;
 use llmkit_testkit::{Fault, MockConfig};
 
 use crate::support::{Llmkit, Mock, stderr};
@@ -45,18 +46,6 @@ fn batch_args_for(input: &Path, output: &Path, model: &str) -> Vec<String> {
     .collect()
 }
 
-/// A tiny deterministic generator for kill delays (no extra dependency).
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self, max: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % max
-    }
-}
-
 #[test]
 fn issue5_kill_and_resume_gives_the_uninterrupted_output() {
     let mock = Mock::start(MockConfig {
@@ -85,7 +74,7 @@ fn issue5_kill_and_resume_gives_the_uninterrupted_output() {
 
     // Same home (same store) for every interrupted run.
     let home = tempfile::tempdir().unwrap();
-    let mut rng = Lcg(42);
+    let mut rng = SplitMix64::new(42);
     let mut kills = 0;
     for _ in 0..40 {
         let mut k = Llmkit::against(&mock);
@@ -96,7 +85,7 @@ fn issue5_kill_and_resume_gives_the_uninterrupted_output() {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let mut child = k.cmd.spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(40 + rng.next(400)));
+        std::thread::sleep(Duration::from_millis(40 + rng.below(400)));
         if child.try_wait().unwrap().is_some() {
             break;
         }
@@ -133,7 +122,7 @@ fn issue5_bad_rows_are_reported_and_the_rest_proceed() {
     std::fs::write(&input, b"id,text\n1,hello\n2\n3,\xff\xfe\n4,world\n").unwrap();
     let out = dir.path().join("out.jsonl");
     let o = Llmkit::against(&mock).args(batch_args(&input, &out)).run();
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(&out)
         .unwrap()
         .lines()
@@ -159,7 +148,7 @@ fn issue5_bad_rows_are_reported_and_the_rest_proceed() {
     std::fs::write(&jsonl, b"{\"text\":\"a\"}\n{oops\n{\"other\":1}\n\"b\"\n").unwrap();
     let out2 = dir.path().join("out2.jsonl");
     let o = Llmkit::against(&mock).args(batch_args(&jsonl, &out2)).run();
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     let text = std::fs::read_to_string(&out2).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[1].contains("line 2: invalid JSON"));
@@ -232,4 +221,88 @@ fn issue5_max_cost_is_not_exceeded_and_the_job_resumes() {
     let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(summary["written"], 400);
     assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 400);
+}
+
+#[test]
+fn issue22_exit_code_says_whether_rows_failed() {
+    let mock = Mock::default();
+    let dir = tempfile::tempdir().unwrap();
+    // Every row succeeds: exit 0, and each line carries the row's id as `custom_id`.
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, "{\"text\":\"a\",\"id\":\"r1\"}\n{\"text\":\"b\"}\n").unwrap();
+    let out = dir.path().join("out.jsonl");
+    let o = Llmkit::against(&mock).args(batch_args(&input, &out)).run();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["custom_id"], "r1");
+    assert_eq!(lines[1]["custom_id"], 2, "without an id, the line number");
+    assert!(lines.iter().all(|l| l.get("id").is_none()), "{lines:?}");
+
+    // Some rows failed: exit 3, with the count and where the errors are.
+    let some = dir.path().join("some.jsonl");
+    std::fs::write(&some, "{\"text\":\"a\"}\n{oops\n{\"text\":\"c\"}\n").unwrap();
+    let out = dir.path().join("some-out.jsonl");
+    let o = Llmkit::against(&mock).args(batch_args(&some, &out)).run();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("error: 1 of 3 rows failed"), "{err}");
+    assert!(err.contains(out.to_str().unwrap()), "{err}");
+    assert!(err.contains("\nhint: "), "{err}");
+
+    // Every row failed (a wrong key: not retried): exit 3 too, and says "all".
+    let locked = Mock::start(MockConfig {
+        api_key: Some("sk-right".into()),
+        ..MockConfig::default()
+    });
+    let out = dir.path().join("all-out.jsonl");
+    let o = Llmkit::against(&locked)
+        .args(batch_args(&input, &out))
+        .run();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("error: all 2 rows failed"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.contains("\"status\":401"))
+            .count(),
+        2
+    );
+    // Running it again finds the job complete, and still says that rows failed.
+    let o = Llmkit::against(&locked)
+        .args(batch_args(&input, &out))
+        .run();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+}
+
+#[test]
+fn issue22_batch_over_https_to_a_plain_http_server_is_not_retried() {
+    let mock = Mock::default();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    write_rows(&input, 2);
+    let out = dir.path().join("out.jsonl");
+    let https = mock.base_url().replacen("http://", "https://", 1);
+    let mut k = Llmkit::against(&mock);
+    k.cmd.env("OPENAI_BASE_URL", &https);
+    let o = k.args(batch_args(&input, &out)).run();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let plain = https.replacen("https://", "http://", 1);
+    let origin = plain.trim_end_matches("/v1");
+    for line in text.lines() {
+        assert!(line.contains("does not speak TLS"), "{line}");
+        assert!(line.contains(&format!("use {origin}")), "{line}");
+        assert!(!line.contains("gave up after"), "retried: {line}");
+    }
+    assert_eq!(text.lines().count(), 2);
+    assert_eq!(mock.server.request_count(), 0);
 }

@@ -82,7 +82,8 @@ fn issue5_every_task_runs_per_row_with_its_structured_result() {
         let got = lines(&out);
         assert_eq!(got.len(), 3, "{task}");
         for (line, id) in got.iter().zip(["a", "b", "c"]) {
-            assert_eq!(line["id"], id, "{task}: {line}");
+            assert_eq!(line["custom_id"], id, "{task}: {line}");
+            assert!(line.get("id").is_none(), "{task}: {line}");
             assert!(
                 line.get("error").is_none_or(Value::is_null),
                 "{task}: {line}"
@@ -129,10 +130,11 @@ fn issue5_a_row_whose_output_fails_validation_is_an_error_line_and_the_rest_cont
         &out,
         &["--task", "sentiment", "--repair-attempts", "0"],
     );
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("1 of 4 rows failed"), "{}", stderr(&o));
     let got = lines(&out);
     assert_eq!(got.len(), 4);
-    assert_eq!(got[1]["id"], "bad");
+    assert_eq!(got[1]["custom_id"], "bad");
     assert_eq!(got[1]["error"]["code"], "invalid_output", "{}", got[1]);
     assert!(
         got[1]["error"]["message"]
@@ -195,7 +197,7 @@ fn issue5_batch_redact_sends_no_originals_and_restores_results() {
     );
     let out = dir.path().join("raw-out.jsonl");
     let o = run(&mut Llmkit::against(&mock), &raw, &out, &["--redact"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     for r in mock.server.requests() {
         assert!(!r["body"].to_string().contains(EMAIL), "{}", r["body"]);
     }

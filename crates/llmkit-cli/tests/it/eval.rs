@@ -3,9 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
+use llmkit_testkit::fixtures::require_tool;
 use serde_json::{Value, json};
 
-use crate::support::{Llmkit, Mock, assert_clear_error, models_dir, stderr, stdout};
+use crate::support::{CHAT_MODEL, Llmkit, Mock, assert_clear_error, have_models, stderr, stdout};
 
 fn sample_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/eval")
@@ -187,11 +188,7 @@ fn dry_run_estimates_without_sending_and_bad_specs_explain() {
 #[test]
 fn sample_spec_runs_on_the_local_model() {
     // Two items per variant; `llmkit eval run examples/eval/sentiment.toml` runs all 22.
-    if !models_dir()
-        .join("SmolLM2-135M-Instruct.Q4_1.gguf")
-        .is_file()
-    {
-        eprintln!("SKIP local eval: no model in {}", models_dir().display());
+    if !have_models(&[CHAT_MODEL]) {
         return;
     }
     // The shipped spec, limited to two items.
@@ -278,11 +275,7 @@ fn finetune_validate_reports_lines_and_tokens() {
 /// Loads the report in headless Chromium when it is installed: the page must render its
 /// SVG charts and raise no script errors.
 fn check_in_chromium(html: &Path) {
-    let Some(browser) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .find(|p| Path::new(p).is_file())
-    else {
-        eprintln!("SKIP HTML browser check: chromium is not installed");
+    let Some(browser) = require_tool(&["chromium", "chromium-browser"]) else {
         return;
     };
     // Wrap the page so errors are written into the DOM where --dump-dom shows them.

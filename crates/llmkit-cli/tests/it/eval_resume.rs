@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use llmkit_testkit::rng::SplitMix64;
 use llmkit_testkit::{Fault, MockConfig};
 use serde_json::{Value, json};
 
@@ -50,18 +51,6 @@ fn in_home(k: &mut Llmkit, home: &Path) {
         .env("HOME", home)
         .env("XDG_DATA_HOME", home.join("data"))
         .env("XDG_CONFIG_HOME", home.join("config"));
-}
-
-/// A tiny deterministic generator for kill delays.
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self, max: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % max
-    }
 }
 
 #[test]
@@ -109,7 +98,7 @@ fn issue8_eval_killed_and_resumed_gives_the_uninterrupted_results() {
     let before = mock.server.requests().len();
 
     let home = tempfile::tempdir().unwrap();
-    let mut rng = Lcg(8);
+    let mut rng = SplitMix64::new(8);
     let mut kills = 0;
     for _ in 0..20 {
         let mut k = Llmkit::against(&mock);
@@ -119,7 +108,7 @@ fn issue8_eval_killed_and_resumed_gives_the_uninterrupted_results() {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let mut child = k.cmd.spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(150 + rng.next(700)));
+        std::thread::sleep(Duration::from_millis(150 + rng.below(700)));
         if child.try_wait().unwrap().is_some() {
             break;
         }

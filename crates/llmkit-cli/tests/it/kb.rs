@@ -775,14 +775,8 @@ fn bad_input_warns_and_dimension_mismatch_is_clear() {
 
 #[test]
 fn kb_answers_on_the_local_model_cite_retrieved_sources() {
-    let models = crate::support::models_dir();
-    if !models.join("SmolLM2-135M-Instruct.Q4_1.gguf").is_file()
-        || !models.join("all-MiniLM-L6-v2/model.safetensors").is_file()
-    {
-        eprintln!(
-            "SKIP local knowledge-base test: no models in {}",
-            models.display()
-        );
+    use crate::support::{CHAT_MODEL, EMBED_MODEL, have_models};
+    if !have_models(&[CHAT_MODEL, EMBED_MODEL]) {
         return;
     }
     let docs = tempfile::tempdir().unwrap();

@@ -1,26 +1,15 @@
 //! The embedded local model through the CLI (skipped, with a message, when the model files
-//! are absent: run scripts/fetch-models.sh).
+//! are absent: run scripts/fetch-models.sh; failed instead under `LLMKIT_REQUIRE_MODELS=1`).
 
 use serde_json::Value;
 
-use crate::support::{Llmkit, assert_clear_error, models_dir, stderr, stdout};
-
-fn have_models() -> bool {
-    let ok = models_dir()
-        .join("SmolLM2-135M-Instruct.Q4_1.gguf")
-        .is_file();
-    if !ok {
-        eprintln!(
-            "SKIP local-model CLI tests: no model in {} (run scripts/fetch-models.sh)",
-            models_dir().display()
-        );
-    }
-    ok
-}
+use crate::support::{
+    CHAT_MODEL, EMBED_MODEL, Llmkit, assert_clear_error, have_models, models_dir, stderr, stdout,
+};
 
 #[test]
 fn ask_without_a_key_uses_the_embedded_model() {
-    if !have_models() {
+    if !have_models(&[CHAT_MODEL]) {
         return;
     }
     let o = Llmkit::bare()
@@ -38,7 +27,7 @@ fn ask_without_a_key_uses_the_embedded_model() {
 
 #[test]
 fn local_output_is_deterministic_and_honours_limits() {
-    if !have_models() {
+    if !have_models(&[CHAT_MODEL]) {
         return;
     }
     let run = |args: &[&str]| {
@@ -103,10 +92,10 @@ fn local_output_is_deterministic_and_honours_limits() {
 
 #[test]
 fn local_model_by_path_and_missing_model() {
-    if !have_models() {
+    if !have_models(&[CHAT_MODEL]) {
         return;
     }
-    let path = models_dir().join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    let path = models_dir().join(CHAT_MODEL);
     let o = Llmkit::bare()
         .args([
             "ask",
@@ -130,11 +119,7 @@ fn local_model_by_path_and_missing_model() {
 
 #[test]
 fn local_embeddings_separate_paraphrases_from_unrelated_text() {
-    if !models_dir()
-        .join("all-MiniLM-L6-v2/model.safetensors")
-        .is_file()
-    {
-        eprintln!("SKIP: embedding model absent (run scripts/fetch-models.sh)");
+    if !have_models(&[EMBED_MODEL]) {
         return;
     }
     let o = Llmkit::bare()
@@ -165,7 +150,7 @@ fn local_embeddings_separate_paraphrases_from_unrelated_text() {
 
 #[test]
 fn local_chat_history_is_trimmed_to_the_window_keeping_the_system_prompt() {
-    if !have_models() {
+    if !have_models(&[CHAT_MODEL]) {
         return;
     }
     let mut k = Llmkit::bare();

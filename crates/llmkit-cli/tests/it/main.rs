@@ -1,5 +1,9 @@
 //! Integration tests for the `llmkit` binary, run against the in-process `llmkit-mock` server.
 
+// Test code: a failed unwrap is a failed test (clippy.toml exempts #[test] functions,
+// not the helpers beside them).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod ask;
 mod batch;
 mod batch_tasks;
@@ -13,9 +17,13 @@ mod gateway;
 mod kb;
 mod local;
 mod models_pull;
+mod options;
+mod prices;
 mod redact;
 mod remote_jobs;
 mod repl;
+mod secrets;
+mod snapshots;
 mod spend;
 mod support;
 mod tasks;

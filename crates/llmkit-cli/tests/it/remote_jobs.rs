@@ -201,6 +201,8 @@ fn issue8_sessions_export_to_training_data() {
     assert!(stderr(&o).contains("at least 10"), "{}", stderr(&o));
 }
 
+/// `n` rows, the fifth of them not JSON: every run of them ends with exit code 3 (a row
+/// failed), whichever path it takes.
 fn write_rows(path: &Path, n: usize) {
     let mut s = String::new();
     for i in 0..n {
@@ -253,14 +255,14 @@ fn issue5_openai_batch_output_equals_the_direct_run_and_splits() {
     let o = llmkit_in(&mock, home.path())
         .args(batch_args(&input, &direct, &["--json"]))
         .run();
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     let direct_summary: Value = serde_json::from_str(&stdout(&o)).unwrap();
     let mut args = batch_args(&input, &remote, &REMOTE);
     args.extend(["--split-max-requests".into(), "5".into()]);
     let mut json_args = args.clone();
     json_args.push("--json".into());
     let o = llmkit_in(&mock, home.path()).args(&json_args).run();
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     let remote_summary: Value = serde_json::from_str(&stdout(&o)).unwrap();
 
     let a = std::fs::read_to_string(&direct).unwrap();
@@ -288,7 +290,7 @@ fn issue5_openai_batch_output_equals_the_direct_run_and_splits() {
     // Running it again finds the finished job: nothing is sent.
     let before = mock.server.request_count();
     let o = llmkit_in(&mock, home.path()).args(&args).run();
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert_eq!(mock.server.request_count(), before);
     assert_eq!(std::fs::read_to_string(&remote).unwrap(), a);
 }
@@ -308,7 +310,7 @@ fn issue5_openai_batch_resumes_after_kill_without_resubmitting() {
     let o = llmkit_in(&mock, home.path())
         .args(batch_args(&input, &direct, &[]))
         .run();
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
 
     let mut args = batch_args(&input, &remote, &REMOTE);
     args.extend(["--split-max-requests".into(), "6".into()]);
@@ -333,7 +335,7 @@ fn issue5_openai_batch_resumes_after_kill_without_resubmitting() {
     assert!(created_before <= 2);
 
     let o = llmkit_in(&mock, home.path()).args(&args).run();
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert_eq!(
         posts_to(&mock, "/v1/batches"),
         2,
@@ -365,6 +367,6 @@ fn issue5_openai_batch_resumes_after_kill_without_resubmitting() {
     let o = llmkit_in(&mock, home.path())
         .args(["batch", "resume", id, "--quiet"])
         .run();
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert_eq!(posts_to(&mock, "/v1/batches"), 2);
 }

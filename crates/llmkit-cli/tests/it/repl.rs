@@ -1,11 +1,13 @@
 //! The chat REPL as a person uses it, in a real terminal (tmux): type, watch the reply
 //! stream, interrupt it with Ctrl-C, `/save`, `/exit`. Skipped, with a message, when tmux
-//! is not installed (`.ci/run` installs it).
+//! is not installed (`.ci/run` installs it, and sets `LLMKIT_REQUIRE_TOOLS=1` so that a
+//! missing tmux fails there).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use llmkit_testkit::MockConfig;
+use llmkit_testkit::fixtures::{REQUIRE_TOOLS_VAR, require_tool, skip_or_fail};
 
 use crate::support::{Llmkit, Mock, stdout};
 
@@ -85,8 +87,7 @@ impl Drop for Tmux {
 
 #[test]
 fn repl_streams_interrupts_saves_and_exits() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("SKIP REPL test: tmux is not installed");
+    if require_tool(&["tmux"]).is_none() {
         return;
     }
     // A slow stream, so Ctrl-C lands mid-reply.
@@ -103,7 +104,7 @@ fn repl_streams_interrupts_saves_and_exits() {
         bin = env!("CARGO_BIN_EXE_llmkit"),
     );
     let Some(tmux) = Tmux::start(&command) else {
-        eprintln!("SKIP REPL test: tmux could not start a session");
+        skip_or_fail(REQUIRE_TOOLS_VAR, "tmux could not start a session");
         return;
     };
     tmux.wait_for("the prompt", 20, |s| s.contains(">>>"));

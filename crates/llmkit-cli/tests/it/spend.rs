@@ -59,7 +59,7 @@ fn a_daily_budget_also_refuses_unpriced_models_and_fine_tunes_of_new_bases() {
     let path = k.config_path();
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, "budget_daily_usd = 5.0\n").unwrap();
-    for model in ["gpt-5.1", "ft:gpt-5-mini:my-org:support:abc123"] {
+    for model in ["gpt-5.3-chat-latest", "ft:gpt-5-mini:my-org:support:abc123"] {
         let o = Llmkit::against(&mock)
             .env_home(k.home.path())
             .args(["ask", "-m", model, "hi"])
@@ -70,10 +70,10 @@ fn a_daily_budget_also_refuses_unpriced_models_and_fine_tunes_of_new_bases() {
     // A price in the config makes it a known model.
     std::fs::write(
         &path,
-        "budget_daily_usd = 5.0\n[models.\"gpt-5.1\"]\ninput_per_mtok = 1.25\noutput_per_mtok = 10.0\n",
+        "budget_daily_usd = 5.0\n[models.\"gpt-5.3-chat-latest\"]\ninput_per_mtok = 1.25\noutput_per_mtok = 10.0\n",
     )
     .unwrap();
-    let o = k.args(["ask", "-m", "gpt-5.1", "hi"]).run();
+    let o = k.args(["ask", "-m", "gpt-5.3-chat-latest", "hi"]).run();
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(mock.requests_to("/chat/completions").len(), 1);
 }

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub use llmkit_testkit::fixtures::models_dir;
+use llmkit_testkit::fixtures::require_model;
 use llmkit_testkit::{MockConfig, MockServer};
 
 /// A running mock server (kept alive with its runtime).
@@ -127,11 +129,17 @@ impl Llmkit {
     }
 }
 
-/// The models directory the tests use: `LLMKIT_MODELS_DIR`, else `<workspace>/models`.
-pub fn models_dir() -> PathBuf {
-    std::env::var_os("LLMKIT_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"))
+/// The generation model's file in the models directory, as `scripts/fetch-models.sh` installs it.
+pub const CHAT_MODEL: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// The embedding model's weights in the models directory.
+pub const EMBED_MODEL: &str = "all-MiniLM-L6-v2/model.safetensors";
+
+/// Whether the local models `names` are there; when one is not, the calling test says `SKIP`
+/// and returns (or fails, under `LLMKIT_REQUIRE_MODELS=1`).
+#[track_caller]
+pub fn have_models(names: &[&str]) -> bool {
+    names.iter().all(|name| require_model(name).is_some())
 }
 
 pub fn stdout(o: &Output) -> String {

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{Llmkit, Mock, assert_clear_error, models_dir, stderr, stdout};
+use crate::support::{CHAT_MODEL, Llmkit, Mock, assert_clear_error, have_models, stderr, stdout};
 
 fn json_of(o: &std::process::Output) -> Value {
     assert!(o.status.success(), "stderr: {}", stderr(o));
@@ -320,24 +320,11 @@ fn templates_list_show_and_edit() {
     assert_eq!(email["source"], path.display().to_string());
 }
 
-fn have_local_model() -> bool {
-    let ok = models_dir()
-        .join("SmolLM2-135M-Instruct.Q4_1.gguf")
-        .is_file();
-    if !ok {
-        eprintln!(
-            "SKIP local-model task tests: no model in {} (run scripts/fetch-models.sh)",
-            models_dir().display()
-        );
-    }
-    ok
-}
-
 /// The local model is weak at JSON: each command either prints JSON that validates or
 /// fails with a clear error after its repairs, never prints invalid output.
 #[test]
 fn local_model_structured_output_validates_or_fails_clearly() {
-    if !have_local_model() {
+    if !have_models(&[CHAT_MODEL]) {
         return;
     }
     let k = Llmkit::bare();
@@ -398,7 +385,7 @@ fn local_model_structured_output_validates_or_fails_clearly() {
 
 #[test]
 fn local_model_summarizes() {
-    if !have_local_model() {
+    if !have_models(&[CHAT_MODEL]) {
         return;
     }
     let o = Llmkit::bare()

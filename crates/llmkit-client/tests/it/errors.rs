@@ -1,4 +1,5 @@
-//! 401, unknown model and context-length errors map to typed errors with hints and are not retried.
+//! 401, unknown model, context-length and TLS errors map to typed errors with hints and are
+//! not retried.
 
 use llmkit_client::ClientError;
 use llmkit_testkit::{MockConfig, MockServer};
@@ -58,4 +59,76 @@ async fn long_prompt_is_context_length_exceeded() {
     let err = c.chat_stream(&req).await.expect_err("too long, streamed");
     assert!(err.is_context_length_exceeded(), "{err:?}");
     assert_eq!(mock.request_count(), 2);
+}
+
+/// `https://` to a server that answers in plain HTTP: the handshake fails the same way every
+/// time, so the first attempt is the last, and the hint names the `http://` address.
+#[tokio::test]
+async fn issue22_https_to_a_plain_http_server_is_not_retried() {
+    let mock = MockServer::start(MockConfig::default())
+        .await
+        .expect("mock starts");
+    let https = mock.url().replacen("http://", "https://", 1);
+    let c = client(fast_config(&https, 3));
+    let req = ChatCompletionRequest::new("gpt-4o-mini", vec![ChatMessage::user("hi")]);
+    let err = c.chat(&req).await.expect_err("no TLS there");
+    assert!(
+        matches!(
+            err,
+            ClientError::Tls {
+                plain_http: true,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(!err.is_retryable());
+    let hint = err.hint().unwrap_or_default();
+    let origin = https.trim_start_matches("https://");
+    assert_eq!(
+        hint,
+        format!(
+            "the server at https://{origin} does not speak TLS; if it is a plain-HTTP server, \
+             use http://{origin} in the base URL"
+        )
+    );
+    assert_eq!(mock.request_count(), 0);
+    let err = c
+        .chat_stream(&req)
+        .await
+        .expect_err("streamed, no TLS there");
+    assert!(matches!(err, ClientError::Tls { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn issue22_a_failed_tls_handshake_makes_one_connection() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let connections = Arc::new(AtomicUsize::new(0));
+    let seen = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            seen.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut hello = [0u8; 1024];
+                let _ = sock.read(&mut hello).await;
+                let _ = sock
+                    .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+                let _ = sock.shutdown().await;
+            });
+        }
+    });
+    let c = client(fast_config(&format!("https://{addr}"), 3));
+    let req = ChatCompletionRequest::new("gpt-4o-mini", vec![ChatMessage::user("hi")]);
+    let err = c.chat(&req).await.expect_err("no TLS there");
+    assert!(matches!(err, ClientError::Tls { .. }), "{err:?}");
+    assert!(err.to_string().contains("TLS handshake"), "{err}");
+    assert_eq!(connections.load(Ordering::SeqCst), 1, "retried: {err}");
 }

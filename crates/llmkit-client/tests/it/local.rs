@@ -1,10 +1,10 @@
-//! The local backend answers like an OpenAI server (needs the model files; skipped with a message when absent).
-
-use std::path::PathBuf;
+//! The local backend answers like an OpenAI server (needs the model files; skipped with a
+//! message when absent, failed under `LLMKIT_REQUIRE_MODELS=1`).
 
 use futures::StreamExt;
 use llmkit_client::{Backend, LocalBackend};
 use llmkit_local::{Embedder, LoadOptions, LocalModel};
+use llmkit_testkit::fixtures::require_model;
 use llmkit_types::{
     ChatCompletionRequest, ChatMessage, ChunkAccumulator, CompletionRequest, EmbeddingRequest,
     EmbeddingVector, FinishReason,
@@ -13,25 +13,11 @@ use llmkit_types::{
 const CHAT_MODEL: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 const EMBED_MODEL: &str = "all-MiniLM-L6-v2";
 
-fn models_dir() -> PathBuf {
-    std::env::var_os("LLMKIT_MODELS_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"),
-        PathBuf::from,
-    )
-}
-
-/// The backend, or `None` (with a message) when the model files are absent.
+/// The backend, or `None` (after a `SKIP` line) when the model files are absent.
+#[track_caller]
 fn backend() -> Option<Backend> {
-    let dir = models_dir();
-    let chat = dir.join(CHAT_MODEL);
-    let embed = dir.join(EMBED_MODEL);
-    if !chat.exists() || !embed.exists() {
-        eprintln!(
-            "SKIPPED: local model files not found in {} (run scripts/fetch-models.sh or set LLMKIT_MODELS_DIR)",
-            dir.display()
-        );
-        return None;
-    }
+    let chat = require_model(CHAT_MODEL)?;
+    let embed = require_model(EMBED_MODEL)?;
     let model = LocalModel::load(&chat, &LoadOptions::default()).expect("chat model loads");
     let embedder = Embedder::load(&embed).expect("embedder loads");
     Some(Backend::Local(LocalBackend::new(

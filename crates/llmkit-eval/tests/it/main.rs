@@ -1,5 +1,9 @@
 //! Integration tests for llmkit-eval: the shipped sample spec and dataset load and check.
 
+// Test code: a failed unwrap is a failed test (clippy.toml exempts #[test] functions,
+// not the helpers beside them).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use llmkit_eval::{EvalSpec, Task, metrics::Metric};

@@ -13,31 +13,18 @@ use std::path::{Path, PathBuf};
 use candle_core::quantized::{GgmlDType, QTensor, gguf_file};
 use candle_core::{Device, Tensor};
 use llmkit_local::{GenerateRequest, LoadOptions, LocalModel};
+use llmkit_testkit::rng::SplitMix64;
 use serde_json::Value;
 
-use crate::support::{Agreement, agreement, default_model_path};
+use crate::support::{Agreement, agreement, default_model_path, fixture};
 
 /// The architectures generated, in the fixture's order.
 const ARCHS: [&str; 4] = ["qwen2", "qwen3", "phi3", "gemma3"];
 
-/// splitmix64: the same sequence on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[-scale, scale)`.
-    fn values(&mut self, n: usize, scale: f32) -> Vec<f32> {
-        (0..n)
-            .map(|_| ((self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale)
-            .collect()
-    }
+/// `n` values uniform in `[-scale, scale)`: the same on every machine, so that the generated
+/// models are the ones llama.cpp's continuations were recorded on.
+fn values(rng: &mut SplitMix64, n: usize, scale: f32) -> Vec<f32> {
+    (0..n).map(|_| rng.signed_f32(scale)).collect()
 }
 
 /// The shape of every generated model: 128 wide, 4 query heads over 2 KV heads. qwen3 and
@@ -184,11 +171,11 @@ fn write_synthetic_typed(
         meta.push((key("attention.sliding_window"), u32v(WINDOW)));
     }
 
-    let mut rng = Rng(u64::from_le_bytes(*b"llmkit\0\0") ^ arch.len() as u64);
+    let mut rng = SplitMix64::new(u64::from_le_bytes(*b"llmkit\0\0") ^ arch.len() as u64);
     let mut tensors: Vec<(String, QTensor)> = Vec::new();
-    let mut matrix = |name: String, rows: usize, cols: usize, scale: f32, rng: &mut Rng| {
+    let mut matrix = |name: String, rows: usize, cols: usize, scale: f32, rng: &mut SplitMix64| {
         let t =
-            Tensor::from_vec(rng.values(rows * cols, scale), (rows, cols), &Device::Cpu).unwrap();
+            Tensor::from_vec(values(rng, rows * cols, scale), (rows, cols), &Device::Cpu).unwrap();
         let dtype = type_of(&name);
         tensors.push((name, QTensor::quantize(&t, dtype).unwrap()));
     };
@@ -217,8 +204,8 @@ fn write_synthetic_typed(
         matrix(p("attn_output"), s.width, q_dim, w, &mut rng);
         matrix(p("ffn_down"), s.width, s.ff, w, &mut rng);
     }
-    let mut vector = |name: String, len: usize, base: f32, scale: f32, rng: &mut Rng| {
-        let values: Vec<f32> = rng.values(len, scale).iter().map(|v| base + v).collect();
+    let mut vector = |name: String, len: usize, base: f32, scale: f32, rng: &mut SplitMix64| {
+        let values: Vec<f32> = values(rng, len, scale).iter().map(|v| base + v).collect();
         let t = Tensor::from_vec(values, len, &Device::Cpu).unwrap();
         tensors.push((name, QTensor::quantize(&t, GgmlDType::F32).unwrap()));
     };
@@ -249,21 +236,8 @@ fn write_synthetic_typed(
     gguf_file::write(&mut out, &meta_refs, &tensor_refs).unwrap();
 }
 
-fn reference(test: &str) -> Option<Value> {
-    fixture(test, "synthetic_arch_reference.json")
-}
-
-fn fixture(test: &str, name: &str) -> Option<Value> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Some(serde_json::from_str(&text).expect("the reference file is valid JSON")),
-        Err(_) => {
-            eprintln!("SKIP {test}: {} not found", path.display());
-            None
-        }
-    }
+fn reference() -> Value {
+    fixture("synthetic_arch_reference.json")
 }
 
 #[test]
@@ -271,7 +245,7 @@ fn fixture(test: &str, name: &str) -> Option<Value> {
 fn write_synthetic_models() {
     let dir = PathBuf::from(std::env::var("LLMKIT_SYNTH_DIR").expect("set LLMKIT_SYNTH_DIR"));
     std::fs::create_dir_all(&dir).unwrap();
-    let tokenizer = default_model_path("write_synthetic_models").expect("the default model");
+    let tokenizer = default_model_path().expect("the default model");
     for arch in ARCHS {
         let dest = dir.join(format!("{arch}-synthetic.gguf"));
         write_synthetic(arch, &tokenizer, &dest);
@@ -325,13 +299,10 @@ fn run_case(model: &LocalModel, label: &str, case: &Value) -> Agreement {
 /// parts from it only where llama.cpp itself saw a near-tie; most must be equal throughout.
 #[test]
 fn synthetic_architectures_match_llama_cpp() {
-    let test = "synthetic_architectures_match_llama_cpp";
-    let Some(tokenizer) = default_model_path(test) else {
+    let Some(tokenizer) = default_model_path() else {
         return;
     };
-    let Some(reference) = reference(test) else {
-        return;
-    };
+    let reference = reference();
     let dir = tempfile::tempdir().unwrap();
     let (mut equal, mut total) = (0, 0);
     let mut failures = Vec::new();
@@ -370,10 +341,10 @@ fn synthetic_architectures_match_llama_cpp() {
 /// test allows partings at llama.cpp's near-ties, as the others do.
 #[test]
 fn gemma3_in_other_types_is_converted_to_run_natively() {
-    let test = "gemma3_in_other_types_is_converted_to_run_natively";
-    let (Some(tokenizer), Some(reference)) = (default_model_path(test), reference(test)) else {
+    let Some(tokenizer) = default_model_path() else {
         return;
     };
+    let reference = reference();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gemma3-synthetic.f16.gguf");
     write_synthetic_as("gemma3", &tokenizer, &path, GgmlDType::F16);
@@ -421,13 +392,10 @@ fn gemma3_in_other_types_is_converted_to_run_natively() {
 /// `ARCHS=llama-q4_k_m`), or part only at llama.cpp's near-ties.
 #[test]
 fn k_quant_files_run_natively_and_match_llama_cpp() {
-    let test = "k_quant_files_run_natively_and_match_llama_cpp";
-    let (Some(tokenizer), Some(reference)) = (
-        default_model_path(test),
-        fixture(test, "synthetic_kquant_reference.json"),
-    ) else {
+    let Some(tokenizer) = default_model_path() else {
         return;
     };
+    let reference = fixture("synthetic_kquant_reference.json");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(format!("{K_MODEL}-synthetic.gguf"));
     write_synthetic_k(&tokenizer, &path);

@@ -115,7 +115,7 @@ fn garbage_after_magic_is_an_error() {
 
 #[test]
 fn truncated_model_is_reported_as_truncated() {
-    let Some(model) = default_model_path("truncated_model_is_reported_as_truncated") else {
+    let Some(model) = default_model_path() else {
         return;
     };
     let bytes = std::fs::read(&model).unwrap();
@@ -134,7 +134,7 @@ fn truncated_model_is_reported_as_truncated() {
 
 #[test]
 fn patched_architecture_is_unsupported() {
-    let Some(model) = default_model_path("patched_architecture_is_unsupported") else {
+    let Some(model) = default_model_path() else {
         return;
     };
     let mut bytes = std::fs::read(&model).unwrap();

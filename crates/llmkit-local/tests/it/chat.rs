@@ -24,7 +24,7 @@ fn generate(model: &LocalModel, req: &GenerateRequest) -> GenerateOutput {
 
 #[test]
 fn capital_of_france_is_paris() {
-    let Some(model) = shared_model("capital_of_france_is_paris") else {
+    let Some(model) = shared_model() else {
         return;
     };
     let out = generate(&model, &greedy("What is the capital of France?", 32));
@@ -42,7 +42,7 @@ fn capital_of_france_is_paris() {
 
 #[test]
 fn greedy_generation_is_deterministic() {
-    let Some(model) = shared_model("greedy_generation_is_deterministic") else {
+    let Some(model) = shared_model() else {
         return;
     };
     let req = greedy("Write a haiku about the sea.", 24);
@@ -51,7 +51,7 @@ fn greedy_generation_is_deterministic() {
 
 #[test]
 fn seeded_sampling_is_deterministic() {
-    let Some(model) = shared_model("seeded_sampling_is_deterministic") else {
+    let Some(model) = shared_model() else {
         return;
     };
     let req = GenerateRequest {
@@ -86,7 +86,7 @@ fn seeded_sampling_is_deterministic() {
 
 #[test]
 fn max_tokens_is_honoured() {
-    let Some(model) = shared_model("max_tokens_is_honoured") else {
+    let Some(model) = shared_model() else {
         return;
     };
     let out = generate(&model, &greedy("List three primary colors.", 5));
@@ -99,7 +99,7 @@ fn max_tokens_is_honoured() {
 
 #[test]
 fn stop_strings_end_generation_and_are_not_returned() {
-    let Some(model) = shared_model("stop_strings_end_generation_and_are_not_returned") else {
+    let Some(model) = shared_model() else {
         return;
     };
     let full = generate(&model, &greedy("What is the capital of France?", 32));
@@ -129,7 +129,7 @@ fn stop_strings_end_generation_and_are_not_returned() {
 
 #[test]
 fn streamed_pieces_add_up_to_the_text() {
-    let Some(model) = shared_model("streamed_pieces_add_up_to_the_text") else {
+    let Some(model) = shared_model() else {
         return;
     };
     let mut pieces = Vec::new();
@@ -145,7 +145,7 @@ fn streamed_pieces_add_up_to_the_text() {
 
 #[test]
 fn returning_false_cancels() {
-    let Some(model) = shared_model("returning_false_cancels") else {
+    let Some(model) = shared_model() else {
         return;
     };
     let mut pieces = Vec::new();
@@ -163,7 +163,7 @@ fn returning_false_cancels() {
 
 #[test]
 fn raw_prompt_skips_the_template() {
-    let Some(model) = shared_model("raw_prompt_skips_the_template") else {
+    let Some(model) = shared_model() else {
         return;
     };
     let req = GenerateRequest {
@@ -182,7 +182,7 @@ fn raw_prompt_skips_the_template() {
 
 #[test]
 fn prompts_longer_than_one_prefill_chunk_work() {
-    let Some(model) = shared_model("prompts_longer_than_one_prefill_chunk_work") else {
+    let Some(model) = shared_model() else {
         return;
     };
     // Over 512 tokens, so the prompt is fed in two chunks through the KV cache.
@@ -203,7 +203,7 @@ fn prompts_longer_than_one_prefill_chunk_work() {
 
 #[test]
 fn prompt_longer_than_the_context_is_a_typed_error() {
-    let Some(model) = shared_model("prompt_longer_than_the_context_is_a_typed_error") else {
+    let Some(model) = shared_model() else {
         return;
     };
     let window = model.context_window();
@@ -229,7 +229,7 @@ fn prompt_longer_than_the_context_is_a_typed_error() {
 
 #[test]
 fn invalid_requests_are_rejected() {
-    let Some(model) = shared_model("invalid_requests_are_rejected") else {
+    let Some(model) = shared_model() else {
         return;
     };
     let empty = GenerateRequest::default();
@@ -249,7 +249,7 @@ fn invalid_requests_are_rejected() {
 
 #[test]
 fn concurrent_requests_from_two_threads() {
-    let Some(model) = shared_model("concurrent_requests_from_two_threads") else {
+    let Some(model) = shared_model() else {
         return;
     };
     let a = greedy("What is the capital of France?", 16);
@@ -267,7 +267,7 @@ fn concurrent_requests_from_two_threads() {
 
 #[test]
 fn model_facts() {
-    let Some(model) = shared_model("model_facts") else {
+    let Some(model) = shared_model() else {
         return;
     };
     assert_eq!(model.architecture(), "llama");
@@ -281,7 +281,7 @@ fn model_facts() {
 
 #[test]
 fn json_schema_output_is_valid_and_ends_with_the_value() {
-    let Some(model) = shared_model("json_schema_output_is_valid_and_ends_with_the_value") else {
+    let Some(model) = shared_model() else {
         return;
     };
     let schema = serde_json::json!({

@@ -1,28 +1,13 @@
 //! Compares tokenization and greedy output with llama.cpp's, recorded in
 //! `tests/fixtures/llamacpp_reference.json` by `benches/local/record_reference.mjs`.
 
-use std::path::PathBuf;
-
 use llmkit_local::{ChatTurn, GenerateRequest};
 use serde_json::Value;
 
-use crate::support::{Agreement, agreement, q8_0_model, shared_model};
+use crate::support::{Agreement, agreement, fixture, q8_0_model, shared_model};
 
-fn reference(test: &str) -> Option<Value> {
-    reference_file(test, "llamacpp_reference.json")
-}
-
-fn reference_file(test: &str, name: &str) -> Option<Value> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Some(serde_json::from_str(&text).expect("the reference file is valid JSON")),
-        Err(_) => {
-            eprintln!("SKIP {test}: {} not found", path.display());
-            None
-        }
-    }
+fn reference() -> Value {
+    fixture("llamacpp_reference.json")
 }
 
 /// llama.cpp's recorded continuation of one prompt: each step's piece and top-two probabilities.
@@ -102,11 +87,8 @@ fn check_greedy(model: &llmkit_local::LocalModel, references: &[Value]) -> usize
 }
 
 /// The reference fixtures named, each recorded by one llama.cpp CPU build on the same file.
-fn references(test: &str, names: &[&str]) -> Option<Vec<Value>> {
-    names
-        .iter()
-        .map(|name| reference_file(test, name))
-        .collect()
+fn references(names: &[&str]) -> Vec<Value> {
+    names.iter().map(|name| fixture(name)).collect()
 }
 
 fn ids(v: &Value) -> Vec<u32> {
@@ -119,12 +101,10 @@ fn ids(v: &Value) -> Vec<u32> {
 
 #[test]
 fn token_ids_match_llama_cpp() {
-    let (Some(model), Some(reference)) = (
-        shared_model("token_ids_match_llama_cpp"),
-        reference("token_ids_match_llama_cpp"),
-    ) else {
+    let Some(model) = shared_model() else {
         return;
     };
+    let reference = reference();
     let cases = reference["tokenize"].as_array().expect("tokenize cases");
     assert!(!cases.is_empty());
     for case in cases {
@@ -141,12 +121,10 @@ fn token_ids_match_llama_cpp() {
 
 #[test]
 fn chat_prompts_match_llama_cpp() {
-    let (Some(model), Some(reference)) = (
-        shared_model("chat_prompts_match_llama_cpp"),
-        reference("chat_prompts_match_llama_cpp"),
-    ) else {
+    let Some(model) = shared_model() else {
         return;
     };
+    let reference = reference();
     for case in reference["generations"]
         .as_array()
         .expect("generation cases")
@@ -175,16 +153,10 @@ fn chat_prompts_match_llama_cpp() {
 /// 1.001x near-tie above).
 #[test]
 fn greedy_outputs_match_llama_cpp() {
-    let test = "greedy_outputs_match_llama_cpp";
-    let (Some(model), Some(refs)) = (
-        shared_model(test),
-        references(
-            test,
-            &["llamacpp_reference.json", "llamacpp_reference_haswell.json"],
-        ),
-    ) else {
+    let Some(model) = shared_model() else {
         return;
     };
+    let refs = references(&["llamacpp_reference.json", "llamacpp_reference_haswell.json"]);
     let equal = check_greedy(&model, &refs);
     assert!(equal >= 2, "only {equal} of 3 answers equal llama.cpp's");
 }
@@ -195,19 +167,13 @@ fn greedy_outputs_match_llama_cpp() {
 /// the two builds' probabilities there are 0.181/0.152 and 0.171/0.157).
 #[test]
 fn greedy_outputs_match_llama_cpp_on_the_same_q8_0_weights() {
-    let test = "greedy_outputs_match_llama_cpp_on_the_same_q8_0_weights";
-    let (Some(model), Some(refs)) = (
-        q8_0_model(test),
-        references(
-            test,
-            &[
-                "llamacpp_reference_q8_0.json",
-                "llamacpp_reference_q8_0_haswell.json",
-            ],
-        ),
-    ) else {
+    let Some(model) = q8_0_model() else {
         return;
     };
+    let refs = references(&[
+        "llamacpp_reference_q8_0.json",
+        "llamacpp_reference_q8_0_haswell.json",
+    ]);
     let equal = check_greedy(&model, &refs);
     assert!(equal >= 1, "no answer equals llama.cpp's");
 }

@@ -11,8 +11,9 @@ use llmkit_local::{LoadOptions, LocalModel};
 use crate::support::{default_model_path, write_q5_0_copy};
 
 /// The Q5_0 copy of the default model, written into `dir` as `name`.
-fn q5_0_model(test: &str, dir: &Path, name: &str) -> Option<PathBuf> {
-    let source = default_model_path(test)?;
+#[track_caller]
+fn q5_0_model(dir: &Path, name: &str) -> Option<PathBuf> {
+    let source = default_model_path()?;
     let path = dir.join(name);
     write_q5_0_copy(&source, &path);
     Some(path)
@@ -41,11 +42,7 @@ fn collecting_options() -> (LoadOptions, Arc<Mutex<Vec<String>>>) {
 #[test]
 fn conversion_is_cached_once_and_reused() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(model_path) = q5_0_model(
-        "conversion_is_cached_once_and_reused",
-        dir.path(),
-        "SmolLM2-135M-Instruct.Q5_0.gguf",
-    ) else {
+    let Some(model_path) = q5_0_model(dir.path(), "SmolLM2-135M-Instruct.Q5_0.gguf") else {
         return;
     };
 
@@ -93,7 +90,7 @@ fn conversion_is_cached_once_and_reused() {
 #[test]
 fn corrupt_cache_is_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(model_path) = q5_0_model("corrupt_cache_is_rebuilt", dir.path(), "m.gguf") else {
+    let Some(model_path) = q5_0_model(dir.path(), "m.gguf") else {
         return;
     };
     // Learn the cache file's name from a first conversion, then damage it.
@@ -116,8 +113,7 @@ fn corrupt_cache_is_rebuilt() {
 #[test]
 fn unconverted_load_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(model_path) = q5_0_model("unconverted_load_writes_nothing", dir.path(), "m.gguf")
-    else {
+    let Some(model_path) = q5_0_model(dir.path(), "m.gguf") else {
         return;
     };
     let (opts, notices) = collecting_options();
@@ -129,11 +125,7 @@ fn unconverted_load_writes_nothing() {
 #[test]
 fn unwritable_model_dir_falls_back_to_cache_dir_then_memory() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(model_path) = q5_0_model(
-        "unwritable_model_dir_falls_back_to_cache_dir_then_memory",
-        dir.path(),
-        "m.gguf",
-    ) else {
+    let Some(model_path) = q5_0_model(dir.path(), "m.gguf") else {
         return;
     };
     // Learn the cache file's name from a conversion cached elsewhere.
@@ -191,7 +183,7 @@ fn unwritable_model_dir_falls_back_to_cache_dir_then_memory() {
 
 #[test]
 fn the_shipped_q4_1_model_runs_without_conversion() {
-    let Some(source) = default_model_path("the_shipped_q4_1_model_runs_without_conversion") else {
+    let Some(source) = default_model_path() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

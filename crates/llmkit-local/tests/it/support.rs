@@ -8,56 +8,58 @@ use candle_core::Device;
 use candle_core::quantized::{GgmlDType, QTensor, gguf_file};
 
 use llmkit_local::{DEFAULT_CHAT_MODEL, LoadOptions, LocalModel, find_known_model};
+use llmkit_testkit::fixtures::require_model;
+use serde_json::Value;
 
-/// `LLMKIT_MODELS_DIR`, or the workspace's `models/` directory.
-pub fn models_dir() -> PathBuf {
-    std::env::var_os("LLMKIT_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"))
-}
-
-/// The default model's file, or `None` (after printing why) when it is not there.
-pub fn default_model_path(test: &str) -> Option<PathBuf> {
+/// The default model's file, or `None` (after a `SKIP` line naming the calling test) when it
+/// is not there; with `LLMKIT_REQUIRE_MODELS=1` its absence fails the test instead.
+#[track_caller]
+pub fn default_model_path() -> Option<PathBuf> {
     let known = find_known_model(DEFAULT_CHAT_MODEL).expect("default model is catalogued");
-    let path = models_dir().join(known.local_name);
-    if path.is_file() {
-        Some(path)
-    } else {
-        eprintln!(
-            "SKIP {test}: {} not found (run scripts/fetch-models.sh or set LLMKIT_MODELS_DIR)",
-            path.display()
-        );
-        None
-    }
+    require_model(known.local_name)
 }
 
-/// The default model, loaded once for all tests of this binary.
-pub fn shared_model(test: &str) -> Option<LocalModel> {
-    static MODEL: OnceLock<Option<LocalModel>> = OnceLock::new();
-    let model = MODEL.get_or_init(|| {
-        let path = default_model_path("loading the shared model")?;
-        Some(LocalModel::load(&path, &LoadOptions::default()).expect("the default model loads"))
-    });
-    if model.is_none() {
-        eprintln!("SKIP {test}: the default model is not available");
-    }
-    model.clone()
+/// The default model, loaded once for all tests of this binary (`None`, or a failure, as for
+/// [`default_model_path`]).
+#[track_caller]
+pub fn shared_model() -> Option<LocalModel> {
+    static MODEL: OnceLock<LocalModel> = OnceLock::new();
+    let path = default_model_path()?;
+    Some(
+        MODEL
+            .get_or_init(|| {
+                LocalModel::load(&path, &LoadOptions::default()).expect("the default model loads")
+            })
+            .clone(),
+    )
 }
 
 /// The default model's Q8_0 conversion (made beside the model once, as the benchmark does),
 /// loaded once for all tests of this binary.
-pub fn q8_0_model(test: &str) -> Option<LocalModel> {
-    static MODEL: OnceLock<Option<LocalModel>> = OnceLock::new();
-    let model = MODEL.get_or_init(|| {
-        let path = default_model_path("converting the shared model")?;
-        let converted = llmkit_local::convert_to_q8_0(&path, &LoadOptions::default())
-            .expect("the default model converts");
-        Some(LocalModel::load(&converted, &LoadOptions::default()).expect("the Q8_0 file loads"))
-    });
-    if model.is_none() {
-        eprintln!("SKIP {test}: the default model is not available");
-    }
-    model.clone()
+#[track_caller]
+pub fn q8_0_model() -> Option<LocalModel> {
+    static MODEL: OnceLock<LocalModel> = OnceLock::new();
+    let path = default_model_path()?;
+    Some(
+        MODEL
+            .get_or_init(|| {
+                let converted = llmkit_local::convert_to_q8_0(&path, &LoadOptions::default())
+                    .expect("the default model converts");
+                LocalModel::load(&converted, &LoadOptions::default()).expect("the Q8_0 file loads")
+            })
+            .clone(),
+    )
+}
+
+/// The committed fixture `tests/fixtures/{name}`, parsed; a missing one fails the test.
+pub fn fixture(name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("fixture {} is unreadable: {e}", path.display()));
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("fixture {} is not JSON: {e}", path.display()))
 }
 
 /// Writes a copy of the GGUF at `source` to `dest` with its Q4_1 tensors requantized to Q5_0:

@@ -1,4 +1,8 @@
 //! Integration tests of llmkit-tasks against the in-process mock server.
 
+// Test code: a failed unwrap is a failed test (clippy.toml exempts #[test] functions,
+// not the helpers beside them).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod redact;
 mod tasks;

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 use llmkit_tasks::redact::StreamRestorer;
 use llmkit_tasks::{Kind, PlaceholderMap, Redactor};
 
-use corpus::{Rng, generate};
+use corpus::{SplitMix64, generate};
 
 #[derive(Default)]
 struct Score {
@@ -120,7 +120,7 @@ fn redact_then_restore_is_identity_on_the_corpus() {
 }
 
 /// Splits `text` at `n` random char boundaries.
-fn random_split<'a>(rng: &mut Rng, text: &'a str, n: usize) -> Vec<&'a str> {
+fn random_split<'a>(rng: &mut SplitMix64, text: &'a str, n: usize) -> Vec<&'a str> {
     let mut cuts: Vec<usize> = (0..n)
         .map(|_| rng.below(text.len() as u64 + 1) as usize)
         .filter(|i| text.is_char_boundary(*i))
@@ -136,7 +136,7 @@ fn random_split<'a>(rng: &mut Rng, text: &'a str, n: usize) -> Vec<&'a str> {
 fn streamed_restore_equals_whole_restore_for_random_splits() {
     let c = generate(3, 60_000, 0.5, 0.2);
     let r = Redactor::all();
-    let mut rng = Rng::new(99);
+    let mut rng = SplitMix64::new(99);
     for doc in c.text.split_inclusive('\n').collect::<Vec<_>>().chunks(5) {
         let doc = doc.concat();
         let mut map = PlaceholderMap::new();

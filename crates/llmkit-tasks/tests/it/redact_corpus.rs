@@ -24,32 +24,18 @@ pub struct Corpus {
     pub labels: Vec<Label>,
 }
 
-/// SplitMix64: small, fast, deterministic.
-pub struct Rng(u64);
+/// The generator: `llmkit_testkit`'s, so that a seed names the same corpus on every machine.
+pub use llmkit_testkit::rng::SplitMix64;
 
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
-    }
-    pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len() as u64) as usize]
-    }
-    pub fn chance(&mut self, p: f64) -> bool {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
-    }
+/// The corpus's own draws on top of the generator's.
+trait Draws {
+    /// `n` decimal digits.
+    fn digits(&mut self, n: usize) -> String;
+    /// `n` characters drawn from `alphabet`.
+    fn chars(&mut self, alphabet: &[u8], n: usize) -> String;
+}
+
+impl Draws for SplitMix64 {
     fn digits(&mut self, n: usize) -> String {
         (0..n)
             .map(|_| char::from(b'0' + self.below(10) as u8))
@@ -125,7 +111,7 @@ const HEX: &[u8] = b"0123456789abcdef";
 /// Generates about `bytes` of text. `pii` is the share of sentences carrying a positive,
 /// `negatives` the share carrying a hard negative.
 pub fn generate(seed: u64, bytes: usize, pii: f64, negatives: f64) -> Corpus {
-    let mut rng = Rng::new(seed);
+    let mut rng = SplitMix64::new(seed);
     let mut c = Corpus {
         text: String::with_capacity(bytes + 1024),
         labels: Vec::new(),
@@ -158,7 +144,7 @@ fn push_item(c: &mut Corpus, value: &str, inner: (usize, usize), kind: Option<Ki
     c.text.push(' ');
 }
 
-fn prose(rng: &mut Rng, out: &mut String, lo: u64, hi: u64) {
+fn prose(rng: &mut SplitMix64, out: &mut String, lo: u64, hi: u64) {
     for i in 0..rng.range(lo, hi) {
         if i > 0 || !out.is_empty() && !out.ends_with(' ') && !out.ends_with('\n') {
             out.push(' ');
@@ -182,7 +168,7 @@ pub const POSITIVE_KINDS: [Kind; 10] = [
 ];
 
 /// A positive value and the byte range inside it that is the labelled span.
-pub fn positive(rng: &mut Rng, kind: Kind) -> (String, (usize, usize)) {
+pub fn positive(rng: &mut SplitMix64, kind: Kind) -> (String, (usize, usize)) {
     let whole = |s: String| {
         let n = s.len();
         (s, (0, n))
@@ -239,8 +225,8 @@ pub fn positive(rng: &mut Rng, kind: Kind) -> (String, (usize, usize)) {
     }
 }
 
-fn phone(rng: &mut Rng) -> String {
-    let nanp = |rng: &mut Rng| format!("{}{}", rng.range(2, 9), rng.digits(2));
+fn phone(rng: &mut SplitMix64) -> String {
+    let nanp = |rng: &mut SplitMix64| format!("{}{}", rng.range(2, 9), rng.digits(2));
     match rng.below(8) {
         0 => format!("+1{}{}{}", nanp(rng), nanp(rng), rng.digits(4)),
         1 => format!("1{}{}", rng.range(3, 9), rng.digits(9)),
@@ -289,7 +275,7 @@ fn luhn_digit(body: &str) -> u8 {
 }
 
 /// A card number (digits only); `valid` false gives a Luhn-failing one.
-pub fn card(rng: &mut Rng, valid: bool) -> String {
+pub fn card(rng: &mut SplitMix64, valid: bool) -> String {
     let (prefix, len) = *rng.pick(&[
         ("4", 16usize),
         ("51", 16),
@@ -311,7 +297,7 @@ pub fn card(rng: &mut Rng, valid: bool) -> String {
     format!("{body}{check}")
 }
 
-fn format_card(d: &str, rng: &mut Rng) -> String {
+fn format_card(d: &str, rng: &mut SplitMix64) -> String {
     match (d.len(), rng.below(3)) {
         (16, 1) => d
             .as_bytes()
@@ -338,7 +324,7 @@ fn mod97(s: &str) -> u32 {
 }
 
 /// A compact IBAN; `valid` false gives wrong check digits.
-pub fn iban(rng: &mut Rng, valid: bool) -> String {
+pub fn iban(rng: &mut SplitMix64, valid: bool) -> String {
     let (cc, bban) = match rng.below(6) {
         0 => ("DE", rng.digits(18)),
         1 => (
@@ -382,7 +368,7 @@ pub fn iban(rng: &mut Rng, valid: bool) -> String {
     format!("{cc}{check:02}{bban}")
 }
 
-fn format_iban(s: &str, rng: &mut Rng) -> String {
+fn format_iban(s: &str, rng: &mut SplitMix64) -> String {
     if rng.chance(0.5) {
         s.as_bytes()
             .chunks(4)
@@ -395,7 +381,7 @@ fn format_iban(s: &str, rng: &mut Rng) -> String {
 }
 
 /// A Chinese resident ID; `valid` false gives a wrong check character.
-pub fn cn_id(rng: &mut Rng, valid: bool) -> String {
+pub fn cn_id(rng: &mut SplitMix64, valid: bool) -> String {
     const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
     const CHECK: &[u8; 11] = b"10X98765432";
     let region = rng.pick(&["110105", "310104", "440305", "510107", "330106"]);
@@ -419,7 +405,7 @@ pub fn cn_id(rng: &mut Rng, valid: bool) -> String {
 }
 
 /// An SSN; `valid` false breaks one of the area/group/serial rules.
-pub fn ssn(rng: &mut Rng, valid: bool) -> String {
+pub fn ssn(rng: &mut SplitMix64, valid: bool) -> String {
     let mut area = rng.range(1, 899);
     if area == 666 {
         area = 665;
@@ -442,7 +428,7 @@ pub fn ssn(rng: &mut Rng, valid: bool) -> String {
     format!("{area:03}-{g:02}-{s:04}")
 }
 
-fn secret(rng: &mut Rng) -> (String, (usize, usize)) {
+fn secret(rng: &mut SplitMix64) -> (String, (usize, usize)) {
     let whole = |s: String| {
         let n = s.len();
         (s, (0, n))
@@ -474,7 +460,7 @@ fn secret(rng: &mut Rng) -> (String, (usize, usize)) {
 }
 
 /// A hard negative: something a careless detector would flag.
-pub fn negative(rng: &mut Rng) -> String {
+pub fn negative(rng: &mut SplitMix64) -> String {
     match rng.below(17) {
         0 => format!("ORD-{}-{}", rng.range(2019, 2025), rng.digits(6)),
         1 => {

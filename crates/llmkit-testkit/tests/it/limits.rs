@@ -77,3 +77,43 @@ async fn tpm_limit_counts_prompt_and_max_tokens() {
             .contains("(TPM): Limit 100, Used 94, Requested 47")
     );
 }
+
+#[tokio::test]
+async fn issue22_injected_errors_give_their_charge_back() {
+    // Room for two requests of 7 prompt + 40 completion tokens.
+    let s = start(MockConfig {
+        tpm: Some(100),
+        ..MockConfig::default()
+    })
+    .await;
+    let mut body = user("x");
+    body["max_tokens"] = json!(40);
+    let send = |fault: &'static str| {
+        let mut rb = crate::client()
+            .post(format!("{}/v1/chat/completions", s.url()))
+            .json(&body);
+        if !fault.is_empty() {
+            rb = rb.header(llmkit_testkit::FORCE_FAULT_HEADER, fault);
+        }
+        rb.send()
+    };
+    let from_bucket = |v: &Value| {
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("on tokens per min")
+    };
+    assert_eq!(send("").await.expect("answered").status(), 200);
+    // Were these charged, the second would find the bucket empty.
+    for fault in ["500", "503", "429", "500"] {
+        let r = send(fault).await.expect("answered");
+        assert_eq!(r.status().as_str(), fault);
+        let v: Value = r.json().await.expect("an error body");
+        assert!(!from_bucket(&v), "{fault}: {v}");
+    }
+    // A fault that strikes after the model ran (a cut body) is charged.
+    let _ = send("truncate").await.expect("answered").bytes().await;
+    let r = send("").await.expect("answered");
+    assert_eq!(r.status(), 429);
+    assert!(from_bucket(&r.json().await.expect("an error body")));
+}

@@ -1,11 +1,16 @@
 //! Integration tests of llmkit-mock: the server runs in-process and is driven over HTTP with reqwest.
 
+// Test code: a failed unwrap is a failed test (clippy.toml exempts #[test] functions,
+// not the helpers beside them).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod binary;
 mod chat;
 mod endpoints;
 mod faults;
 mod finetune;
 mod limits;
+mod support;
 
 use futures::StreamExt;
 use llmkit_testkit::{MockConfig, MockServer};

@@ -1,7 +1,7 @@
-//! Validates serialised requests and sample responses against `../shared/openai/openapi.yaml`.
-//!
-//! The spec lives outside the repository; when it is absent every test here prints a message
-//! saying so and passes without checking anything.
+//! Validates serialised requests and sample responses against OpenAI's published OpenAPI
+//! description, vendored in `tests/fixtures/openapi-subset.json` (the paths and schemas llmkit
+//! uses, written by `tests/fixtures/vendor-openapi.py`, pinned by the sha256 in
+//! `tests/fixtures/SOURCE`). A missing or altered subset fails every test here.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -14,34 +14,53 @@ use llmkit_types::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
-fn spec_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("LLMKIT_OPENAPI_SPEC") {
-        return PathBuf::from(p);
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/openai/openapi.yaml")
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-/// The parsed spec, or `None` (after printing why) when the file is absent.
-fn spec() -> Option<&'static Value> {
-    static SPEC: OnceLock<Option<Value>> = OnceLock::new();
+/// The subset's sha256 as `SOURCE` records it.
+fn pinned_sha256() -> String {
+    let path = fixtures().join("SOURCE");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{} is missing ({e}): run vendor-openapi.py", path.display()));
+    text.lines()
+        .find_map(|l| l.strip_prefix("subset-sha256: "))
+        .unwrap_or_else(|| panic!("{} has no subset-sha256 line", path.display()))
+        .trim()
+        .to_string()
+}
+
+/// The vendored subset's bytes, checked against the pinned sha256.
+fn subset_bytes() -> Vec<u8> {
+    let path = fixtures().join("openapi-subset.json");
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "the vendored OpenAPI subset {} is missing ({e}): run vendor-openapi.py",
+            path.display()
+        )
+    });
+    let actual = format!("{:x}", Sha256::digest(&bytes));
+    assert_eq!(
+        actual,
+        pinned_sha256(),
+        "{} does not match the sha256 in SOURCE: regenerate it with vendor-openapi.py \
+         instead of editing it",
+        path.display()
+    );
+    bytes
+}
+
+/// The parsed spec subset, loaded and verified once.
+fn spec() -> &'static Value {
+    static SPEC: OnceLock<Value> = OnceLock::new();
     SPEC.get_or_init(|| {
-        let path = spec_path();
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            eprintln!(
-                "SKIP contract tests: OpenAPI spec not found at {} (set LLMKIT_OPENAPI_SPEC)",
-                path.display()
-            );
-            return None;
-        };
-        // The spec writes i64::MIN rounded to a float-like integer literal, which no integer
-        // type holds; give it to the YAML parser as the float it is.
-        let text = text.replace("-9223372036854776000", "-9.223372036854776e18");
-        let mut value: Value = serde_yaml::from_str(&text).expect("openapi.yaml parses as YAML");
+        let mut value: Value =
+            serde_json::from_slice(&subset_bytes()).expect("the OpenAPI subset is JSON");
         apply_nullable(&mut value);
-        Some(value)
+        value
     })
-    .as_ref()
 }
 
 /// Rewrites OpenAPI 3.0's `nullable: true`, which the spec still uses in places and which JSON
@@ -64,8 +83,7 @@ fn apply_nullable(value: &mut Value) {
 
 /// Validates `instance` against `#/components/schemas/{schema}`, panicking with every error.
 fn check(schema: &str, instance: &Value) {
-    let Some(spec) = spec() else { return };
-    let mut root = spec.clone();
+    let mut root = spec().clone();
     root["$ref"] = json!(format!("#/components/schemas/{schema}"));
     let validator = jsonschema::options()
         .with_draft(jsonschema::Draft::Draft202012)
@@ -269,4 +287,77 @@ fn models_and_errors_match_the_spec() {
             "param": null, "code": "invalid_api_key"}}),
     );
     assert_eq!(e.error.code_str().as_deref(), Some("invalid_api_key"));
+}
+
+#[test]
+fn the_vendored_subset_matches_its_pinned_sha256() {
+    let bytes = subset_bytes();
+    let spec: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(spec["openapi"], "3.1.0");
+    let source = std::fs::read_to_string(fixtures().join("SOURCE")).unwrap();
+    assert!(source.contains("source-sha256: "), "{source}");
+    let licence = std::fs::read_to_string(fixtures().join("LICENSE")).unwrap();
+    assert!(licence.starts_with("The MIT License"), "{licence}");
+}
+
+/// The Responses API, `/organization/costs` and `/organization/usage/completions` are in the
+/// subset with every schema they reference, so that requests can be validated against them.
+#[test]
+fn the_subset_holds_the_responses_and_usage_apis() {
+    let paths = spec()["paths"].as_object().unwrap();
+    for path in [
+        "/chat/completions",
+        "/completions",
+        "/embeddings",
+        "/models",
+        "/responses",
+        "/responses/{response_id}",
+        "/responses/{response_id}/cancel",
+        "/responses/input_tokens",
+        "/responses/{response_id}/input_items",
+        "/organization/costs",
+        "/organization/usage/completions",
+    ] {
+        assert!(paths.contains_key(path), "{path} is not in the subset");
+    }
+    check(
+        "CreateResponse",
+        &json!({"model": "gpt-4.1", "input": "hello", "max_output_tokens": 64}),
+    );
+    check(
+        "CreateResponse",
+        &json!({"model": "gpt-4.1", "stream": true, "input": "hi",
+            "tools": [{"type": "function", "name": "lookup", "strict": true,
+                "parameters": {"type": "object", "properties": {}}}]}),
+    );
+    check(
+        "FunctionTool",
+        &json!({"type": "function", "name": "lookup", "strict": null, "parameters": null}),
+    );
+    check(
+        "ResponseStreamEvent",
+        &json!({"type": "response.output_text.delta", "item_id": "msg_1", "output_index": 0,
+            "content_index": 0, "delta": "Hel", "sequence_number": 3, "logprobs": []}),
+    );
+    // Every schema referenced from these paths resolves: a validator for each compiles.
+    for schema in [
+        "Response",
+        "ResponseItemList",
+        "InputItem",
+        "ItemResource",
+        "UsageResponse",
+        "CostsResult",
+    ] {
+        compiles(schema);
+    }
+}
+
+/// Panics unless `#/components/schemas/{schema}` compiles with every reference resolved.
+fn compiles(schema: &str) {
+    let mut root = spec().clone();
+    root["$ref"] = json!(format!("#/components/schemas/{schema}"));
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .build(&root)
+        .unwrap_or_else(|e| panic!("schema {schema} compiles: {e}"));
 }

@@ -143,8 +143,7 @@ impl BulkEmbedder {
                 delay = e
                     .retry_after()
                     .filter(|d| *d <= llmkit_client::MAX_SERVER_DELAY);
-                limiter.refund(estimate as f64);
-                limiter.on_rate_limited(delay);
+                limiter.on_rate_limited(e.rate_limit(), estimate, delay);
             }
             if e.is_retryable() && attempt < self.opts.max_attempts {
                 tokio::time::sleep(delay.unwrap_or_else(|| backoff(attempt))).await;

@@ -212,17 +212,11 @@ mod tests {
     use super::*;
     use crate::gguf::GgufFile;
 
-    fn engine(test: &str) -> Option<Native> {
-        let dir = std::env::var_os("LLMKIT_MODELS_DIR")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models")
-            });
-        let path = dir.join("SmolLM2-135M-Instruct.Q4_1.gguf");
-        if !path.is_file() {
-            eprintln!("SKIP {test}: {} not found", path.display());
-            return None;
-        }
+    /// The shipped model's native engine; skips (fails under `LLMKIT_REQUIRE_MODELS=1`)
+    /// when it has not been fetched.
+    #[track_caller]
+    fn engine(_test: &str) -> Option<Native> {
+        let path = llmkit_testkit::fixtures::require_model("SmolLM2-135M-Instruct.Q4_1.gguf")?;
         Some(Native::load(GgufFile::open(&path).unwrap(), 2).unwrap())
     }
 

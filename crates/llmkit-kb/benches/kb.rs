@@ -1,5 +1,5 @@
-//! The knowledge-base benchmark, run only when `LLMKIT_KB_BENCH=1` (see `benches/kb/run.sh`):
-//! ingest rate with local MiniLM embeddings, query latency (hybrid, BM25 alone, vectors
+//! The knowledge-base benchmark (`cargo bench -p llmkit-kb --bench kb`, as `benches/kb/run.sh`
+//! runs it): ingest rate with local MiniLM embeddings, query latency (hybrid, BM25 alone, vectors
 //! alone, and the plain peers: the full FTS5 OR-query and a plain vector scan) at 10k and
 //! 100k chunks, and bytes on disk per chunk.
 //!
@@ -8,9 +8,17 @@
 //! made-up words up to 30k), so a question's terms match as many chunks as they would in a
 //! big real collection: "the" nearly all, a content word hundreds to thousands.
 
+// The eval's question sets that the benchmark does not ask are unused here.
+#[allow(dead_code)]
+#[path = "../tests/it/corpus.rs"]
+mod corpus;
+#[path = "../tests/it/support.rs"]
+mod support;
+
 use std::time::Instant;
 
 use llmkit_kb::{Kb, NewChunk, SearchOptions};
+use llmkit_testkit::rng::SplitMix64;
 
 use crate::corpus::{DOCS, QUESTIONS};
 
@@ -20,38 +28,26 @@ const WORDS_PER_CHUNK: usize = 120;
 const SIZES: [usize; 2] = [10_000, 100_000];
 const DIMS: usize = 384;
 
-/// A deterministic pseudo-random unit vector (xorshift), so the bench needs no model.
+/// A deterministic pseudo-random unit vector, so the bench needs no model.
 fn vector(seed: u64) -> Vec<f32> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut v: Vec<f32> = (0..DIMS)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x % 2000) as f32 / 1000.0 - 1.0
-        })
-        .collect();
+    let mut rng = SplitMix64::new(seed);
+    let mut v: Vec<f32> = (0..DIMS).map(|_| rng.signed_f32(1.0)).collect();
     llmkit_kb::normalize(&mut v);
     v
 }
 
-#[test]
-fn bench_kb() {
-    if std::env::var_os("LLMKIT_KB_BENCH").is_none() {
-        println!("skipped: set LLMKIT_KB_BENCH=1 (or run benches/kb/run.sh)");
-        return;
-    }
+fn main() {
     let dir = tempfile::tempdir().unwrap();
     // Ingest with MiniLM: the eval corpus, embedded and stored.
     let t = Instant::now();
-    let with_model = crate::retrieval::minilm();
+    let with_model = support::minilm();
     let load = t.elapsed();
     if let Some(e) = with_model.as_ref() {
         let t = Instant::now();
         let mut total = 0;
         for round in 0..4 {
             let sub = dir.path().join(format!("ingest{round}"));
-            let kb = crate::retrieval::build(&sub, Some(e));
+            let kb = support::build(&sub, Some(e));
             total += kb.chunk_count().unwrap();
         }
         let secs = t.elapsed().as_secs_f64();
@@ -169,21 +165,6 @@ fn bench_kb() {
     );
 }
 
-/// A xorshift generator: the bench needs no randomness crate and repeats exactly.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// Words drawn with probability ∝ 1/rank.
 struct Zipf {
     words: Vec<String>,
@@ -239,10 +220,10 @@ impl Zipf {
         Self { words, cdf }
     }
 
-    fn chunk(&self, rng: &mut Rng) -> String {
+    fn chunk(&self, rng: &mut SplitMix64) -> String {
         let mut out = String::new();
         for _ in 0..WORDS_PER_CHUNK {
-            let u = rng.unit();
+            let u = rng.unit_f64();
             let i = self
                 .cdf
                 .partition_point(|c| *c < u)
@@ -257,7 +238,7 @@ impl Zipf {
 /// Stores document `d`: 100 chunks (document 0 is the eval corpus itself, the rest are
 /// synthetic), each with its own random vector.
 fn fill(kb: &mut Kb, d: usize, zipf: &Zipf) {
-    let mut rng = Rng(d as u64 * 7919 + 1);
+    let mut rng = SplitMix64::new(d as u64 * 7919 + 1);
     let chunks: Vec<NewChunk> = (0..100)
         .map(|i| NewChunk {
             text: match DOCS.get(i).filter(|_| d == 0) {

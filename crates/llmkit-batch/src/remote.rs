@@ -151,7 +151,7 @@ pub fn remote_job_id(opts: &JobOptions) -> Result<String, BatchError> {
 }
 
 /// The options JSON stored for a remote job: the job's options plus `"via"`.
-pub fn remote_meta(opts: &JobOptions) -> Result<String, BatchError> {
+pub(crate) fn remote_meta(opts: &JobOptions) -> Result<String, BatchError> {
     let mut v = serde_json::to_value(opts).map_err(|e| BatchError::Invalid(e.to_string()))?;
     if let Some(o) = v.as_object_mut() {
         o.insert("via".into(), Value::from(VIA_OPENAI_BATCH));

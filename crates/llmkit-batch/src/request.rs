@@ -262,7 +262,7 @@ pub fn task_line(row: &Row, result: Value, usage: &Usage) -> String {
 }
 
 /// The output line of a row that succeeded.
-pub fn ok_line(row: &Row, response: &Value) -> String {
+pub(crate) fn ok_line(row: &Row, response: &Value) -> String {
     let normal = normalized(response);
     let response = normal.as_ref().unwrap_or(response);
     let mut out = Map::new();
@@ -312,7 +312,12 @@ fn normalized(body: &Value) -> Option<Value> {
 }
 
 /// The output line of a row that failed for good.
-pub fn error_line(row: &Row, message: &str, status: Option<u16>, code: Option<String>) -> String {
+pub(crate) fn error_line(
+    row: &Row,
+    message: &str,
+    status: Option<u16>,
+    code: Option<String>,
+) -> String {
     let mut err = Map::new();
     err.insert("message".into(), Value::from(message));
     if let Some(s) = status {
@@ -329,7 +334,7 @@ pub fn error_line(row: &Row, message: &str, status: Option<u16>, code: Option<St
 }
 
 /// The `usage` of a response body, zero when absent.
-pub fn usage_of(response: &Value) -> Usage {
+pub(crate) fn usage_of(response: &Value) -> Usage {
     response
         .get("usage")
         .and_then(|u| serde_json::from_value::<Usage>(u.clone()).ok())

@@ -10,14 +10,14 @@ use crate::settings::Settings;
 
 /// The open store and the one accounting instance of this process (so `--max-cost`
 /// covers every request of the invocation).
-pub struct StoreHandle {
+pub(crate) struct StoreHandle {
     pub store: Arc<Store>,
     pub accounting: Arc<StoreAccounting>,
 }
 
 impl StoreHandle {
     /// Opens the store file and the invocation's accounting over it.
-    pub fn open(settings: &Settings) -> Result<Self, StoreError> {
+    pub(crate) fn open(settings: &Settings) -> Result<Self, StoreError> {
         let store = Arc::new(Store::open(&settings.paths.store)?);
         let cfg = config(
             settings,
@@ -31,7 +31,11 @@ impl StoreHandle {
 
 /// The accounting configuration: the settings' budgets, prices and cache TTL, with the
 /// given per-invocation cap and cache policy.
-pub fn config(settings: &Settings, max_cost: Option<f64>, cache: CachePolicy) -> AccountingConfig {
+pub(crate) fn config(
+    settings: &Settings,
+    max_cost: Option<f64>,
+    cache: CachePolicy,
+) -> AccountingConfig {
     AccountingConfig {
         budgets: settings.budgets.stored(),
         max_cost_usd: max_cost,

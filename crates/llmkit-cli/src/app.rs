@@ -16,7 +16,7 @@ use crate::error::CliError;
 use crate::settings::{Env, ModelChoice, Settings};
 
 /// Runs the parsed command line.
-pub async fn run(cli: Cli) -> Result<()> {
+pub(crate) async fn run(cli: Cli) -> Result<()> {
     let env = Env::from_process();
     let editing = matches!(cli.command, Command::Config(_));
     let settings = Settings::resolve(&cli.global, &env, editing)?;
@@ -66,7 +66,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
 
 /// What every command gets: the resolved settings and ways to open backends, the store
 /// and the request pipeline.
-pub struct Ctx {
+pub(crate) struct Ctx {
     pub settings: Settings,
     /// The store and this invocation's accounting, opened on first use.
     store: std::sync::OnceLock<StoreHandle>,
@@ -74,7 +74,7 @@ pub struct Ctx {
 
 /// What a command's request pipeline is for: the ledger's labels and the limits it holds.
 #[derive(Debug, Clone)]
-pub struct PipelineSpec {
+pub(crate) struct PipelineSpec {
     /// The command named in ledger rows (`ask`, `batch`...).
     pub command: String,
     /// The conversation the ledger rows belong to.
@@ -87,7 +87,7 @@ pub struct PipelineSpec {
 
 /// Who enforces `--max-cost`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cap {
+pub(crate) enum Cap {
     /// The pipeline: every request of this invocation counts against it.
     Invocation,
     /// The command, over a whole resumable job (batch, eval): a per-request refusal would
@@ -97,7 +97,7 @@ pub enum Cap {
 
 impl PipelineSpec {
     /// A pipeline for `command`, capped per invocation, with the configured cache.
-    pub fn new(command: &str) -> Self {
+    pub(crate) fn new(command: &str) -> Self {
         Self {
             command: command.to_string(),
             session: None,
@@ -107,33 +107,33 @@ impl PipelineSpec {
     }
 
     /// Tags the ledger rows with a conversation.
-    pub fn in_session(mut self, session: String) -> Self {
+    pub(crate) fn in_session(mut self, session: String) -> Self {
         self.session = Some(session);
         self
     }
 
     /// The command enforces `--max-cost` itself (see [`Cap::Job`]).
-    pub fn job(mut self) -> Self {
+    pub(crate) fn job(mut self) -> Self {
         self.cap = Cap::Job;
         self
     }
 
     /// Uses this cache policy instead of the configured one.
-    pub fn cache(mut self, policy: CachePolicy) -> Self {
+    pub(crate) fn cache(mut self, policy: CachePolicy) -> Self {
         self.cache = Some(policy);
         self
     }
 }
 
 /// A backend ready to serve one command, with the model name to put in requests.
-pub struct Opened {
+pub(crate) struct Opened {
     pub backend: Backend,
     pub model: String,
 }
 
 impl Ctx {
     /// Opens the backend for a model flag (or the configured/default model).
-    pub async fn open_chat(&self, model_flag: Option<&str>) -> Result<Opened> {
+    pub(crate) async fn open_chat(&self, model_flag: Option<&str>) -> Result<Opened> {
         let (choice, fallback) = self.settings.choose_model(model_flag);
         if fallback {
             notice("using the embedded local model (no API key set)");
@@ -156,7 +156,7 @@ impl Ctx {
 
     /// Opens the backend for embeddings: `local:minilm` (the default without a key) or an
     /// API embedding model.
-    pub async fn open_embedding(&self, model_flag: Option<&str>) -> Result<Opened> {
+    pub(crate) async fn open_embedding(&self, model_flag: Option<&str>) -> Result<Opened> {
         let named = model_flag
             .map(str::to_string)
             .or_else(|| self.settings.models.embedding.clone());
@@ -190,7 +190,7 @@ impl Ctx {
 
     /// The request pipeline for a command: the backend plus redaction and accounting
     /// (cache, budgets, ledger) as the settings and `spec` ask.
-    pub fn pipeline(&self, backend: Backend, spec: PipelineSpec) -> Result<Pipeline> {
+    pub(crate) fn pipeline(&self, backend: Backend, spec: PipelineSpec) -> Result<Pipeline> {
         let info = RequestInfo {
             command: spec.command.clone(),
             profile: self.settings.profile.clone(),
@@ -225,12 +225,12 @@ impl Ctx {
     }
 
     /// Whether the pipeline redacts (the settings or the config turn it on).
-    pub fn redacting(&self) -> bool {
+    pub(crate) fn redacting(&self) -> bool {
         self.settings.redaction.enabled
     }
 
     /// The store, opened on first use.
-    pub fn store(&self) -> Result<Arc<Store>> {
+    pub(crate) fn store(&self) -> Result<Arc<Store>> {
         Ok(Arc::clone(&self.store_handle()?.store))
     }
 
@@ -247,7 +247,7 @@ impl Ctx {
     }
 
     /// Writes queued ledger rows (called once before the process exits).
-    pub fn flush_store(&self) -> Result<()> {
+    pub(crate) fn flush_store(&self) -> Result<()> {
         match self.store.get() {
             Some(h) => h.store.flush().map_err(|e| CliError::from(e).into()),
             None => Ok(()),
@@ -255,7 +255,7 @@ impl Ctx {
     }
 
     /// The HTTP client, refusing to go to OpenAI without a key.
-    pub fn http(&self) -> Result<HttpClient> {
+    pub(crate) fn http(&self) -> Result<HttpClient> {
         if self.settings.client.needs_local_fallback() {
             return Err(CliError::failure(
                 "no API key set for the OpenAI API",
@@ -271,7 +271,7 @@ impl Ctx {
     }
 
     /// Loads a local GGUF model (by catalogue name or path) on a blocking thread.
-    pub async fn load_local(&self, spec: &str) -> Result<LocalModel> {
+    pub(crate) async fn load_local(&self, spec: &str) -> Result<LocalModel> {
         let path = llmkit_local::resolve_model_path(spec, &self.settings.local.models_dir)?;
         let opts = LoadOptions {
             on_notice: Some(Arc::new(|msg: &str| notice(msg))),
@@ -285,7 +285,7 @@ impl Ctx {
     }
 
     /// `--show-redactions`: counts by kind on stderr, never the values.
-    pub fn show_redactions(&self, counts: &[(String, usize)]) {
+    pub(crate) fn show_redactions(&self, counts: &[(String, usize)]) {
         if !self.settings.redaction.show_counts {
             return;
         }
@@ -299,6 +299,6 @@ impl Ctx {
 }
 
 /// Prints a one-line notice on stderr (never on stdout, which carries results).
-pub fn notice(msg: &str) {
+pub(crate) fn notice(msg: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{msg}");
 }

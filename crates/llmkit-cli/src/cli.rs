@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// (fetch it once with scripts/fetch-models.sh).
 #[derive(Debug, Parser)]
 #[command(name = "llmkit", version, about, max_term_width = 100)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
     #[command(subcommand)]
@@ -19,7 +19,7 @@ pub struct Cli {
 
 /// Options every command accepts.
 #[derive(Debug, Args, Clone)]
-pub struct GlobalArgs {
+pub(crate) struct GlobalArgs {
     /// Configuration profile to use (env: LLMKIT_PROFILE).
     #[arg(long, global = true, value_name = "NAME")]
     pub profile: Option<String>,
@@ -65,14 +65,14 @@ pub struct GlobalArgs {
 
 /// When the response cache is used.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
-pub enum CacheMode {
+pub(crate) enum CacheMode {
     #[default]
     Auto,
     Always,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Ask a model a question (reads stdin when PROMPT is absent or `-`).
     Ask(AskArgs),
     /// Continue a prompt with text generation (/v1/completions, falling back to chat).
@@ -129,7 +129,7 @@ pub enum Command {
 
 /// The model and sampling flags shared by every generating command.
 #[derive(Debug, Args, Clone, Default)]
-pub struct ModelArgs {
+pub(crate) struct ModelArgs {
     /// Model: an API model name, `local:NAME` or `local:/path/model.gguf` (env: LLMKIT_MODEL).
     #[arg(short, long, value_name = "MODEL")]
     pub model: Option<String>,
@@ -164,7 +164,7 @@ pub struct ModelArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct AskArgs {
+pub(crate) struct AskArgs {
     /// The prompt; `-` or nothing reads stdin. With a prompt and piped stdin, stdin is
     /// appended as context.
     pub prompt: Option<String>,
@@ -199,7 +199,7 @@ pub struct AskArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ChatArgs {
+pub(crate) struct ChatArgs {
     /// Create or resume the session with this name (or id).
     #[arg(short = 's', long = "session", value_name = "NAME")]
     pub session: Option<String>,
@@ -217,13 +217,13 @@ pub struct ChatArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct SessionsArgs {
+pub(crate) struct SessionsArgs {
     #[command(subcommand)]
     pub action: Option<SessionsAction>,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum SessionsAction {
+pub(crate) enum SessionsAction {
     /// List sessions, most recent first.
     List {
         /// Print JSON.
@@ -258,13 +258,13 @@ pub enum SessionsAction {
 
 /// Session export formats.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum ExportFormat {
+pub(crate) enum ExportFormat {
     Json,
     Md,
 }
 
 #[derive(Debug, Args)]
-pub struct UsageArgs {
+pub(crate) struct UsageArgs {
     /// From this local date or time (YYYY-MM-DD or "YYYY-MM-DD HH:MM"), inclusive.
     #[arg(long, value_name = "DATE")]
     pub since: Option<String>,
@@ -284,7 +284,7 @@ pub struct UsageArgs {
 
 /// How `usage` groups.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum UsageBy {
+pub(crate) enum UsageBy {
     Day,
     Model,
     Session,
@@ -292,13 +292,13 @@ pub enum UsageBy {
 }
 
 #[derive(Debug, Args)]
-pub struct CacheArgs {
+pub(crate) struct CacheArgs {
     #[command(subcommand)]
     pub action: CacheAction,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum CacheAction {
+pub(crate) enum CacheAction {
     /// Entries, hits and size.
     Stats {
         /// Print JSON.
@@ -314,13 +314,13 @@ pub enum CacheAction {
 }
 
 #[derive(Debug, Args)]
-pub struct StoreArgs {
+pub(crate) struct StoreArgs {
     #[command(subcommand)]
     pub action: StoreAction,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum StoreAction {
+pub(crate) enum StoreAction {
     /// Print the store file's path.
     Path,
     /// Compact the file.
@@ -334,13 +334,13 @@ pub enum StoreAction {
 }
 
 #[derive(Debug, Args)]
-pub struct RolesArgs {
+pub(crate) struct RolesArgs {
     #[command(subcommand)]
     pub action: Option<RolesAction>,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum RolesAction {
+pub(crate) enum RolesAction {
     /// List roles: built-in and those in $XDG_CONFIG_HOME/llmkit/roles.
     List,
     /// Show one role.
@@ -351,7 +351,7 @@ pub enum RolesAction {
 }
 
 #[derive(Debug, Args)]
-pub struct CompleteArgs {
+pub(crate) struct CompleteArgs {
     /// The text to continue (`-` reads stdin).
     pub prompt: String,
     #[command(flatten)]
@@ -365,7 +365,7 @@ pub struct CompleteArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ModelsArgs {
+pub(crate) struct ModelsArgs {
     #[command(subcommand)]
     pub action: Option<ModelsAction>,
     /// Show the built-in price list (with the config's `[models."NAME"]` overrides): context
@@ -378,7 +378,7 @@ pub struct ModelsArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum ModelsAction {
+pub(crate) enum ModelsAction {
     /// List models: the server's, or with --local the installed model files.
     List {
         /// Show installed local models and their sizes.
@@ -399,7 +399,7 @@ pub enum ModelsAction {
 }
 
 #[derive(Debug, Args)]
-pub struct TokensArgs {
+pub(crate) struct TokensArgs {
     /// File to count (`-` or nothing reads stdin).
     pub file: Option<PathBuf>,
     /// Model whose tokenizer, context window and price apply.
@@ -411,7 +411,7 @@ pub struct TokensArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct EmbedArgs {
+pub(crate) struct EmbedArgs {
     /// Text, a file, or `-` for stdin (one text per line with --lines).
     pub input: Option<String>,
     /// Embedding model: `local:minilm` or an API model such as text-embedding-3-small.
@@ -426,13 +426,13 @@ pub struct EmbedArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ConfigArgs {
+pub(crate) struct ConfigArgs {
     #[command(subcommand)]
     pub action: ConfigAction,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum ConfigAction {
+pub(crate) enum ConfigAction {
     /// Show the resolved settings (keys are masked).
     Show {
         /// Print JSON.
@@ -454,7 +454,7 @@ pub enum ConfigAction {
 
 /// Input, model and output flags shared by the NLP task commands.
 #[derive(Debug, Args, Clone, Default)]
-pub struct TaskInput {
+pub(crate) struct TaskInput {
     /// Text, files or directories (read recursively); `-` or nothing reads stdin.
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<String>,
@@ -473,7 +473,7 @@ pub struct TaskInput {
 
 /// Flags of the commands that return validated JSON.
 #[derive(Debug, Args, Clone)]
-pub struct StructuredArgs {
+pub(crate) struct StructuredArgs {
     /// Follow-up requests that quote the validation error when an answer is invalid.
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub repair_attempts: u32,
@@ -486,7 +486,7 @@ pub struct StructuredArgs {
 
 /// How structured output is requested.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
-pub enum JsonMode {
+pub(crate) enum JsonMode {
     #[default]
     Auto,
     Schema,
@@ -494,7 +494,7 @@ pub enum JsonMode {
 }
 
 #[derive(Debug, Args)]
-pub struct SummarizeArgs {
+pub(crate) struct SummarizeArgs {
     #[command(flatten)]
     pub input: TaskInput,
     /// Summary length.
@@ -512,20 +512,20 @@ pub struct SummarizeArgs {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum SummaryLength {
+pub(crate) enum SummaryLength {
     Short,
     Medium,
     Long,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum SummaryStyle {
+pub(crate) enum SummaryStyle {
     Paragraph,
     Bullets,
 }
 
 #[derive(Debug, Args)]
-pub struct TranslateArgs {
+pub(crate) struct TranslateArgs {
     #[command(flatten)]
     pub input: TaskInput,
     /// Target language, e.g. French or fr.
@@ -543,7 +543,7 @@ pub struct TranslateArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct SentimentArgs {
+pub(crate) struct SentimentArgs {
     #[command(flatten)]
     pub input: TaskInput,
     #[command(flatten)]
@@ -551,7 +551,7 @@ pub struct SentimentArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ClassifyArgs {
+pub(crate) struct ClassifyArgs {
     #[command(flatten)]
     pub input: TaskInput,
     #[command(flatten)]
@@ -565,7 +565,7 @@ pub struct ClassifyArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ExtractArgs {
+pub(crate) struct ExtractArgs {
     #[command(flatten)]
     pub input: TaskInput,
     #[command(flatten)]
@@ -576,7 +576,7 @@ pub struct ExtractArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct QaArgs {
+pub(crate) struct QaArgs {
     /// The question.
     #[arg(value_name = "QUESTION", required = true)]
     pub question: Vec<String>,
@@ -599,7 +599,7 @@ pub struct QaArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct WriteArgs {
+pub(crate) struct WriteArgs {
     /// Template name (see `llmkit templates list`).
     #[arg(long, value_name = "NAME")]
     pub template: String,
@@ -617,13 +617,13 @@ pub struct WriteArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct TemplatesArgs {
+pub(crate) struct TemplatesArgs {
     #[command(subcommand)]
     pub action: TemplatesAction,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum TemplatesAction {
+pub(crate) enum TemplatesAction {
     /// List templates with their source (built-in or file path).
     List {
         /// Print JSON.
@@ -638,7 +638,7 @@ pub enum TemplatesAction {
 
 /// Output formats for commands that can print several.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum OutputFormat {
+pub(crate) enum OutputFormat {
     Text,
     Json,
 }

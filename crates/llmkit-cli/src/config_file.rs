@@ -10,7 +10,7 @@ use crate::error::CliError;
 /// Settings one profile (or the file's top level) may hold.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ProfileConfig {
+pub(crate) struct ProfileConfig {
     pub api_key: Option<String>,
     pub base_url: Option<String>,
     pub model: Option<String>,
@@ -47,7 +47,7 @@ pub struct ProfileConfig {
 /// A user override of the model catalogue (`[models."NAME"]`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ModelOverride {
+pub(crate) struct ModelOverride {
     pub context_window: Option<u32>,
     pub max_output: Option<u32>,
     pub input_per_mtok: Option<f64>,
@@ -66,7 +66,7 @@ pub struct ModelOverride {
 /// The whole file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileConfig {
+pub(crate) struct FileConfig {
     pub default_profile: Option<String>,
     #[serde(flatten)]
     pub top: ProfileConfig,
@@ -77,7 +77,7 @@ pub struct FileConfig {
 }
 
 /// Keys `config set` accepts, in the order `config show` prints them.
-pub const SETTABLE_KEYS: &[&str] = &[
+pub(crate) const SETTABLE_KEYS: &[&str] = &[
     "api_key",
     "base_url",
     "model",
@@ -100,7 +100,7 @@ pub const SETTABLE_KEYS: &[&str] = &[
 ];
 
 /// The default config path: `$XDG_CONFIG_HOME/llmkit/config.toml`, else `~/.config/...`.
-pub fn default_path(xdg_config_home: Option<&str>, home: Option<&str>) -> PathBuf {
+pub(crate) fn default_path(xdg_config_home: Option<&str>, home: Option<&str>) -> PathBuf {
     let base = match (xdg_config_home, home) {
         (Some(x), _) if !x.is_empty() => PathBuf::from(x),
         (_, Some(h)) => Path::new(h).join(".config"),
@@ -111,7 +111,7 @@ pub fn default_path(xdg_config_home: Option<&str>, home: Option<&str>) -> PathBu
 
 /// Reads the file; a missing file is an empty config, a malformed one an error naming the
 /// path and line.
-pub fn load(path: &Path) -> Result<FileConfig, CliError> {
+pub(crate) fn load(path: &Path) -> Result<FileConfig, CliError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileConfig::default()),
@@ -139,7 +139,7 @@ pub fn load(path: &Path) -> Result<FileConfig, CliError> {
 /// The warning for a config file that holds an API key and that group or others can read,
 /// as ssh gives for a private key; `None` when the file holds no key or is private.
 #[cfg(unix)]
-pub fn exposed_key_warning(path: &Path, file: &FileConfig) -> Option<String> {
+pub(crate) fn exposed_key_warning(path: &Path, file: &FileConfig) -> Option<String> {
     use std::os::unix::fs::PermissionsExt;
     let holds_key =
         file.top.api_key.is_some() || file.profiles.values().any(|p| p.api_key.is_some());
@@ -194,7 +194,7 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 /// Sets `key = value` at the top level or in `[profiles.NAME]`, keeping the rest of the file
 /// (comments included) as it was. Writes atomically.
-pub fn set_value(
+pub(crate) fn set_value(
     path: &Path,
     profile: Option<&str>,
     key: &str,
@@ -303,7 +303,7 @@ fn typed_value(key: &str, value: &str) -> Result<toml_edit::Item, CliError> {
 }
 
 /// A TTL: a number of seconds, or a number with `s`, `m`, `h` or `d`.
-pub fn parse_ttl(text: &str) -> Option<f64> {
+pub(crate) fn parse_ttl(text: &str) -> Option<f64> {
     let t = text.trim();
     let (num, unit) = match t.char_indices().last()? {
         (i, c) if c.is_ascii_alphabetic() => (&t[..i], c),

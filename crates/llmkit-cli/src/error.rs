@@ -17,13 +17,13 @@ use llmkit_store::StoreError;
 use llmkit_tasks::{RedactError, TaskError};
 
 /// Exit code for a failure at run time (network, server, model).
-pub const EXIT_FAILURE: i32 = 1;
+pub(crate) const EXIT_FAILURE: i32 = 1;
 /// Exit code for bad usage: flags, input, or config.
-pub const EXIT_USAGE: i32 = 2;
+pub(crate) const EXIT_USAGE: i32 = 2;
 
 /// An error the CLI explains to the user itself.
 #[derive(Debug)]
-pub struct CliError {
+pub(crate) struct CliError {
     pub message: String,
     pub hint: Option<String>,
     pub code: i32,
@@ -31,7 +31,7 @@ pub struct CliError {
 
 impl CliError {
     /// Bad flags, bad input or a bad config value (exit code 2).
-    pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> Self {
+    pub(crate) fn usage(message: impl Into<String>, hint: impl Into<String>) -> Self {
         Self {
             message: message.into(),
             hint: Some(hint.into()),
@@ -40,12 +40,12 @@ impl CliError {
     }
 
     /// A problem with the config file (exit code 2).
-    pub fn config(message: impl Into<String>, hint: impl Into<String>) -> Self {
+    pub(crate) fn config(message: impl Into<String>, hint: impl Into<String>) -> Self {
         Self::usage(message, hint)
     }
 
     /// A failure at run time (exit code 1).
-    pub fn failure(message: impl Into<String>, hint: Option<String>) -> Self {
+    pub(crate) fn failure(message: impl Into<String>, hint: Option<String>) -> Self {
         Self {
             message: message.into(),
             hint,
@@ -200,7 +200,7 @@ impl From<&EmbedError> for CliError {
 impl From<&GatewayError> for CliError {
     fn from(e: &GatewayError) -> Self {
         match e {
-            GatewayError::Client(c) => Self::from(c),
+            GatewayError::Client(c) => Self::from(&**c),
             GatewayError::Store(s) => Self::from(s),
             other => Self::from_parts(other.to_string(), other.hint(), other.is_usage()),
         }
@@ -212,7 +212,7 @@ impl From<&GatewayError> for CliError {
 ///
 /// This is the one place library errors become what the user sees: commands let them travel
 /// through `anyhow` with `?` (adding context where it helps), and `main` calls this.
-pub fn typed(err: &anyhow::Error) -> Option<CliError> {
+pub(crate) fn typed(err: &anyhow::Error) -> Option<CliError> {
     macro_rules! try_types {
         ($cause:expr, $($t:ty),*) => {$(
             if let Some(e) = $cause.downcast_ref::<$t>() {
@@ -246,7 +246,7 @@ pub fn typed(err: &anyhow::Error) -> Option<CliError> {
 }
 
 /// True when `err` (or its cause chain) is a closed pipe on our output.
-pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+pub(crate) fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
         e.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)

@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::error::CliError;
 
 /// Reads all of stdin as UTF-8.
-pub fn read_stdin() -> Result<String, CliError> {
+pub(crate) fn read_stdin() -> Result<String, CliError> {
     let mut buf = Vec::new();
     std::io::stdin()
         .lock()
@@ -17,12 +17,12 @@ pub fn read_stdin() -> Result<String, CliError> {
 }
 
 /// True when stdin is piped or redirected rather than a terminal.
-pub fn stdin_is_piped() -> bool {
+pub(crate) fn stdin_is_piped() -> bool {
     !std::io::stdin().is_terminal()
 }
 
 /// Reads a file (or stdin for `-`) as UTF-8 text.
-pub fn read_text_file(path: &Path) -> Result<String, CliError> {
+pub(crate) fn read_text_file(path: &Path) -> Result<String, CliError> {
     if path.as_os_str() == "-" {
         return read_stdin();
     }
@@ -37,7 +37,7 @@ pub fn read_text_file(path: &Path) -> Result<String, CliError> {
 
 /// Decodes UTF-8, naming the byte offset of the first invalid sequence and refusing binary
 /// data (NUL bytes).
-pub fn decode(bytes: Vec<u8>, what: &str) -> Result<String, CliError> {
+pub(crate) fn decode(bytes: Vec<u8>, what: &str) -> Result<String, CliError> {
     if let Some(pos) = bytes.iter().position(|&b| b == 0) {
         return Err(CliError::usage(
             format!("{what} looks like a binary file (NUL byte at offset {pos})"),
@@ -57,7 +57,7 @@ pub fn decode(bytes: Vec<u8>, what: &str) -> Result<String, CliError> {
 
 /// The prompt for `ask`: the argument, stdin for `-` or no argument, and piped stdin
 /// appended as context when both are given.
-pub fn prompt_from(arg: Option<&str>) -> Result<String, CliError> {
+pub(crate) fn prompt_from(arg: Option<&str>) -> Result<String, CliError> {
     let text = match arg {
         None | Some("-") => {
             if arg.is_none() && !stdin_is_piped() {

@@ -7,7 +7,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 /// Writes text to stdout and flushes (so streamed tokens appear at once).
-pub fn write(text: &str) -> Result<()> {
+pub(crate) fn write(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.flush()?;
@@ -15,7 +15,7 @@ pub fn write(text: &str) -> Result<()> {
 }
 
 /// Writes a line to stdout.
-pub fn line(text: &str) -> Result<()> {
+pub(crate) fn line(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.write_all(b"\n")?;
@@ -24,13 +24,13 @@ pub fn line(text: &str) -> Result<()> {
 }
 
 /// Writes a value as pretty JSON on one object per invocation.
-pub fn json<T: Serialize>(value: &T) -> Result<()> {
+pub(crate) fn json<T: Serialize>(value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value)?;
     line(&text)
 }
 
 /// Masks a secret for display: `sk-…abcd`.
-pub fn mask_key(key: &str) -> String {
+pub(crate) fn mask_key(key: &str) -> String {
     let chars: Vec<char> = key.chars().collect();
     if chars.len() <= 8 {
         return "…".to_string();

@@ -13,7 +13,7 @@ use crate::settings::RedactSettings;
 /// `--redact-kinds` implies `--redact` and replaces the config's `redact_kinds`; the config's
 /// `redact = true` turns redaction on by default; `redact_deny` and `redact_patterns` apply
 /// whenever redaction is on (all merged in [`RedactSettings`]).
-pub fn redactor(settings: &RedactSettings) -> Result<Option<Arc<dyn Redact>>, RedactError> {
+pub(crate) fn redactor(settings: &RedactSettings) -> Result<Option<Arc<dyn Redact>>, RedactError> {
     if !settings.enabled {
         return Ok(None);
     }

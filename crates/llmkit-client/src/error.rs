@@ -175,7 +175,13 @@ impl ClientError {
             Self::Timeout(_) => "the server is slow or unreachable: try again or raise --timeout",
             Self::RetriesExhausted { last, .. } => {
                 // A 5xx's own hint ("the server failed: try again later") says it again.
-                let generic = matches!(**last, Self::Api { status: 500..=599, .. });
+                let generic = matches!(
+                    **last,
+                    Self::Api {
+                        status: 500..=599,
+                        ..
+                    }
+                );
                 let inner = last
                     .hint()
                     .filter(|_| !generic)

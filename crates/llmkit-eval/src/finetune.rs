@@ -51,7 +51,7 @@ impl FinetuneReport {
 }
 
 /// OpenAI's minimum number of training examples.
-pub const MIN_EXAMPLES: usize = 10;
+pub(crate) const MIN_EXAMPLES: usize = 10;
 
 const ROLES: [&str; 5] = ["system", "user", "assistant", "tool", "function"];
 const MESSAGE_KEYS: [&str; 9] = [

@@ -9,7 +9,7 @@ use llmkit_client::ClientConfig;
 use llmkit_store::Store;
 
 /// The default request body limit: 4 MiB, room for long prompts and embedding batches.
-pub const DEFAULT_BODY_LIMIT: usize = 4 * 1024 * 1024;
+pub(crate) const DEFAULT_BODY_LIMIT: usize = 4 * 1024 * 1024;
 
 /// The gateway's settings: where to listen, the one upstream, the store and the limits.
 #[derive(Clone)]

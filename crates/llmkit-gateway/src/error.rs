@@ -20,7 +20,7 @@ pub enum GatewayError {
 
     /// The upstream client could not be built.
     #[error("upstream: {0}")]
-    Client(#[from] ClientError),
+    Client(Box<ClientError>),
 
     /// The store failed.
     #[error(transparent)]
@@ -33,6 +33,12 @@ pub enum GatewayError {
     /// A key's settings are unusable.
     #[error("invalid key settings: {0}")]
     InvalidKey(String),
+}
+
+impl From<ClientError> for GatewayError {
+    fn from(e: ClientError) -> Self {
+        Self::Client(Box::new(e))
+    }
 }
 
 impl GatewayError {

@@ -8,6 +8,9 @@
 //! made-up words up to 30k), so a question's terms match as many chunks as they would in a
 //! big real collection: "the" nearly all, a content word hundreds to thousands.
 
+// A benchmark or example: a failed unwrap ends the run, which is what it should do.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 // The eval's question sets that the benchmark does not ask are unused here.
 #[allow(dead_code)]
 #[path = "../tests/it/corpus.rs"]

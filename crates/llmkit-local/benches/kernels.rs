@@ -9,6 +9,9 @@
 //! The kernels are compiled into this benchmark from the crate's source (they are private to
 //! the library), so it measures exactly the code the engine runs.
 
+// A benchmark or example: a failed unwrap ends the run, which is what it should do.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::fmt;
 
 use divan::Bencher;
@@ -133,7 +136,7 @@ fn activations(wt: WeightType, n_act: usize) -> Vec<u8> {
     out
 }
 
-fn run(bencher: Bencher, case: Case, n_act: usize) {
+fn run(bencher: Bencher<'_, '_>, case: Case, n_act: usize) {
     let rows = weights(case.wt);
     let acts = activations(case.wt, n_act);
     let row_bytes = rows.len() / ROWS;
@@ -157,13 +160,13 @@ fn run(bencher: Bencher, case: Case, n_act: usize) {
 
 /// One activation row: a decoding step.
 #[divan::bench(args = cases(1))]
-fn decode(bencher: Bencher, case: Case) {
+fn decode(bencher: Bencher<'_, '_>, case: Case) {
     run(bencher, case, 1);
 }
 
 /// Sixteen activation rows: a slice of prompt processing.
 #[divan::bench(args = cases(16))]
-fn prefill_16(bencher: Bencher, case: Case) {
+fn prefill_16(bencher: Bencher<'_, '_>, case: Case) {
     run(bencher, case, 16);
 }
 

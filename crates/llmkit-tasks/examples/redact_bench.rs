@@ -4,6 +4,9 @@
 //!
 //! Usage: `cargo run --release -p llmkit-tasks --example redact_bench -- [MB]` (default 100).
 
+// A benchmark or example: a failed unwrap ends the run, which is what it should do.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "../tests/it/redact_corpus.rs"]
 mod corpus;
 

@@ -117,7 +117,7 @@ pub(crate) struct Store {
 
 impl Store {
     /// `POST /v1/files` (multipart: `purpose`, `file`).
-    pub fn upload(
+    pub(crate) fn upload(
         &mut self,
         content_type: &str,
         body: &Bytes,
@@ -143,11 +143,11 @@ impl Store {
         Ok(Handled::free(Reply::json(self.files[&id].object())))
     }
 
-    pub fn file(&self, id: &str) -> Result<Handled, ApiError> {
+    pub(crate) fn file(&self, id: &str) -> Result<Handled, ApiError> {
         Ok(Handled::free(Reply::json(self.get_file(id)?.object())))
     }
 
-    pub fn file_content(&self, id: &str) -> Result<Handled, ApiError> {
+    pub(crate) fn file_content(&self, id: &str) -> Result<Handled, ApiError> {
         let f = self.get_file(id)?;
         Ok(Handled::free(Reply::bytes(
             "application/octet-stream",
@@ -155,7 +155,7 @@ impl Store {
         )))
     }
 
-    pub fn delete_file(&mut self, id: &str) -> Result<Handled, ApiError> {
+    pub(crate) fn delete_file(&mut self, id: &str) -> Result<Handled, ApiError> {
         self.get_file(id)?;
         self.files.remove(id);
         Ok(Handled::free(Reply::json(
@@ -164,7 +164,7 @@ impl Store {
     }
 
     /// `POST /v1/batches`: answers every line now; the results show once the delay has passed.
-    pub fn create_batch(
+    pub(crate) fn create_batch(
         &mut self,
         body: &Value,
         call: &Call,
@@ -244,12 +244,12 @@ impl Store {
         Ok(Handled::free(Reply::json(object)))
     }
 
-    pub fn batch(&self, id: &str) -> Result<Handled, ApiError> {
+    pub(crate) fn batch(&self, id: &str) -> Result<Handled, ApiError> {
         let b = self.get_batch(id)?;
         Ok(Handled::free(Reply::json(b.object(Instant::now()))))
     }
 
-    pub fn cancel_batch(&mut self, id: &str, call: &Call) -> Result<Handled, ApiError> {
+    pub(crate) fn cancel_batch(&mut self, id: &str, call: &Call) -> Result<Handled, ApiError> {
         let now = Instant::now();
         let b = self
             .batches
@@ -265,7 +265,7 @@ impl Store {
         Ok(Handled::free(Reply::json(b.object(now))))
     }
 
-    pub fn list_batches(&self) -> Handled {
+    pub(crate) fn list_batches(&self) -> Handled {
         let now = Instant::now();
         let data: Vec<Value> = self.batches.values().rev().map(|b| b.object(now)).collect();
         let first = data.first().map(|b| b["id"].clone());

@@ -51,7 +51,7 @@ pub(crate) struct ResetSwitch(Arc<AtomicBool>);
 
 impl ResetSwitch {
     /// From now on the connection fails; nothing more of the response reaches the client.
-    pub fn trip(&self) {
+    pub(crate) fn trip(&self) {
         self.0.store(true, Ordering::SeqCst);
     }
 }

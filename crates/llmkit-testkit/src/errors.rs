@@ -16,7 +16,7 @@ pub(crate) struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             message: message.into(),
@@ -27,23 +27,23 @@ impl ApiError {
         }
     }
 
-    pub fn with_param(mut self, param: &'static str) -> Self {
+    pub(crate) fn with_param(mut self, param: &'static str) -> Self {
         self.param = Some(param);
         self
     }
 
-    pub fn with_code(mut self, code: &'static str) -> Self {
+    pub(crate) fn with_code(mut self, code: &'static str) -> Self {
         self.code = Some(code);
         self
     }
 
-    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+    pub(crate) fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));
         self
     }
 
     /// The JSON body, exactly as OpenAI nests it.
-    pub fn body(&self) -> Value {
+    pub(crate) fn body(&self) -> Value {
         json!({
             "error": {
                 "message": self.message,
@@ -54,11 +54,11 @@ impl ApiError {
         })
     }
 
-    pub fn invalid_request(message: impl Into<String>) -> Self {
+    pub(crate) fn invalid_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message)
     }
 
-    pub fn invalid_json_body() -> Self {
+    pub(crate) fn invalid_json_body() -> Self {
         Self::invalid_request(
             "We could not parse the JSON body of your request. (HINT: This likely means you \
              aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but \
@@ -66,11 +66,11 @@ impl ApiError {
         )
     }
 
-    pub fn missing_param(param: &'static str) -> Self {
+    pub(crate) fn missing_param(param: &'static str) -> Self {
         Self::invalid_request(format!("you must provide a {param} parameter")).with_param(param)
     }
 
-    pub fn model_not_found(model: &str) -> Self {
+    pub(crate) fn model_not_found(model: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             "invalid_request_error",
@@ -79,7 +79,7 @@ impl ApiError {
         .with_code("model_not_found")
     }
 
-    pub fn context_length(limit: u64, used: u64) -> Self {
+    pub(crate) fn context_length(limit: u64, used: u64) -> Self {
         Self::invalid_request(format!(
             "This model's maximum context length is {limit} tokens. However, your messages \
              resulted in {used} tokens. Please reduce the length of the messages."
@@ -88,7 +88,7 @@ impl ApiError {
         .with_code("context_length_exceeded")
     }
 
-    pub fn invalid_api_key(given: &str) -> Self {
+    pub(crate) fn invalid_api_key(given: &str) -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
             "invalid_request_error",
@@ -101,7 +101,7 @@ impl ApiError {
         .with_code("invalid_api_key")
     }
 
-    pub fn missing_api_key() -> Self {
+    pub(crate) fn missing_api_key() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
             "invalid_request_error",
@@ -111,7 +111,7 @@ impl ApiError {
         .with_code("invalid_api_key")
     }
 
-    pub fn unknown_url(method: &str, path: &str) -> Self {
+    pub(crate) fn unknown_url(method: &str, path: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             "invalid_request_error",
@@ -119,7 +119,7 @@ impl ApiError {
         )
     }
 
-    pub fn server_error() -> Self {
+    pub(crate) fn server_error() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "server_error",
@@ -127,7 +127,7 @@ impl ApiError {
         )
     }
 
-    pub fn overloaded() -> Self {
+    pub(crate) fn overloaded() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "server_error",

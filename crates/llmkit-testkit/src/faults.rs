@@ -23,7 +23,7 @@ pub(crate) struct FaultDice {
 }
 
 impl FaultDice {
-    pub fn new(seed: u64, rate: f64, kinds: Vec<Fault>) -> Self {
+    pub(crate) fn new(seed: u64, rate: f64, kinds: Vec<Fault>) -> Self {
         Self {
             rng: StdRng::seed_from_u64(seed),
             rate: rate.clamp(0.0, 1.0),
@@ -32,7 +32,7 @@ impl FaultDice {
     }
 
     /// One draw per request: `None` (answer normally) or the fault to inject.
-    pub fn roll(&mut self) -> Option<Fault> {
+    pub(crate) fn roll(&mut self) -> Option<Fault> {
         if self.rate <= 0.0 || self.kinds.is_empty() {
             return None;
         }

@@ -297,7 +297,7 @@ pub(crate) struct FineTunes {
 
 impl FineTunes {
     /// `POST /v1/fine_tuning/jobs`.
-    pub fn create(
+    pub(crate) fn create(
         &mut self,
         body: &Value,
         files: &Files,
@@ -373,14 +373,14 @@ impl FineTunes {
         Ok(Handled::free(Reply::json(object)))
     }
 
-    pub fn get(&self, id: &str) -> Result<Handled, ApiError> {
+    pub(crate) fn get(&self, id: &str) -> Result<Handled, ApiError> {
         Ok(Handled::free(Reply::json(
             self.job(id)?.object(Instant::now()),
         )))
     }
 
     /// `GET /v1/fine_tuning/jobs?limit=&after=`, newest first.
-    pub fn list(&self, query: Option<&str>) -> Handled {
+    pub(crate) fn list(&self, query: Option<&str>) -> Handled {
         let now = Instant::now();
         let (limit, after) = paging(query);
         let all: Vec<&Job> = self.jobs.values().rev().collect();
@@ -399,7 +399,7 @@ impl FineTunes {
         ))
     }
 
-    pub fn cancel(&mut self, id: &str) -> Result<Handled, ApiError> {
+    pub(crate) fn cancel(&mut self, id: &str) -> Result<Handled, ApiError> {
         let now = Instant::now();
         let job = self.jobs.get_mut(id).ok_or_else(|| not_found(id))?;
         match job.phase(now) {
@@ -415,7 +415,7 @@ impl FineTunes {
     }
 
     /// `GET /v1/fine_tuning/jobs/{id}/events?limit=&after=`, newest first like OpenAI.
-    pub fn events(&self, id: &str, query: Option<&str>) -> Result<Handled, ApiError> {
+    pub(crate) fn events(&self, id: &str, query: Option<&str>) -> Result<Handled, ApiError> {
         let job = self.job(id)?;
         let (limit, after) = paging(query);
         let mut all = job.events(Instant::now());
@@ -431,7 +431,7 @@ impl FineTunes {
     }
 
     /// `GET /v1/fine_tuning/jobs/{id}/checkpoints`: one per epoch once the job succeeded.
-    pub fn checkpoints(&self, id: &str) -> Result<Handled, ApiError> {
+    pub(crate) fn checkpoints(&self, id: &str) -> Result<Handled, ApiError> {
         let job = self.job(id)?;
         let now = Instant::now();
         let mut data = Vec::new();

@@ -29,7 +29,7 @@ pub(crate) struct RequestLog {
 
 impl RequestLog {
     /// Opens (creating, appending) the log file when one is given.
-    pub fn open(path: Option<&Path>) -> io::Result<Self> {
+    pub(crate) fn open(path: Option<&Path>) -> io::Result<Self> {
         let file = match path {
             Some(p) => Some(Mutex::new(
                 OpenOptions::new().create(true).append(true).open(p)?,
@@ -43,7 +43,7 @@ impl RequestLog {
     }
 
     /// Records one entry in memory and, as a single flushed line, in the file.
-    pub fn record(&self, entry: Value) {
+    pub(crate) fn record(&self, entry: Value) {
         if let Some(file) = &self.file {
             let mut line = entry.to_string();
             line.push('\n');
@@ -58,7 +58,7 @@ impl RequestLog {
             .push(entry);
     }
 
-    pub fn entries(&self) -> Vec<Value> {
+    pub(crate) fn entries(&self) -> Vec<Value> {
         self.entries
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -80,7 +80,7 @@ pub(crate) struct Entry<'a> {
 }
 
 impl Entry<'_> {
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         let ts = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());

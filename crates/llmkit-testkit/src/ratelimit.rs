@@ -60,7 +60,7 @@ pub(crate) struct RateLimiter {
 }
 
 impl RateLimiter {
-    pub fn new(rpm: Option<u32>, tpm: Option<u32>) -> Self {
+    pub(crate) fn new(rpm: Option<u32>, tpm: Option<u32>) -> Self {
         let now = Instant::now();
         Self {
             requests: rpm.map(|r| Bucket::new(r, now)),
@@ -69,7 +69,7 @@ impl RateLimiter {
     }
 
     /// Charges one request of `cost` tokens, or explains (as a 429) why it cannot be served yet.
-    pub fn admit(&mut self, model: &str, cost: u64, now: Instant) -> Result<(), ApiError> {
+    pub(crate) fn admit(&mut self, model: &str, cost: u64, now: Instant) -> Result<(), ApiError> {
         self.refill(now);
         if let Some(b) = &self.requests
             && b.level < 1.0
@@ -93,7 +93,7 @@ impl RateLimiter {
 
     /// Gives back what [`admit`](Self::admit) charged for a request that then failed before
     /// it reached the model.
-    pub fn refund(&mut self, cost: u64, now: Instant) {
+    pub(crate) fn refund(&mut self, cost: u64, now: Instant) {
         self.refill(now);
         if let Some(b) = &mut self.requests {
             b.level = (b.level + 1.0).min(b.capacity);
@@ -104,7 +104,7 @@ impl RateLimiter {
     }
 
     /// The `x-ratelimit-*` headers describing the buckets now.
-    pub fn headers(&mut self, now: Instant) -> Vec<(&'static str, String)> {
+    pub(crate) fn headers(&mut self, now: Instant) -> Vec<(&'static str, String)> {
         self.refill(now);
         let mut out = Vec::new();
         if let Some(b) = &self.requests {

@@ -33,7 +33,7 @@ pub(crate) struct GenParams {
 }
 
 impl GenParams {
-    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+    pub(crate) fn parse(body: &Value) -> Result<Self, ApiError> {
         let model = body
             .get("model")
             .and_then(Value::as_str)
@@ -84,7 +84,7 @@ impl GenParams {
     }
 
     /// The context window of this request's model.
-    pub fn context_limit(&self) -> u64 {
+    pub(crate) fn context_limit(&self) -> u64 {
         context_limit(&self.model)
     }
 }
@@ -114,7 +114,7 @@ pub(crate) struct Choice {
 
 impl Choice {
     /// Cuts `full` at the first stop string, then at `max_tokens` pieces.
-    pub fn shape(full: &str, params: &GenParams) -> Self {
+    pub(crate) fn shape(full: &str, params: &GenParams) -> Self {
         let cut = params
             .stop
             .iter()
@@ -135,11 +135,11 @@ impl Choice {
         }
     }
 
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         self.pieces.concat()
     }
 
-    pub fn tokens(&self) -> u64 {
+    pub(crate) fn tokens(&self) -> u64 {
         self.pieces.len() as u64
     }
 }
@@ -191,7 +191,7 @@ pub(crate) struct StreamPlan {
 
 impl StreamPlan {
     /// Lays the chunks out as SSE frames, paced at `tokens_per_sec` when set, ending in `[DONE]`.
-    pub fn into_frames(self, tokens_per_sec: Option<f64>) -> Vec<Frame> {
+    pub(crate) fn into_frames(self, tokens_per_sec: Option<f64>) -> Vec<Frame> {
         let pause = tokens_per_sec
             .filter(|t| t.is_finite() && *t > 0.0)
             .map(|t| Duration::from_secs_f64(1.0 / t));

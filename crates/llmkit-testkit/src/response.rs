@@ -39,7 +39,7 @@ pub(crate) struct Handled {
 }
 
 impl Handled {
-    pub fn free(reply: Reply) -> Self {
+    pub(crate) fn free(reply: Reply) -> Self {
         Self {
             reply,
             charge: None,
@@ -80,7 +80,7 @@ pub(crate) struct Reply {
 }
 
 impl Reply {
-    pub fn json(body: Value) -> Self {
+    pub(crate) fn json(body: Value) -> Self {
         Self {
             status: StatusCode::OK,
             content_type: "application/json",
@@ -89,7 +89,7 @@ impl Reply {
         }
     }
 
-    pub fn sse(frames: Vec<Frame>) -> Self {
+    pub(crate) fn sse(frames: Vec<Frame>) -> Self {
         Self {
             status: StatusCode::OK,
             content_type: "text/event-stream; charset=utf-8",
@@ -98,7 +98,7 @@ impl Reply {
         }
     }
 
-    pub fn bytes(content_type: &'static str, bytes: impl Into<Bytes>) -> Self {
+    pub(crate) fn bytes(content_type: &'static str, bytes: impl Into<Bytes>) -> Self {
         Self {
             status: StatusCode::OK,
             content_type,
@@ -108,7 +108,7 @@ impl Reply {
     }
 
     /// Builds the HTTP response; `cancel` ends pauses and stalls when the server shuts down.
-    pub fn into_response(self, cancel: CancellationToken) -> Response {
+    pub(crate) fn into_response(self, cancel: CancellationToken) -> Response {
         let mut builder = Response::builder()
             .status(self.status)
             .header(header::CONTENT_TYPE, self.content_type);

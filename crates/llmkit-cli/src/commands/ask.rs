@@ -13,7 +13,7 @@ use crate::error::CliError;
 use crate::{input, output};
 
 /// Asks, recording the turn as a conversation (`-c`/`--cid` continue one).
-pub async fn run(ctx: &Ctx, mut args: AskArgs) -> Result<()> {
+pub(crate) async fn run(ctx: &Ctx, mut args: AskArgs) -> Result<()> {
     let prompt = input::prompt_from(args.prompt.as_deref())?;
     let format = response_format(args.format.as_deref())?;
     if let Some(name) = args.role.clone() {

@@ -23,7 +23,7 @@ use crate::error::CliError;
 use crate::settings::ModelChoice;
 
 #[derive(Debug, Args)]
-pub struct BatchArgs {
+pub(crate) struct BatchArgs {
     #[command(subcommand)]
     pub action: BatchAction,
 }
@@ -31,7 +31,7 @@ pub struct BatchArgs {
 // Parsed once per process; boxing the big variant would only add noise to the clap code.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
-pub enum BatchAction {
+pub(crate) enum BatchAction {
     /// Run (or, with the same input and output, resume) a batch job.
     Run(BatchRunArgs),
     /// Resume a stored job by id.
@@ -58,7 +58,7 @@ pub enum BatchAction {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum TaskKind {
+pub(crate) enum TaskKind {
     Summarize,
     Translate,
     Sentiment,
@@ -69,7 +69,7 @@ pub enum TaskKind {
 
 /// The flags of the tasks applied to text rows (as on the task commands).
 #[derive(Debug, Args)]
-pub struct BatchTaskArgs {
+pub(crate) struct BatchTaskArgs {
     /// Summary length (summarize).
     #[arg(long, value_name = "short|medium|long", default_value = "medium")]
     pub length: crate::cli::SummaryLength,
@@ -119,7 +119,7 @@ pub struct BatchTaskArgs {
 #[derive(Debug, Args)]
 // `-o` is the output file here; request fields go in with `--option`.
 #[command(mut_arg("options", |a| a.short(None)))]
-pub struct BatchRunArgs {
+pub(crate) struct BatchRunArgs {
     /// The input: JSONL (task rows, or OpenAI Batch requests without --task) or CSV.
     pub input: PathBuf,
     /// The output JSONL: one line per input row, in input order.
@@ -171,12 +171,12 @@ pub struct BatchRunArgs {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum FormatArg {
+pub(crate) enum FormatArg {
     Jsonl,
     Csv,
 }
 
-pub async fn run(ctx: &Ctx, args: BatchArgs) -> Result<()> {
+pub(crate) async fn run(ctx: &Ctx, args: BatchArgs) -> Result<()> {
     match args.action {
         BatchAction::Run(a) => run_new(ctx, a).await,
         BatchAction::Resume { job, quiet } => resume(ctx, &job, quiet).await,

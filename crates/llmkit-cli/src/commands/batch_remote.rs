@@ -15,7 +15,7 @@ use crate::commands::batch::{check_output, open_store, ticking_bar};
 
 /// How rows are sent.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum Via {
+pub(crate) enum Via {
     /// Requests from here, throttled by the scheduler (the default).
     Direct,
     /// OpenAI's Batch API: half the price, results within 24 hours.
@@ -24,7 +24,7 @@ pub enum Via {
 
 /// The flags of `batch run` that choose and tune the Batch API path.
 #[derive(Debug, Clone, Args)]
-pub struct RemoteArgs {
+pub(crate) struct RemoteArgs {
     /// `openai-batch` uploads the rows to OpenAI's Batch API (half price, 24-hour window)
     /// instead of sending them from here; re-running the command re-attaches to its batches.
     #[arg(long, value_enum, default_value = "direct")]
@@ -52,7 +52,7 @@ impl Default for RemoteArgs {
 }
 
 /// Runs (or re-attaches to) a job on the Batch API.
-pub async fn run(
+pub(crate) async fn run(
     ctx: &Ctx,
     opts: &JobOptions,
     args: &RemoteArgs,

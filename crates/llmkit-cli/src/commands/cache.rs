@@ -6,7 +6,7 @@ use crate::app::Ctx;
 use crate::cli::{CacheAction, CacheArgs};
 use crate::output;
 
-pub fn run(ctx: &Ctx, args: CacheArgs) -> Result<()> {
+pub(crate) fn run(ctx: &Ctx, args: CacheArgs) -> Result<()> {
     let store = ctx.store()?;
     let ttl = ctx.settings.cache.ttl_secs;
     match args.action {

@@ -37,7 +37,7 @@ const HELP: &str = "\
 Multi-line input: end a line with \\ to continue it, or wrap lines in \"\"\".
 Ctrl-C stops a reply without leaving.";
 
-pub async fn run(ctx: &Ctx, args: ChatArgs) -> Result<()> {
+pub(crate) async fn run(ctx: &Ctx, args: ChatArgs) -> Result<()> {
     let store = ctx.store()?;
     let mut margs = args.model.clone();
     let mut system = args.system.clone();

@@ -18,7 +18,7 @@ use crate::{input, output};
 const CONTINUE_INSTRUCTION: &str = "Continue the user's text. Reply with the continuation only, \
 without repeating the text and without any commentary.";
 
-pub async fn run(ctx: &Ctx, args: CompleteArgs) -> Result<()> {
+pub(crate) async fn run(ctx: &Ctx, args: CompleteArgs) -> Result<()> {
     let prompt = if args.prompt == "-" {
         input::read_stdin()?
     } else {

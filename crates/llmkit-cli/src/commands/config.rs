@@ -9,7 +9,7 @@ use crate::cli::{ConfigAction, ConfigArgs};
 use crate::config_file;
 use crate::output::{self, mask_key};
 
-pub fn run(ctx: &Ctx, args: ConfigArgs) -> Result<()> {
+pub(crate) fn run(ctx: &Ctx, args: ConfigArgs) -> Result<()> {
     let s = &ctx.settings;
     match args.action {
         ConfigAction::Path => output::line(&s.paths.config_file.display().to_string()),

@@ -10,7 +10,7 @@ use crate::cli::EmbedArgs;
 use crate::error::CliError;
 use crate::{input, output};
 
-pub async fn run(ctx: &Ctx, args: EmbedArgs) -> Result<()> {
+pub(crate) async fn run(ctx: &Ctx, args: EmbedArgs) -> Result<()> {
     let text = match args.input.as_deref() {
         None | Some("-") => {
             if args.input.is_none() && !input::stdin_is_piped() {

@@ -25,13 +25,13 @@ use crate::output;
 use crate::settings::ModelChoice;
 
 #[derive(Debug, Args)]
-pub struct EvalArgs {
+pub(crate) struct EvalArgs {
     #[command(subcommand)]
     pub command: EvalCommand,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum EvalCommand {
+pub(crate) enum EvalCommand {
     /// Run an eval spec (TOML): every variant over the dataset, scored by the spec's metrics.
     Run(RunArgs),
     /// Compare two saved runs (ids or JSON files): metric deltas and per-item regressions.
@@ -41,7 +41,7 @@ pub enum EvalCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// The spec file (see examples/eval/sentiment.toml).
     pub spec: PathBuf,
     /// Print the whole run as JSON instead of the table.
@@ -75,7 +75,7 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct CompareArgs {
+pub(crate) struct CompareArgs {
     /// The earlier run: an id from `llmkit eval list` or a run JSON file.
     pub run_a: String,
     /// The later run.
@@ -85,7 +85,7 @@ pub struct CompareArgs {
     pub json: bool,
 }
 
-pub async fn run(ctx: &Ctx, args: EvalArgs) -> Result<()> {
+pub(crate) async fn run(ctx: &Ctx, args: EvalArgs) -> Result<()> {
     match args.command {
         EvalCommand::Run(a) => run_spec(ctx, a).await,
         EvalCommand::Compare(a) => compare(ctx, &a),

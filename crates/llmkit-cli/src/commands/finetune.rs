@@ -15,13 +15,13 @@ use crate::error::CliError;
 use crate::output;
 
 #[derive(Debug, Args)]
-pub struct FinetuneArgs {
+pub(crate) struct FinetuneArgs {
     #[command(subcommand)]
     pub command: FinetuneCommand,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum FinetuneCommand {
+pub(crate) enum FinetuneCommand {
     /// Check a chat fine-tuning JSONL file: format, roles and order, an assistant message
     /// per example, at least 10 examples, the token limit, duplicates; count tokens.
     Validate(ValidateArgs),
@@ -42,7 +42,7 @@ pub enum FinetuneCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct ValidateArgs {
+pub(crate) struct ValidateArgs {
     /// The JSONL file (one `{"messages": [...]}` per line).
     pub file: PathBuf,
     /// The model to be tuned (for token counting and prices).
@@ -59,7 +59,7 @@ pub struct ValidateArgs {
     pub json: bool,
 }
 
-pub async fn run(ctx: &Ctx, args: FinetuneArgs) -> Result<()> {
+pub(crate) async fn run(ctx: &Ctx, args: FinetuneArgs) -> Result<()> {
     use crate::commands::{finetune_export, finetune_jobs};
     match args.command {
         FinetuneCommand::Validate(a) => validate(&a),

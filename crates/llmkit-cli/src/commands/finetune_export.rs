@@ -16,7 +16,7 @@ use crate::commands::finetune::{check_file, findings_text};
 use crate::error::CliError;
 
 #[derive(Debug, Args)]
-pub struct FromSessionsArgs {
+pub(crate) struct FromSessionsArgs {
     /// Sessions to export, by name or id.
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
@@ -45,7 +45,7 @@ pub struct FromSessionsArgs {
     pub model: String,
 }
 
-pub fn from_sessions(ctx: &Ctx, a: &FromSessionsArgs) -> Result<()> {
+pub(super) fn from_sessions(ctx: &Ctx, a: &FromSessionsArgs) -> Result<()> {
     if let Some(run) = &a.from_eval {
         return from_eval(ctx, a, run);
     }

@@ -19,7 +19,7 @@ use crate::output;
 const EXAMPLE_TOKEN_LIMIT: u64 = 65_536;
 
 #[derive(Debug, Args)]
-pub struct CreateArgs {
+pub(crate) struct CreateArgs {
     /// The base model to tune (e.g. gpt-4o-mini-2024-07-18).
     #[arg(short, long)]
     pub model: String,
@@ -49,14 +49,14 @@ pub struct CreateArgs {
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct PollArgs {
+pub(crate) struct PollArgs {
     /// Longest wait between two polls of a followed job.
     #[arg(long, hide = true, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub poll_max_ms: u64,
 }
 
 #[derive(Debug, Args)]
-pub struct FollowArgs {
+pub(crate) struct FollowArgs {
     /// The job id (`ftjob-...`).
     pub job: String,
     /// One JSON line per event, then the final job.
@@ -67,7 +67,7 @@ pub struct FollowArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ListArgs {
+pub(crate) struct ListArgs {
     /// How many jobs.
     #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub limit: u32,
@@ -77,7 +77,7 @@ pub struct ListArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct JobArgs {
+pub(crate) struct JobArgs {
     /// The job id (`ftjob-...`).
     pub job: String,
     /// Print JSON.
@@ -86,7 +86,7 @@ pub struct JobArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct EventsArgs {
+pub(crate) struct EventsArgs {
     /// The job id (`ftjob-...`).
     pub job: String,
     /// How many of the latest events.
@@ -97,7 +97,7 @@ pub struct EventsArgs {
     pub json: bool,
 }
 
-pub async fn create(ctx: &Ctx, a: CreateArgs) -> Result<()> {
+pub(super) async fn create(ctx: &Ctx, a: CreateArgs) -> Result<()> {
     if a.suffix.as_ref().is_some_and(|s| s.chars().count() > 64) {
         return Err(CliError::usage(
             "--suffix is longer than 64 characters",
@@ -146,12 +146,12 @@ pub async fn create(ctx: &Ctx, a: CreateArgs) -> Result<()> {
     Ok(())
 }
 
-pub async fn follow(ctx: &Ctx, a: FollowArgs) -> Result<()> {
+pub(super) async fn follow(ctx: &Ctx, a: FollowArgs) -> Result<()> {
     let client = ctx.http()?;
     follow_job(&client, &a.job, a.json, &a.poll).await
 }
 
-pub async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
+pub(super) async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
     let page = ctx
         .http()?
         .list_fine_tuning_jobs(Some(a.limit), None)
@@ -176,7 +176,7 @@ pub async fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
     output::write(&out)
 }
 
-pub async fn show(ctx: &Ctx, a: JobArgs) -> Result<()> {
+pub(super) async fn show(ctx: &Ctx, a: JobArgs) -> Result<()> {
     let client = ctx.http()?;
     let job = client.fine_tuning_job(&a.job).await?.body;
     // Checkpoints are a bonus: a server without the endpoint still shows the job.
@@ -201,7 +201,7 @@ pub async fn show(ctx: &Ctx, a: JobArgs) -> Result<()> {
     output::write(&out)
 }
 
-pub async fn cancel(ctx: &Ctx, a: JobArgs) -> Result<()> {
+pub(super) async fn cancel(ctx: &Ctx, a: JobArgs) -> Result<()> {
     let job = ctx.http()?.cancel_fine_tuning_job(&a.job).await?.body;
     if a.json {
         return output::json(&serde_json::to_value(&job)?);
@@ -209,7 +209,7 @@ pub async fn cancel(ctx: &Ctx, a: JobArgs) -> Result<()> {
     output::write(&format!("{} {}\n", job.id, job.status))
 }
 
-pub async fn events(ctx: &Ctx, a: EventsArgs) -> Result<()> {
+pub(super) async fn events(ctx: &Ctx, a: EventsArgs) -> Result<()> {
     let page = ctx
         .http()?
         .fine_tuning_events(&a.job, Some(a.limit), None)

@@ -15,7 +15,7 @@ use crate::output;
 
 /// `llmkit serve`.
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Address to listen on (use 0.0.0.0 to accept other machines).
     #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
     pub host: IpAddr,
@@ -32,13 +32,13 @@ pub struct ServeArgs {
 
 /// `llmkit keys`.
 #[derive(Debug, Args)]
-pub struct KeysArgs {
+pub(crate) struct KeysArgs {
     #[command(subcommand)]
     pub action: KeysAction,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum KeysAction {
+pub(crate) enum KeysAction {
     /// Create a key; its secret is printed once and never stored.
     Create {
         /// A name to recognise the key by.
@@ -67,7 +67,7 @@ pub enum KeysAction {
 }
 
 /// Runs the gateway until Ctrl-C or SIGTERM.
-pub async fn serve(ctx: &Ctx, args: ServeArgs) -> Result<()> {
+pub(crate) async fn serve(ctx: &Ctx, args: ServeArgs) -> Result<()> {
     if ctx.settings.client.needs_local_fallback() {
         return Err(CliError::usage(
             "`llmkit serve` needs an upstream API key",
@@ -117,7 +117,7 @@ async fn shutdown_signal() {
     }
 }
 
-pub fn keys(ctx: &Ctx, args: KeysArgs) -> Result<()> {
+pub(crate) fn keys(ctx: &Ctx, args: KeysArgs) -> Result<()> {
     let store = ctx.store()?;
     match args.action {
         KeysAction::Create {

@@ -3,8 +3,8 @@
 //! embedding for `kb add` in `kb/embed.rs`.
 
 mod embed;
-pub mod grounded;
-pub mod rules;
+pub(crate) mod grounded;
+pub(crate) mod rules;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -23,16 +23,16 @@ use crate::cli::AskArgs;
 use crate::error::CliError;
 use crate::output;
 use embed::{BulkEmbedder, EmbedOptions};
-pub use embed::{Embedder, embed_texts};
+pub(crate) use embed::{Embedder, embed_texts};
 
 #[derive(Debug, Args)]
-pub struct KbArgs {
+pub(crate) struct KbArgs {
     #[command(subcommand)]
     pub action: KbAction,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum KbAction {
+pub(crate) enum KbAction {
     /// Create a knowledge base, fixed to one embedding model.
     Create {
         name: String,
@@ -73,7 +73,7 @@ pub enum KbAction {
 }
 
 #[derive(Debug, Args)]
-pub struct AddArgs {
+pub(crate) struct AddArgs {
     pub name: String,
     /// Files and directories (walked recursively, honouring .gitignore).
     #[arg(required = true)]
@@ -101,7 +101,7 @@ pub struct AddArgs {
 
 /// The `ask` flags for grounded answers.
 #[derive(Debug, Args, Clone, Default)]
-pub struct KbAskArgs {
+pub(crate) struct KbAskArgs {
     /// Answer from this knowledge base only, citing its sources as [n].
     #[arg(long, value_name = "NAME")]
     pub kb: Option<String>,
@@ -118,7 +118,7 @@ pub struct KbAskArgs {
     pub rules: Option<PathBuf>,
 }
 
-pub async fn run(ctx: &Ctx, args: KbArgs) -> Result<()> {
+pub(crate) async fn run(ctx: &Ctx, args: KbArgs) -> Result<()> {
     let dir = kb_dir(ctx);
     match args.action {
         KbAction::Create {
@@ -198,7 +198,7 @@ pub async fn run(ctx: &Ctx, args: KbArgs) -> Result<()> {
 }
 
 /// `ask --kb NAME`: the grounded one-shot answer (shared with `qa --kb`).
-pub async fn ask(ctx: &Ctx, args: &AskArgs, name: &str, question: &str) -> Result<()> {
+pub(crate) async fn ask(ctx: &Ctx, args: &AskArgs, name: &str, question: &str) -> Result<()> {
     let one = grounded::OneShot {
         command: "ask",
         model: &args.model,

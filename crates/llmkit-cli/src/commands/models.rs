@@ -10,7 +10,7 @@ use crate::cli::{ModelsAction, ModelsArgs};
 use crate::error::CliError;
 use crate::output;
 
-pub async fn run(ctx: &Ctx, args: ModelsArgs) -> Result<()> {
+pub(crate) async fn run(ctx: &Ctx, args: ModelsArgs) -> Result<()> {
     if args.prices {
         if args.action.is_some() {
             return Err(CliError::usage(

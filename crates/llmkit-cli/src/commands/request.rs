@@ -12,7 +12,7 @@ use crate::cli::ModelArgs;
 use crate::error::CliError;
 
 /// Applies the sampling flags to a chat request.
-pub fn apply_sampling(
+pub(super) fn apply_sampling(
     mut req: ChatCompletionRequest,
     args: &ModelArgs,
 ) -> Result<ChatCompletionRequest, CliError> {
@@ -37,7 +37,7 @@ pub fn apply_sampling(
 /// Applies `-o KEY=VALUE` request fields: VALUE as JSON when it parses, else as a string.
 /// The request goes through its JSON form so that a known field (`-o temperature=0.2`) lands
 /// in its typed slot and is checked like the body an SDK would send.
-pub fn apply_options(
+pub(super) fn apply_options(
     req: ChatCompletionRequest,
     options: &[String],
 ) -> Result<ChatCompletionRequest, CliError> {
@@ -82,7 +82,7 @@ fn parse_option(opt: &str) -> Result<(String, Value), CliError> {
 /// The request fields beyond sampling that the flags set (`--reasoning-effort`,
 /// `--verbosity`, `--service-tier`, `-o`), checked against the request type, for commands
 /// that build their requests elsewhere (batch rows).
-pub fn extra_fields(args: &ModelArgs) -> Result<serde_json::Map<String, Value>, CliError> {
+pub(super) fn extra_fields(args: &ModelArgs) -> Result<serde_json::Map<String, Value>, CliError> {
     let probe = ChatCompletionRequest::new("probe", Vec::new());
     apply_sampling(probe, args)?;
     let mut out = serde_json::Map::new();
@@ -104,7 +104,7 @@ pub fn extra_fields(args: &ModelArgs) -> Result<serde_json::Map<String, Value>, 
 }
 
 /// The `stop` field from repeated `--stop` flags (at most four, as OpenAI allows).
-pub fn stop_of(args: &ModelArgs) -> Result<Option<Stop>, CliError> {
+pub(super) fn stop_of(args: &ModelArgs) -> Result<Option<Stop>, CliError> {
     if args.stop.len() > 4 {
         return Err(CliError::usage(
             format!(
@@ -125,7 +125,7 @@ pub fn stop_of(args: &ModelArgs) -> Result<Option<Stop>, CliError> {
 
 /// Refuses, before anything is sent, a prompt that cannot fit a known remote model's
 /// context window, showing the token count against the limit.
-pub fn check_context(ctx: &Ctx, req: &ChatCompletionRequest) -> Result<(), CliError> {
+pub(super) fn check_context(ctx: &Ctx, req: &ChatCompletionRequest) -> Result<(), CliError> {
     if req.model.starts_with("local:") {
         return Ok(());
     }
@@ -154,7 +154,7 @@ pub fn check_context(ctx: &Ctx, req: &ChatCompletionRequest) -> Result<(), CliEr
 
 /// The `--json` result shared by `ask`, `complete` and the local backend: `text` (or
 /// `choices` when n > 1), `finish_reason`, `usage`, `model`, `latency_ms`, `request_id`.
-pub fn result_json(backend: &str, res: &ChatResult, n: u32) -> Value {
+pub(super) fn result_json(backend: &str, res: &ChatResult, n: u32) -> Value {
     let resp = &res.response;
     let meta = &res.meta;
     let usage = resp.usage.clone().unwrap_or_else(|| Usage::new(0, 0));

@@ -8,7 +8,7 @@ use crate::cli::{ExportFormat, SessionsAction, SessionsArgs};
 use crate::error::CliError;
 use crate::output;
 
-pub fn run(ctx: &Ctx, args: SessionsArgs) -> Result<()> {
+pub(crate) fn run(ctx: &Ctx, args: SessionsArgs) -> Result<()> {
     let store = ctx.store()?;
     match args.action.unwrap_or(SessionsAction::List { json: false }) {
         SessionsAction::List { json } => list(&store, json),
@@ -76,7 +76,7 @@ fn list(store: &Store, json: bool) -> Result<()> {
 }
 
 /// `name (id)` or just the id.
-pub fn label(s: &Session) -> String {
+pub(crate) fn label(s: &Session) -> String {
     match &s.name {
         Some(n) => format!("{n} ({})", s.id),
         None => s.id.clone(),

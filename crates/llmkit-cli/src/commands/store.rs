@@ -6,7 +6,7 @@ use crate::app::Ctx;
 use crate::cli::{StoreAction, StoreArgs};
 use crate::output;
 
-pub fn run(ctx: &Ctx, args: StoreArgs) -> Result<()> {
+pub(crate) fn run(ctx: &Ctx, args: StoreArgs) -> Result<()> {
     match args.action {
         // The path needs no open store (it may not exist yet, or be the broken file).
         StoreAction::Path => output::line(&ctx.settings.paths.store.display().to_string()),

@@ -11,7 +11,7 @@ use crate::commands::tasks::templates_dir;
 use crate::error::CliError;
 use crate::output;
 
-pub fn run(ctx: &Ctx, args: TemplatesArgs) -> Result<()> {
+pub(crate) fn run(ctx: &Ctx, args: TemplatesArgs) -> Result<()> {
     let templates = Templates::new(Some(templates_dir(ctx)));
     match args.action {
         TemplatesAction::List { json } => list(&templates, json),

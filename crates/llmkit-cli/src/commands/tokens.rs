@@ -8,7 +8,7 @@ use crate::cli::TokensArgs;
 use crate::settings::ModelChoice;
 use crate::{input, output};
 
-pub async fn run(ctx: &Ctx, args: TokensArgs) -> Result<()> {
+pub(crate) async fn run(ctx: &Ctx, args: TokensArgs) -> Result<()> {
     let text = match &args.file {
         Some(p) => input::read_text_file(p)?,
         None => {

@@ -12,7 +12,7 @@ use crate::output;
 /// Width of the longest bar of `--chart`.
 const CHART_WIDTH: f64 = 40.0;
 
-pub fn run(ctx: &Ctx, args: UsageArgs) -> Result<()> {
+pub(crate) fn run(ctx: &Ctx, args: UsageArgs) -> Result<()> {
     let store = ctx.store()?;
     let filter = UsageFilter {
         since: parse_time(&store, args.since.as_deref(), "--since")?,

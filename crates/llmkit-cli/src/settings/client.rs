@@ -15,7 +15,7 @@ use crate::error::CliError;
 
 /// Where requests go and how they are sent.
 #[derive(Debug)]
-pub struct ClientSettings {
+pub(crate) struct ClientSettings {
     pub api_key: Option<Sourced<SecretString>>,
     pub base_url: Sourced<String>,
     pub organization: Option<String>,
@@ -91,18 +91,18 @@ impl ClientSettings {
     }
 
     /// True when the base URL is OpenAI's own endpoint (which always needs a key).
-    pub fn is_openai(&self) -> bool {
+    pub(crate) fn is_openai(&self) -> bool {
         self.base_url.value.starts_with(OPENAI_BASE_URL) && self.azure.is_none()
     }
 
     /// True when no request could reach an API (OpenAI without a key): the default model is
     /// then the embedded one.
-    pub fn needs_local_fallback(&self) -> bool {
+    pub(crate) fn needs_local_fallback(&self) -> bool {
         self.api_key.is_none() && self.is_openai()
     }
 
     /// The HTTP client configuration.
-    pub fn config(&self) -> ClientConfig {
+    pub(crate) fn config(&self) -> ClientConfig {
         let mut cfg = ClientConfig::new(self.base_url.value.clone())
             .api_key_secret(self.api_key.as_ref().map(|k| k.value.clone()))
             .timeouts(self.timeouts)
@@ -122,7 +122,7 @@ impl ClientSettings {
 
 /// Which models commands use by default, and what llmkit knows about models.
 #[derive(Debug)]
-pub struct ModelSettings {
+pub(crate) struct ModelSettings {
     /// The default chat model (`LLMKIT_MODEL` or the config's `model`).
     pub chat: Option<Sourced<String>>,
     /// The default embedding model (the config's `embedding_model`).
@@ -163,14 +163,14 @@ impl ModelSettings {
     }
 
     /// What the catalogue knows of a remote model (window, prices).
-    pub fn info(&self, model: &str) -> Option<&ModelInfo> {
+    pub(crate) fn info(&self, model: &str) -> Option<&ModelInfo> {
         self.catalog.get(model)
     }
 }
 
 /// Which backend a model name selects.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ModelChoice {
+pub(crate) enum ModelChoice {
     /// An API model served over HTTP.
     Remote(String),
     /// The embedded model: a catalogue name or a file path.
@@ -178,7 +178,7 @@ pub enum ModelChoice {
 }
 
 /// `local:NAME` or `local:/path` selects the embedded model; anything else is remote.
-pub fn parse_model(name: &str) -> ModelChoice {
+pub(crate) fn parse_model(name: &str) -> ModelChoice {
     match name.strip_prefix("local:") {
         Some(rest) if !rest.is_empty() => ModelChoice::Local(rest.to_string()),
         Some(_) => ModelChoice::Local(llmkit_local::DEFAULT_CHAT_MODEL.to_string()),

@@ -3,7 +3,7 @@
 
 /// Every environment variable llmkit reads, captured once at start-up.
 #[derive(Debug, Default, Clone)]
-pub struct Env {
+pub(crate) struct Env {
     /// `OPENAI_API_KEY`: the API key.
     pub openai_api_key: Option<String>,
     /// `OPENAI_BASE_URL`: the API base URL.
@@ -37,7 +37,7 @@ pub struct Env {
 
 impl Env {
     /// Reads the process environment (empty values count as unset).
-    pub fn from_process() -> Self {
+    pub(crate) fn from_process() -> Self {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         Self {
             openai_api_key: var("OPENAI_API_KEY"),

@@ -8,7 +8,7 @@ use crate::error::CliError;
 
 /// The embedded models.
 #[derive(Debug)]
-pub struct LocalSettings {
+pub(crate) struct LocalSettings {
     /// Where local model files live (`LLMKIT_MODELS_DIR`, the config's `models_dir`).
     pub models_dir: PathBuf,
     /// Worker threads for local models (`LLMKIT_THREADS`); `None`: the library's default.
@@ -50,7 +50,7 @@ impl LocalSettings {
 
 /// Files and directories llmkit reads and writes.
 #[derive(Debug)]
-pub struct Paths {
+pub(crate) struct Paths {
     /// The config file (it may not exist).
     pub config_file: PathBuf,
     /// `$XDG_CONFIG_HOME/llmkit`: where role and template files live.

@@ -16,28 +16,28 @@ use crate::cli::GlobalArgs;
 use crate::config_file::{self, FileConfig, ProfileConfig};
 use crate::error::CliError;
 
-pub use client::{ClientSettings, ModelChoice, ModelSettings, parse_model};
-pub use env::Env;
-pub use local::{LocalSettings, Paths};
-pub use spend::{BudgetSettings, CacheSettings, RedactSettings};
+pub(crate) use client::{ClientSettings, ModelChoice, ModelSettings, parse_model};
+pub(crate) use env::Env;
+pub(crate) use local::{LocalSettings, Paths};
+pub(crate) use spend::{BudgetSettings, CacheSettings, RedactSettings};
 
 /// OpenAI's public endpoint, the default base URL.
-pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+pub(crate) const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 /// The default API model when a key is configured.
-pub const DEFAULT_API_MODEL: &str = "gpt-4o-mini";
+pub(crate) const DEFAULT_API_MODEL: &str = "gpt-4o-mini";
 /// The default embedding model for the API.
-pub const DEFAULT_API_EMBEDDING_MODEL: &str = "text-embedding-3-small";
+pub(crate) const DEFAULT_API_EMBEDDING_MODEL: &str = "text-embedding-3-small";
 
 /// A resolved value and where it came from (for `config show`).
 #[derive(Debug, Clone)]
-pub struct Sourced<T> {
+pub(crate) struct Sourced<T> {
     pub value: T,
     pub source: &'static str,
 }
 
 /// Everything a command needs, resolved once.
 #[derive(Debug)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// The profile in force (flag, `LLMKIT_PROFILE` or the file's `default_profile`).
     pub profile: Option<String>,
     /// The profile named by `--profile` itself: where `config set` writes.
@@ -62,7 +62,7 @@ impl Settings {
     ///
     /// `editing` is set for `config` commands, which may name a profile that does not exist
     /// yet (`config set ... --profile new`).
-    pub fn resolve(args: &GlobalArgs, env: &Env, editing: bool) -> Result<Self, CliError> {
+    pub(crate) fn resolve(args: &GlobalArgs, env: &Env, editing: bool) -> Result<Self, CliError> {
         let config_path = args
             .config
             .clone()
@@ -103,7 +103,7 @@ impl Settings {
     /// Picks the model for a command: the flag, else env/config, else the default. With no
     /// model named anywhere and no API key, the default is the embedded local model; the
     /// returned flag says whether that fallback happened (so the caller can say so).
-    pub fn choose_model(&self, flag: Option<&str>) -> (ModelChoice, bool) {
+    pub(crate) fn choose_model(&self, flag: Option<&str>) -> (ModelChoice, bool) {
         let named = flag
             .map(str::to_string)
             .or_else(|| self.models.chat.as_ref().map(|m| m.value.clone()));

@@ -13,7 +13,7 @@ use crate::error::CliError;
 
 /// The response cache: `--no-cache`, `--cache auto|always` and the config's `cache_ttl`.
 #[derive(Debug, Clone, Copy)]
-pub struct CacheSettings {
+pub(crate) struct CacheSettings {
     pub policy: CachePolicy,
     /// Seconds a cached response stays valid.
     pub ttl_secs: f64,
@@ -44,7 +44,7 @@ impl CacheSettings {
 
 /// Spending limits: the config's daily and monthly budgets and `--max-cost`.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct BudgetSettings {
+pub(crate) struct BudgetSettings {
     pub daily_usd: Option<f64>,
     pub monthly_usd: Option<f64>,
     /// Most this invocation may spend (`--max-cost`).
@@ -73,7 +73,7 @@ impl BudgetSettings {
     }
 
     /// The stored (daily, monthly) budgets.
-    pub fn stored(&self) -> Budgets {
+    pub(crate) fn stored(&self) -> Budgets {
         Budgets {
             daily_usd: self.daily_usd,
             monthly_usd: self.monthly_usd,
@@ -84,7 +84,7 @@ impl BudgetSettings {
 /// Redaction, from the flags over the config file (`redact`, `redact_kinds`, `redact_deny`,
 /// `redact_patterns`; a profile's values replace the top level's).
 #[derive(Debug, Clone, Default)]
-pub struct RedactSettings {
+pub(crate) struct RedactSettings {
     /// `--redact`, any `--redact-kinds`, or the config's `redact = true`.
     pub enabled: bool,
     /// The kinds to redact: `--redact-kinds` replaces the config's list; `None`: all.

@@ -4,18 +4,18 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub use llmkit_testkit::fixtures::models_dir;
+pub(crate) use llmkit_testkit::fixtures::models_dir;
 use llmkit_testkit::fixtures::require_model;
 use llmkit_testkit::{MockConfig, MockServer};
 
 /// A running mock server (kept alive with its runtime).
-pub struct Mock {
+pub(crate) struct Mock {
     pub server: MockServer,
     _rt: tokio::runtime::Runtime,
 }
 
 impl Mock {
-    pub fn start(cfg: MockConfig) -> Self {
+    pub(crate) fn start(cfg: MockConfig) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -25,12 +25,12 @@ impl Mock {
         Self { server, _rt: rt }
     }
 
-    pub fn default() -> Self {
+    pub(crate) fn default() -> Self {
         Self::start(MockConfig::default())
     }
 
     /// The logged requests whose path ends with `suffix` (`/chat/completions`, ...).
-    pub fn requests_to(&self, suffix: &str) -> Vec<serde_json::Value> {
+    pub(crate) fn requests_to(&self, suffix: &str) -> Vec<serde_json::Value> {
         self.server
             .requests()
             .into_iter()
@@ -38,20 +38,20 @@ impl Mock {
             .collect()
     }
 
-    pub fn base_url(&self) -> String {
+    pub(crate) fn base_url(&self) -> String {
         format!("{}/v1", self.server.url())
     }
 }
 
 /// A `llmkit` invocation with a hermetic environment.
-pub struct Llmkit {
+pub(crate) struct Llmkit {
     pub cmd: Command,
     pub home: tempfile::TempDir,
 }
 
 impl Llmkit {
     /// `llmkit` aimed at `mock` with a test key.
-    pub fn against(mock: &Mock) -> Self {
+    pub(crate) fn against(mock: &Mock) -> Self {
         let mut k = Self::bare();
         k.cmd
             .env("OPENAI_BASE_URL", mock.base_url())
@@ -60,7 +60,7 @@ impl Llmkit {
     }
 
     /// `llmkit` with no key and no base URL (so the embedded model is the default).
-    pub fn bare() -> Self {
+    pub(crate) fn bare() -> Self {
         let home = tempfile::tempdir().unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_llmkit"));
         for var in [
@@ -81,7 +81,7 @@ impl Llmkit {
         Self { cmd, home }
     }
 
-    pub fn args<I, S>(&mut self, args: I) -> &mut Self
+    pub(crate) fn args<I, S>(&mut self, args: I) -> &mut Self
     where
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
@@ -91,7 +91,7 @@ impl Llmkit {
     }
 
     /// Uses another invocation's home (config, store) instead of this one's.
-    pub fn env_home(&mut self, home: &Path) -> &mut Self {
+    pub(crate) fn env_home(&mut self, home: &Path) -> &mut Self {
         self.cmd
             .env("HOME", home)
             .env("XDG_CONFIG_HOME", home.join("config"))
@@ -99,16 +99,16 @@ impl Llmkit {
         self
     }
 
-    pub fn config_path(&self) -> PathBuf {
+    pub(crate) fn config_path(&self) -> PathBuf {
         self.home.path().join("config/llmkit/config.toml")
     }
 
-    pub fn run(&mut self) -> Output {
+    pub(crate) fn run(&mut self) -> Output {
         self.cmd.output().unwrap()
     }
 
     /// Runs with `input` on stdin.
-    pub fn run_with_stdin(&mut self, input: &str) -> Output {
+    pub(crate) fn run_with_stdin(&mut self, input: &str) -> Output {
         use std::io::Write;
         use std::process::Stdio;
         let mut child = self
@@ -130,28 +130,28 @@ impl Llmkit {
 }
 
 /// The generation model's file in the models directory, as `scripts/fetch-models.sh` installs it.
-pub const CHAT_MODEL: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+pub(crate) const CHAT_MODEL: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
 /// The embedding model's weights in the models directory.
-pub const EMBED_MODEL: &str = "all-MiniLM-L6-v2/model.safetensors";
+pub(crate) const EMBED_MODEL: &str = "all-MiniLM-L6-v2/model.safetensors";
 
 /// Whether the local models `names` are there; when one is not, the calling test says `SKIP`
 /// and returns (or fails, under `LLMKIT_REQUIRE_MODELS=1`).
 #[track_caller]
-pub fn have_models(names: &[&str]) -> bool {
+pub(crate) fn have_models(names: &[&str]) -> bool {
     names.iter().all(|name| require_model(name).is_some())
 }
 
-pub fn stdout(o: &Output) -> String {
+pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-pub fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Asserts a failed run: non-zero exit, an `error:` line and a `hint:` line, no panic.
-pub fn assert_clear_error(o: &Output, needle: &str) {
+pub(crate) fn assert_clear_error(o: &Output, needle: &str) {
     let err = stderr(o);
     assert!(!o.status.success(), "expected failure, got success: {err}");
     assert!(

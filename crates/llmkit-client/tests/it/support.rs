@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// A config with small backoff and stall timeout, for `base` (a URL without `/v1`).
-pub fn fast_config(base: &str, max_retries: u32) -> ClientConfig {
+pub(crate) fn fast_config(base: &str, max_retries: u32) -> ClientConfig {
     ClientConfig::new(format!("{base}/v1"))
         .timeouts(Timeouts {
             connect: Duration::from_secs(2),
@@ -23,18 +23,18 @@ pub fn fast_config(base: &str, max_retries: u32) -> ClientConfig {
         })
 }
 
-pub fn client(cfg: ClientConfig) -> HttpClient {
+pub(crate) fn client(cfg: ClientConfig) -> HttpClient {
     HttpClient::new(cfg).expect("client builds")
 }
 
 /// A raw HTTP/1.1 server: the n-th connection gets `answers[min(n, last)]`, then is closed.
-pub struct RawServer {
+pub(crate) struct RawServer {
     pub url: String,
     pub count: Arc<AtomicUsize>,
 }
 
 impl RawServer {
-    pub async fn start(answers: Vec<String>) -> RawServer {
+    pub(crate) async fn start(answers: Vec<String>) -> RawServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let count = Arc::new(AtomicUsize::new(0));
@@ -53,13 +53,13 @@ impl RawServer {
         RawServer { url, count }
     }
 
-    pub fn requests(&self) -> usize {
+    pub(crate) fn requests(&self) -> usize {
         self.count.load(Ordering::SeqCst)
     }
 }
 
 /// Reads one request (head and a `content-length` body) and returns the head.
-pub async fn read_request(sock: &mut TcpStream) -> String {
+pub(crate) async fn read_request(sock: &mut TcpStream) -> String {
     let mut buf = Vec::new();
     let mut piece = [0u8; 4096];
     while let Ok(n) = sock.read(&mut piece).await {
@@ -94,7 +94,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// A complete HTTP response with a JSON body.
-pub fn http_json(status: &str, extra_headers: &[(&str, &str)], body: &str) -> String {
+pub(crate) fn http_json(status: &str, extra_headers: &[(&str, &str)], body: &str) -> String {
     let mut out = format!(
         "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
         body.len()
@@ -108,7 +108,7 @@ pub fn http_json(status: &str, extra_headers: &[(&str, &str)], body: &str) -> St
 }
 
 /// A minimal successful chat completion body.
-pub fn chat_body(text: &str) -> String {
+pub(crate) fn chat_body(text: &str) -> String {
     serde_json::json!({
         "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],

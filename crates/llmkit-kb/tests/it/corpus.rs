@@ -2,7 +2,7 @@
 //! each mapped to the document that answers it. Shared by the eval test and `benches/kb`.
 
 /// (file name, Markdown text).
-pub const DOCS: &[(&str, &str)] = &[
+pub(crate) const DOCS: &[(&str, &str)] = &[
     (
         "sourdough.md",
         "# Sourdough bread\n\n## Starter\nA sourdough starter is a culture of wild yeast and lactic acid bacteria kept alive by regular feeding with flour and water. A healthy starter doubles in size within six hours of a feeding and smells pleasantly sour.\n\n## Baking\nThe dough is mixed, left to ferment in bulk for several hours, shaped, then proofed overnight in the fridge. It is baked in a preheated Dutch oven at 250 degrees Celsius, with the lid on for the first twenty minutes to trap steam and give a crisp crust.",
@@ -70,7 +70,7 @@ pub const DOCS: &[(&str, &str)] = &[
 ];
 
 /// (question, file name of the document that answers it).
-pub const QUESTIONS: &[(&str, &str)] = &[
+pub(crate) const QUESTIONS: &[(&str, &str)] = &[
     ("How do I keep my wild yeast culture alive?", "sourdough.md"),
     (
         "At what temperature should I bake a loaf in a Dutch oven?",
@@ -182,7 +182,7 @@ pub const QUESTIONS: &[(&str, &str)] = &[
 
 /// Troubleshooting pages that differ mainly in their identifiers (error codes, part
 /// numbers): near-duplicates for an embedding model, told apart exactly by BM25.
-pub const CODE_DOCS: &[(&str, &str)] = &[
+pub(crate) const CODE_DOCS: &[(&str, &str)] = &[
     (
         "e1042.md",
         "# Controller fault E-1042\n\nThe controller shows fault E-1042 when the supply voltage drops below the safe limit for more than two seconds. Check the power adapter and the mains socket, then restart the unit.",
@@ -236,7 +236,7 @@ pub const CODE_DOCS: &[(&str, &str)] = &[
 /// Questions that name an identifier next to words about *another* page's topic (as a
 /// confused user would ask): the identifier decides, which lexical search sees and meaning
 /// does not.
-pub const IDENTIFIER_QUESTIONS: &[(&str, &str)] = &[
+pub(crate) const IDENTIFIER_QUESTIONS: &[(&str, &str)] = &[
     ("Is fault E-1042 caused by the cooling fan?", "e1042.md"),
     ("Does E-1047 mean the storage card is full?", "e1047.md"),
     (
@@ -277,7 +277,7 @@ pub const IDENTIFIER_QUESTIONS: &[(&str, &str)] = &[
 
 /// Questions paraphrased with few words in common with their answer: vectors find them,
 /// BM25 mostly does not.
-pub const PARAPHRASED_QUESTIONS: &[(&str, &str)] = &[
+pub(crate) const PARAPHRASED_QUESTIONS: &[(&str, &str)] = &[
     (
         "How can I stop my homemade leavening from dying?",
         "sourdough.md",

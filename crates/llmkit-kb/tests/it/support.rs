@@ -13,7 +13,7 @@ use crate::corpus::{CODE_DOCS, DOCS};
 /// The local MiniLM embedder, or `None` (after a `SKIP` line) when its files are absent; with
 /// `LLMKIT_REQUIRE_MODELS=1` their absence fails the caller instead.
 #[track_caller]
-pub fn minilm() -> Option<Embedder> {
+pub(crate) fn minilm() -> Option<Embedder> {
     let weights = require_model("all-MiniLM-L6-v2/model.safetensors")?;
     let dir = weights
         .parent()
@@ -23,7 +23,7 @@ pub fn minilm() -> Option<Embedder> {
 
 /// Writes the corpus and fills a knowledge base from it; vectors from `embedder` or, without
 /// one, a constant placeholder (then only BM25 is meaningful).
-pub fn build(dir: &Path, embedder: Option<&Embedder>) -> Kb {
+pub(crate) fn build(dir: &Path, embedder: Option<&Embedder>) -> Kb {
     let docs = dir.join("docs");
     std::fs::create_dir_all(&docs).unwrap();
     for (name, text) in DOCS.iter().chain(CODE_DOCS) {

@@ -94,18 +94,23 @@ fn shape(arch: &str) -> Shape {
 
 /// Writes the synthetic `arch` model to `dest`, with the tokenizer of the GGUF at `tokenizer`
 /// and its matrices in Q8_0.
-pub fn write_synthetic(arch: &str, tokenizer: &Path, dest: &Path) {
+pub(crate) fn write_synthetic(arch: &str, tokenizer: &Path, dest: &Path) {
     write_synthetic_as(arch, tokenizer, dest, GgmlDType::Q8_0);
 }
 
 /// [`write_synthetic`] with the matrices in `matrix_type`.
-pub fn write_synthetic_as(arch: &str, tokenizer: &Path, dest: &Path, matrix_type: GgmlDType) {
+pub(crate) fn write_synthetic_as(
+    arch: &str,
+    tokenizer: &Path,
+    dest: &Path,
+    matrix_type: GgmlDType,
+) {
     write_synthetic_typed(arch, tokenizer, dest, &|_| matrix_type);
 }
 
 /// A synthetic llama model in the types of a Q4_K_M file: Q6_K for `ffn_down` and the output
 /// matrix, Q4_K for the others.
-pub fn write_synthetic_k(tokenizer: &Path, dest: &Path) {
+pub(crate) fn write_synthetic_k(tokenizer: &Path, dest: &Path) {
     write_synthetic_k_as("llama", tokenizer, dest);
 }
 

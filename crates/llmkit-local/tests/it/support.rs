@@ -14,7 +14,7 @@ use serde_json::Value;
 /// The default model's file, or `None` (after a `SKIP` line naming the calling test) when it
 /// is not there; with `LLMKIT_REQUIRE_MODELS=1` its absence fails the test instead.
 #[track_caller]
-pub fn default_model_path() -> Option<PathBuf> {
+pub(crate) fn default_model_path() -> Option<PathBuf> {
     let known = find_known_model(DEFAULT_CHAT_MODEL).expect("default model is catalogued");
     require_model(known.local_name)
 }
@@ -22,7 +22,7 @@ pub fn default_model_path() -> Option<PathBuf> {
 /// The default model, loaded once for all tests of this binary (`None`, or a failure, as for
 /// [`default_model_path`]).
 #[track_caller]
-pub fn shared_model() -> Option<LocalModel> {
+pub(crate) fn shared_model() -> Option<LocalModel> {
     static MODEL: OnceLock<LocalModel> = OnceLock::new();
     let path = default_model_path()?;
     Some(
@@ -37,7 +37,7 @@ pub fn shared_model() -> Option<LocalModel> {
 /// The default model's Q8_0 conversion (made beside the model once, as the benchmark does),
 /// loaded once for all tests of this binary.
 #[track_caller]
-pub fn q8_0_model() -> Option<LocalModel> {
+pub(crate) fn q8_0_model() -> Option<LocalModel> {
     static MODEL: OnceLock<LocalModel> = OnceLock::new();
     let path = default_model_path()?;
     Some(
@@ -52,7 +52,7 @@ pub fn q8_0_model() -> Option<LocalModel> {
 }
 
 /// The committed fixture `tests/fixtures/{name}`, parsed; a missing one fails the test.
-pub fn fixture(name: &str) -> Value {
+pub(crate) fn fixture(name: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name);
@@ -64,7 +64,7 @@ pub fn fixture(name: &str) -> Value {
 
 /// Writes a copy of the GGUF at `source` to `dest` with its Q4_1 tensors requantized to Q5_0:
 /// a model in a quant type that no fast kernel handles, so that loading it converts it.
-pub fn write_q5_0_copy(source: &Path, dest: &Path) {
+pub(crate) fn write_q5_0_copy(source: &Path, dest: &Path) {
     let mut file = std::fs::File::open(source).unwrap();
     let content = gguf_file::Content::read(&mut file).unwrap();
     let mut names: Vec<(String, u64)> = content
@@ -99,7 +99,7 @@ pub fn write_q5_0_copy(source: &Path, dest: &Path) {
 
 /// The token where `ours` parts from llama.cpp's continuation (given as its pieces), or `None`
 /// when they are equal.
-pub fn parting(ours: &str, pieces: &[&str]) -> Option<usize> {
+pub(crate) fn parting(ours: &str, pieces: &[&str]) -> Option<usize> {
     let mut at = 0;
     for (i, piece) in pieces.iter().enumerate() {
         if ours.get(at..at + piece.len()) != Some(*piece) {
@@ -114,10 +114,10 @@ pub fn parting(ours: &str, pieces: &[&str]) -> Option<usize> {
 /// pick different greedy tokens (a logit gap under 0.095). For scale: llama.cpp's own AVX2 and
 /// AVX512 CPU builds, run on the same machine and file, part on SmolLM2's haiku where the
 /// AVX512 build's top two are 0.2071 and 0.2068 (1.001x).
-pub const NEAR_TIE: f64 = 1.1;
+pub(crate) const NEAR_TIE: f64 = 1.1;
 
 /// How one greedy continuation compares with llama.cpp's.
-pub enum Agreement {
+pub(crate) enum Agreement {
     /// Equal token for token.
     Equal,
     /// Parts at a near-tie of llama.cpp's own distribution (tolerated).
@@ -128,7 +128,7 @@ pub enum Agreement {
 
 /// Compares `ours` with llama.cpp's continuation, whose `steps` each hold the token's `piece`
 /// and llama.cpp's two leading probabilities (`p1`, `p2`) at that step.
-pub fn agreement(label: &str, ours: &str, steps: &[(String, f64, f64)]) -> Agreement {
+pub(crate) fn agreement(label: &str, ours: &str, steps: &[(String, f64, f64)]) -> Agreement {
     let pieces: Vec<&str> = steps.iter().map(|(p, _, _)| p.as_str()).collect();
     let Some(k) = parting(ours, &pieces) else {
         return Agreement::Equal;

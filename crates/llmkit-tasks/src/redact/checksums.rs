@@ -3,7 +3,7 @@
 //! date), US SSN area/group/serial rules, and the JWT header check.
 
 /// Luhn check over ASCII digits.
-pub fn luhn(digits: &[u8]) -> bool {
+pub(super) fn luhn(digits: &[u8]) -> bool {
     let mut sum = 0u32;
     for (i, d) in digits.iter().rev().enumerate() {
         let mut v = u32::from(d - b'0');
@@ -19,7 +19,7 @@ pub fn luhn(digits: &[u8]) -> bool {
 }
 
 /// True when the digits start with a known issuer prefix and have a length that issuer uses.
-pub fn card_issuer_ok(d: &[u8]) -> bool {
+pub(super) fn card_issuer_ok(d: &[u8]) -> bool {
     let n = d.len();
     let p = |k: usize| -> u32 {
         d.iter()
@@ -54,7 +54,7 @@ pub fn card_issuer_ok(d: &[u8]) -> bool {
 }
 
 /// The IBAN length of a country (ISO 13616 registry), or `None` for an unknown country.
-pub fn iban_length(cc: &[u8]) -> Option<usize> {
+pub(super) fn iban_length(cc: &[u8]) -> Option<usize> {
     const TABLE: &[(&[u8; 2], usize)] = &[
         (b"AD", 24),
         (b"AE", 23),
@@ -141,7 +141,7 @@ pub fn iban_length(cc: &[u8]) -> Option<usize> {
 }
 
 /// IBAN mod-97 check over the compact form (uppercase letters and digits, no spaces).
-pub fn iban_mod97(compact: &[u8]) -> bool {
+pub(super) fn iban_mod97(compact: &[u8]) -> bool {
     if compact.len() < 5 {
         return false;
     }
@@ -159,7 +159,7 @@ pub fn iban_mod97(compact: &[u8]) -> bool {
 
 /// Chinese resident ID: 18 chars, region starting 1-8, a real birth date, and the ISO 7064
 /// MOD 11-2 check character.
-pub fn cn_id_ok(id: &[u8]) -> bool {
+pub(super) fn cn_id_ok(id: &[u8]) -> bool {
     const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
     const CHECK: &[u8; 11] = b"10X98765432";
     if id.len() != 18 || !id[..17].iter().all(u8::is_ascii_digit) || !(b'1'..=b'8').contains(&id[0])
@@ -194,12 +194,12 @@ fn valid_date(y: u32, m: u32, d: u32) -> bool {
 }
 
 /// US SSN rules: area not 000, 666 or 9xx; group not 00; serial not 0000.
-pub fn ssn_ok(area: u32, group: u32, serial: u32) -> bool {
+pub(super) fn ssn_ok(area: u32, group: u32, serial: u32) -> bool {
     area != 0 && area != 666 && area < 900 && group != 0 && serial != 0
 }
 
 /// Decodes unpadded base64url; `None` on a character outside the alphabet.
-pub fn base64url_decode(s: &[u8]) -> Option<Vec<u8>> {
+pub(super) fn base64url_decode(s: &[u8]) -> Option<Vec<u8>> {
     let val = |c: u8| -> Option<u32> {
         Some(match c {
             b'A'..=b'Z' => c - b'A',
@@ -225,7 +225,7 @@ pub fn base64url_decode(s: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// A JWT header: base64url of a JSON object with an `alg` member.
-pub fn jwt_header_ok(header: &[u8]) -> bool {
+pub(super) fn jwt_header_ok(header: &[u8]) -> bool {
     base64url_decode(header)
         .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
         .is_some_and(|v| v.get("alg").is_some())

@@ -7,7 +7,7 @@ use super::kind::Kind;
 use super::numbers::{Hit, is_word};
 
 /// An email address around the `@` at `a`.
-pub fn email_at(b: &[u8], a: usize) -> Option<Hit> {
+pub(super) fn email_at(b: &[u8], a: usize) -> Option<Hit> {
     let local = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-');
     let mut s = a;
     while s > 0 && local(b[s - 1]) {
@@ -43,7 +43,7 @@ pub fn email_at(b: &[u8], a: usize) -> Option<Hit> {
 }
 
 /// The `user:pass` of `scheme://user:pass@host` when `b[c]` is the scheme's colon.
-pub fn url_credentials_at(b: &[u8], c: usize) -> Option<Hit> {
+pub(super) fn url_credentials_at(b: &[u8], c: usize) -> Option<Hit> {
     if !b[c + 1..].starts_with(b"//") {
         return None;
     }
@@ -68,7 +68,7 @@ pub fn url_credentials_at(b: &[u8], c: usize) -> Option<Hit> {
 }
 
 /// The maximal run of hex digits, `:` and `.` around the colon at `c`: where to resume.
-pub fn hex_run(b: &[u8], c: usize) -> (usize, usize) {
+pub(super) fn hex_run(b: &[u8], c: usize) -> (usize, usize) {
     let hexish = |x: u8| x.is_ascii_hexdigit() || x == b':' || x == b'.';
     let mut s = c;
     while s > 0 && hexish(b[s - 1]) {
@@ -83,7 +83,7 @@ pub fn hex_run(b: &[u8], c: usize) -> (usize, usize) {
 
 /// An IPv6 address in the run `b[s..e]` (as found by [`hex_run`]): parsed by `std`, with at
 /// least two groups and one decimal digit (so `std::io` or `a::b` are not addresses).
-pub fn ipv6_in(b: &[u8], s: usize, mut e: usize) -> Option<Hit> {
+pub(super) fn ipv6_in(b: &[u8], s: usize, mut e: usize) -> Option<Hit> {
     while e > s && b[e - 1] == b'.' {
         e -= 1;
     }

@@ -7,7 +7,7 @@ use super::kind::Kind;
 
 /// Which digit-started kinds are enabled.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct NumberKinds {
+pub(super) struct NumberKinds {
     pub phone: bool,
     pub card: bool,
     pub iban: bool,
@@ -17,16 +17,16 @@ pub struct NumberKinds {
 }
 
 impl NumberKinds {
-    pub fn any(&self) -> bool {
+    pub(super) fn any(&self) -> bool {
         self.phone || self.card || self.iban || self.ipv4 || self.cn_id || self.ssn
     }
 }
 
 /// A detection at a digit: `(kind, start, end)`.
-pub type Hit = (Kind, usize, usize);
+pub(super) type Hit = (Kind, usize, usize);
 
 /// Tries every enabled kind at the digit `b[i]`, most specific first.
-pub fn at_digit(b: &[u8], i: usize, k: NumberKinds) -> Option<Hit> {
+pub(super) fn at_digit(b: &[u8], i: usize, k: NumberKinds) -> Option<Hit> {
     let prev = i.checked_sub(1).map(|p| b[p]);
     // An IBAN's first digit follows its two-letter country code.
     if k.iban && i >= 2 && b[i - 1].is_ascii_uppercase() && b[i - 2].is_ascii_uppercase() {
@@ -83,7 +83,7 @@ pub fn at_digit(b: &[u8], i: usize, k: NumberKinds) -> Option<Hit> {
 
 /// Where to resume after no kind matched at the digit `b[i]`: past the word it is in, or
 /// past the whole IBAN-shaped run (so a bad IBAN's digit groups are not read as a phone).
-pub fn skip_after_miss(b: &[u8], i: usize) -> usize {
+pub(super) fn skip_after_miss(b: &[u8], i: usize) -> usize {
     let mut j = i + 1;
     let iban_shaped = i >= 2 && b[i - 1].is_ascii_uppercase() && b[i - 2].is_ascii_uppercase();
     while j < b.len() {
@@ -99,7 +99,7 @@ pub fn skip_after_miss(b: &[u8], i: usize) -> usize {
 }
 
 /// ASCII letters, digits and `_`.
-pub fn is_word(c: u8) -> bool {
+pub(super) fn is_word(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_'
 }
 

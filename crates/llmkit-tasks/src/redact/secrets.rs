@@ -19,18 +19,18 @@ const PATTERN: &str = concat!(
 
 /// The compiled secret detector.
 #[derive(Debug, Clone)]
-pub struct Secrets {
+pub(super) struct Secrets {
     re: Regex,
 }
 
 impl Secrets {
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         #[expect(clippy::expect_used, reason = "constant pattern, covered by tests")]
         let re = Regex::new(PATTERN).expect("the secret pattern compiles");
         Self { re }
     }
 
-    pub fn find(&self, text: &str, out: &mut Vec<Hit>) {
+    pub(super) fn find(&self, text: &str, out: &mut Vec<Hit>) {
         let b = text.as_bytes();
         let mut at = 0;
         while let Some(m) = self.re.find_at(text, at) {

@@ -7,13 +7,13 @@ use super::numbers::Hit;
 
 /// Deny-list terms compiled into one case-insensitive alternation (longest first).
 #[derive(Debug, Clone)]
-pub struct DenyList {
+pub(super) struct DenyList {
     re: Regex,
 }
 
 impl DenyList {
     /// `None` when there are no (non-blank) terms.
-    pub fn new(terms: &[String]) -> Result<Option<Self>, RedactError> {
+    pub(super) fn new(terms: &[String]) -> Result<Option<Self>, RedactError> {
         let mut terms: Vec<&str> = terms
             .iter()
             .map(|t| t.trim())
@@ -28,7 +28,7 @@ impl DenyList {
         Ok(Some(Self { re }))
     }
 
-    pub fn find(&self, text: &str, out: &mut Vec<Hit>) {
+    pub(super) fn find(&self, text: &str, out: &mut Vec<Hit>) {
         for m in self.re.find_iter(text) {
             let before = text[..m.start()].chars().next_back();
             let after = text[m.end()..].chars().next();
@@ -51,12 +51,12 @@ fn is_word(c: char) -> bool {
 
 /// User regexes, each labelled for error messages.
 #[derive(Debug, Clone, Default)]
-pub struct Custom {
+pub(super) struct Custom {
     patterns: Vec<Regex>,
 }
 
 impl Custom {
-    pub fn new(patterns: &[(String, String)]) -> Result<Self, RedactError> {
+    pub(super) fn new(patterns: &[(String, String)]) -> Result<Self, RedactError> {
         let patterns = patterns
             .iter()
             .map(|(label, re)| {
@@ -69,7 +69,7 @@ impl Custom {
         Ok(Self { patterns })
     }
 
-    pub fn find(&self, text: &str, out: &mut Vec<Hit>) {
+    pub(super) fn find(&self, text: &str, out: &mut Vec<Hit>) {
         for re in &self.patterns {
             out.extend(
                 re.find_iter(text)

@@ -1,11 +1,11 @@
 //! One module per task; each is a plain `async fn` over a [`crate::TaskRunner`].
 
-pub mod classify;
-pub mod extract;
-pub mod qa;
-pub mod summarize;
-pub mod translate;
-pub mod write;
+pub(crate) mod classify;
+pub(crate) mod extract;
+pub(crate) mod qa;
+pub(crate) mod summarize;
+pub(crate) mod translate;
+pub(crate) mod write;
 
 use crate::chunk::chunk_text;
 use crate::runner::TaskRunner;

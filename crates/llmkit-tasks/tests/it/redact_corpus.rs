@@ -11,7 +11,7 @@ use llmkit_tasks::Kind;
 
 /// One labelled span: a positive (`Some(kind)`) or a hard negative (`None`).
 #[derive(Debug, Clone)]
-pub struct Label {
+pub(crate) struct Label {
     pub kind: Option<Kind>,
     pub start: usize,
     pub end: usize,
@@ -19,13 +19,13 @@ pub struct Label {
 
 /// Generated text and its labels.
 #[derive(Debug, Default)]
-pub struct Corpus {
+pub(crate) struct Corpus {
     pub text: String,
     pub labels: Vec<Label>,
 }
 
 /// The generator: `llmkit_testkit`'s, so that a seed names the same corpus on every machine.
-pub use llmkit_testkit::rng::SplitMix64;
+pub(crate) use llmkit_testkit::rng::SplitMix64;
 
 /// The corpus's own draws on top of the generator's.
 trait Draws {
@@ -110,7 +110,7 @@ const HEX: &[u8] = b"0123456789abcdef";
 
 /// Generates about `bytes` of text. `pii` is the share of sentences carrying a positive,
 /// `negatives` the share carrying a hard negative.
-pub fn generate(seed: u64, bytes: usize, pii: f64, negatives: f64) -> Corpus {
+pub(crate) fn generate(seed: u64, bytes: usize, pii: f64, negatives: f64) -> Corpus {
     let mut rng = SplitMix64::new(seed);
     let mut c = Corpus {
         text: String::with_capacity(bytes + 1024),
@@ -154,7 +154,7 @@ fn prose(rng: &mut SplitMix64, out: &mut String, lo: u64, hi: u64) {
 }
 
 /// The kinds the generator produces positives for.
-pub const POSITIVE_KINDS: [Kind; 10] = [
+pub(crate) const POSITIVE_KINDS: [Kind; 10] = [
     Kind::Email,
     Kind::Phone,
     Kind::Card,
@@ -168,7 +168,7 @@ pub const POSITIVE_KINDS: [Kind; 10] = [
 ];
 
 /// A positive value and the byte range inside it that is the labelled span.
-pub fn positive(rng: &mut SplitMix64, kind: Kind) -> (String, (usize, usize)) {
+pub(crate) fn positive(rng: &mut SplitMix64, kind: Kind) -> (String, (usize, usize)) {
     let whole = |s: String| {
         let n = s.len();
         (s, (0, n))
@@ -275,7 +275,7 @@ fn luhn_digit(body: &str) -> u8 {
 }
 
 /// A card number (digits only); `valid` false gives a Luhn-failing one.
-pub fn card(rng: &mut SplitMix64, valid: bool) -> String {
+pub(crate) fn card(rng: &mut SplitMix64, valid: bool) -> String {
     let (prefix, len) = *rng.pick(&[
         ("4", 16usize),
         ("51", 16),
@@ -324,7 +324,7 @@ fn mod97(s: &str) -> u32 {
 }
 
 /// A compact IBAN; `valid` false gives wrong check digits.
-pub fn iban(rng: &mut SplitMix64, valid: bool) -> String {
+pub(crate) fn iban(rng: &mut SplitMix64, valid: bool) -> String {
     let (cc, bban) = match rng.below(6) {
         0 => ("DE", rng.digits(18)),
         1 => (
@@ -381,7 +381,7 @@ fn format_iban(s: &str, rng: &mut SplitMix64) -> String {
 }
 
 /// A Chinese resident ID; `valid` false gives a wrong check character.
-pub fn cn_id(rng: &mut SplitMix64, valid: bool) -> String {
+pub(crate) fn cn_id(rng: &mut SplitMix64, valid: bool) -> String {
     const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
     const CHECK: &[u8; 11] = b"10X98765432";
     let region = rng.pick(&["110105", "310104", "440305", "510107", "330106"]);
@@ -405,7 +405,7 @@ pub fn cn_id(rng: &mut SplitMix64, valid: bool) -> String {
 }
 
 /// An SSN; `valid` false breaks one of the area/group/serial rules.
-pub fn ssn(rng: &mut SplitMix64, valid: bool) -> String {
+pub(crate) fn ssn(rng: &mut SplitMix64, valid: bool) -> String {
     let mut area = rng.range(1, 899);
     if area == 666 {
         area = 665;
@@ -460,7 +460,7 @@ fn secret(rng: &mut SplitMix64) -> (String, (usize, usize)) {
 }
 
 /// A hard negative: something a careless detector would flag.
-pub fn negative(rng: &mut SplitMix64) -> String {
+pub(crate) fn negative(rng: &mut SplitMix64) -> String {
     match rng.below(17) {
         0 => format!("ORD-{}-{}", rng.range(2019, 2025), rng.digits(6)),
         1 => {

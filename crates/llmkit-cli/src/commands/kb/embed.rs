@@ -20,7 +20,7 @@ use crate::error::CliError;
 
 /// How `kb add` sends embedding requests.
 #[derive(Debug, Clone, Copy)]
-pub struct EmbedOptions {
+pub(super) struct EmbedOptions {
     /// Texts per request.
     pub batch: usize,
     /// Requests in flight at once (remote models).
@@ -35,14 +35,14 @@ const BACKOFF_BASE: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(8);
 
 /// An embedding model behind the request pipeline (budget guard, usage ledger).
-pub struct Embedder {
+pub(crate) struct Embedder {
     pipe: Pipeline,
     model: String,
 }
 
 impl Embedder {
     /// Opens `model` (the knowledge base's) for queries; `command` labels ledger rows.
-    pub async fn open(ctx: &Ctx, model: &str, command: &str) -> Result<Self> {
+    pub(crate) async fn open(ctx: &Ctx, model: &str, command: &str) -> Result<Self> {
         Self::new(ctx, ctx.open_embedding(Some(model)).await?, command)
     }
 
@@ -55,7 +55,7 @@ impl Embedder {
 }
 
 /// An embedding model opened for bulk work.
-pub struct BulkEmbedder {
+pub(super) struct BulkEmbedder {
     embedder: Embedder,
     /// The admission gate, for remote models only.
     limiter: Option<Limiter>,
@@ -65,7 +65,7 @@ pub struct BulkEmbedder {
 impl BulkEmbedder {
     /// Opens `model`; a remote one gets a client without its own retries (they happen here,
     /// through the limiter).
-    pub async fn open(ctx: &Ctx, model: &str, opts: EmbedOptions) -> Result<Self> {
+    pub(super) async fn open(ctx: &Ctx, model: &str, opts: EmbedOptions) -> Result<Self> {
         let mut opened = ctx.open_embedding(Some(model)).await?;
         let limiter = match &opened.backend {
             Backend::Http(c) => {
@@ -89,7 +89,7 @@ impl BulkEmbedder {
     /// Embeds `texts` in batches, calling `done(first index, vectors)` for each batch as it
     /// finishes (in completion order). The first failure stops the work and is returned;
     /// batches handed to `done` before it stay done.
-    pub async fn embed_all(
+    pub(super) async fn embed_all(
         &self,
         texts: &[String],
         mut done: impl FnMut(usize, Vec<Vec<f32>>) -> Result<()>,
@@ -155,7 +155,7 @@ impl BulkEmbedder {
 }
 
 /// Embeds `texts` in one request.
-pub async fn embed_texts(e: &Embedder, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
+pub(crate) async fn embed_texts(e: &Embedder, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
     let n = texts.len();
     let req = EmbeddingRequest::new(e.model.clone(), texts);
     let resp = e.pipe.embeddings(&req).await?;

@@ -16,7 +16,7 @@ use crate::commands::request::apply_sampling;
 use crate::output;
 
 /// An open knowledge base with its embedding model, ready to retrieve for questions.
-pub struct Grounding {
+pub(crate) struct Grounding {
     kb: Kb,
     embedder: Embedder,
     opts: SearchOptions,
@@ -24,7 +24,7 @@ pub struct Grounding {
 }
 
 /// What retrieval found for a question.
-pub enum Retrieved {
+pub(crate) enum Retrieved {
     /// Nothing relevant enough: answer [`NO_ANSWER`] without asking a model.
     Refused { best: Option<f32> },
     /// The sources to number in the prompt, best first.
@@ -33,7 +33,7 @@ pub enum Retrieved {
 
 /// One grounded turn's outcome, as printed and as `--json`.
 #[derive(Debug, Clone)]
-pub struct Grounded {
+pub(crate) struct Grounded {
     pub text: String,
     pub answered: bool,
     pub best_similarity: Option<f32>,
@@ -44,13 +44,13 @@ pub struct Grounded {
 
 impl Grounding {
     /// Opens knowledge base `name` and its embedding model (once, for every turn).
-    pub async fn open(ctx: &Ctx, name: &str, args: &KbAskArgs) -> Result<Self> {
+    pub(crate) async fn open(ctx: &Ctx, name: &str, args: &KbAskArgs) -> Result<Self> {
         let kb = Kb::open(&kb_dir(ctx), name)?;
         Self::with_kb(ctx, kb, args).await
     }
 
     /// Like [`Grounding::open`], for a knowledge base already open.
-    pub async fn with_kb(ctx: &Ctx, kb: Kb, args: &KbAskArgs) -> Result<Self> {
+    pub(crate) async fn with_kb(ctx: &Ctx, kb: Kb, args: &KbAskArgs) -> Result<Self> {
         if kb.chunk_count()? == 0 {
             return Err(anyhow::Error::from(llmkit_kb::KbError::Empty(
                 kb.name().to_string(),
@@ -69,7 +69,7 @@ impl Grounding {
     }
 
     /// Retrieves the sources for `question`, or refuses when the best is below the threshold.
-    pub async fn retrieve(&self, question: &str) -> Result<Retrieved> {
+    pub(crate) async fn retrieve(&self, question: &str) -> Result<Retrieved> {
         let hits = self.search(question, &self.opts).await?;
         let best = hits.iter().filter_map(|h| h.similarity).reduce(f32::max);
         if hits.is_empty() || best.is_none_or(|b| b < self.min_score) {
@@ -79,7 +79,7 @@ impl Grounding {
     }
 
     /// Embeds `query` with the knowledge base's model and runs the hybrid search.
-    pub async fn search(&self, query: &str, opts: &SearchOptions) -> Result<Vec<Hit>> {
+    pub(crate) async fn search(&self, query: &str, opts: &SearchOptions) -> Result<Vec<Hit>> {
         let mut v = embed_texts(&self.embedder, vec![query.to_string()]).await?;
         let qv = v.pop().unwrap_or_default();
         self.kb
@@ -90,7 +90,7 @@ impl Grounding {
 
 impl Grounded {
     /// The fixed answer when the knowledge base has nothing relevant.
-    pub fn refused(best: Option<f32>) -> Self {
+    pub(crate) fn refused(best: Option<f32>) -> Self {
         Self {
             text: NO_ANSWER.to_string(),
             answered: false,
@@ -103,7 +103,7 @@ impl Grounded {
 
     /// A model's answer over `hits`: citations and rules are checked, problems reported on
     /// stderr.
-    pub fn answered(text: String, hits: Vec<Hit>, rules: Option<&RuleBase>) -> Self {
+    pub(crate) fn answered(text: String, hits: Vec<Hit>, rules: Option<&RuleBase>) -> Self {
         let citations = llmkit_kb::check_citations(&text, hits.len());
         if !citations.invalid.is_empty() {
             let list: Vec<String> = citations.invalid.iter().map(|n| format!("[{n}]")).collect();
@@ -125,7 +125,7 @@ impl Grounded {
     }
 
     /// The sources actually cited, in citation order.
-    pub fn cited(&self) -> Vec<&Hit> {
+    pub(crate) fn cited(&self) -> Vec<&Hit> {
         self.citations
             .used
             .iter()
@@ -134,7 +134,7 @@ impl Grounded {
     }
 
     /// The `--json` object.
-    pub fn json(&self, model: Option<&str>) -> Value {
+    pub(crate) fn json(&self, model: Option<&str>) -> Value {
         let sources = |hits: &[&Hit]| -> Vec<Value> {
             hits.iter()
                 .map(|h| {
@@ -165,7 +165,7 @@ impl Grounded {
     }
 
     /// The list of cited sources printed under an answer.
-    pub fn print_sources(&self) -> Result<()> {
+    pub(crate) fn print_sources(&self) -> Result<()> {
         let cited = self.cited();
         if cited.is_empty() {
             return Ok(());
@@ -179,7 +179,7 @@ impl Grounded {
 }
 
 /// What `ask --kb` and `qa --kb` share: one question answered whole from the knowledge base.
-pub struct OneShot<'a> {
+pub(crate) struct OneShot<'a> {
     pub command: &'a str,
     pub model: &'a ModelArgs,
     /// A system prompt of the user's or a role's, placed before the grounded one.
@@ -189,7 +189,12 @@ pub struct OneShot<'a> {
 }
 
 /// Retrieves, refuses or asks, checks citations and rules, and prints the answer.
-pub async fn answer_once(ctx: &Ctx, name: &str, question: &str, o: OneShot<'_>) -> Result<()> {
+pub(crate) async fn answer_once(
+    ctx: &Ctx,
+    name: &str,
+    question: &str,
+    o: OneShot<'_>,
+) -> Result<()> {
     let grounding = Grounding::open(ctx, name, o.kb_args).await?;
     let rules = super::rules::load(o.kb_args.rules.as_deref())?;
     let (outcome, model) = match grounding.retrieve(question).await? {
@@ -223,13 +228,13 @@ pub async fn answer_once(ctx: &Ctx, name: &str, question: &str, o: OneShot<'_>) 
 }
 
 /// Grounding and rules applied to every turn of a chat.
-pub struct TurnGuard {
+pub(crate) struct TurnGuard {
     grounding: Option<Grounding>,
     rules: Option<RuleBase>,
 }
 
 /// A chat turn after retrieval.
-pub enum Prepared {
+pub(crate) enum Prepared {
     /// Answer this without asking the model.
     Refused(Grounded),
     /// The messages now carry the numbered sources.
@@ -238,7 +243,11 @@ pub enum Prepared {
 
 impl TurnGuard {
     /// `None` when neither `--kb` nor `--rules` was given.
-    pub async fn open(ctx: &Ctx, kb: Option<&str>, args: &KbAskArgs) -> Result<Option<Self>> {
+    pub(crate) async fn open(
+        ctx: &Ctx,
+        kb: Option<&str>,
+        args: &KbAskArgs,
+    ) -> Result<Option<Self>> {
         let rules = super::rules::load(args.rules.as_deref())?;
         let grounding = match kb {
             Some(name) => Some(Grounding::open(ctx, name, args).await?),
@@ -252,7 +261,7 @@ impl TurnGuard {
 
     /// Retrieves for `question` and puts the sources (and rules) into the first system
     /// message of `messages`, or refuses.
-    pub async fn prepare(
+    pub(crate) async fn prepare(
         &self,
         messages: &mut Vec<ChatMessage>,
         question: &str,
@@ -276,7 +285,7 @@ impl TurnGuard {
     }
 
     /// After a streamed answer: checks its citations and rules and lists the sources used.
-    pub fn finish(&self, hits: Vec<Hit>, text: &str) -> Result<()> {
+    pub(crate) fn finish(&self, hits: Vec<Hit>, text: &str) -> Result<()> {
         if self.grounding.is_none() {
             super::rules::check(self.rules.as_ref(), text);
             return Ok(());

@@ -10,7 +10,7 @@ use crate::app::notice;
 use crate::error::CliError;
 
 /// Reads and parses a rule file, if one was given.
-pub fn load(path: Option<&Path>) -> Result<Option<RuleBase>> {
+pub(crate) fn load(path: Option<&Path>) -> Result<Option<RuleBase>> {
     let Some(path) = path else { return Ok(None) };
     let text = crate::input::read_text_file(path)?;
     let rules = RuleBase::parse(&text, &path.display().to_string())
@@ -19,7 +19,7 @@ pub fn load(path: Option<&Path>) -> Result<Option<RuleBase>> {
 }
 
 /// Checks `answer`, prints each violation as a warning, and returns them.
-pub fn check(rules: Option<&RuleBase>, answer: &str) -> Vec<RuleViolation> {
+pub(crate) fn check(rules: Option<&RuleBase>, answer: &str) -> Vec<RuleViolation> {
     let Some(r) = rules else { return Vec::new() };
     let found = r.check(answer);
     for v in &found {

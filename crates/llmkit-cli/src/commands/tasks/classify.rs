@@ -7,7 +7,7 @@ use crate::app::Ctx;
 use crate::cli::ClassifyArgs;
 use crate::commands::tasks::{emit, finish, read_inputs, runner};
 
-pub async fn run(ctx: &Ctx, args: ClassifyArgs) -> Result<()> {
+pub(crate) async fn run(ctx: &Ctx, args: ClassifyArgs) -> Result<()> {
     // Bad labels are refused before any model is loaded.
     let opts = ClassifyOptions::new(&args.labels, args.multi)?;
     let items = read_inputs(&args.input.inputs, args.input.html)?;

@@ -8,7 +8,7 @@ use crate::commands::tasks::{emit, finish, read_inputs, runner};
 use crate::error::CliError;
 use crate::input;
 
-pub async fn run(ctx: &Ctx, args: ExtractArgs) -> Result<()> {
+pub(crate) async fn run(ctx: &Ctx, args: ExtractArgs) -> Result<()> {
     let schema_text = input::read_text_file(&args.schema)?;
     let schema: serde_json::Value = serde_json::from_str(&schema_text).map_err(|e| {
         CliError::usage(

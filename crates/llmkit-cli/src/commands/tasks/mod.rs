@@ -2,13 +2,13 @@
 //! building the task runner (model, window, token counter, pipeline, templates, progress bar)
 //! and turning task errors into CLI errors.
 
-pub mod classify;
-pub mod extract;
-pub mod qa;
-pub mod sentiment;
-pub mod summarize;
-pub mod translate;
-pub mod write;
+pub(crate) mod classify;
+pub(crate) mod extract;
+pub(crate) mod qa;
+pub(crate) mod sentiment;
+pub(crate) mod summarize;
+pub(crate) mod translate;
+pub(crate) mod write;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,7 +28,7 @@ use crate::error::CliError;
 use crate::input;
 
 /// One input: where it came from and its cleaned text.
-pub struct Item {
+pub(crate) struct Item {
     pub name: String,
     pub text: String,
 }
@@ -39,7 +39,7 @@ const UNKNOWN_WINDOW: usize = 8192;
 /// Reads the inputs: consecutive text arguments form one item, each file is an item,
 /// directories are read recursively (hidden and binary files skipped), `-` or no argument
 /// reads stdin. Every item is cleaned (HTML, NFC, whitespace); empty input is an error.
-pub fn read_inputs(args: &[String], force_html: bool) -> Result<Vec<Item>, CliError> {
+pub(crate) fn read_inputs(args: &[String], force_html: bool) -> Result<Vec<Item>, CliError> {
     let mut items = Vec::new();
     let mut words: Vec<&str> = Vec::new();
     let flush = |words: &mut Vec<&str>, items: &mut Vec<Item>| {
@@ -125,7 +125,7 @@ fn looks_like_path(arg: &str) -> bool {
 }
 
 /// All inputs as one document (files headed by their names when there are several).
-pub fn joined(items: &[Item]) -> String {
+pub(crate) fn joined(items: &[Item]) -> String {
     if items.len() == 1 {
         return items[0].text.clone();
     }
@@ -183,12 +183,12 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// The user template directory: `$XDG_CONFIG_HOME/llmkit/templates`.
-pub fn templates_dir(ctx: &Ctx) -> PathBuf {
+pub(crate) fn templates_dir(ctx: &Ctx) -> PathBuf {
     ctx.settings.paths.config_dir.join("templates")
 }
 
 /// Opens the model and builds the runner every task uses.
-pub async fn runner(
+pub(crate) async fn runner(
     ctx: &Ctx,
     model: &ModelArgs,
     window: Option<u32>,
@@ -245,14 +245,14 @@ pub async fn runner(
 }
 
 /// After a task: the redaction counts (`--show-redactions`).
-pub fn finish(ctx: &Ctx, runner: &TaskRunner) -> RunStats {
+pub(crate) fn finish(ctx: &Ctx, runner: &TaskRunner) -> RunStats {
     let stats = runner.stats();
     ctx.show_redactions(&stats.redactions);
     stats
 }
 
 /// The run's totals for `--json` output.
-pub fn stats_json(runner: &TaskRunner, stats: &RunStats) -> Value {
+pub(crate) fn stats_json(runner: &TaskRunner, stats: &RunStats) -> Value {
     json!({
         "model": runner.model(),
         "requests": stats.requests,
@@ -303,7 +303,7 @@ impl Progress for Bar {
 
 /// Prints per-input results: with `--json` the validated object for one input, or one
 /// JSON line `{"input", "result"}` per input; else the text forms.
-pub fn emit(results: &[(String, Value, String)], json_out: bool) -> Result<()> {
+pub(crate) fn emit(results: &[(String, Value, String)], json_out: bool) -> Result<()> {
     if json_out {
         if let [(_, v, _)] = results {
             return crate::output::json(v);

@@ -8,7 +8,7 @@ use crate::commands::tasks::{finish, joined, read_inputs, runner};
 use crate::error::CliError;
 use crate::output;
 
-pub async fn run(ctx: &Ctx, args: QaArgs) -> Result<()> {
+pub(crate) async fn run(ctx: &Ctx, args: QaArgs) -> Result<()> {
     let question = args.question.join(" ");
     if question.trim().is_empty() {
         return Err(CliError::usage("the question is empty", "pass a QUESTION argument").into());

@@ -6,7 +6,7 @@ use crate::app::Ctx;
 use crate::cli::SentimentArgs;
 use crate::commands::tasks::{emit, finish, read_inputs, runner};
 
-pub async fn run(ctx: &Ctx, args: SentimentArgs) -> Result<()> {
+pub(crate) async fn run(ctx: &Ctx, args: SentimentArgs) -> Result<()> {
     let items = read_inputs(&args.input.inputs, args.input.html)?;
     let r = runner(
         ctx,

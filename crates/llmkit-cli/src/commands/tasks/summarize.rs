@@ -9,7 +9,7 @@ use crate::cli::{SummarizeArgs, SummaryLength, SummaryStyle};
 use crate::commands::tasks::{finish, joined, read_inputs, runner, stats_json};
 use crate::output;
 
-pub async fn run(ctx: &Ctx, args: SummarizeArgs) -> Result<()> {
+pub(crate) async fn run(ctx: &Ctx, args: SummarizeArgs) -> Result<()> {
     let items = read_inputs(&args.input.inputs, args.input.html)?;
     let text = joined(&items);
     let opts = SummarizeOptions {

@@ -9,7 +9,7 @@ use crate::cli::TranslateArgs;
 use crate::commands::tasks::{finish, joined, read_inputs, runner, stats_json};
 use crate::{input, output};
 
-pub async fn run(ctx: &Ctx, args: TranslateArgs) -> Result<()> {
+pub(crate) async fn run(ctx: &Ctx, args: TranslateArgs) -> Result<()> {
     let glossary = match &args.glossary {
         Some(path) => {
             let text = input::read_text_file(path)?;

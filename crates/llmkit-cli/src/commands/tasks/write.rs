@@ -9,7 +9,7 @@ use crate::commands::tasks::{finish, runner, stats_json, templates_dir};
 use crate::error::CliError;
 use crate::output;
 
-pub async fn run(ctx: &Ctx, args: WriteArgs) -> Result<()> {
+pub(crate) async fn run(ctx: &Ctx, args: WriteArgs) -> Result<()> {
     let mut vars = Map::new();
     for kv in &args.vars {
         let Some((k, v)) = kv.split_once('=').filter(|(k, _)| !k.trim().is_empty()) else {

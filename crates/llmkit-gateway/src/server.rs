@@ -334,13 +334,10 @@ async fn chat(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let key = s.authorize(&headers)?;
-    labels.set(Some(&key.id), None);
-    let req: ChatCompletionRequest = parse_json(&headers, body)?;
-    labels.set(None, Some(&req.model));
-    if !key.allows(&req.model) {
-        return Err(ApiError::model_not_allowed(&req.model));
-    }
+    let (key, req): (_, ChatCompletionRequest) =
+        admit(&s, &labels, &headers, body, |r: &ChatCompletionRequest| {
+            r.model.as_str()
+        })?;
     let pipeline = s.pipeline(&key);
     if req.is_stream() {
         return stream_chat(&pipeline, req, started).await;
@@ -409,13 +406,10 @@ async fn embeddings(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let key = s.authorize(&headers)?;
-    labels.set(Some(&key.id), None);
-    let req: EmbeddingRequest = parse_json(&headers, body)?;
-    labels.set(None, Some(&req.model));
-    if !key.allows(&req.model) {
-        return Err(ApiError::model_not_allowed(&req.model));
-    }
+    let (key, req): (_, EmbeddingRequest) =
+        admit(&s, &labels, &headers, body, |r: &EmbeddingRequest| {
+            r.model.as_str()
+        })?;
     let resp = s
         .pipeline(&key)
         .embeddings(&req)
@@ -440,6 +434,26 @@ fn with_overhead(mut resp: Response, started: Instant, upstream: Duration) -> Re
 }
 
 /// Decodes a JSON body, with OpenAI's statuses: 413 over the limit, 400 otherwise.
+/// What every model route does first: the key is checked, the body parsed, the metrics
+/// labelled, and the model held against the key's scope.
+fn admit<T: serde::de::DeserializeOwned>(
+    s: &AppState,
+    labels: &Labels,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    model_of: impl Fn(&T) -> &str,
+) -> Result<(VirtualKey, T), ApiError> {
+    let key = s.authorize(headers)?;
+    labels.set(Some(&key.id), None);
+    let req: T = parse_json(headers, body)?;
+    let model = model_of(&req);
+    labels.set(None, Some(model));
+    if !key.allows(model) {
+        return Err(ApiError::model_not_allowed(model));
+    }
+    Ok((key, req))
+}
+
 fn parse_json<T: serde::de::DeserializeOwned>(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,

@@ -207,8 +207,8 @@ impl From<&GatewayError> for CliError {
     }
 }
 
-/// The first typed error in `err`'s chain, converted by its `From` impl above, and the
-/// message of that error alone (to tell context added above it).
+/// The first typed error in `err`'s chain, converted by its `From` impl above (its message
+/// alone: `main` adds the context written above it).
 ///
 /// This is the one place library errors become what the user sees: commands let them travel
 /// through `anyhow` with `?` (adding context where it helps), and `main` calls this.

@@ -312,6 +312,8 @@ const SUBCOMMANDS: &[&str] = &[
     "kb",
     "eval",
     "finetune",
+    "serve",
+    "keys",
     "summarize",
     "translate",
     "sentiment",

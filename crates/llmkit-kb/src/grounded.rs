@@ -31,7 +31,7 @@ pub fn grounded_messages(question: &str, hits: &[Hit], rules: Option<&str>) -> V
 }
 
 /// The system text of a grounded turn: the instructions, `rules`, and the sources numbered
-/// [1]..[k] with their path and location.
+/// `[1]`..`[k]` with their path and location.
 pub fn grounded_system(hits: &[Hit], rules: Option<&str>) -> String {
     let mut system = String::from(
         "Answer the user's question using ONLY the numbered sources below. Cite the sources \

@@ -7,6 +7,7 @@
 //! serves the local model and any API.
 
 mod error;
+mod fts;
 mod grounded;
 mod ingest;
 mod rules;

@@ -387,7 +387,7 @@ impl Kb {
         k: usize,
         budget: Option<usize>,
     ) -> Result<Vec<(i64, f32)>, KbError> {
-        let terms = fts_terms(query);
+        let terms = crate::fts::terms(query);
         if terms.is_empty() {
             return Ok(Vec::new());
         }
@@ -704,58 +704,12 @@ fn delete_source(conn: &Connection, source: &str) -> Result<usize, KbError> {
     Ok(conn.execute("DELETE FROM documents WHERE source = ?1", params![source])?)
 }
 
-/// Words common enough to add nothing but cost to a BM25 OR-query.
-const STOPWORDS: &[&str] = &[
-    "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "how",
-    "i", "in", "is", "it", "of", "on", "or", "the", "to", "what", "when", "where", "which", "who",
-    "why", "with", "you", "your",
-];
-
 /// The most rows a BM25 query ranks on a large knowledge base (see [`Kb::bm25_within`]).
 /// Measured by `benches/kb/run.sh` at 100k chunks: 5,000 rows keep BM25's p99 near 7 ms
 /// and find a question's own chunk in the top 10 for 44 of 50 questions (the full query:
 /// 48, at a p99 of 96 ms). A knowledge base this small or smaller always searches every
 /// term.
 pub const BM25_ROW_BUDGET: usize = 5_000;
-
-/// The query's words as quoted FTS5 terms (so no user text is read as FTS syntax), in
-/// order and without repeats; empty when only stopwords are left.
-fn fts_terms(query: &str) -> Vec<String> {
-    let lower = query.to_lowercase();
-    let mut terms: Vec<String> = Vec::new();
-    for w in lower
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty() && !STOPWORDS.contains(w))
-    {
-        terms.push(format!("\"{w}\""));
-        // An identifier typed without its separator ("e1042") also matches the indexed
-        // tokens of "E-1042": the phrase of its letter and digit runs.
-        let runs = alnum_runs(w);
-        if runs.len() > 1 {
-            terms.push(format!("\"{}\"", runs.join(" ")));
-        }
-    }
-    let mut seen = std::collections::HashSet::new();
-    terms.retain(|t| seen.insert(t.clone()));
-    terms
-}
-
-/// A word cut where letters meet digits: "kx5102" → ["kx", "5102"].
-fn alnum_runs(word: &str) -> Vec<&str> {
-    let mut runs = Vec::new();
-    let mut start = 0;
-    let mut prev: Option<bool> = None;
-    for (i, c) in word.char_indices() {
-        let digit = c.is_ascii_digit();
-        if prev.is_some_and(|p| p != digit) {
-            runs.push(&word[start..i]);
-            start = i;
-        }
-        prev = Some(digit);
-    }
-    runs.push(&word[start..]);
-    runs
-}
 
 fn to_blob(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
@@ -780,16 +734,6 @@ mod tests {
         for bad in ["", "../x", ".hidden", "a/b", "a b"] {
             assert!(matches!(Kb::path_for(d, bad), Err(KbError::BadName(_))));
         }
-    }
-
-    #[test]
-    fn fts_query_quotes_words() {
-        assert_eq!(fts_terms("What is \"NEAR\" OR x*?"), ["\"near\"", "\"x\""]);
-        assert!(fts_terms("the?").is_empty());
-        assert_eq!(
-            fts_terms("e1042 e1042 x"),
-            ["\"e1042\"", "\"e 1042\"", "\"x\""]
-        );
     }
 
     #[test]

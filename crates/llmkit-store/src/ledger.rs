@@ -8,13 +8,13 @@ use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::db::{Store, open_connection, write_with_retry};
 use crate::error::StoreError;
 
 /// One request as the ledger records it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LedgerRow {
     /// Unix time in seconds.
     pub ts: f64,

@@ -3,8 +3,8 @@
 //!
 //! A developer without the models (or tmux, or chromium) still gets a green suite, with the
 //! skips said on stderr; CI cannot pass that way: `scripts/test.sh` exports
-//! `LLMKIT_REQUIRE_MODELS=1` and `.ci/run` also exports `LLMKIT_REQUIRE_TOOLS=1`, which turn
-//! each skip into a panic naming what is missing.
+//! `LLMKIT_REQUIRE_MODELS=1` and `.ci/run` also exports `LLMKIT_REQUIRE_TOOLS=1` and
+//! `LLMKIT_REQUIRE_SERVICES=1`, which turn each skip into a panic naming what is missing.
 
 use std::ffi::OsStr;
 use std::panic::Location;
@@ -20,6 +20,25 @@ pub const REQUIRE_MODELS_VAR: &str = "LLMKIT_REQUIRE_MODELS";
 /// Set to `1` to make a missing external tool (tmux, chromium) fail the test instead of
 /// skipping it.
 pub const REQUIRE_TOOLS_VAR: &str = "LLMKIT_REQUIRE_TOOLS";
+
+/// Set to `1` to make a missing service (PostgreSQL, Redis: `scripts/services.sh`) fail the
+/// test instead of skipping it. `.ci/run` sets it.
+pub const REQUIRE_SERVICES_VAR: &str = "LLMKIT_REQUIRE_SERVICES";
+
+/// The URL of a test service from the env var `var` (`LLMKIT_TEST_POSTGRES_URL`,
+/// `LLMKIT_TEST_REDIS_URL`, which `scripts/services.sh` prints). When it is unset: panics
+/// if `LLMKIT_REQUIRE_SERVICES=1`, else prints a `SKIP` line and returns `None`.
+#[track_caller]
+pub fn require_service(var: &str) -> Option<String> {
+    if let Some(url) = std::env::var(var).ok().filter(|u| !u.is_empty()) {
+        return Some(url);
+    }
+    skip_or_fail(
+        REQUIRE_SERVICES_VAR,
+        &format!("{var} is not set (run: eval \"$(bash scripts/services.sh)\")"),
+    );
+    None
+}
 
 /// The models directory: `$LLMKIT_MODELS_DIR`, else `<workspace>/models`.
 pub fn models_dir() -> PathBuf {

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-libraries=(types client store tasks accounting batch eval kb gateway testkit)
+libraries=(types client store tasks accounting batch eval kb gateway cluster testkit)
 failed=0
 
 # `cargo tree -e normal` follows only normal dependencies (no dev or build ones), with each

@@ -8,8 +8,10 @@
 //! other. The CLI and the gateway plug it into their pipelines. This crate never reads the
 //! environment or prints: the caller passes an [`AccountingConfig`].
 
+mod backing;
 mod estimate;
 mod step;
 
+pub use backing::{Backing, BackingError};
 pub use estimate::{Estimate, estimate_cost, estimate_embedding_cost, is_local};
 pub use step::{AccountingConfig, CachePolicy, DEFAULT_CACHE_TTL_SECS, StoreAccounting};

@@ -9,6 +9,7 @@ use llmkit_types::{ChatCompletionRequest, ChatCompletionResponse, EmbeddingReque
 
 use llmkit_store::{Budgets, LedgerRow, Reservation, Store, cache_key, now_secs};
 
+use crate::backing::Backing;
 use crate::estimate::{Estimate, estimate_cost, estimate_embedding_cost, is_local};
 
 /// How long a cached response stays valid unless the config says otherwise: 7 days.
@@ -62,9 +63,10 @@ impl AccountingConfig {
     }
 }
 
-/// Cache, budgets and ledger over a [`Store`].
+/// Cache, budgets and ledger over a [`Backing`]: the SQLite [`Store`], or the gateway's
+/// shared state.
 pub struct StoreAccounting {
-    store: Arc<Store>,
+    store: Arc<dyn Backing>,
     cfg: AccountingConfig,
     state: Mutex<Invocation>,
 }
@@ -86,15 +88,16 @@ impl Invocation {
 
 impl StoreAccounting {
     pub fn new(store: Arc<Store>, cfg: AccountingConfig) -> Self {
+        Self::with_backing(store, cfg)
+    }
+
+    /// The accounting step over another backing store.
+    pub fn with_backing(store: Arc<dyn Backing>, cfg: AccountingConfig) -> Self {
         Self {
             store,
             cfg,
             state: Mutex::new(Invocation::default()),
         }
-    }
-
-    pub fn store(&self) -> &Arc<Store> {
-        &self.store
     }
 
     /// What this invocation has spent so far (settled requests).
@@ -134,51 +137,59 @@ impl StoreAccounting {
         }
     }
 
-    /// Holds `estimate` against `--max-cost` and the stored budgets, or refuses.
+    /// Holds `estimate` against `--max-cost` and the stored budgets, or refuses. The state
+    /// lock is not held while the store reserves: a shared store waits on the network, and
+    /// other requests of this step must not wait (or block their threads) meanwhile.
     // The `Accounting` trait's error type, returned as is by both reserve methods.
     #[allow(clippy::result_large_err)]
     fn reserve_estimate(&self, estimate: f64) -> Result<u64, ClientError> {
-        let mut state = self.lock();
-        if let Some(limit) = self.cfg.max_cost_usd {
-            let committed = state.spent + state.outstanding();
-            if committed + estimate > limit {
-                return Err(ClientError::BudgetExceeded {
-                    spent: committed,
-                    limit,
-                    period: "invocation".into(),
-                });
-            }
-        }
-        let mut reservation = None;
-        if !self.cfg.budgets.is_empty() && estimate > 0.0 {
-            match self.store.reserve_scoped(
-                self.cfg.budget_scope.as_deref(),
-                &self.cfg.budgets,
-                estimate,
-            ) {
-                Ok(Reservation::Granted(id)) => reservation = Some(id),
-                Ok(Reservation::Refused {
-                    period,
-                    spent,
-                    limit,
-                }) => {
+        let ticket = {
+            let mut state = self.lock();
+            if let Some(limit) = self.cfg.max_cost_usd {
+                let committed = state.spent + state.outstanding();
+                if committed + estimate > limit {
                     return Err(ClientError::BudgetExceeded {
-                        spent,
+                        spent: committed,
                         limit,
-                        period: period.into(),
-                    });
-                }
-                Err(e) => {
-                    return Err(ClientError::Accounting {
-                        source: Box::new(e),
+                        period: "invocation".into(),
                     });
                 }
             }
+            state.next_ticket += 1;
+            let ticket = state.next_ticket;
+            // Outstanding from now on, so concurrent requests count it against --max-cost.
+            state.open.insert(ticket, (estimate, None));
+            ticket
+        };
+        if self.cfg.budgets.is_empty() || estimate <= 0.0 {
+            return Ok(ticket);
         }
-        state.next_ticket += 1;
-        let ticket = state.next_ticket;
-        state.open.insert(ticket, (estimate, reservation));
-        Ok(ticket)
+        let refused = |e: ClientError| {
+            self.lock().open.remove(&ticket);
+            Err(e)
+        };
+        match self.store.reserve(
+            self.cfg.budget_scope.as_deref(),
+            &self.cfg.budgets,
+            estimate,
+        ) {
+            Ok(Reservation::Granted(id)) => {
+                if let Some(open) = self.lock().open.get_mut(&ticket) {
+                    open.1 = Some(id);
+                }
+                Ok(ticket)
+            }
+            Ok(Reservation::Refused {
+                period,
+                spent,
+                limit,
+            }) => refused(ClientError::BudgetExceeded {
+                spent,
+                limit,
+                period: period.into(),
+            }),
+            Err(source) => refused(ClientError::Accounting { source }),
+        }
     }
 
     /// The actual cost of a finished request: `Some(0)` for cache hits and local models,
@@ -207,16 +218,13 @@ impl Accounting for StoreAccounting {
         }
         self.store
             .cache_lookup(&cache_key(req), self.cfg.cache_ttl_secs)
-            .ok()
-            .flatten()
     }
 
     fn cache_put(&self, req: &ChatCompletionRequest, resp: &ChatCompletionResponse) {
         if !self.cacheable(req) || resp.choices.is_empty() {
             return;
         }
-        // A failed cache write only costs a future cache miss.
-        let _ = self.store.cache_store(&cache_key(req), &req.model, resp);
+        self.store.cache_store(&cache_key(req), &req.model, resp);
     }
 
     fn reserve(

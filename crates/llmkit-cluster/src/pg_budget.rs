@@ -24,10 +24,37 @@ pub struct Periods {
 }
 
 impl Periods {
+    /// The UTC day and month of `unix_secs`. Replicas may run in different time zones, so
+    /// shared budgets count UTC calendar periods.
+    pub fn utc(unix_secs: f64) -> Self {
+        let days = (unix_secs / 86_400.0).floor() as i64;
+        let (y, m, d) = civil_from_days(days);
+        Self {
+            day: format!("{y:04}-{m:02}-{d:02}"),
+            month: format!("{y:04}-{m:02}"),
+        }
+    }
+
     /// The period keys in lock order.
     pub(crate) fn keys(&self) -> [String; 2] {
         [format!("day:{}", self.day), format!("month:{}", self.month)]
     }
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`). Written out because no date crate is otherwise needed here and this
+/// is the one conversion the budgets make.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
 }
 
 /// Spending limits in USD for one scope.
@@ -216,5 +243,18 @@ mod tests {
         };
         let k = p.keys();
         assert!(k[0] < k[1], "day rows are locked before month rows");
+    }
+
+    #[test]
+    fn utc_periods() {
+        let p = Periods::utc(0.0);
+        assert_eq!(
+            (p.day.as_str(), p.month.as_str()),
+            ("1970-01-01", "1970-01")
+        );
+        // 2026-12-06T20:35:43Z, and the last second of a leap day.
+        assert_eq!(Periods::utc(1_796_589_343.0).day, "2026-12-06");
+        assert_eq!(Periods::utc(951_868_799.0).day, "2000-02-29");
+        assert_eq!(Periods::utc(951_868_800.0).month, "2000-03");
     }
 }

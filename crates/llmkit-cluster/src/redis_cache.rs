@@ -44,4 +44,14 @@ impl RedisCache {
             .await
             .map_err(ClusterError::from_redis)
     }
+
+    /// Whether Redis answers (`/readyz`).
+    pub async fn ping(&self) -> Result<(), ClusterError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map_err(ClusterError::from_redis)?;
+        Ok(())
+    }
 }

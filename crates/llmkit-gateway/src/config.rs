@@ -8,6 +8,8 @@ use llmkit_accounting::AccountingConfig;
 use llmkit_client::ClientConfig;
 use llmkit_store::Store;
 
+use crate::cluster::ClusterSettings;
+
 /// The default request body limit: 4 MiB, room for long prompts and embedding batches.
 pub(crate) const DEFAULT_BODY_LIMIT: usize = 4 * 1024 * 1024;
 
@@ -28,6 +30,9 @@ pub struct GatewayConfig {
     pub header_timeout: Duration,
     /// How long a shutdown waits for in-flight requests and streams.
     pub shutdown_grace: Duration,
+    /// Keys, budgets and the ledger in PostgreSQL (and the cache and key changes in
+    /// Redis), shared with other replicas, instead of `store`.
+    pub cluster: Option<ClusterSettings>,
 }
 
 impl GatewayConfig {
@@ -45,6 +50,7 @@ impl GatewayConfig {
             body_limit: DEFAULT_BODY_LIMIT,
             header_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(30),
+            cluster: None,
         }
     }
 }

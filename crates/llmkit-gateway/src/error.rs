@@ -30,6 +30,14 @@ pub enum GatewayError {
     #[error("no live key with id `{0}`")]
     UnknownKey(String),
 
+    /// PostgreSQL or Redis (the replicas' shared state) failed.
+    #[error(transparent)]
+    Cluster(#[from] llmkit_cluster::ClusterError),
+
+    /// The shared state needs Tokio's multi-threaded runtime.
+    #[error("the gateway's shared store needs the multi-threaded Tokio runtime")]
+    Runtime,
+
     /// A key's settings are unusable.
     #[error("invalid key settings: {0}")]
     InvalidKey(String),
@@ -51,6 +59,10 @@ impl GatewayError {
             ),
             Self::Client(e) => e.hint(),
             Self::Store(e) => e.hint(),
+            Self::Cluster(e) => e.hint(),
+            Self::Runtime => Some(
+                "build the runtime with tokio::runtime::Builder::new_multi_thread()".to_string(),
+            ),
             Self::UnknownKey(_) => Some("`llmkit keys list` shows the keys".to_string()),
             Self::InvalidKey(_) => Some(
                 "names must not be empty; budgets are positive USD amounts".to_string(),
@@ -60,6 +72,11 @@ impl GatewayError {
 
     /// True when the user's input is at fault (not a run-time failure).
     pub fn is_usage(&self) -> bool {
-        matches!(self, Self::UnknownKey(_) | Self::InvalidKey(_))
+        matches!(
+            self,
+            Self::UnknownKey(_)
+                | Self::InvalidKey(_)
+                | Self::Cluster(llmkit_cluster::ClusterError::BadUrl { .. })
+        )
     }
 }

@@ -33,6 +33,13 @@ pub fn create_key(
     store: &Store,
     spec: &NewKey,
 ) -> Result<(VirtualKey, SecretString), GatewayError> {
+    let (key, secret) = new_key(spec)?;
+    store.key_insert(&key, &hash(secret.expose_secret()))?;
+    Ok((key, secret))
+}
+
+/// A new key record and its secret, checked but not stored yet.
+pub(crate) fn new_key(spec: &NewKey) -> Result<(VirtualKey, SecretString), GatewayError> {
     if spec.name.trim().is_empty() {
         return Err(GatewayError::InvalidKey("the name is empty".into()));
     }
@@ -56,7 +63,6 @@ pub fn create_key(
         expires: spec.expires_in_secs.map(|s| now + s),
         revoked: None,
     };
-    store.key_insert(&key, &hash(secret.expose_secret()))?;
     Ok((key, secret))
 }
 
@@ -89,9 +95,19 @@ pub(crate) enum Refusal {
 }
 
 /// The key behind a presented secret, if it is genuine and live.
+#[cfg(test)]
 pub(crate) fn authenticate(store: &Store, presented: &str) -> Result<VirtualKey, AuthError> {
     let id = parse_id(presented).ok_or(AuthError::Refused(Refusal::Malformed))?;
-    let Some((key, stored)) = store.key_get(id).map_err(|_| AuthError::Store)? else {
+    let found = store.key_get(id).map_err(|_| AuthError::Store)?;
+    verify(presented, found)
+}
+
+/// Checks a presented secret against the record its id names (`None`: no such key).
+pub(crate) fn verify(
+    presented: &str,
+    found: Option<(VirtualKey, Vec<u8>)>,
+) -> Result<VirtualKey, AuthError> {
+    let Some((key, stored)) = found else {
         return Err(AuthError::Refused(Refusal::Unknown));
     };
     if !constant_time_eq(&hash(presented), &stored) {
@@ -114,7 +130,7 @@ pub(crate) enum AuthError {
     Store,
 }
 
-fn secret_for(id: &str) -> SecretString {
+pub(crate) fn secret_for(id: &str) -> SecretString {
     SecretString::from(format!(
         "{PREFIX}{id}-{}",
         hex(&random::<{ SECRET_HEX / 2 }>())
@@ -122,14 +138,14 @@ fn secret_for(id: &str) -> SecretString {
 }
 
 /// The public id inside a well-formed key.
-fn parse_id(presented: &str) -> Option<&str> {
+pub(crate) fn parse_id(presented: &str) -> Option<&str> {
     let rest = presented.strip_prefix(PREFIX)?;
     let (id, secret) = rest.split_once('-')?;
     let hex_of = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
     (hex_of(id, ID_HEX) && hex_of(secret, SECRET_HEX)).then_some(id)
 }
 
-fn hash(secret: &str) -> [u8; 32] {
+pub(crate) fn hash(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 

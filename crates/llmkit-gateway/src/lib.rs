@@ -15,12 +15,14 @@
 // so their size does not matter.
 #![allow(clippy::result_large_err)]
 
+mod cluster;
 mod config;
 mod error;
 mod keys;
 mod metrics;
 mod server;
 
+pub use cluster::{ClusterAdmin, ClusterSettings};
 pub use config::GatewayConfig;
 pub use error::GatewayError;
 pub use keys::{NewKey, create_key, revoke_key, rotate_key};

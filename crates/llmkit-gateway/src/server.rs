@@ -24,14 +24,16 @@ use llmkit_types::{ChatCompletionRequest, EmbeddingRequest};
 use serde_json::json;
 use tokio::net::TcpListener;
 
+use crate::cluster::{Cluster, ClusterBacking};
 use crate::config::GatewayConfig;
 use crate::error::GatewayError;
-use crate::keys::{AuthError, Refusal, authenticate};
+use crate::keys::{AuthError, Refusal, parse_id, verify};
 use crate::metrics::{Metered, Metrics};
 
 /// A bound gateway, ready to [`run`](Gateway::run).
 pub struct Gateway {
     listener: TcpListener,
+    cluster: Option<Arc<Cluster>>,
     router: Router,
     header_timeout: Duration,
     shutdown_grace: Duration,
@@ -48,8 +50,13 @@ impl Gateway {
                     addr: cfg.listen,
                     source,
                 })?;
+        let cluster = match &cfg.cluster {
+            Some(c) => Some(Cluster::connect(c).await?),
+            None => None,
+        };
         let state = Arc::new(Shared {
             backend,
+            cluster: cluster.clone(),
             store: Arc::clone(&cfg.store),
             accounting: cfg.accounting.clone(),
             per_key: Mutex::new(HashMap::new()),
@@ -57,6 +64,7 @@ impl Gateway {
         });
         Ok(Self {
             listener,
+            cluster,
             router: router(state, cfg.body_limit),
             header_timeout: cfg.header_timeout,
             shutdown_grace: cfg.shutdown_grace,
@@ -107,6 +115,9 @@ impl Gateway {
             () = graceful.shutdown() => {}
             () = tokio::time::sleep(self.shutdown_grace) => {}
         }
+        if let Some(c) = &self.cluster {
+            c.flush().await;
+        }
         Ok(())
     }
 }
@@ -114,6 +125,8 @@ impl Gateway {
 /// What every handler shares.
 struct Shared {
     backend: Backend,
+    /// The replicas' shared state; `None` on one node (the SQLite `store`).
+    cluster: Option<Arc<Cluster>>,
     store: Arc<Store>,
     accounting: AccountingConfig,
     /// One accounting step per key, so its budget and scope live as long as the process.
@@ -160,7 +173,12 @@ impl Shared {
                     ..self.accounting.clone()
                 };
                 let catalog = cfg.catalog.clone();
-                let inner = Arc::new(StoreAccounting::new(Arc::clone(&self.store), cfg));
+                let inner = Arc::new(match &self.cluster {
+                    Some(c) => {
+                        StoreAccounting::with_backing(Arc::new(ClusterBacking(Arc::clone(c))), cfg)
+                    }
+                    None => StoreAccounting::new(Arc::clone(&self.store), cfg),
+                });
                 Arc::new(Metered {
                     inner,
                     key: key.id.clone(),
@@ -178,7 +196,7 @@ impl Shared {
     }
 
     /// The caller's key from `Authorization: Bearer ...`, checked against the store.
-    fn authorize(&self, headers: &HeaderMap) -> Result<VirtualKey, ApiError> {
+    async fn authorize(&self, headers: &HeaderMap) -> Result<VirtualKey, ApiError> {
         let presented = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -196,7 +214,7 @@ impl Shared {
             )
             .refused("auth"));
         };
-        match authenticate(&self.store, presented) {
+        match self.authenticate(presented).await {
             Ok(key) => Ok(key),
             Err(AuthError::Refused(why)) => {
                 let message = match why {
@@ -216,6 +234,18 @@ impl Shared {
                 "The gateway's key store is unavailable.",
             )),
         }
+    }
+}
+
+impl Shared {
+    /// The key behind a presented secret, from the shared store or the local one.
+    async fn authenticate(&self, presented: &str) -> Result<VirtualKey, AuthError> {
+        let id = parse_id(presented).ok_or(AuthError::Refused(Refusal::Malformed))?;
+        let found = match &self.cluster {
+            Some(c) => c.key(id).await.map_err(|_| AuthError::Store)?,
+            None => self.store.key_get(id).map_err(|_| AuthError::Store)?,
+        };
+        verify(presented, found)
     }
 }
 
@@ -275,8 +305,18 @@ async fn healthz() -> impl IntoResponse {
     axum::Json(json!({"status": "ok"}))
 }
 
-/// Ready when the store answers (the keys and the ledger live there).
+/// Ready when the store answers (the keys and the ledger live there). With shared state it
+/// reports PostgreSQL, Redis and the ledger spool, and is 503 while PostgreSQL is down.
 async fn readyz(State(s): State<AppState>) -> Response {
+    if let Some(c) = &s.cluster {
+        let (ready, body) = c.readiness().await;
+        let status = if ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        return (status, axum::Json(body)).into_response();
+    }
     match s.store.schema_version() {
         Ok(_) => axum::Json(json!({"status": "ready"})).into_response(),
         Err(_) => ApiError::new(
@@ -311,7 +351,7 @@ async fn models(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let key = s.authorize(&headers)?;
+    let key = s.authorize(&headers).await?;
     labels.set(Some(&key.id), None);
     let resp = s
         .backend
@@ -337,7 +377,8 @@ async fn chat(
     let (key, req): (_, ChatCompletionRequest) =
         admit(&s, &labels, &headers, body, |r: &ChatCompletionRequest| {
             r.model.as_str()
-        })?;
+        })
+        .await?;
     let pipeline = s.pipeline(&key);
     if req.is_stream() {
         return stream_chat(&pipeline, req, started).await;
@@ -409,7 +450,8 @@ async fn embeddings(
     let (key, req): (_, EmbeddingRequest) =
         admit(&s, &labels, &headers, body, |r: &EmbeddingRequest| {
             r.model.as_str()
-        })?;
+        })
+        .await?;
     let resp = s
         .pipeline(&key)
         .embeddings(&req)
@@ -436,14 +478,14 @@ fn with_overhead(mut resp: Response, started: Instant, upstream: Duration) -> Re
 /// Decodes a JSON body, with OpenAI's statuses: 413 over the limit, 400 otherwise.
 /// What every model route does first: the key is checked, the body parsed, the metrics
 /// labelled, and the model held against the key's scope.
-fn admit<T: serde::de::DeserializeOwned>(
+async fn admit<T: serde::de::DeserializeOwned>(
     s: &AppState,
     labels: &Labels,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     model_of: impl Fn(&T) -> &str,
 ) -> Result<(VirtualKey, T), ApiError> {
-    let key = s.authorize(headers)?;
+    let key = s.authorize(headers).await?;
     labels.set(Some(&key.id), None);
     let req: T = parse_json(headers, body)?;
     let model = model_of(&req);

@@ -123,7 +123,7 @@ async fn unpriced_models_are_refused_under_a_budget() {
 }
 
 /// The total tokens of a whole answer, or of the usage chunk of a stream.
-fn usage_in(text: &str) -> u64 {
+pub(crate) fn usage_in(text: &str) -> u64 {
     let total = |v: &Value| {
         v["usage"]["prompt_tokens"].as_u64().unwrap_or(0)
             + v["usage"]["completion_tokens"].as_u64().unwrap_or(0)

@@ -1,0 +1,358 @@
+//! The replicas' shared state plugged into the gateway (`[gateway] store = "postgres://..."`):
+//! keys read from PostgreSQL through a short-lived cache that revocations over Redis clear,
+//! budgets and the ledger in PostgreSQL as the accounting step's [`Backing`], the response
+//! cache in Redis, and what `/readyz` says about each.
+//!
+//! Degraded modes: with PostgreSQL down, keys already cached keep authenticating, requests
+//! that need a reservation (keys with a budget) are refused with 503, and ledger rows go to
+//! the local spool until it is back. With Redis down the response cache is bypassed and
+//! key changes reach this replica within the key-cache TTL instead of at once.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use llmkit_accounting::{Backing, BackingError};
+use llmkit_cluster::{
+    KeyEvent, LedgerEntry, LedgerWriter, PeriodLimits, Periods, PgOptions, PgReservation, PgStore,
+    RedisCache, Revocations, Spool,
+};
+use llmkit_store::{Budgets, LedgerRow, Reservation, VirtualKey, now_secs};
+use llmkit_types::ChatCompletionResponse;
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use tokio::runtime::{Handle, RuntimeFlavor};
+
+use crate::error::GatewayError;
+use crate::keys::{NewKey, hash, new_key, secret_for};
+
+/// Where the shared state lives, resolved by the caller.
+#[derive(Clone)]
+pub struct ClusterSettings {
+    /// `postgres://...`: keys, reservations and the ledger.
+    pub store_url: SecretString,
+    /// `redis://...`: the response cache and key-change fan-out (optional).
+    pub redis_url: Option<SecretString>,
+    /// The local file ledger rows wait in while PostgreSQL is down.
+    pub spool_path: PathBuf,
+    /// How long a replica trusts a key it read, when no change message arrives.
+    pub key_cache_ttl: Duration,
+    /// The wait for a connection or an answer before a service counts as down.
+    pub timeout: Duration,
+    pub max_connections: usize,
+}
+
+impl std::fmt::Debug for ClusterSettings {
+    // The URLs may hold passwords.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterSettings")
+            .field("spool_path", &self.spool_path)
+            .field("key_cache_ttl", &self.key_cache_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClusterSettings {
+    pub fn new(store_url: SecretString, spool_path: PathBuf) -> Self {
+        Self {
+            store_url,
+            redis_url: None,
+            spool_path,
+            key_cache_ttl: Duration::from_secs(5),
+            timeout: Duration::from_secs(2),
+            max_connections: 16,
+        }
+    }
+}
+
+type KeyRecord = Option<(VirtualKey, Vec<u8>)>;
+
+/// The connected shared state of one replica.
+pub(crate) struct Cluster {
+    pub(crate) pg: PgStore,
+    pub(crate) writer: LedgerWriter,
+    cache: Option<RedisCache>,
+    redis: Option<Revocations>,
+    keys: Mutex<HashMap<String, (KeyRecord, Instant)>>,
+    key_ttl: Duration,
+    handle: Handle,
+}
+
+impl Cluster {
+    /// Connects PostgreSQL (migrating it) and Redis, starts the ledger writer and the
+    /// key-change subscriber. Needs the multi-threaded Tokio runtime: the accounting step
+    /// is synchronous and waits for PostgreSQL with `block_in_place`.
+    pub(crate) async fn connect(s: &ClusterSettings) -> Result<Arc<Self>, GatewayError> {
+        let handle = Handle::current();
+        if handle.runtime_flavor() != RuntimeFlavor::MultiThread {
+            return Err(GatewayError::Runtime);
+        }
+        let pg = PgStore::connect(
+            s.store_url.expose_secret(),
+            &PgOptions {
+                max_connections: s.max_connections,
+                timeout: s.timeout,
+            },
+        )
+        .await?;
+        let writer = LedgerWriter::spawn(
+            pg.clone(),
+            Spool::new(&s.spool_path),
+            Duration::from_millis(500),
+        );
+        let (cache, redis) = match &s.redis_url {
+            Some(url) => (
+                Some(RedisCache::connect(url.expose_secret(), s.timeout).await?),
+                Some(Revocations::connect(url.expose_secret(), s.timeout).await?),
+            ),
+            None => (None, None),
+        };
+        let cluster = Arc::new(Self {
+            pg,
+            writer,
+            cache,
+            redis,
+            keys: Mutex::new(HashMap::new()),
+            key_ttl: s.key_cache_ttl,
+            handle,
+        });
+        if let Some(r) = &cluster.redis {
+            let mut events = r.subscribe(Duration::from_millis(500));
+            let weak = Arc::downgrade(&cluster);
+            tokio::spawn(async move {
+                while let Some(ev) = events.recv().await {
+                    let Some(c) = weak.upgrade() else { return };
+                    c.forget(&ev);
+                }
+            });
+        }
+        Ok(cluster)
+    }
+
+    fn key_cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, (KeyRecord, Instant)>> {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn forget(&self, ev: &KeyEvent) {
+        match ev {
+            KeyEvent::Revoked { id } | KeyEvent::Changed { id } => {
+                self.key_cache().remove(id);
+            }
+            KeyEvent::Resync => self.key_cache().clear(),
+        }
+    }
+
+    /// A key and its hash by id: from the cache while it is younger than the TTL, else
+    /// from PostgreSQL. While PostgreSQL is down, a cached key is still used.
+    pub(crate) async fn key(&self, id: &str) -> Result<KeyRecord, llmkit_cluster::ClusterError> {
+        let cached = self.key_cache().get(id).cloned();
+        if let Some((rec, at)) = &cached
+            && at.elapsed() < self.key_ttl
+        {
+            return Ok(rec.clone());
+        }
+        match self.pg.key_get(id).await {
+            Ok(rec) => {
+                self.key_cache()
+                    .insert(id.to_string(), (rec.clone(), Instant::now()));
+                Ok(rec)
+            }
+            Err(e) if e.is_unavailable() => match cached {
+                Some((rec, _)) => Ok(rec),
+                None => Err(e),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    /// What `/readyz` reports, and whether the replica can take requests (PostgreSQL up).
+    pub(crate) async fn readiness(&self) -> (bool, serde_json::Value) {
+        let pg = self.pg.schema_version().await;
+        let redis = match &self.cache {
+            Some(c) => Some(c.ping().await),
+            None => None,
+        };
+        let health = self.writer.health();
+        let state = |r: Result<(), &llmkit_cluster::ClusterError>| match r {
+            Ok(()) => json!("ok"),
+            Err(e) => json!(format!("down: {e}")),
+        };
+        let ready = pg.is_ok();
+        let degraded = !ready || redis.as_ref().is_some_and(Result::is_err) || health.spooled > 0;
+        let status = match (ready, degraded) {
+            (false, _) => "unavailable",
+            (true, true) => "degraded",
+            (true, false) => "ready",
+        };
+        (
+            ready,
+            json!({
+                "status": status,
+                "store": "postgres",
+                "postgres": state(pg.as_ref().map(|_| ())),
+                "redis": redis.as_ref().map_or(json!("not configured"), |r| state(r.as_ref().copied())),
+                "ledger_spooled": health.spooled,
+                "ledger_written": health.written,
+                "reservations": if ready { "accepted" } else { "refused (503)" },
+                "cache": match &redis { Some(Ok(())) => "redis", Some(Err(_)) => "bypassed", None => "off" },
+            }),
+        )
+    }
+
+    /// Waits for queued ledger rows (on shutdown).
+    pub(crate) async fn flush(&self) {
+        self.writer.flush().await;
+    }
+
+    /// Runs `fut` to completion from the synchronous accounting step.
+    fn block_on<F: std::future::Future>(&self, fut: F) -> F::Output {
+        tokio::task::block_in_place(|| self.handle.block_on(fut))
+    }
+}
+
+/// The accounting step's persistence over the shared state.
+pub(crate) struct ClusterBacking(pub(crate) Arc<Cluster>);
+
+fn request_id() -> String {
+    let mut b = [0u8; 16];
+    rand::rng().fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl Backing for ClusterBacking {
+    fn reserve(
+        &self,
+        scope: Option<&str>,
+        budgets: &Budgets,
+        estimate_usd: f64,
+    ) -> Result<Reservation, BackingError> {
+        let now = now_secs();
+        let limits = PeriodLimits {
+            daily_usd: budgets.daily_usd,
+            monthly_usd: budgets.monthly_usd,
+        };
+        let scope = scope.unwrap_or("*");
+        let r = self
+            .0
+            .block_on(
+                self.0
+                    .pg
+                    .reserve(scope, &Periods::utc(now), &limits, estimate_usd, now),
+            )
+            .map_err(|e| Box::new(e) as BackingError)?;
+        Ok(match r {
+            PgReservation::Granted(id) => Reservation::Granted(id),
+            PgReservation::Refused {
+                period,
+                spent,
+                limit,
+            } => Reservation::Refused {
+                period,
+                spent,
+                limit,
+            },
+        })
+    }
+
+    fn record(&self, row: LedgerRow) {
+        self.0.writer.record(LedgerEntry {
+            request_id: request_id(),
+            scope: row.profile.clone(),
+            periods: Periods::utc(row.ts),
+            reservation: row.reservation,
+            row,
+        });
+    }
+
+    fn cache_lookup(&self, key: &str, _ttl_secs: f64) -> Option<ChatCompletionResponse> {
+        // Redis expires entries itself (the TTL is set when they are stored).
+        let cache = self.0.cache.as_ref()?;
+        let bytes = self.0.block_on(cache.get(key)).ok()??;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    fn cache_store(&self, key: &str, _model: &str, resp: &ChatCompletionResponse) {
+        let Some(cache) = self.0.cache.clone() else {
+            return;
+        };
+        let Ok(bytes) = serde_json::to_vec(resp) else {
+            return;
+        };
+        let key = key.to_string();
+        // Off the request path; a failed write only costs a later miss.
+        self.0.handle.spawn(async move {
+            let _ = cache
+                .put(&key, &bytes, Duration::from_secs(7 * 86_400))
+                .await;
+        });
+    }
+}
+
+/// `llmkit keys` over the shared store: the same records and secrets as on one node, and
+/// every change announced to the replicas.
+pub struct ClusterAdmin {
+    pg: PgStore,
+    redis: Option<Revocations>,
+}
+
+impl ClusterAdmin {
+    pub async fn connect(s: &ClusterSettings) -> Result<Self, GatewayError> {
+        let pg = PgStore::connect(
+            s.store_url.expose_secret(),
+            &PgOptions {
+                max_connections: 2,
+                timeout: s.timeout,
+            },
+        )
+        .await?;
+        let redis = match &s.redis_url {
+            Some(url) => Some(Revocations::connect(url.expose_secret(), s.timeout).await?),
+            None => None,
+        };
+        Ok(Self { pg, redis })
+    }
+
+    async fn announce(&self, ev: KeyEvent) {
+        // A lost message is covered by the replicas' key-cache TTL.
+        if let Some(r) = &self.redis {
+            let _ = r.publish(&ev).await;
+        }
+    }
+
+    pub async fn create(&self, spec: &NewKey) -> Result<(VirtualKey, SecretString), GatewayError> {
+        let (key, secret) = new_key(spec)?;
+        self.pg
+            .key_insert(&key, &hash(secret.expose_secret()))
+            .await?;
+        Ok((key, secret))
+    }
+
+    pub async fn list(&self) -> Result<Vec<VirtualKey>, GatewayError> {
+        Ok(self.pg.key_list().await?)
+    }
+
+    pub async fn revoke(&self, id: &str) -> Result<(), GatewayError> {
+        if !self.pg.key_revoke(id, now_secs()).await? {
+            return Err(GatewayError::UnknownKey(id.to_string()));
+        }
+        self.announce(KeyEvent::Revoked { id: id.to_string() })
+            .await;
+        Ok(())
+    }
+
+    pub async fn rotate(&self, id: &str) -> Result<SecretString, GatewayError> {
+        let secret = secret_for(id);
+        if !self
+            .pg
+            .key_rotate(id, &hash(secret.expose_secret()))
+            .await?
+        {
+            return Err(GatewayError::UnknownKey(id.to_string()));
+        }
+        self.announce(KeyEvent::Changed { id: id.to_string() })
+            .await;
+        Ok(secret)
+    }
+}

@@ -1,0 +1,392 @@
+//! Two gateway replicas on one PostgreSQL and one Redis (`scripts/services.sh`): one budget
+//! across both under 32 concurrent clients, one ledger equal to what the upstream served,
+//! and a key revoked on one side refused by the other within a second, with and without
+//! the pub/sub message.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use llmkit_accounting::{AccountingConfig, Estimate, estimate_cost};
+use llmkit_client::{ClientConfig, ModelCatalog};
+use llmkit_cluster::{Periods, PgOptions, PgStore, UsageQuery};
+use llmkit_gateway::{ClusterAdmin, ClusterSettings, Gateway, GatewayConfig, NewKey};
+use llmkit_store::Store;
+use llmkit_testkit::fixtures::require_service;
+use llmkit_testkit::{MockConfig, MockServer};
+use llmkit_types::{ChatCompletionRequest, ChatMessage};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+
+use crate::budget::usage_in;
+use crate::{UPSTREAM_KEY, client, error_of};
+
+struct Replica {
+    addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Replica {
+    async fn start(
+        mock: &MockServer,
+        dir: &std::path::Path,
+        name: &str,
+        shared: ClusterSettings,
+    ) -> Self {
+        let store = Arc::new(Store::open(&dir.join(format!("{name}.db"))).unwrap());
+        let upstream = ClientConfig::new(format!("{}/v1", mock.url()))
+            .api_key(UPSTREAM_KEY)
+            .max_retries(0);
+        let mut cfg = GatewayConfig::new(
+            "127.0.0.1:0".parse().unwrap(),
+            upstream,
+            store,
+            AccountingConfig::new(ModelCatalog::builtin()),
+        );
+        cfg.cluster = Some(shared);
+        let gateway = Gateway::bind(cfg).await.unwrap();
+        let addr = gateway.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            gateway
+                .run(async move {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        Self { addr, stop, task }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Stops it; the ledger writer is flushed first.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(20), self.task)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
+fn settings(
+    pg: &str,
+    redis: Option<&str>,
+    spool: std::path::PathBuf,
+    ttl: Duration,
+) -> ClusterSettings {
+    let mut s = ClusterSettings::new(SecretString::from(pg.to_string()), spool);
+    s.redis_url = redis.map(|r| SecretString::from(r.to_string()));
+    s.key_cache_ttl = ttl;
+    s
+}
+
+async fn chat(url: String, key: &str, body: &Value) -> (u16, String) {
+    let r = client()
+        .post(url)
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_hold_one_budget_and_write_one_ledger() {
+    let Some(pg) = require_service("LLMKIT_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let Some(redis) = require_service("LLMKIT_TEST_REDIS_URL") else {
+        return;
+    };
+    // Every request is in flight at once: the upstream takes half a second.
+    let mock = MockServer::start(MockConfig {
+        latency_ms: 500,
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ttl = Duration::from_secs(5);
+    let a = Replica::start(
+        &mock,
+        dir.path(),
+        "a",
+        settings(&pg, Some(&redis), dir.path().join("a.spool"), ttl),
+    )
+    .await;
+    let b = Replica::start(
+        &mock,
+        dir.path(),
+        "b",
+        settings(&pg, Some(&redis), dir.path().join("b.spool"), ttl),
+    )
+    .await;
+    let admin = ClusterAdmin::connect(&settings(&pg, Some(&redis), dir.path().join("x"), ttl))
+        .await
+        .unwrap();
+
+    let text = "count the sheep in the field";
+    let max_tokens = 40;
+    let req = ChatCompletionRequest::new("gpt-4o-mini", vec![ChatMessage::user(text)])
+        .max_tokens(max_tokens);
+    let Estimate::Usd(worst) = estimate_cost(&ModelCatalog::builtin(), &req, 1024) else {
+        panic!("gpt-4o-mini is priced");
+    };
+    // Room for six requests' worst case, not seven, over both replicas together.
+    let budget = worst * 6.5;
+    let (key, secret) = admin
+        .create(&NewKey {
+            name: "shared".into(),
+            budget_daily_usd: Some(budget),
+            ..NewKey::default()
+        })
+        .await
+        .unwrap();
+    let secret = secret.expose_secret().to_string();
+    let body = json!({"model": "gpt-4o-mini", "max_tokens": max_tokens,
+        "messages": [{"role": "user", "content": text}]});
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let mut b_ = body.clone();
+        if i % 2 == 1 {
+            b_["stream"] = json!(true);
+            b_["stream_options"] = json!({"include_usage": true});
+        }
+        let url = if i % 4 < 2 {
+            a.url("/v1/chat/completions")
+        } else {
+            b.url("/v1/chat/completions")
+        };
+        let secret = secret.clone();
+        tasks.push(tokio::spawn(async move { chat(url, &secret, &b_).await }));
+    }
+    let (mut ok, mut served) = (0, 0u64);
+    for t in tasks {
+        let (status, text) = t.await.unwrap();
+        match status {
+            200 => {
+                ok += 1;
+                served += usage_in(&text);
+            }
+            429 => assert_eq!(error_of(&text)["code"], "insufficient_quota", "{text}"),
+            other => panic!("unexpected {other}: {text}"),
+        }
+    }
+    assert!(ok >= 6, "six requests fit the budget, {ok} passed");
+    assert!(ok < 32, "the budget refused nothing");
+    a.stop().await;
+    b.stop().await;
+
+    let store = PgStore::connect(&pg, &PgOptions::default()).await.unwrap();
+    let [(spent, reserved), _] = store
+        .spend(&key.id, &Periods::utc(llmkit_store::now_secs()))
+        .await
+        .unwrap();
+    assert!(
+        spent <= budget,
+        "spent {spent} of {budget} over two replicas"
+    );
+    assert!(
+        reserved.abs() < 1e-9,
+        "every reservation settled: {reserved} left"
+    );
+    let usage = store
+        .usage(&UsageQuery {
+            scope: Some(key.id.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let u = &usage[0];
+    assert_eq!(u.requests, ok, "one ledger row per answered request");
+    assert_eq!(
+        u.prompt_tokens + u.completion_tokens,
+        served,
+        "the ledger equals what was served"
+    );
+    let upstream_calls = mock
+        .requests()
+        .iter()
+        .filter(|r| {
+            r["path"]
+                .as_str()
+                .unwrap_or("")
+                .ends_with("/chat/completions")
+        })
+        .count() as u64;
+    assert_eq!(
+        upstream_calls, ok,
+        "refused requests never reached the upstream"
+    );
+}
+
+/// Polls `url` with `key` until it gets a 401; returns how long that took.
+async fn until_refused(url: &str, key: &str, limit: Duration) -> Duration {
+    let start = Instant::now();
+    let body = crate::chat_body("gpt-4o-mini", "hi");
+    loop {
+        let (status, text) = chat(url.to_string(), key, &body).await;
+        if status == 401 {
+            assert_eq!(error_of(&text)["code"], "invalid_api_key");
+            return start.elapsed();
+        }
+        assert_eq!(status, 200, "{text}");
+        assert!(
+            start.elapsed() < limit,
+            "still accepted after {:?}",
+            start.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_key_revoked_through_one_replica_is_refused_by_the_other_within_a_second() {
+    let Some(pg) = require_service("LLMKIT_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let Some(redis) = require_service("LLMKIT_TEST_REDIS_URL") else {
+        return;
+    };
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // A long TTL: only the pub/sub message can make B notice in time.
+    let long = Duration::from_secs(60);
+    let b = Replica::start(
+        &mock,
+        dir.path(),
+        "b",
+        settings(&pg, Some(&redis), dir.path().join("b.spool"), long),
+    )
+    .await;
+    let admin = ClusterAdmin::connect(&settings(&pg, Some(&redis), dir.path().join("x"), long))
+        .await
+        .unwrap();
+    let (key, secret) = admin
+        .create(&NewKey {
+            name: "revoked".into(),
+            ..NewKey::default()
+        })
+        .await
+        .unwrap();
+    let secret = secret.expose_secret().to_string();
+    let url = b.url("/v1/chat/completions");
+    // B has read and cached the key.
+    assert_eq!(
+        chat(url.clone(), &secret, &crate::chat_body("gpt-4o-mini", "hi"))
+            .await
+            .0,
+        200
+    );
+    let start = Instant::now();
+    admin.revoke(&key.id).await.unwrap();
+    let took = until_refused(&url, &secret, Duration::from_secs(1)).await;
+    eprintln!(
+        "revocation seen by the other replica after {:?} (pub/sub)",
+        start.elapsed().max(took)
+    );
+
+    // The same with the message lost (no Redis): the key cache's TTL bounds it.
+    let short = Duration::from_millis(500);
+    let c = Replica::start(
+        &mock,
+        dir.path(),
+        "c",
+        settings(&pg, None, dir.path().join("c.spool"), short),
+    )
+    .await;
+    let quiet = ClusterAdmin::connect(&settings(&pg, None, dir.path().join("y"), short))
+        .await
+        .unwrap();
+    let (key2, secret2) = quiet
+        .create(&NewKey {
+            name: "revoked-quietly".into(),
+            ..NewKey::default()
+        })
+        .await
+        .unwrap();
+    let secret2 = secret2.expose_secret().to_string();
+    let url_c = c.url("/v1/chat/completions");
+    assert_eq!(
+        chat(
+            url_c.clone(),
+            &secret2,
+            &crate::chat_body("gpt-4o-mini", "hi")
+        )
+        .await
+        .0,
+        200
+    );
+    quiet.revoke(&key2.id).await.unwrap();
+    let took = until_refused(&url_c, &secret2, Duration::from_secs(1)).await;
+    eprintln!("revocation seen without a message after {took:?} (TTL 500 ms)");
+    b.stop().await;
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_reports_each_shared_service() {
+    let Some(pg) = require_service("LLMKIT_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let Some(redis) = require_service("LLMKIT_TEST_REDIS_URL") else {
+        return;
+    };
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let r = Replica::start(
+        &mock,
+        dir.path(),
+        "r",
+        settings(
+            &pg,
+            Some(&redis),
+            dir.path().join("r.spool"),
+            Duration::from_secs(5),
+        ),
+    )
+    .await;
+    let resp = client().get(r.url("/readyz")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["status"], "ready", "{v}");
+    assert_eq!(
+        (v["postgres"].as_str(), v["redis"].as_str()),
+        (Some("ok"), Some("ok")),
+        "{v}"
+    );
+    assert_eq!(v["ledger_spooled"], 0);
+    // No URL (which may hold a password) in the answer.
+    assert!(!v.to_string().contains("postgres://") && !v.to_string().contains("redis://"));
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn a_single_threaded_runtime_is_refused_with_a_hint() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("s.db")).unwrap());
+    let mut cfg = GatewayConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        ClientConfig::new(format!("{}/v1", mock.url())).api_key(UPSTREAM_KEY),
+        store,
+        AccountingConfig::new(ModelCatalog::builtin()),
+    );
+    cfg.cluster = Some(settings(
+        "postgres://llmkit@127.0.0.1:1/llmkit",
+        None,
+        dir.path().join("s"),
+        Duration::from_secs(1),
+    ));
+    let Err(err) = Gateway::bind(cfg).await else {
+        panic!("bound on a current-thread runtime")
+    };
+    assert!(err.hint().unwrap().contains("multi_thread"), "{err}");
+}

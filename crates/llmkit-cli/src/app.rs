@@ -60,7 +60,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Eval(args) => commands::eval::run(ctx, args).await,
         Command::Finetune(args) => commands::finetune::run(ctx, args).await,
         Command::Serve(args) => commands::gateway::serve(ctx, args).await,
-        Command::Keys(args) => commands::gateway::keys(ctx, args),
+        Command::Keys(args) => commands::gateway::keys(ctx, args).await,
     }
 }
 

@@ -63,6 +63,30 @@ pub(crate) struct ModelOverride {
     pub responses_only: Option<bool>,
 }
 
+/// The `[gateway]` table: shared state for `llmkit serve` replicas.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GatewayFileConfig {
+    /// `postgres://...`
+    pub store: Option<String>,
+    /// `redis://...`
+    pub redis: Option<String>,
+    pub spool: Option<PathBuf>,
+    pub key_cache_ttl_secs: Option<f64>,
+}
+
+impl std::fmt::Debug for GatewayFileConfig {
+    // The URLs may hold passwords.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayFileConfig")
+            .field("store", &self.store.as_ref().map(|_| "[set]"))
+            .field("redis", &self.redis.as_ref().map(|_| "[set]"))
+            .field("spool", &self.spool)
+            .field("key_cache_ttl_secs", &self.key_cache_ttl_secs)
+            .finish()
+    }
+}
+
 /// The whole file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -74,6 +98,8 @@ pub(crate) struct FileConfig {
     pub profiles: BTreeMap<String, ProfileConfig>,
     #[serde(default)]
     pub models: BTreeMap<String, ModelOverride>,
+    #[serde(default)]
+    pub gateway: GatewayFileConfig,
 }
 
 /// Keys `config set` accepts, in the order `config show` prints them.

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use llmkit_gateway::{Gateway, GatewayConfig, NewKey};
+use llmkit_gateway::{ClusterAdmin, ClusterSettings, Gateway, GatewayConfig, NewKey};
+use llmkit_store::VirtualKey;
 use secrecy::ExposeSecret;
 
 use crate::app::Ctx;
@@ -84,6 +85,7 @@ pub(crate) async fn serve(ctx: &Ctx, args: ServeArgs) -> Result<()> {
     );
     cfg.body_limit = args.body_limit_kib.saturating_mul(1024);
     cfg.header_timeout = Duration::from_secs(args.header_timeout.max(1));
+    cfg.cluster = cluster_settings(ctx, Some(args.port));
     let gateway = Gateway::bind(cfg).await.map_err(CliError::from)?;
     let addr = gateway.local_addr().map_err(CliError::from)?;
     output::line(&format!("llmkit gateway listening on http://{addr}"))?;
@@ -117,7 +119,35 @@ async fn shutdown_signal() {
     }
 }
 
-pub(crate) fn keys(ctx: &Ctx, args: KeysArgs) -> Result<()> {
+/// The shared-state settings when `[gateway] store` names PostgreSQL. Each replica spools
+/// to its own file (by port), beside the SQLite store unless `[gateway] spool` says where.
+fn cluster_settings(ctx: &Ctx, port: Option<u16>) -> Option<ClusterSettings> {
+    let g = &ctx.settings.gateway;
+    let url = g.store_url.clone()?;
+    let spool = g.spool.clone().unwrap_or_else(|| {
+        let name = match port {
+            Some(p) if p != 0 => format!("gateway-ledger-spool-{p}.jsonl"),
+            _ => format!("gateway-ledger-spool-pid{}.jsonl", std::process::id()),
+        };
+        ctx.settings
+            .paths
+            .store
+            .parent()
+            .map_or_else(|| name.clone().into(), |d| d.join(&name))
+    });
+    let mut s = ClusterSettings::new(url, spool);
+    s.redis_url = g.redis_url.clone();
+    s.key_cache_ttl = g.key_cache_ttl;
+    Some(s)
+}
+
+pub(crate) async fn keys(ctx: &Ctx, args: KeysArgs) -> Result<()> {
+    if let Some(shared) = cluster_settings(ctx, None) {
+        let admin = ClusterAdmin::connect(&shared)
+            .await
+            .map_err(CliError::from)?;
+        return keys_shared(ctx, &admin, args).await;
+    }
     let store = ctx.store()?;
     match args.action {
         KeysAction::Create {
@@ -142,43 +172,7 @@ pub(crate) fn keys(ctx: &Ctx, args: KeysArgs) -> Result<()> {
             crate::app::notice("the secret is shown once: store it now");
             Ok(())
         }
-        KeysAction::List { json } => {
-            let keys = store.key_list()?;
-            if json {
-                return output::json(&keys);
-            }
-            let now = llmkit_store::now_secs();
-            output::line(
-                "ID            NAME                 STATUS   MODELS          BUDGET/DAY  CREATED",
-            )?;
-            for k in keys {
-                let status = if k.revoked.is_some() {
-                    "revoked"
-                } else if !k.is_active(now) {
-                    "expired"
-                } else {
-                    "active"
-                };
-                let models = if k.models.is_empty() {
-                    "*".to_string()
-                } else {
-                    k.models.join(",")
-                };
-                let budget = k
-                    .budget_daily_usd
-                    .map_or_else(|| "-".to_string(), |b| format!("${b:.2}"));
-                output::line(&format!(
-                    "{:<13} {:<20} {:<8} {:<15} {:<11} {}",
-                    k.id,
-                    k.name,
-                    status,
-                    models,
-                    budget,
-                    store.local_datetime(k.created)
-                ))?;
-            }
-            Ok(())
-        }
+        KeysAction::List { json } => print_keys(&store, store.key_list()?, json),
         KeysAction::Revoke { id } => {
             llmkit_gateway::revoke_key(&store, &id).map_err(CliError::from)?;
             output::line(&format!("revoked {id}"))
@@ -191,6 +185,87 @@ pub(crate) fn keys(ctx: &Ctx, args: KeysArgs) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `llmkit keys` against the replicas' PostgreSQL store; revocations and rotations are
+/// announced over Redis when it is configured.
+async fn keys_shared(ctx: &Ctx, admin: &ClusterAdmin, args: KeysArgs) -> Result<()> {
+    match args.action {
+        KeysAction::Create {
+            name,
+            models,
+            budget_daily,
+            expires,
+        } => {
+            let spec = NewKey {
+                name,
+                models: models
+                    .into_iter()
+                    .filter(|m| !m.trim().is_empty())
+                    .collect(),
+                budget_daily_usd: budget_daily,
+                expires_in_secs: expires,
+            };
+            let (key, secret) = admin.create(&spec).await.map_err(CliError::from)?;
+            output::line(&format!("id:     {}", key.id))?;
+            output::line(&format!("secret: {}", secret.expose_secret()))?;
+            crate::app::notice("the secret is shown once: store it now");
+            Ok(())
+        }
+        KeysAction::List { json } => {
+            let keys = admin.list().await.map_err(CliError::from)?;
+            print_keys(&*ctx.store()?, keys, json)
+        }
+        KeysAction::Revoke { id } => {
+            admin.revoke(&id).await.map_err(CliError::from)?;
+            output::line(&format!("revoked {id}"))
+        }
+        KeysAction::Rotate { id } => {
+            let secret = admin.rotate(&id).await.map_err(CliError::from)?;
+            output::line(&format!("id:     {id}"))?;
+            output::line(&format!("secret: {}", secret.expose_secret()))?;
+            crate::app::notice("the old secret no longer works; the new one is shown once");
+            Ok(())
+        }
+    }
+}
+
+/// `llmkit keys list`: a table, or JSON (never a secret or hash).
+fn print_keys(store: &llmkit_store::Store, keys: Vec<VirtualKey>, json: bool) -> Result<()> {
+    if json {
+        return output::json(&keys);
+    }
+    let now = llmkit_store::now_secs();
+    output::line(
+        "ID            NAME                 STATUS   MODELS          BUDGET/DAY  CREATED",
+    )?;
+    for k in keys {
+        let status = if k.revoked.is_some() {
+            "revoked"
+        } else if !k.is_active(now) {
+            "expired"
+        } else {
+            "active"
+        };
+        let models = if k.models.is_empty() {
+            "*".to_string()
+        } else {
+            k.models.join(",")
+        };
+        let budget = k
+            .budget_daily_usd
+            .map_or_else(|| "-".to_string(), |b| format!("${b:.2}"));
+        output::line(&format!(
+            "{:<13} {:<20} {:<8} {:<15} {:<11} {}",
+            k.id,
+            k.name,
+            status,
+            models,
+            budget,
+            store.local_datetime(k.created)
+        ))?;
+    }
+    Ok(())
 }
 
 /// `30d`, `12h`, `90m`, `3600s` as seconds.

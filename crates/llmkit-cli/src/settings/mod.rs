@@ -7,6 +7,7 @@
 
 mod client;
 mod env;
+mod gateway;
 mod local;
 mod spend;
 
@@ -18,6 +19,7 @@ use crate::error::CliError;
 
 pub(crate) use client::{ClientSettings, ModelChoice, ModelSettings, parse_model};
 pub(crate) use env::Env;
+pub(crate) use gateway::GatewaySettings;
 pub(crate) use local::{LocalSettings, Paths};
 pub(crate) use spend::{BudgetSettings, CacheSettings, RedactSettings};
 
@@ -49,6 +51,8 @@ pub(crate) struct Settings {
     pub cache: CacheSettings,
     pub budgets: BudgetSettings,
     pub redaction: RedactSettings,
+    /// `[gateway]`: the replicas' shared state for `serve` and `keys`.
+    pub gateway: GatewaySettings,
     /// The user's editor (`VISUAL`/`EDITOR`), if set.
     pub editor: Option<String>,
     /// Warnings found while resolving (a config file with a key that others can read), for
@@ -94,6 +98,7 @@ impl Settings {
             cache: CacheSettings::resolve(args, &layer)?,
             budgets: BudgetSettings::resolve(args, &layer)?,
             redaction: RedactSettings::resolve(args, &layer),
+            gateway: GatewaySettings::resolve(&file.gateway)?,
             editor: env.editor.clone(),
             warnings,
             paths,

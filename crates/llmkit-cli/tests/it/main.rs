@@ -7,6 +7,7 @@
 mod ask;
 mod batch;
 mod batch_tasks;
+mod cluster;
 mod config;
 mod conversations;
 mod errors;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use llmkit_cluster::{LedgerEntry, LedgerWriter, Periods, Spool, UsageQuery, UsageTotal};
 use llmkit_store::LedgerRow;
 
-use crate::support::{Proxy, host_port, now, pg, pg_url, unique, via};
+use crate::support::{now, pg, pg_url, unique};
 
 fn entry(scope: &str, model: &str, tokens: u64) -> LedgerEntry {
     LedgerEntry {
@@ -87,8 +87,10 @@ async fn a_replayed_batch_is_counted_once_and_usage_groups() {
 #[tokio::test]
 async fn rows_written_while_postgres_is_down_are_spooled_and_replayed() {
     let Some(url) = pg_url() else { return };
-    let proxy = Proxy::start(host_port(&url)).await;
-    let store = pg(&via(&url, &proxy)).await;
+    let proxy = llmkit_testkit::TcpProxy::start(llmkit_testkit::host_port(&url).unwrap())
+        .await
+        .unwrap();
+    let store = pg(&proxy.via(&url)).await;
     let direct = pg(&url).await;
     let dir = tempfile::tempdir().unwrap();
     let spool = Spool::new(dir.path().join("ledger.spool"));

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use llmkit_cluster::{LimitDecision, Limits, RedisLimits};
 
-use crate::support::{Proxy, host_port, redis_url, unique, via};
+use crate::support::{redis_url, unique};
 
 async fn limiter(url: &str, lease_ttl: Duration) -> RedisLimits {
     RedisLimits::connect(url, Duration::from_millis(500), lease_ttl)
@@ -112,8 +112,10 @@ async fn concurrency_slots_are_leased_released_and_expire() {
 #[tokio::test]
 async fn redis_going_down_is_unavailable_and_coming_back_works_again() {
     let Some(url) = redis_url() else { return };
-    let proxy = Proxy::start(host_port(&url)).await;
-    let l = limiter(&via(&url, &proxy), Duration::from_secs(30)).await;
+    let proxy = llmkit_testkit::TcpProxy::start(llmkit_testkit::host_port(&url).unwrap())
+        .await
+        .unwrap();
+    let l = limiter(&proxy.via(&url), Duration::from_secs(30)).await;
     let scope = unique("down");
     let limits = Limits {
         rpm: Some(100),

@@ -75,7 +75,9 @@ pub(crate) struct Cluster {
     pub(crate) writer: LedgerWriter,
     cache: Option<RedisCache>,
     redis: Option<Revocations>,
-    keys: Mutex<HashMap<String, (KeyRecord, Instant)>>,
+    /// Keys read from PostgreSQL, with when they were read (`None`: stale after a resync,
+    /// re-read before use but still a fallback while PostgreSQL is down).
+    keys: Mutex<HashMap<String, (KeyRecord, Option<Instant>)>>,
     key_ttl: Duration,
     handle: Handle,
 }
@@ -131,7 +133,9 @@ impl Cluster {
         Ok(cluster)
     }
 
-    fn key_cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, (KeyRecord, Instant)>> {
+    fn key_cache(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, (KeyRecord, Option<Instant>)>> {
         self.keys.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -140,7 +144,14 @@ impl Cluster {
             KeyEvent::Revoked { id } | KeyEvent::Changed { id } => {
                 self.key_cache().remove(id);
             }
-            KeyEvent::Resync => self.key_cache().clear(),
+            // Messages may have been missed: re-read every key before its next use. Keep the
+            // records as a fallback for a PostgreSQL outage (no key can be revoked during
+            // one: revoking writes PostgreSQL first).
+            KeyEvent::Resync => {
+                for entry in self.key_cache().values_mut() {
+                    entry.1 = None;
+                }
+            }
         }
     }
 
@@ -148,7 +159,7 @@ impl Cluster {
     /// from PostgreSQL. While PostgreSQL is down, a cached key is still used.
     pub(crate) async fn key(&self, id: &str) -> Result<KeyRecord, llmkit_cluster::ClusterError> {
         let cached = self.key_cache().get(id).cloned();
-        if let Some((rec, at)) = &cached
+        if let Some((rec, Some(at))) = &cached
             && at.elapsed() < self.key_ttl
         {
             return Ok(rec.clone());
@@ -156,7 +167,7 @@ impl Cluster {
         match self.pg.key_get(id).await {
             Ok(rec) => {
                 self.key_cache()
-                    .insert(id.to_string(), (rec.clone(), Instant::now()));
+                    .insert(id.to_string(), (rec.clone(), Some(Instant::now())));
                 Ok(rec)
             }
             Err(e) if e.is_unavailable() => match cached {

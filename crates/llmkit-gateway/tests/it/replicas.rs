@@ -390,3 +390,233 @@ async fn a_single_threaded_runtime_is_refused_with_a_hint() {
     };
     assert!(err.hint().unwrap().contains("multi_thread"), "{err}");
 }
+
+async fn readyz(r: &Replica) -> (u16, Value) {
+    let resp = client().get(r.url("/readyz")).send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap())
+}
+
+/// `n` concurrent chat requests with distinct prompts; the statuses and the tokens served.
+async fn burst(r: &Replica, key: &str, n: usize, tag: &str) -> (Vec<u16>, u64) {
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        // temperature 0 makes the answer cacheable, so the Redis cache is on the path.
+        let body = json!({"model": "gpt-4o-mini", "max_tokens": 20, "temperature": 0,
+            "messages": [{"role": "user", "content": format!("{tag} request {i} with {}", &key[..15])}]});
+        let url = r.url("/v1/chat/completions");
+        let key = key.to_string();
+        tasks.push(tokio::spawn(async move { chat(url, &key, &body).await }));
+    }
+    let (mut statuses, mut served) = (Vec::new(), 0);
+    for t in tasks {
+        let (status, text) = t.await.unwrap();
+        if status == 200 {
+            served += usage_in(&text);
+        }
+        statuses.push(status);
+    }
+    (statuses, served)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_then_postgres_down_loses_no_row_and_charges_none_twice() {
+    let Some(pg) = require_service("LLMKIT_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let Some(redis) = require_service("LLMKIT_TEST_REDIS_URL") else {
+        return;
+    };
+    let pg_proxy = llmkit_testkit::TcpProxy::start(llmkit_testkit::host_port(&pg).unwrap())
+        .await
+        .unwrap();
+    let redis_proxy = llmkit_testkit::TcpProxy::start(llmkit_testkit::host_port(&redis).unwrap())
+        .await
+        .unwrap();
+    let mock = MockServer::start(MockConfig {
+        latency_ms: 20,
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("r.spool");
+    let r = Replica::start(
+        &mock,
+        dir.path(),
+        "r",
+        settings(
+            &pg_proxy.via(&pg),
+            Some(&redis_proxy.via(&redis)),
+            spool.clone(),
+            Duration::from_secs(60),
+        ),
+    )
+    .await;
+    let admin = ClusterAdmin::connect(&settings(
+        &pg,
+        Some(&redis),
+        dir.path().join("x"),
+        Duration::from_secs(60),
+    ))
+    .await
+    .unwrap();
+    let new_key = |name: &str, budget: Option<f64>| NewKey {
+        name: name.into(),
+        budget_daily_usd: budget,
+        ..NewKey::default()
+    };
+    let (free, free_secret) = admin.create(&new_key("free", None)).await.unwrap();
+    let (capped, capped_secret) = admin.create(&new_key("capped", Some(100.0))).await.unwrap();
+    let (free_secret, capped_secret) = (
+        free_secret.expose_secret().to_string(),
+        capped_secret.expose_secret().to_string(),
+    );
+    let mut answered = [0u64; 2];
+    let mut served = [0u64; 2];
+    // All up; the shared cache answers a repeated request.
+    let same = json!({"model": "gpt-4o-mini", "max_tokens": 20, "temperature": 0,
+        "messages": [{"role": "user", "content": format!("cache me {}", free.id)}]});
+    for expected in ["miss", "hit"] {
+        let resp = client()
+            .post(r.url("/v1/chat/completions"))
+            .bearer_auth(&free_secret)
+            .json(&same)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["x-llmkit-cache"], expected);
+        if expected == "miss" {
+            served[0] += usage_in(&resp.text().await.unwrap());
+        }
+    }
+    // Two ledger rows (the hit's with no tokens), one upstream call.
+    answered[0] += 2;
+    let hits = 1;
+    let mut tally = |i: usize, (statuses, tokens): (Vec<u16>, u64)| {
+        answered[i] += statuses.iter().filter(|s| **s == 200).count() as u64;
+        served[i] += tokens;
+        statuses
+    };
+
+    // All up.
+    assert!(
+        tally(0, burst(&r, &free_secret, 8, "up").await)
+            .iter()
+            .all(|s| *s == 200)
+    );
+    assert!(
+        tally(1, burst(&r, &capped_secret, 8, "up").await)
+            .iter()
+            .all(|s| *s == 200)
+    );
+
+    // Redis down: the cache is bypassed, every request still answered.
+    redis_proxy.cut().await;
+    assert!(
+        tally(0, burst(&r, &free_secret, 8, "noredis").await)
+            .iter()
+            .all(|s| *s == 200)
+    );
+    assert!(
+        tally(1, burst(&r, &capped_secret, 8, "noredis").await)
+            .iter()
+            .all(|s| *s == 200)
+    );
+    let (status, v) = readyz(&r).await;
+    assert_eq!(
+        (status, v["status"].as_str(), v["cache"].as_str()),
+        (200, Some("degraded"), Some("bypassed")),
+        "{v}"
+    );
+    redis_proxy.restore().await;
+
+    // PostgreSQL down: no reservation, so the budgeted key gets 503 and nothing is sent;
+    // the other key's requests are answered and their rows spooled.
+    pg_proxy.cut().await;
+    let before = mock.requests().len();
+    let refused = tally(1, burst(&r, &capped_secret, 8, "nopg").await);
+    assert!(refused.iter().all(|s| *s == 503), "{refused:?}");
+    assert_eq!(
+        mock.requests().len(),
+        before,
+        "a refused request reached the upstream"
+    );
+    assert!(
+        tally(0, burst(&r, &free_secret, 8, "nopg").await)
+            .iter()
+            .all(|s| *s == 200)
+    );
+    let (status, v) = readyz(&r).await;
+    assert_eq!(
+        (status, v["status"].as_str()),
+        (503, Some("unavailable")),
+        "{v}"
+    );
+    let start = Instant::now();
+    // Those 8 rows, and any earlier ones still queued when it went down.
+    while readyz(&r).await.1["ledger_spooled"].as_u64() < Some(8) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "rows were not spooled"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Back: the spool is replayed once.
+    pg_proxy.restore().await;
+    let start = Instant::now();
+    loop {
+        let (status, v) = readyz(&r).await;
+        if status == 200 && v["ledger_spooled"] == 0 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "not replayed: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        tally(1, burst(&r, &capped_secret, 4, "back").await)
+            .iter()
+            .all(|s| *s == 200)
+    );
+    r.stop().await;
+
+    let store = PgStore::connect(&pg, &PgOptions::default()).await.unwrap();
+    for (i, id) in [&free.id, &capped.id].into_iter().enumerate() {
+        let u = store
+            .usage(&UsageQuery {
+                scope: Some(id.clone()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            u[0].requests, answered[i],
+            "key {i}: one row per answer, none lost or doubled"
+        );
+        assert_eq!(
+            u[0].prompt_tokens + u[0].completion_tokens,
+            served[i],
+            "key {i}"
+        );
+    }
+    let upstream = mock
+        .requests()
+        .iter()
+        .filter(|q| {
+            q["path"]
+                .as_str()
+                .unwrap_or("")
+                .ends_with("/chat/completions")
+        })
+        .count() as u64;
+    assert_eq!(
+        upstream + hits,
+        answered[0] + answered[1],
+        "the ledger equals the upstream's count"
+    );
+    assert!(!spool.exists());
+}

@@ -8,6 +8,8 @@ use llmkit_accounting::AccountingConfig;
 use llmkit_client::ClientConfig;
 use llmkit_store::Store;
 
+use crate::limits::{Limiter, LocalLimiter};
+
 /// The default request body limit: 4 MiB, room for long prompts and embedding batches.
 pub(crate) const DEFAULT_BODY_LIMIT: usize = 4 * 1024 * 1024;
 
@@ -28,6 +30,8 @@ pub struct GatewayConfig {
     pub header_timeout: Duration,
     /// How long a shutdown waits for in-flight requests and streams.
     pub shutdown_grace: Duration,
+    /// Holds every key's RPM, TPM and concurrency limits (in process by default).
+    pub limiter: Arc<dyn Limiter>,
 }
 
 impl GatewayConfig {
@@ -45,6 +49,7 @@ impl GatewayConfig {
             body_limit: DEFAULT_BODY_LIMIT,
             header_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(30),
+            limiter: Arc::new(LocalLimiter::new()),
         }
     }
 }

@@ -5,6 +5,7 @@
 mod api;
 mod budget;
 mod leak;
+mod limits;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -592,6 +592,12 @@ impl ApiError {
                 )
                 .code("insufficient_quota");
                 err.retry_after = Some(BUDGET_RETRY_AFTER_SECS);
+                // The official SDKs retry every 429, and the Node one sleeps for whatever
+                // `Retry-After` says: told not to, they raise at once.
+                err.headers.insert(
+                    axum::http::HeaderName::from_static("x-should-retry"),
+                    HeaderValue::from_static("false"),
+                );
                 err.refused("budget")
             }
             ClientError::Unpriced { model } => Self::new(

@@ -271,6 +271,7 @@ impl Accounting for StoreAccounting {
             cached_tokens: cached,
             cost_usd: cost.unwrap_or(0.0),
             cost_unknown: cost.is_none(),
+            tokens_counted: outcome.tokens_counted && prompt + completion > 0,
             latency_ms: u64::try_from(outcome.latency.as_millis()).unwrap_or(u64::MAX),
             status: outcome.status,
             cache_hit: outcome.cache_hit,

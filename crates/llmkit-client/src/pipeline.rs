@@ -79,6 +79,9 @@ pub struct Outcome<'a> {
     pub latency: Duration,
     pub status: u16,
     pub cache_hit: bool,
+    /// `usage` was counted by llmkit's tokenizer, not reported by the backend: a stream that
+    /// ended (cut off, client gone, upstream without usage) before its usage chunk.
+    pub tokens_counted: bool,
 }
 
 /// One backend call, boxed for a [`Gate`].
@@ -238,6 +241,7 @@ impl Pipeline {
                 latency,
                 status,
                 cache_hit: false,
+                tokens_counted: false,
             };
             acc.record(&self.info, ticket, &outcome);
         }
@@ -271,6 +275,7 @@ impl Pipeline {
                         latency: Duration::ZERO,
                         status: e.status().unwrap_or(0),
                         cache_hit: false,
+                        tokens_counted: false,
                     };
                     acc.record(&self.info, ticket, &outcome);
                 }
@@ -306,6 +311,7 @@ impl Pipeline {
             latency: Duration::ZERO,
             status: 200,
             cache_hit: true,
+            tokens_counted: false,
         };
         acc.record(&self.info, 0, &outcome);
         Some(hit)
@@ -331,6 +337,7 @@ impl Pipeline {
             latency,
             status,
             cache_hit: false,
+            tokens_counted: false,
         };
         acc.record(&self.info, ticket, &outcome);
     }
@@ -437,6 +444,7 @@ impl PipelineStream {
         let Some(f) = self.finish.take() else { return };
         let meta = self.meta();
         let resp = std::mem::take(&mut self.acc).finish();
+        let (usage, tokens_counted) = usage_or_counted(&f.request, &resp);
         let outcome = Outcome {
             backend: f.backend,
             model: if resp.model.is_empty() {
@@ -444,16 +452,56 @@ impl PipelineStream {
             } else {
                 &resp.model
             },
-            usage: resp.usage.as_ref(),
+            usage: Some(&usage),
             latency: meta.latency,
             status: error.map_or(meta.status, |e| e.status().unwrap_or(0)),
             cache_hit: false,
+            tokens_counted,
         };
         f.accounting.record(&f.info, f.ticket, &outcome);
         if error.is_none() {
             f.accounting.cache_put(&f.request, &resp);
         }
     }
+}
+
+/// A stream's usage: the backend's own when its usage chunk arrived, else (cut off, the
+/// caller gone, a server that sends none) the request's prompt and the completion received
+/// so far, counted with the tokenizer of the estimates, and `true` to say so. The prompt
+/// was sent, so it is never counted as zero.
+fn usage_or_counted(req: &ChatCompletionRequest, resp: &ChatCompletionResponse) -> (Usage, bool) {
+    if let Some(u) = &resp.usage {
+        return (u.clone(), false);
+    }
+    let model = if resp.model.is_empty() {
+        &req.model
+    } else {
+        &resp.model
+    };
+    let enc = crate::tokens::encoding_for_model(model);
+    let count = |t: &Option<String>| {
+        t.as_deref()
+            .map_or(0, |t| crate::tokens::count_tokens(enc, t))
+    };
+    let completion: usize = resp
+        .choices
+        .iter()
+        .map(|c| {
+            let calls: usize = c
+                .message
+                .tool_calls
+                .iter()
+                .flatten()
+                .map(|call| {
+                    crate::tokens::count_tokens(enc, &call.function.name)
+                        + crate::tokens::count_tokens(enc, &call.function.arguments)
+                })
+                .sum();
+            count(&c.message.content) + count(&c.message.refusal) + calls
+        })
+        .sum();
+    let prompt = crate::tokens::count_chat_tokens(&req.model, &req.messages);
+    (Usage::new(prompt as u64, completion as u64), true)
 }
 
 impl Stream for PipelineStream {
@@ -502,13 +550,15 @@ impl Drop for PipelineStream {
             && let Some(f) = self.finish.take()
         {
             let resp = std::mem::take(&mut self.acc).finish();
+            let (usage, tokens_counted) = usage_or_counted(&f.request, &resp);
             let outcome = Outcome {
                 backend: f.backend,
                 model: &f.request.model,
-                usage: resp.usage.as_ref(),
+                usage: Some(&usage),
                 latency: Duration::ZERO,
                 status: 499,
                 cache_hit: false,
+                tokens_counted,
             };
             f.accounting.record(&f.info, f.ticket, &outcome);
         }

@@ -126,7 +126,13 @@ ALTER TABLE keys ADD COLUMN tpm INTEGER;
 ALTER TABLE keys ADD COLUMN max_concurrent INTEGER;
 ";
 
-const ALL: [&str; 7] = [V1, V2, V3, V4, V5, V6, V7];
+/// Version 8: ledger rows whose tokens llmkit counted itself (a stream that ended before its
+/// usage chunk) are marked, so that they are known as counts, not the backend's own figures.
+const V8: &str = "
+ALTER TABLE ledger ADD COLUMN tokens_counted INTEGER NOT NULL DEFAULT 0;
+";
+
+const ALL: [&str; 8] = [V1, V2, V3, V4, V5, V6, V7, V8];
 
 /// The schema version this build writes.
 pub const LATEST_VERSION: usize = ALL.len();

@@ -6,6 +6,7 @@ mod api;
 mod budget;
 mod leak;
 mod limits;
+mod stream_cut;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

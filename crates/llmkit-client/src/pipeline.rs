@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use futures::Stream;
 use llmkit_types::{
-    ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, EmbeddingRequest,
-    EmbeddingResponse, Usage,
+    ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, CompletionRequest,
+    CompletionResponse, EmbeddingRequest, EmbeddingResponse, Usage,
 };
 
 use crate::backend::Backend;
@@ -64,6 +64,16 @@ pub trait Accounting: Send + Sync {
         &self,
         info: &RequestInfo,
         req: &EmbeddingRequest,
+    ) -> Result<u64, ClientError> {
+        let _ = (info, req);
+        Ok(0)
+    }
+    /// Reserves the estimated cost of a legacy completion (its prompts plus output budget).
+    /// The default reserves nothing, for accountings without budgets.
+    fn reserve_completion(
+        &self,
+        info: &RequestInfo,
+        req: &CompletionRequest,
     ) -> Result<u64, ClientError> {
         let _ = (info, req);
         Ok(0)
@@ -238,6 +248,50 @@ impl Pipeline {
                 backend: self.backend.kind(),
                 model,
                 usage: usage.as_ref(),
+                latency,
+                status,
+                cache_hit: false,
+                tokens_counted: false,
+            };
+            acc.record(&self.info, ticket, &outcome);
+        }
+        result
+    }
+
+    /// A legacy completion (`/v1/completions`, not streamed) through the budget guard and into
+    /// the ledger. Not cached and not redacted: the redaction step speaks chat messages.
+    pub async fn completions(
+        &self,
+        req: &CompletionRequest,
+    ) -> Result<Response<CompletionResponse>, ClientError> {
+        let ticket = match &self.accounting {
+            Some(acc) => acc.reserve_completion(&self.info, req)?,
+            None => 0,
+        };
+        let result = self.backend.completions(req).await;
+        if let Some(acc) = &self.accounting {
+            let (usage, latency, status, model) = match &result {
+                Ok(r) => (
+                    r.body.usage.as_ref(),
+                    r.meta.latency,
+                    r.meta.status,
+                    if r.body.model.is_empty() {
+                        req.model.as_str()
+                    } else {
+                        r.body.model.as_str()
+                    },
+                ),
+                Err(e) => (
+                    None,
+                    Duration::ZERO,
+                    e.status().unwrap_or(0),
+                    req.model.as_str(),
+                ),
+            };
+            let outcome = Outcome {
+                backend: self.backend.kind(),
+                model,
+                usage,
                 latency,
                 status,
                 cache_hit: false,

@@ -10,7 +10,8 @@ use axum::response::Response;
 use llmkit_client::{Accounting, ClientError, Outcome, RequestInfo};
 use llmkit_store::VirtualKey;
 use llmkit_types::{
-    ChatCompletionRequest, ChatCompletionResponse, EmbeddingInput, EmbeddingRequest,
+    ChatCompletionRequest, ChatCompletionResponse, CompletionRequest, EmbeddingInput,
+    EmbeddingRequest,
 };
 
 use crate::limits::{Decision, KeyLimits, LimitKind, Limiter, Permit, Snapshot, go_duration};
@@ -161,6 +162,14 @@ pub(crate) fn chat_tokens(req: &ChatCompletionRequest, default_output: u32) -> u
     prompt + out * u64::from(req.n.unwrap_or(1).max(1))
 }
 
+/// A legacy completion's token estimate: its prompts plus the output budget of each answer.
+pub(crate) fn completion_tokens(req: &CompletionRequest, default_output: u32) -> u64 {
+    let (prompt, prompts) = llmkit_accounting::completion_prompt_tokens(req);
+    let out = u64::from(req.max_tokens.unwrap_or(default_output));
+    let answers = u64::from(req.n.unwrap_or(1).max(req.best_of.unwrap_or(1)).max(1));
+    prompt + out * answers * prompts
+}
+
 /// An embeddings request's token estimate: its input tokens.
 pub(crate) fn embedding_tokens(req: &EmbeddingRequest) -> u64 {
     let enc = llmkit_client::encoding_for_model(&req.model);
@@ -200,6 +209,14 @@ impl Accounting for Limited {
         req: &EmbeddingRequest,
     ) -> Result<u64, ClientError> {
         self.inner.reserve_embeddings(info, req)
+    }
+
+    fn reserve_completion(
+        &self,
+        info: &RequestInfo,
+        req: &CompletionRequest,
+    ) -> Result<u64, ClientError> {
+        self.inner.reserve_completion(info, req)
     }
 
     fn record(&self, info: &RequestInfo, ticket: u64, outcome: &Outcome<'_>) {

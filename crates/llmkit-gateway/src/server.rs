@@ -20,11 +20,13 @@ use futures::StreamExt;
 use llmkit_accounting::{AccountingConfig, StoreAccounting};
 use llmkit_client::{Backend, ClientError, HttpClient, Pipeline, RequestInfo};
 use llmkit_store::{Budgets, Store, VirtualKey};
-use llmkit_types::{ChatCompletionRequest, EmbeddingRequest};
+use llmkit_types::{ChatCompletionRequest, CompletionRequest, EmbeddingRequest};
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::admission::{Admission, Limited, admit_limits, chat_tokens, embedding_tokens};
+use crate::admission::{
+    Admission, Limited, admit_limits, chat_tokens, completion_tokens, embedding_tokens,
+};
 use crate::config::GatewayConfig;
 use crate::error::GatewayError;
 use crate::keys::{AuthError, Refusal, authenticate};
@@ -131,6 +133,7 @@ type AppState = Arc<Shared>;
 fn router(state: AppState, body_limit: usize) -> Router {
     let api = Router::new()
         .route("/v1/chat/completions", post(chat))
+        .route("/v1/completions", post(completions))
         .route("/v1/embeddings", post(embeddings))
         .route("/v1/models", get(models))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -417,6 +420,45 @@ fn sse(data: String) -> Bytes {
     Bytes::from(format!("data: {data}\n\n"))
 }
 
+/// A legacy completion, whole: the client has no streamed completions, so `stream: true`
+/// is refused with 400 rather than answered as one block the caller did not ask for.
+async fn completions(
+    State(s): State<AppState>,
+    Extension(labels): Extension<Labels>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let (key, req): (_, CompletionRequest) =
+        admit(&s, &labels, &headers, body, |r: &CompletionRequest| {
+            r.model.as_str()
+        })?;
+    if req.stream == Some(true) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "This gateway does not stream /v1/completions; send `stream: false`, or use /v1/chat/completions to stream.",
+        )
+        .param("stream"));
+    }
+    let default_output = s.accounting.default_output_estimate;
+    let admission =
+        admit_limits(&s.limiter, &key, || completion_tokens(&req, default_output)).await?;
+    let answer = async {
+        let resp = s
+            .pipeline(&key, &admission)
+            .completions(&req)
+            .await
+            .map_err(|e| ApiError::from_client(&e))?;
+        Ok::<_, ApiError>(with_overhead(
+            axum::Json(&resp.body).into_response(),
+            started,
+            resp.meta.latency,
+        ))
+    };
+    admission.stamp(answer.await)
+}
+
 async fn embeddings(
     State(s): State<AppState>,
     Extension(labels): Extension<Labels>,
@@ -551,6 +593,11 @@ impl ApiError {
 
     pub(crate) fn refused(mut self, reason: &'static str) -> Self {
         self.refusal = Some(reason);
+        self
+    }
+
+    fn param(mut self, param: &str) -> Self {
+        self.param = Some(json!(param));
         self
     }
 

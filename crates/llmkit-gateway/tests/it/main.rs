@@ -4,6 +4,7 @@
 
 mod api;
 mod budget;
+mod completions;
 mod leak;
 mod limits;
 mod stream_cut;

@@ -13,5 +13,8 @@ mod estimate;
 mod step;
 
 pub use backing::{Backing, BackingError};
-pub use estimate::{Estimate, estimate_cost, estimate_embedding_cost, is_local};
+pub use estimate::{
+    Estimate, completion_prompt_tokens, estimate_completion_cost, estimate_cost,
+    estimate_embedding_cost, is_local,
+};
 pub use step::{AccountingConfig, CachePolicy, DEFAULT_CACHE_TTL_SECS, StoreAccounting};

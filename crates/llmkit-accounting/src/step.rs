@@ -5,12 +5,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use llmkit_client::{Accounting, ClientError, ModelCatalog, Outcome, RequestInfo};
-use llmkit_types::{ChatCompletionRequest, ChatCompletionResponse, EmbeddingRequest};
+use llmkit_types::{
+    ChatCompletionRequest, ChatCompletionResponse, CompletionRequest, EmbeddingRequest,
+};
 
 use llmkit_store::{Budgets, LedgerRow, Reservation, Store, cache_key, now_secs};
 
 use crate::backing::Backing;
-use crate::estimate::{Estimate, estimate_cost, estimate_embedding_cost, is_local};
+use crate::estimate::{
+    Estimate, estimate_completion_cost, estimate_cost, estimate_embedding_cost, is_local,
+};
 
 /// How long a cached response stays valid unless the config says otherwise: 7 days.
 pub const DEFAULT_CACHE_TTL_SECS: f64 = 7.0 * 86_400.0;
@@ -254,6 +258,21 @@ impl Accounting for StoreAccounting {
         self.reserve_estimate(estimate)
     }
 
+    fn reserve_completion(
+        &self,
+        _info: &RequestInfo,
+        req: &CompletionRequest,
+    ) -> Result<u64, ClientError> {
+        let estimate = if self.guarded() {
+            let e =
+                estimate_completion_cost(&self.cfg.catalog, req, self.cfg.default_output_estimate);
+            self.holdable(&req.model, e)?
+        } else {
+            0.0
+        };
+        self.reserve_estimate(estimate)
+    }
+
     fn record(&self, info: &RequestInfo, ticket: u64, outcome: &Outcome<'_>) {
         let cost = self.cost(outcome);
         let reservation = {
@@ -279,6 +298,7 @@ impl Accounting for StoreAccounting {
             cached_tokens: cached,
             cost_usd: cost.unwrap_or(0.0),
             cost_unknown: cost.is_none(),
+            tokens_counted: outcome.tokens_counted && prompt + completion > 0,
             latency_ms: u64::try_from(outcome.latency.as_millis()).unwrap_or(u64::MAX),
             status: outcome.status,
             cache_hit: outcome.cache_hit,

@@ -333,6 +333,7 @@ impl Scheduler {
             // Tokens were used but the model has no known price: unknown, not free.
             cost_unknown: usage.prompt_tokens + usage.completion_tokens > 0
                 && self.catalog.price(model).is_none(),
+            tokens_counted: false,
             latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             status,
             cache_hit: false,

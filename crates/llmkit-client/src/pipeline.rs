@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use futures::Stream;
 use llmkit_types::{
-    ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, EmbeddingRequest,
-    EmbeddingResponse, Usage,
+    ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, CompletionRequest,
+    CompletionResponse, EmbeddingRequest, EmbeddingResponse, Usage,
 };
 
 use crate::backend::Backend;
@@ -68,6 +68,16 @@ pub trait Accounting: Send + Sync {
         let _ = (info, req);
         Ok(0)
     }
+    /// Reserves the estimated cost of a legacy completion (its prompts plus output budget).
+    /// The default reserves nothing, for accountings without budgets.
+    fn reserve_completion(
+        &self,
+        info: &RequestInfo,
+        req: &CompletionRequest,
+    ) -> Result<u64, ClientError> {
+        let _ = (info, req);
+        Ok(0)
+    }
 }
 
 /// What the ledger learns about one request.
@@ -79,6 +89,9 @@ pub struct Outcome<'a> {
     pub latency: Duration,
     pub status: u16,
     pub cache_hit: bool,
+    /// `usage` was counted by llmkit's tokenizer, not reported by the backend: a stream that
+    /// ended (cut off, client gone, upstream without usage) before its usage chunk.
+    pub tokens_counted: bool,
 }
 
 /// One backend call, boxed for a [`Gate`].
@@ -238,6 +251,51 @@ impl Pipeline {
                 latency,
                 status,
                 cache_hit: false,
+                tokens_counted: false,
+            };
+            acc.record(&self.info, ticket, &outcome);
+        }
+        result
+    }
+
+    /// A legacy completion (`/v1/completions`, not streamed) through the budget guard and into
+    /// the ledger. Not cached and not redacted: the redaction step speaks chat messages.
+    pub async fn completions(
+        &self,
+        req: &CompletionRequest,
+    ) -> Result<Response<CompletionResponse>, ClientError> {
+        let ticket = match &self.accounting {
+            Some(acc) => acc.reserve_completion(&self.info, req)?,
+            None => 0,
+        };
+        let result = self.backend.completions(req).await;
+        if let Some(acc) = &self.accounting {
+            let (usage, latency, status, model) = match &result {
+                Ok(r) => (
+                    r.body.usage.as_ref(),
+                    r.meta.latency,
+                    r.meta.status,
+                    if r.body.model.is_empty() {
+                        req.model.as_str()
+                    } else {
+                        r.body.model.as_str()
+                    },
+                ),
+                Err(e) => (
+                    None,
+                    Duration::ZERO,
+                    e.status().unwrap_or(0),
+                    req.model.as_str(),
+                ),
+            };
+            let outcome = Outcome {
+                backend: self.backend.kind(),
+                model,
+                usage,
+                latency,
+                status,
+                cache_hit: false,
+                tokens_counted: false,
             };
             acc.record(&self.info, ticket, &outcome);
         }
@@ -271,6 +329,7 @@ impl Pipeline {
                         latency: Duration::ZERO,
                         status: e.status().unwrap_or(0),
                         cache_hit: false,
+                        tokens_counted: false,
                     };
                     acc.record(&self.info, ticket, &outcome);
                 }
@@ -306,6 +365,7 @@ impl Pipeline {
             latency: Duration::ZERO,
             status: 200,
             cache_hit: true,
+            tokens_counted: false,
         };
         acc.record(&self.info, 0, &outcome);
         Some(hit)
@@ -331,6 +391,7 @@ impl Pipeline {
             latency,
             status,
             cache_hit: false,
+            tokens_counted: false,
         };
         acc.record(&self.info, ticket, &outcome);
     }
@@ -437,6 +498,7 @@ impl PipelineStream {
         let Some(f) = self.finish.take() else { return };
         let meta = self.meta();
         let resp = std::mem::take(&mut self.acc).finish();
+        let (usage, tokens_counted) = usage_or_counted(&f.request, &resp);
         let outcome = Outcome {
             backend: f.backend,
             model: if resp.model.is_empty() {
@@ -444,16 +506,56 @@ impl PipelineStream {
             } else {
                 &resp.model
             },
-            usage: resp.usage.as_ref(),
+            usage: Some(&usage),
             latency: meta.latency,
             status: error.map_or(meta.status, |e| e.status().unwrap_or(0)),
             cache_hit: false,
+            tokens_counted,
         };
         f.accounting.record(&f.info, f.ticket, &outcome);
         if error.is_none() {
             f.accounting.cache_put(&f.request, &resp);
         }
     }
+}
+
+/// A stream's usage: the backend's own when its usage chunk arrived, else (cut off, the
+/// caller gone, a server that sends none) the request's prompt and the completion received
+/// so far, counted with the tokenizer of the estimates, and `true` to say so. The prompt
+/// was sent, so it is never counted as zero.
+fn usage_or_counted(req: &ChatCompletionRequest, resp: &ChatCompletionResponse) -> (Usage, bool) {
+    if let Some(u) = &resp.usage {
+        return (u.clone(), false);
+    }
+    let model = if resp.model.is_empty() {
+        &req.model
+    } else {
+        &resp.model
+    };
+    let enc = crate::tokens::encoding_for_model(model);
+    let count = |t: &Option<String>| {
+        t.as_deref()
+            .map_or(0, |t| crate::tokens::count_tokens(enc, t))
+    };
+    let completion: usize = resp
+        .choices
+        .iter()
+        .map(|c| {
+            let calls: usize = c
+                .message
+                .tool_calls
+                .iter()
+                .flatten()
+                .map(|call| {
+                    crate::tokens::count_tokens(enc, &call.function.name)
+                        + crate::tokens::count_tokens(enc, &call.function.arguments)
+                })
+                .sum();
+            count(&c.message.content) + count(&c.message.refusal) + calls
+        })
+        .sum();
+    let prompt = crate::tokens::count_chat_tokens(&req.model, &req.messages);
+    (Usage::new(prompt as u64, completion as u64), true)
 }
 
 impl Stream for PipelineStream {
@@ -502,13 +604,15 @@ impl Drop for PipelineStream {
             && let Some(f) = self.finish.take()
         {
             let resp = std::mem::take(&mut self.acc).finish();
+            let (usage, tokens_counted) = usage_or_counted(&f.request, &resp);
             let outcome = Outcome {
                 backend: f.backend,
                 model: &f.request.model,
-                usage: resp.usage.as_ref(),
+                usage: Some(&usage),
                 latency: Duration::ZERO,
                 status: 499,
                 cache_hit: false,
+                tokens_counted,
             };
             f.accounting.record(&f.info, f.ticket, &outcome);
         }

@@ -16,8 +16,9 @@ impl PgStore {
     ) -> Result<(), ClusterError> {
         let conn = self.conn().await?;
         conn.execute(
-            "INSERT INTO llmkit_keys (id, name, secret_sha256, models, budget_daily_usd, created, expires, revoked)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO llmkit_keys (id, name, secret_sha256, models, budget_daily_usd, created,
+                 expires, revoked, rpm, tpm, max_concurrent)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             &[
                 &key.id,
                 &key.name,
@@ -27,6 +28,9 @@ impl PgStore {
                 &key.created,
                 &key.expires,
                 &key.revoked,
+                &key.rpm.map(i64::from),
+                &key.tpm.map(i64::from),
+                &key.max_concurrent.map(i64::from),
             ],
         )
         .await?;
@@ -38,12 +42,13 @@ impl PgStore {
         let conn = self.conn().await?;
         let row = conn
             .query_opt(
-                "SELECT id, name, models, budget_daily_usd, created, expires, revoked, secret_sha256
+                "SELECT id, name, models, budget_daily_usd, created, expires, revoked,
+                     rpm, tpm, max_concurrent, secret_sha256
                  FROM llmkit_keys WHERE id = $1",
                 &[&id],
             )
             .await?;
-        Ok(row.map(|r| (row_to_key(&r), r.get::<_, Vec<u8>>(7))))
+        Ok(row.map(|r| (row_to_key(&r), r.get::<_, Vec<u8>>(10))))
     }
 
     /// Every key, oldest first.
@@ -51,7 +56,8 @@ impl PgStore {
         let conn = self.conn().await?;
         let rows = conn
             .query(
-                "SELECT id, name, models, budget_daily_usd, created, expires, revoked
+                "SELECT id, name, models, budget_daily_usd, created, expires, revoked,
+                     rpm, tpm, max_concurrent
                  FROM llmkit_keys ORDER BY created, id",
                 &[],
             )
@@ -89,6 +95,10 @@ impl PgStore {
 }
 
 fn row_to_key(r: &Row) -> VirtualKey {
+    let limit = |i: usize| {
+        r.get::<_, Option<i64>>(i)
+            .and_then(|v| u32::try_from(v).ok())
+    };
     VirtualKey {
         id: r.get(0),
         name: r.get(1),
@@ -97,5 +107,8 @@ fn row_to_key(r: &Row) -> VirtualKey {
         created: r.get(4),
         expires: r.get(5),
         revoked: r.get(6),
+        rpm: limit(7),
+        tpm: limit(8),
+        max_concurrent: limit(9),
     }
 }

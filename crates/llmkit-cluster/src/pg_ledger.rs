@@ -84,14 +84,15 @@ impl PgStore {
         let unknown: Vec<bool> = entries.iter().map(|e| e.row.cost_unknown).collect();
         let status: Vec<i32> = entries.iter().map(|e| i32::from(e.row.status)).collect();
         let hit: Vec<bool> = entries.iter().map(|e| e.row.cache_hit).collect();
+        let counted: Vec<bool> = entries.iter().map(|e| e.row.tokens_counted).collect();
         let inserted = tx
             .query(
                 "INSERT INTO llmkit_ledger (request_id, scope, ts, backend, model, command,
                      prompt_tokens, completion_tokens, cached_tokens, cost_usd, cost_unknown,
-                     latency_ms, status, cache_hit)
+                     latency_ms, status, cache_hit, tokens_counted)
                  SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::FLOAT8[], $4::TEXT[],
                      $5::TEXT[], $6::TEXT[], $7::INT8[], $8::INT8[], $9::INT8[], $10::FLOAT8[],
-                     $11::BOOL[], $12::INT8[], $13::INT4[], $14::BOOL[])
+                     $11::BOOL[], $12::INT8[], $13::INT4[], $14::BOOL[], $15::BOOL[])
                  ON CONFLICT (request_id) DO NOTHING
                  RETURNING request_id",
                 &[
@@ -109,6 +110,7 @@ impl PgStore {
                     &latency,
                     &status,
                     &hit,
+                    &counted,
                 ],
             )
             .await?;

@@ -1,12 +1,14 @@
 //! The PostgreSQL schema and its migrations, applied once under an advisory lock.
 //!
-//! - `llmkit_keys`: virtual keys (public id, SHA-256 of the secret, scope, budget, expiry).
+//! - `llmkit_keys`: virtual keys (public id, SHA-256 of the secret, scope, budget, expiry,
+//!   and from version 2 the RPM, TPM and concurrency limits).
 //! - `llmkit_spend`: per scope and calendar period, the settled spend and the outstanding
 //!   reservations. A reservation locks these rows (`FOR UPDATE`, in (scope, period) order),
 //!   which is what makes budgets hold across replicas.
 //! - `llmkit_reservations`: each outstanding reservation, so it can be settled or released
 //!   (also when the replica that made it died).
-//! - `llmkit_ledger`: one row per request, unique by request id (a replayed row is ignored).
+//! - `llmkit_ledger`: one row per request, unique by request id (a replayed row is ignored);
+//!   from version 2 it marks rows whose tokens were counted locally (a stream cut short).
 //! - `llmkit_usage_daily`: the ledger rolled up per day, scope and model in the same
 //!   transaction as the insert, so `usage` reads a few rows whatever the ledger's size.
 
@@ -15,10 +17,11 @@ use deadpool_postgres::Object;
 use crate::error::ClusterError;
 
 /// The newest schema version this build knows.
-pub const PG_SCHEMA_VERSION: i32 = 1;
+pub const PG_SCHEMA_VERSION: i32 = 2;
 
 /// Each migration's SQL, in order; version N is `MIGRATIONS[N - 1]`.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE llmkit_keys (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -76,7 +79,12 @@ CREATE TABLE llmkit_usage_daily (
     cache_hits BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (day, scope, model)
 );
-"];
+",
+    r"
+ALTER TABLE llmkit_keys ADD COLUMN rpm BIGINT, ADD COLUMN tpm BIGINT, ADD COLUMN max_concurrent BIGINT;
+ALTER TABLE llmkit_ledger ADD COLUMN tokens_counted BOOLEAN NOT NULL DEFAULT FALSE;
+",
+];
 
 /// An arbitrary constant naming llmkit's migration lock among the database's advisory locks.
 const MIGRATION_LOCK: i64 = 0x6c6c_6d6b_6974;

@@ -9,6 +9,7 @@ use llmkit_client::ClientConfig;
 use llmkit_store::Store;
 
 use crate::cluster::ClusterSettings;
+use crate::limits::{Limiter, LocalLimiter};
 
 /// The default request body limit: 4 MiB, room for long prompts and embedding batches.
 pub(crate) const DEFAULT_BODY_LIMIT: usize = 4 * 1024 * 1024;
@@ -33,6 +34,8 @@ pub struct GatewayConfig {
     /// Keys, budgets and the ledger in PostgreSQL (and the cache and key changes in
     /// Redis), shared with other replicas, instead of `store`.
     pub cluster: Option<ClusterSettings>,
+    /// Holds every key's RPM, TPM and concurrency limits (in process by default).
+    pub limiter: Arc<dyn Limiter>,
 }
 
 impl GatewayConfig {
@@ -51,6 +54,7 @@ impl GatewayConfig {
             header_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(30),
             cluster: None,
+            limiter: Arc::new(LocalLimiter::new()),
         }
     }
 }

@@ -65,7 +65,8 @@ impl GatewayError {
             ),
             Self::UnknownKey(_) => Some("`llmkit keys list` shows the keys".to_string()),
             Self::InvalidKey(_) => Some(
-                "names must not be empty; budgets are positive USD amounts".to_string(),
+                "names must not be empty; budgets are positive USD amounts; limits are at least 1"
+                    .to_string(),
             ),
         }
     }

@@ -24,6 +24,12 @@ pub struct NewKey {
     /// Empty: every model.
     pub models: Vec<String>,
     pub budget_daily_usd: Option<f64>,
+    /// Requests per minute; `None` is no limit.
+    pub rpm: Option<u32>,
+    /// Tokens per minute; `None` is no limit.
+    pub tpm: Option<u32>,
+    /// Requests in flight at once; `None` is no limit.
+    pub max_concurrent: Option<u32>,
     /// Seconds from now.
     pub expires_in_secs: Option<f64>,
 }
@@ -51,6 +57,11 @@ pub(crate) fn new_key(spec: &NewKey) -> Result<(VirtualKey, SecretString), Gatew
             "the daily budget must be above 0".into(),
         ));
     }
+    if [spec.rpm, spec.tpm, spec.max_concurrent].contains(&Some(0)) {
+        return Err(GatewayError::InvalidKey(
+            "a rate limit must be at least 1".into(),
+        ));
+    }
     let now = now_secs();
     let id = hex(&random::<{ ID_HEX / 2 }>());
     let secret = secret_for(&id);
@@ -59,6 +70,9 @@ pub(crate) fn new_key(spec: &NewKey) -> Result<(VirtualKey, SecretString), Gatew
         name: spec.name.trim().to_string(),
         models: spec.models.clone(),
         budget_daily_usd: spec.budget_daily_usd,
+        rpm: spec.rpm,
+        tpm: spec.tpm,
+        max_concurrent: spec.max_concurrent,
         created: now,
         expires: spec.expires_in_secs.map(|s| now + s),
         revoked: None,
@@ -216,5 +230,11 @@ mod tests {
             Err(AuthError::Refused(Refusal::Revoked))
         ));
         assert!(create_key(&store, &NewKey::default()).is_err());
+        let zero = NewKey {
+            name: "app".into(),
+            rpm: Some(0),
+            ..NewKey::default()
+        };
+        assert!(create_key(&store, &zero).is_err());
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! Callers authenticate with virtual keys (`lk-...`) stored in the llmkit store as a public
 //! id plus the SHA-256 of the secret; each key may be limited to some models and carry a
-//! daily budget, reserved before the call and settled with the real usage. Every ledger row
+//! daily budget, reserved before the call and settled with the real usage, and RPM, TPM and
+//! concurrency limits (the [`Limiter`] trait; [`LocalLimiter`] in process). Every ledger row
 //! carries the key's public id in its `profile` column.
 //!
 //! This crate never reads the environment or files: the CLI resolves its settings and
@@ -15,10 +16,12 @@
 // so their size does not matter.
 #![allow(clippy::result_large_err)]
 
+mod admission;
 mod cluster;
 mod config;
 mod error;
 mod keys;
+mod limits;
 mod metrics;
 mod server;
 
@@ -26,4 +29,5 @@ pub use cluster::{ClusterAdmin, ClusterSettings};
 pub use config::GatewayConfig;
 pub use error::GatewayError;
 pub use keys::{NewKey, create_key, revoke_key, rotate_key};
+pub use limits::{Decision, KeyLimits, LimitKind, Limiter, LocalLimiter, Snapshot, Window};
 pub use server::Gateway;

@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use llmkit_client::{Accounting, ClientError, ModelCatalog, Outcome, RequestInfo};
-use llmkit_types::{ChatCompletionRequest, ChatCompletionResponse, EmbeddingRequest};
+use llmkit_types::{
+    ChatCompletionRequest, ChatCompletionResponse, CompletionRequest, EmbeddingRequest,
+};
 
 /// Upper bounds of the latency histogram, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -208,6 +210,14 @@ impl Accounting for Metered {
         req: &EmbeddingRequest,
     ) -> Result<u64, ClientError> {
         self.inner.reserve_embeddings(info, req)
+    }
+
+    fn reserve_completion(
+        &self,
+        info: &RequestInfo,
+        req: &CompletionRequest,
+    ) -> Result<u64, ClientError> {
+        self.inner.reserve_completion(info, req)
     }
 
     fn record(&self, info: &RequestInfo, ticket: u64, outcome: &Outcome<'_>) {

@@ -20,14 +20,18 @@ use futures::StreamExt;
 use llmkit_accounting::{AccountingConfig, StoreAccounting};
 use llmkit_client::{Backend, ClientError, HttpClient, Pipeline, RequestInfo};
 use llmkit_store::{Budgets, Store, VirtualKey};
-use llmkit_types::{ChatCompletionRequest, EmbeddingRequest};
+use llmkit_types::{ChatCompletionRequest, CompletionRequest, EmbeddingRequest};
 use serde_json::json;
 use tokio::net::TcpListener;
 
+use crate::admission::{
+    Admission, Limited, admit_limits, chat_tokens, completion_tokens, embedding_tokens,
+};
 use crate::cluster::{Cluster, ClusterBacking};
 use crate::config::GatewayConfig;
 use crate::error::GatewayError;
 use crate::keys::{AuthError, Refusal, parse_id, verify};
+use crate::limits::Limiter;
 use crate::metrics::{Metered, Metrics};
 
 /// A bound gateway, ready to [`run`](Gateway::run).
@@ -61,6 +65,7 @@ impl Gateway {
             accounting: cfg.accounting.clone(),
             per_key: Mutex::new(HashMap::new()),
             metrics: Arc::new(Metrics::default()),
+            limiter: Arc::clone(&cfg.limiter),
         });
         Ok(Self {
             listener,
@@ -132,6 +137,8 @@ struct Shared {
     /// One accounting step per key, so its budget and scope live as long as the process.
     per_key: Mutex<HashMap<String, Arc<Metered>>>,
     metrics: Arc<Metrics>,
+    /// Per-key RPM, TPM and concurrency limits.
+    limiter: Arc<dyn Limiter>,
 }
 
 type AppState = Arc<Shared>;
@@ -139,6 +146,7 @@ type AppState = Arc<Shared>;
 fn router(state: AppState, body_limit: usize) -> Router {
     let api = Router::new()
         .route("/v1/chat/completions", post(chat))
+        .route("/v1/completions", post(completions))
         .route("/v1/embeddings", post(embeddings))
         .route("/v1/models", get(models))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -158,8 +166,9 @@ fn router(state: AppState, body_limit: usize) -> Router {
 
 impl Shared {
     /// The request pipeline for one key: its ledger rows carry the key's id as `profile`,
-    /// and its daily budget counts only its own spend.
-    fn pipeline(&self, key: &VirtualKey) -> Pipeline {
+    /// its daily budget counts only its own spend, and (for a key with limits) the
+    /// admission's token estimate is settled with the recorded usage.
+    fn pipeline(&self, key: &VirtualKey, admission: &Admission) -> Pipeline {
         let acc = {
             let mut map = self.per_key.lock().unwrap_or_else(|p| p.into_inner());
             Arc::clone(map.entry(key.id.clone()).or_insert_with(|| {
@@ -191,6 +200,13 @@ impl Shared {
             command: "serve".to_string(),
             profile: Some(key.id.clone()),
             ..RequestInfo::default()
+        };
+        let acc: Arc<dyn llmkit_client::Accounting> = match &admission.permit {
+            Some(permit) => Arc::new(Limited {
+                inner: acc,
+                permit: Arc::clone(permit),
+            }),
+            None => acc,
         };
         Pipeline::new(self.backend.clone(), info).with_accounting(acc)
     }
@@ -379,20 +395,25 @@ async fn chat(
             r.model.as_str()
         })
         .await?;
-    let pipeline = s.pipeline(&key);
+    let default_output = s.accounting.default_output_estimate;
+    let admission = admit_limits(&s.limiter, &key, || chat_tokens(&req, default_output)).await?;
+    let pipeline = s.pipeline(&key, &admission);
     if req.is_stream() {
-        return stream_chat(&pipeline, req, started).await;
+        return admission.stamp(stream_chat(&pipeline, req, started).await);
     }
-    let result = pipeline
-        .chat(&req)
-        .await
-        .map_err(|e| ApiError::from_client(&e))?;
-    let resp = axum::Json(&result.response).into_response();
-    let mut resp = with_overhead(resp, started, result.meta.latency);
-    let cache = if result.cache_hit { "hit" } else { "miss" };
-    resp.headers_mut()
-        .insert("x-llmkit-cache", HeaderValue::from_static(cache));
-    Ok(resp)
+    let answer = async {
+        let result = pipeline
+            .chat(&req)
+            .await
+            .map_err(|e| ApiError::from_client(&e))?;
+        let resp = axum::Json(&result.response).into_response();
+        let mut resp = with_overhead(resp, started, result.meta.latency);
+        let cache = if result.cache_hit { "hit" } else { "miss" };
+        resp.headers_mut()
+            .insert("x-llmkit-cache", HeaderValue::from_static(cache));
+        Ok::<_, ApiError>(resp)
+    };
+    admission.stamp(answer.await)
 }
 
 /// A streamed answer as server-sent events: each upstream chunk as one `data:` event,
@@ -440,6 +461,46 @@ fn sse(data: String) -> Bytes {
     Bytes::from(format!("data: {data}\n\n"))
 }
 
+/// A legacy completion, whole: the client has no streamed completions, so `stream: true`
+/// is refused with 400 rather than answered as one block the caller did not ask for.
+async fn completions(
+    State(s): State<AppState>,
+    Extension(labels): Extension<Labels>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let (key, req): (_, CompletionRequest) =
+        admit(&s, &labels, &headers, body, |r: &CompletionRequest| {
+            r.model.as_str()
+        })
+        .await?;
+    if req.stream == Some(true) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "This gateway does not stream /v1/completions; send `stream: false`, or use /v1/chat/completions to stream.",
+        )
+        .param("stream"));
+    }
+    let default_output = s.accounting.default_output_estimate;
+    let admission =
+        admit_limits(&s.limiter, &key, || completion_tokens(&req, default_output)).await?;
+    let answer = async {
+        let resp = s
+            .pipeline(&key, &admission)
+            .completions(&req)
+            .await
+            .map_err(|e| ApiError::from_client(&e))?;
+        Ok::<_, ApiError>(with_overhead(
+            axum::Json(&resp.body).into_response(),
+            started,
+            resp.meta.latency,
+        ))
+    };
+    admission.stamp(answer.await)
+}
+
 async fn embeddings(
     State(s): State<AppState>,
     Extension(labels): Extension<Labels>,
@@ -452,16 +513,20 @@ async fn embeddings(
             r.model.as_str()
         })
         .await?;
-    let resp = s
-        .pipeline(&key)
-        .embeddings(&req)
-        .await
-        .map_err(|e| ApiError::from_client(&e))?;
-    Ok(with_overhead(
-        axum::Json(&resp.body).into_response(),
-        started,
-        resp.meta.latency,
-    ))
+    let admission = admit_limits(&s.limiter, &key, || embedding_tokens(&req)).await?;
+    let answer = async {
+        let resp = s
+            .pipeline(&key, &admission)
+            .embeddings(&req)
+            .await
+            .map_err(|e| ApiError::from_client(&e))?;
+        Ok::<_, ApiError>(with_overhead(
+            axum::Json(&resp.body).into_response(),
+            started,
+            resp.meta.latency,
+        ))
+    };
+    admission.stamp(answer.await)
 }
 
 /// `x-llmkit-overhead-ms`: the time the gateway itself took (for a stream, up to the
@@ -551,10 +616,12 @@ pub(crate) struct ApiError {
     retry_after: Option<u64>,
     /// Set when the gateway refused the request itself (for the metrics).
     refusal: Option<&'static str>,
+    /// More headers for the answer (`x-ratelimit-*`, `retry-after-ms`).
+    headers: HeaderMap,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, kind: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, kind: &str, message: impl Into<String>) -> Self {
         Self {
             status,
             kind: kind.to_string(),
@@ -563,16 +630,33 @@ impl ApiError {
             code: None,
             retry_after: None,
             refusal: None,
+            headers: HeaderMap::new(),
         }
     }
 
-    fn refused(mut self, reason: &'static str) -> Self {
+    pub(crate) fn refused(mut self, reason: &'static str) -> Self {
         self.refusal = Some(reason);
         self
     }
 
-    fn code(mut self, code: &str) -> Self {
+    fn param(mut self, param: &str) -> Self {
+        self.param = Some(json!(param));
+        self
+    }
+
+    pub(crate) fn code(mut self, code: &str) -> Self {
         self.code = Some(json!(code));
+        self
+    }
+
+    /// `Retry-After` in whole seconds.
+    pub(crate) fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
+    pub(crate) fn with_headers(mut self, headers: &HeaderMap) -> Self {
+        self.headers.extend(headers.clone());
         self
     }
 
@@ -598,6 +682,12 @@ impl ApiError {
                 )
                 .code("insufficient_quota");
                 err.retry_after = Some(BUDGET_RETRY_AFTER_SECS);
+                // The official SDKs retry every 429, and the Node one sleeps for whatever
+                // `Retry-After` says: told not to, they raise at once.
+                err.headers.insert(
+                    axum::http::HeaderName::from_static("x-should-retry"),
+                    HeaderValue::from_static("false"),
+                );
                 err.refused("budget")
             }
             ClientError::Unpriced { model } => Self::new(
@@ -679,6 +769,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut resp = (self.status, axum::Json(self.body())).into_response();
+        resp.headers_mut().extend(self.headers);
         if let Some(reason) = self.refusal {
             resp.extensions_mut().insert(Refused(reason));
         }

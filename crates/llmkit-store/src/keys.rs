@@ -1,5 +1,5 @@
-//! The gateway's virtual keys: a public id, a name, the model scope, a daily budget, an
-//! expiry and a revocation time, with the SHA-256 of the secret. The secret itself is never
+//! The gateway's virtual keys: a public id, a name, the model scope, a daily budget, rate
+//! limits, an expiry and a revocation time, with the SHA-256 of the secret. The secret itself is never
 //! given to the store; generating and checking secrets is the gateway's job.
 
 use rusqlite::{OptionalExtension, params};
@@ -18,6 +18,12 @@ pub struct VirtualKey {
     pub models: Vec<String>,
     /// The most this key may spend per local calendar day, in USD.
     pub budget_daily_usd: Option<f64>,
+    /// Requests per minute this key may send; `None` is no limit.
+    pub rpm: Option<u32>,
+    /// Tokens per minute (prompt plus the output budget, settled with the real usage).
+    pub tpm: Option<u32>,
+    /// Requests of this key in flight at once (streams count until they end).
+    pub max_concurrent: Option<u32>,
     /// Unix seconds.
     pub created: f64,
     pub expires: Option<f64>,
@@ -41,8 +47,9 @@ impl Store {
     pub fn key_insert(&self, key: &VirtualKey, secret_sha256: &[u8; 32]) -> Result<(), StoreError> {
         self.write(|tx| {
             tx.execute(
-                "INSERT INTO keys (id, name, secret_sha256, models, budget_daily_usd, created, expires, revoked)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO keys (id, name, secret_sha256, models, budget_daily_usd, created, expires, revoked,
+                                   rpm, tpm, max_concurrent)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     key.id,
                     key.name,
@@ -52,6 +59,9 @@ impl Store {
                     key.created,
                     key.expires,
                     key.revoked,
+                    key.rpm,
+                    key.tpm,
+                    key.max_concurrent,
                 ],
             )?;
             Ok(())
@@ -62,10 +72,11 @@ impl Store {
     pub fn key_get(&self, id: &str) -> Result<Option<(VirtualKey, Vec<u8>)>, StoreError> {
         let conn = self.conn();
         conn.query_row(
-            "SELECT id, name, models, budget_daily_usd, created, expires, revoked, secret_sha256
+            "SELECT id, name, models, budget_daily_usd, created, expires, revoked,
+                    rpm, tpm, max_concurrent, secret_sha256
              FROM keys WHERE id = ?1",
             [id],
-            |r| Ok((row_to_key(r)?, r.get::<_, Vec<u8>>(7)?)),
+            |r| Ok((row_to_key(r)?, r.get::<_, Vec<u8>>(10)?)),
         )
         .optional()
         .map_err(|e| self.map_err(e))
@@ -75,7 +86,8 @@ impl Store {
     pub fn key_list(&self) -> Result<Vec<VirtualKey>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT id, name, models, budget_daily_usd, created, expires, revoked
+            "SELECT id, name, models, budget_daily_usd, created, expires, revoked,
+                    rpm, tpm, max_concurrent
              FROM keys ORDER BY created, id",
         )?;
         let rows = stmt.query_map([], row_to_key)?;
@@ -121,6 +133,9 @@ fn row_to_key(r: &rusqlite::Row<'_>) -> rusqlite::Result<VirtualKey> {
         created: r.get(4)?,
         expires: r.get(5)?,
         revoked: r.get(6)?,
+        rpm: r.get(7)?,
+        tpm: r.get(8)?,
+        max_concurrent: r.get(9)?,
     })
 }
 
@@ -137,6 +152,9 @@ mod tests {
             name: "app".into(),
             models: vec!["gpt-4o-mini".into()],
             budget_daily_usd: Some(1.5),
+            rpm: Some(60),
+            tpm: None,
+            max_concurrent: Some(2),
             created: 10.0,
             expires: Some(20.0),
             revoked: None,

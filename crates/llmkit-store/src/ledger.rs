@@ -30,6 +30,9 @@ pub struct LedgerRow {
     pub cost_usd: f64,
     /// The model had no known price: `cost_usd` is 0 but the cost is unknown, not free.
     pub cost_unknown: bool,
+    /// The tokens were counted by llmkit's tokenizer (a stream that ended before its usage
+    /// chunk), not reported by the backend.
+    pub tokens_counted: bool,
     pub latency_ms: u64,
     pub status: u16,
     pub cache_hit: bool,
@@ -149,7 +152,7 @@ impl Store {
         let mut stmt = conn.prepare(
             "SELECT ts, profile, backend, model, session_id, batch_job, command, prompt_tokens,
                     completion_tokens, cached_tokens, cost_usd, latency_ms, status, cache_hit,
-                    cost_unknown
+                    cost_unknown, tokens_counted
              FROM ledger WHERE ts >= ?1 AND ts < ?2 ORDER BY id",
         )?;
         let rows = stmt.query_map(
@@ -174,6 +177,7 @@ impl Store {
                     status: u16::try_from(r.get::<_, i64>(12)?).unwrap_or(0),
                     cache_hit: r.get::<_, i64>(13)? != 0,
                     cost_unknown: r.get::<_, i64>(14)? != 0,
+                    tokens_counted: r.get::<_, i64>(15)? != 0,
                     reservation: None,
                 })
             },
@@ -314,8 +318,8 @@ fn write_rows(conn: &mut Connection, rows: &[LedgerRow]) -> Result<(), StoreErro
         let mut insert = tx.prepare_cached(
             "INSERT INTO ledger (ts, profile, backend, model, session_id, batch_job, command,
                 prompt_tokens, completion_tokens, cached_tokens, cost_usd, latency_ms, status, cache_hit,
-                cost_unknown)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                cost_unknown, tokens_counted)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         )?;
         let mut settle = tx.prepare_cached("DELETE FROM budget_reservations WHERE id = ?1")?;
         for r in rows {
@@ -335,6 +339,7 @@ fn write_rows(conn: &mut Connection, rows: &[LedgerRow]) -> Result<(), StoreErro
                 i64::from(r.status),
                 i64::from(r.cache_hit),
                 i64::from(r.cost_unknown),
+                i64::from(r.tokens_counted),
             ])?;
             if let Some(id) = r.reservation {
                 settle.execute([id])?;

@@ -118,7 +118,21 @@ ALTER TABLE budget_reservations ADD COLUMN scope TEXT;
 CREATE INDEX ledger_by_profile_ts ON ledger(profile, ts);
 ";
 
-const ALL: [&str; 6] = [V1, V2, V3, V4, V5, V6];
+/// Version 7: per-key rate limits of the gateway's virtual keys (requests and tokens per
+/// minute, concurrent requests); NULL is no limit, so keys made before keep working as they did.
+const V7: &str = "
+ALTER TABLE keys ADD COLUMN rpm INTEGER;
+ALTER TABLE keys ADD COLUMN tpm INTEGER;
+ALTER TABLE keys ADD COLUMN max_concurrent INTEGER;
+";
+
+/// Version 8: ledger rows whose tokens llmkit counted itself (a stream that ended before its
+/// usage chunk) are marked, so that they are known as counts, not the backend's own figures.
+const V8: &str = "
+ALTER TABLE ledger ADD COLUMN tokens_counted INTEGER NOT NULL DEFAULT 0;
+";
+
+const ALL: [&str; 8] = [V1, V2, V3, V4, V5, V6, V7, V8];
 
 /// The schema version this build writes.
 pub const LATEST_VERSION: usize = ALL.len();

@@ -40,6 +40,7 @@ fn max_cost_refuses_once_spent() {
                         latency: std::time::Duration::from_millis(3),
                         status: 200,
                         cache_hit: false,
+                        tokens_counted: false,
                     },
                 );
             }

@@ -652,6 +652,7 @@ impl Remote<'_> {
             // Tokens were used but the model has no known price: unknown, not free.
             cost_unknown: usage.prompt_tokens + usage.completion_tokens > 0
                 && self.catalog.price(model).is_none(),
+            tokens_counted: false,
             latency_ms: 0,
             status,
             cache_hit: false,

@@ -54,6 +54,15 @@ pub(crate) enum KeysAction {
         /// Lifetime: `30d`, `12h`, `90m` or `3600s`.
         #[arg(long, value_name = "DURATION", value_parser = parse_lifetime)]
         expires: Option<f64>,
+        /// Requests per minute the key may send (a 429 with Retry-After beyond it).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        rpm: Option<u32>,
+        /// Tokens per minute: prompt plus max_tokens when sent, the real usage once known.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        tpm: Option<u32>,
+        /// Requests the key may have in flight at once (a stream counts until it ends).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        max_concurrent: Option<u32>,
     },
     /// List the keys (never their secrets).
     List {
@@ -155,6 +164,9 @@ pub(crate) async fn keys(ctx: &Ctx, args: KeysArgs) -> Result<()> {
             models,
             budget_daily,
             expires,
+            rpm,
+            tpm,
+            max_concurrent,
         } => {
             let spec = NewKey {
                 name,
@@ -163,6 +175,9 @@ pub(crate) async fn keys(ctx: &Ctx, args: KeysArgs) -> Result<()> {
                     .filter(|m| !m.trim().is_empty())
                     .collect(),
                 budget_daily_usd: budget_daily,
+                rpm,
+                tpm,
+                max_concurrent,
                 expires_in_secs: expires,
             };
             let (key, secret) =
@@ -196,6 +211,9 @@ async fn keys_shared(ctx: &Ctx, admin: &ClusterAdmin, args: KeysArgs) -> Result<
             models,
             budget_daily,
             expires,
+            rpm,
+            tpm,
+            max_concurrent,
         } => {
             let spec = NewKey {
                 name,
@@ -204,6 +222,9 @@ async fn keys_shared(ctx: &Ctx, admin: &ClusterAdmin, args: KeysArgs) -> Result<
                     .filter(|m| !m.trim().is_empty())
                     .collect(),
                 budget_daily_usd: budget_daily,
+                rpm,
+                tpm,
+                max_concurrent,
                 expires_in_secs: expires,
             };
             let (key, secret) = admin.create(&spec).await.map_err(CliError::from)?;
@@ -237,7 +258,7 @@ fn print_keys(store: &llmkit_store::Store, keys: Vec<VirtualKey>, json: bool) ->
     }
     let now = llmkit_store::now_secs();
     output::line(
-        "ID            NAME                 STATUS   MODELS          BUDGET/DAY  CREATED",
+        "ID            NAME                 STATUS   MODELS          BUDGET/DAY  LIMITS                CREATED",
     )?;
     for k in keys {
         let status = if k.revoked.is_some() {
@@ -256,16 +277,30 @@ fn print_keys(store: &llmkit_store::Store, keys: Vec<VirtualKey>, json: bool) ->
             .budget_daily_usd
             .map_or_else(|| "-".to_string(), |b| format!("${b:.2}"));
         output::line(&format!(
-            "{:<13} {:<20} {:<8} {:<15} {:<11} {}",
+            "{:<13} {:<20} {:<8} {:<15} {:<11} {:<21} {}",
             k.id,
             k.name,
             status,
             models,
             budget,
+            limits_text(&k),
             store.local_datetime(k.created)
         ))?;
     }
     Ok(())
+}
+
+/// A key's limits for `keys list`: `60rpm 40000tpm 4conc`, or `-` when it has none.
+fn limits_text(k: &llmkit_store::VirtualKey) -> String {
+    let parts: Vec<String> = [(k.rpm, "rpm"), (k.tpm, "tpm"), (k.max_concurrent, "conc")]
+        .into_iter()
+        .filter_map(|(v, unit)| v.map(|v| format!("{v}{unit}")))
+        .collect();
+    if parts.is_empty() {
+        "-".to_string()
+    } else {
+        parts.join(" ")
+    }
 }
 
 /// `30d`, `12h`, `90m`, `3600s` as seconds.

@@ -74,6 +74,10 @@ fn keys_and_serve_work_together() {
             "2",
             "--expires",
             "30d",
+            "--rpm",
+            "60",
+            "--max-concurrent",
+            "4",
         ])
         .run();
     assert!(out.status.success(), "{out:?}");
@@ -86,7 +90,10 @@ fn keys_and_serve_work_together() {
         .run();
     let listed = stdout(&out);
     assert!(
-        listed.contains(&id) && listed.contains("active") && listed.contains("$2.00"),
+        listed.contains(&id)
+            && listed.contains("active")
+            && listed.contains("$2.00")
+            && listed.contains("60rpm 4conc"),
         "{listed}"
     );
     assert!(!listed.contains(&secret));
@@ -96,6 +103,15 @@ fn keys_and_serve_work_together() {
         .run();
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(v[0]["models"][0], "gpt-4o-mini");
+    assert_eq!(v[0]["rpm"], 60);
+    assert_eq!(v[0]["max_concurrent"], 4);
+    assert!(v[0]["tpm"].is_null());
+    // A zero limit is a usage error, caught by the flag parser.
+    let out = Llmkit::against(&mock)
+        .env_home(&home)
+        .args(["keys", "create", "--name", "z", "--tpm", "0"])
+        .run();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
 
     let mut serve = Llmkit::against(&mock);
     serve.env_home(&home).args(["serve", "--port", "0"]);

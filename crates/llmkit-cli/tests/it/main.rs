@@ -15,6 +15,7 @@ mod eval;
 mod eval_resume;
 mod faults;
 mod gateway;
+mod gateway_sdk;
 mod kb;
 mod local;
 mod models_pull;

@@ -4,8 +4,11 @@
 
 mod api;
 mod budget;
+mod completions;
 mod leak;
+mod limits;
 mod replicas;
+mod stream_cut;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -58,6 +58,24 @@ fn migrates_from_each_earlier_version_keeping_data() {
 }
 
 #[test]
+fn a_key_from_v6_has_no_limits_after_v7() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("llmkit.db");
+    build_version(&path, 6);
+    Connection::open(&path)
+        .unwrap()
+        .execute(
+            "INSERT INTO keys (id, name, secret_sha256, models, created) VALUES ('k1', 'old', x'00', '', 1)",
+            [],
+        )
+        .unwrap();
+    let store = Store::open(&path).unwrap();
+    let (key, _) = store.key_get("k1").unwrap().unwrap();
+    assert_eq!(key.name, "old");
+    assert_eq!((key.rpm, key.tpm, key.max_concurrent), (None, None, None));
+}
+
+#[test]
 fn corrupt_file_is_reported_and_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("llmkit.db");

@@ -270,6 +270,14 @@ struct Adding<'a> {
 
 async fn add(ctx: &Ctx, dir: &Path, args: AddArgs) -> Result<()> {
     let kb = Kb::open(dir, &args.name)?;
+    // A path given by name that is not there is a typo, not something to skip.
+    if let Some(missing) = args.paths.iter().find(|p| !p.exists()) {
+        return Err(CliError::usage(
+            format!("no such file or directory: {}", missing.display()),
+            "check the path; `kb add NAME PATH...` takes files and directories",
+        )
+        .into());
+    }
     let collected = collect_files(&args.paths);
     for w in &collected.warnings {
         notice(&format!("warning: {w}"));

@@ -126,6 +126,9 @@ async fn run_spec(ctx: &Ctx, args: RunArgs) -> Result<()> {
     if args.dry_run {
         return dry_run(ctx, &spec, &data, args.json);
     }
+    if let Some(path) = &args.html {
+        check_report_path(path)?;
+    }
     let mut setups = Vec::new();
     for v in &spec.variants {
         notice(&format!("eval: {} ({} items)", v.name, data.items.len()));
@@ -154,7 +157,10 @@ async fn run_spec(ctx: &Ctx, args: RunArgs) -> Result<()> {
     }
     if let Some(path) = &args.html {
         std::fs::write(path, render_html(&record)).map_err(|e| {
-            CliError::failure(format!("cannot write {}: {e}", path.display()), None)
+            CliError::failure(
+                format!("cannot write {}: {e}", path.display()),
+                Some(REPORT_HINT.into()),
+            )
         })?;
         notice(&format!("wrote {}", path.display()));
     }
@@ -177,6 +183,29 @@ async fn run_spec(ctx: &Ctx, args: RunArgs) -> Result<()> {
     Err(CliError::failure(
         format!("{} quality gate check(s) failed", failures.len()),
         Some("see the lines above; lower the --cutoff or improve the variant".to_string()),
+    )
+    .into())
+}
+
+const REPORT_HINT: &str = "choose a --html path in an existing, writable directory";
+
+/// An `--html` report whose directory does not exist is refused before any request is made
+/// (and nothing is created).
+fn check_report_path(path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if dir.is_dir() {
+        return Ok(());
+    }
+    Err(CliError::failure(
+        format!(
+            "cannot write {}: the directory {} does not exist",
+            path.display(),
+            dir.display()
+        ),
+        Some(REPORT_HINT.into()),
     )
     .into())
 }

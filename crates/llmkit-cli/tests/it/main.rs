@@ -26,4 +26,5 @@ mod secrets;
 mod snapshots;
 mod spend;
 mod support;
+mod sweep;
 mod tasks;

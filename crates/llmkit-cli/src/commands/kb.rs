@@ -270,8 +270,10 @@ struct Adding<'a> {
 
 async fn add(ctx: &Ctx, dir: &Path, args: AddArgs) -> Result<()> {
     let kb = Kb::open(dir, &args.name)?;
-    // A path given by name that is not there is a typo, not something to skip.
-    if let Some(missing) = args.paths.iter().find(|p| !p.exists()) {
+    // A bad or missing path among others is a warning and the rest are added (README);
+    // when none of the paths given is there, nothing can be: a typo, not a skip.
+    if !args.paths.is_empty() && args.paths.iter().all(|p| !p.exists()) {
+        let missing = &args.paths[0];
         return Err(CliError::usage(
             format!("no such file or directory: {}", missing.display()),
             "check the path; `kb add NAME PATH...` takes files and directories",

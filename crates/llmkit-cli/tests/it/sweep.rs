@@ -273,6 +273,14 @@ fn run_case(case: &Case, servers: &Servers, problems: &mut Vec<String>) -> Strin
                 servers,
             )
         })
+        .map(|a| {
+            // A port given as an argument (`serve --port {MOCK_PORT}`).
+            if servers.ports().iter().any(|p| a == p.to_string()) {
+                "[PORT]".to_string()
+            } else {
+                a
+            }
+        })
         .collect();
     let mut snap = format!("$ llmkit {}\nexit: {}\n", shown.join(" "), case.exit);
     for line in err.lines() {

@@ -28,6 +28,22 @@ pub enum BatchError {
     #[error("{0}")]
     Invalid(String),
 
+    /// The input holds a NUL byte near its start: a binary file, not JSONL or CSV.
+    #[error("the input {} looks like a binary file (NUL byte at offset {offset})", path.display())]
+    Binary { path: PathBuf, offset: usize },
+
+    /// The input file is empty (or only blank lines).
+    #[error("the input {} is empty", .0.display())]
+    EmptyInput(PathBuf),
+
+    /// The CSV input has no column of the text column's name.
+    #[error("the CSV {} has no column `{column}` (columns: {columns})", path.display())]
+    NoColumn {
+        path: PathBuf,
+        column: String,
+        columns: String,
+    },
+
     /// No stored job matches the given id.
     #[error("no batch job matches `{0}`")]
     UnknownJob(String),
@@ -59,9 +75,20 @@ impl BatchError {
             Self::Output { .. } => {
                 Some("choose an output path in an existing, writable directory (-o)".into())
             }
+            Self::Binary { .. } => Some("pass a JSONL or CSV text file".into()),
+            Self::EmptyInput(_) => Some(
+                "the input needs rows: one JSON object per line (JSONL), or a header line and \
+                 rows (CSV)"
+                    .into(),
+            ),
+            Self::NoColumn { .. } => Some("name the text column with --text-column NAME".into()),
+            Self::Invalid(_) => Some(
+                "see `llmkit batch run --help` for the input formats (JSONL, CSV) and options"
+                    .into(),
+            ),
             Self::UnknownJob(_) => Some("`llmkit batch list` shows the known jobs".into()),
             Self::Client(e) => e.hint(),
-            Self::Store(_) | Self::Invalid(_) | Self::Remote { .. } => None,
+            Self::Store(_) | Self::Remote { .. } => None,
         }
     }
 }

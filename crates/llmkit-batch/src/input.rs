@@ -2,7 +2,7 @@
 //! time, with malformed rows reported by line number instead of stopping the job.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -88,10 +88,27 @@ enum Inner {
 impl RowReader {
     /// Opens the input; a CSV without the text column is refused here, before any request.
     pub fn open(spec: &InputSpec) -> Result<Self, BatchError> {
-        let file = File::open(&spec.path).map_err(|source| BatchError::Input {
+        let input_error = |source| BatchError::Input {
             path: spec.path.clone(),
             source,
-        })?;
+        };
+        let mut file = File::open(&spec.path).map_err(input_error)?;
+        // A binary or empty file is refused before any row is read or any output written.
+        let mut head = Vec::with_capacity(HEAD_BYTES);
+        (&mut file)
+            .take(HEAD_BYTES as u64)
+            .read_to_end(&mut head)
+            .map_err(input_error)?;
+        file.seek(SeekFrom::Start(0)).map_err(input_error)?;
+        if let Some(offset) = head.iter().position(|&b| b == 0) {
+            return Err(BatchError::Binary {
+                path: spec.path.clone(),
+                offset,
+            });
+        }
+        if head.len() < HEAD_BYTES && head.iter().all(u8::is_ascii_whitespace) {
+            return Err(BatchError::EmptyInput(spec.path.clone()));
+        }
         let inner = match spec.format {
             InputFormat::Jsonl => Inner::Jsonl {
                 reader: BufReader::with_capacity(1 << 16, file),
@@ -183,6 +200,9 @@ pub fn count_rows(spec: &InputSpec) -> Result<u64, BatchError> {
     }
 }
 
+/// How much of the input is checked for NUL bytes (binary data) before reading rows.
+const HEAD_BYTES: usize = 8192;
+
 fn open_csv(spec: &InputSpec, file: File) -> Result<Inner, BatchError> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
     let headers: Vec<String> = reader
@@ -194,13 +214,10 @@ fn open_csv(spec: &InputSpec, file: File) -> Result<Inner, BatchError> {
     let text_col = headers
         .iter()
         .position(|h| *h == spec.text_column)
-        .ok_or_else(|| {
-            BatchError::Invalid(format!(
-                "the CSV {} has no column `{}` (columns: {}); choose one with --text-column",
-                spec.path.display(),
-                spec.text_column,
-                headers.join(", ")
-            ))
+        .ok_or_else(|| BatchError::NoColumn {
+            path: spec.path.clone(),
+            column: spec.text_column.clone(),
+            columns: headers.join(", "),
         })?;
     Ok(Inner::Csv {
         reader: Box::new(reader),

@@ -138,8 +138,8 @@ pub(crate) fn default_path(xdg_config_home: Option<&str>, home: Option<&str>) ->
 /// Reads the file; a missing file is an empty config, a malformed one an error naming the
 /// path and line.
 pub(crate) fn load(path: &Path) -> Result<FileConfig, CliError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileConfig::default()),
         Err(e) => {
             return Err(CliError::config(
@@ -148,6 +148,16 @@ pub(crate) fn load(path: &Path) -> Result<FileConfig, CliError> {
             ));
         }
     };
+    let text = String::from_utf8(bytes).map_err(|e| {
+        CliError::config(
+            format!(
+                "config file {} is not valid UTF-8 (invalid byte at offset {})",
+                path.display(),
+                e.utf8_error().valid_up_to()
+            ),
+            "TOML files are UTF-8: convert it, e.g. `iconv -f latin1 -t utf-8 FILE`",
+        )
+    })?;
     parse(&text).map_err(|(line, col, msg)| {
         CliError::config(
             format!(

@@ -142,7 +142,12 @@ impl From<&BatchError> for CliError {
             other => {
                 let usage = matches!(
                     other,
-                    BatchError::Invalid(_) | BatchError::UnknownJob(_) | BatchError::Input { .. }
+                    BatchError::Invalid(_)
+                        | BatchError::NoColumn { .. }
+                        | BatchError::Binary { .. }
+                        | BatchError::EmptyInput(_)
+                        | BatchError::UnknownJob(_)
+                        | BatchError::Input { .. }
                 );
                 Self::from_parts(other.to_string(), other.hint(), usage)
             }

@@ -38,6 +38,15 @@ impl EvalError {
     /// A line telling the user what to do, where there is one.
     pub fn hint(&self) -> Option<String> {
         match self {
+            Self::Read { .. } => Some(
+                "check the path and its permissions (a spec's `dataset` is relative to the \
+                 spec file)"
+                    .to_string(),
+            ),
+            Self::Record(_) => Some(
+                "`llmkit eval list` shows the saved runs; pass an id from it or a run JSON file"
+                    .to_string(),
+            ),
             Self::Spec { .. } => {
                 Some("see `examples/eval/sentiment.toml` for a complete spec".to_string())
             }
@@ -60,7 +69,6 @@ impl EvalError {
                  per-item scores"
                     .to_string(),
             ),
-            _ => None,
         }
     }
 }

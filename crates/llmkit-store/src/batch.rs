@@ -111,10 +111,15 @@ impl Store {
     }
 
     /// Saves finished rows (replacing any earlier copy) in one transaction.
+    ///
+    /// The ledger rows queued so far (those of the requests behind these rows) are written
+    /// first: a process killed after the checkpoint commits would otherwise lose the
+    /// spend of rows it will never send again.
     pub fn batch_save_rows(&self, job: &str, rows: &[BatchRow]) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
         }
+        self.flush()?;
         self.write(|tx| {
             let mut stmt = tx.prepare_cached(
                 "INSERT OR REPLACE INTO batch_rows (job_id, row_index, status, attempts, result, cost_usd)

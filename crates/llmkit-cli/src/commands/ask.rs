@@ -198,6 +198,13 @@ fn response_format(arg: Option<&str>) -> Result<Option<ResponseFormat>, CliError
             "a schema file holds an object such as {\"type\": \"object\", \"properties\": {...}}",
         ));
     }
+    // A schema the validator refuses would only fail on the server (or pass unchecked).
+    llmkit_tasks::check_schema(&schema).map_err(|e| {
+        CliError::usage(
+            format!("{arg}: {e}"),
+            e.hint().unwrap_or_else(|| "fix the JSON Schema".into()),
+        )
+    })?;
     Ok(Some(ResponseFormat::json_schema("response", schema)))
 }
 

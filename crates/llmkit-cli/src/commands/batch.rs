@@ -385,6 +385,23 @@ fn task_setup(ctx: &Ctx, opts: &JobOptions, client: &HttpClient) -> Result<TaskS
 }
 
 async fn execute(ctx: &Ctx, opts: &JobOptions, quiet: bool, json: bool) -> Result<()> {
+    let existed = opts.output.exists();
+    let result = execute_job(ctx, opts, quiet, json).await;
+    if result.is_err() && !existed {
+        remove_if_empty(&opts.output);
+    }
+    result
+}
+
+/// Removes `path` when it is an empty file: the output that a run which failed before
+/// writing a row created, so that no empty output is left behind.
+pub(crate) fn remove_if_empty(path: &std::path::Path) {
+    if std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+async fn execute_job(ctx: &Ctx, opts: &JobOptions, quiet: bool, json: bool) -> Result<()> {
     check_output(opts)?;
     let store = Arc::new(open_store(ctx)?);
     // Retries happen in the scheduler, where a 429 can slow every worker down.

@@ -148,9 +148,23 @@ impl Chat<'_> {
     }
 
     async fn piped(&mut self) -> Result<()> {
-        let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+        let mut reader = tokio::io::BufReader::new(tokio::io::stdin());
         let mut joiner = LineJoiner::default();
-        while let Some(line) = lines.next_line().await? {
+        let mut number = 0;
+        loop {
+            let mut buf = Vec::new();
+            if reader.read_until(b'\n', &mut buf).await? == 0 {
+                break;
+            }
+            number += 1;
+            if buf.last() == Some(&b'\n') {
+                buf.pop();
+                if buf.last() == Some(&b'\r') {
+                    buf.pop();
+                }
+            }
+            // Bytes that are not UTF-8 are bad input (exit 2), named by their line.
+            let line = crate::input::decode(buf, &format!("stdin line {number}"))?;
             let Some(text) = joiner.push(&line) else {
                 continue;
             };

@@ -19,6 +19,7 @@ use serde_json::json;
 use crate::app::PipelineSpec;
 use crate::app::{Ctx, notice};
 use crate::cli::ModelArgs;
+use crate::commands::batch::EXIT_ROWS_FAILED;
 use crate::commands::request::apply_sampling;
 use crate::error::CliError;
 use crate::output;
@@ -126,6 +127,9 @@ async fn run_spec(ctx: &Ctx, args: RunArgs) -> Result<()> {
     if args.dry_run {
         return dry_run(ctx, &spec, &data, args.json);
     }
+    if let Some(path) = &args.html {
+        check_report_path(path)?;
+    }
     let mut setups = Vec::new();
     for v in &spec.variants {
         notice(&format!("eval: {} ({} items)", v.name, data.items.len()));
@@ -154,7 +158,10 @@ async fn run_spec(ctx: &Ctx, args: RunArgs) -> Result<()> {
     }
     if let Some(path) = &args.html {
         std::fs::write(path, render_html(&record)).map_err(|e| {
-            CliError::failure(format!("cannot write {}: {e}", path.display()), None)
+            CliError::failure(
+                format!("cannot write {}: {e}", path.display()),
+                Some(REPORT_HINT.into()),
+            )
         })?;
         notice(&format!("wrote {}", path.display()));
     }
@@ -169,7 +176,7 @@ async fn run_spec(ctx: &Ctx, args: RunArgs) -> Result<()> {
         output::write(&render_table(&record))?;
     }
     if failures.is_empty() {
-        return Ok(());
+        return items_failed(&record);
     }
     for f in &failures {
         notice(&format!("gate failed: {f}"));
@@ -177,6 +184,59 @@ async fn run_spec(ctx: &Ctx, args: RunArgs) -> Result<()> {
     Err(CliError::failure(
         format!("{} quality gate check(s) failed", failures.len()),
         Some("see the lines above; lower the --cutoff or improve the variant".to_string()),
+    )
+    .into())
+}
+
+/// Success when no item failed; otherwise an error with the batch's exit code for "went
+/// through every row, some or all failed" ([`EXIT_ROWS_FAILED`]), so that a script can tell
+/// a complete report with failures in it from a run that failed or stopped (exit 1). A
+/// failed quality gate is reported first, with exit 1.
+fn items_failed(record: &RunRecord) -> Result<()> {
+    let failed: usize = record.variants.iter().map(|v| v.errors).sum();
+    if failed == 0 {
+        return Ok(());
+    }
+    let total: usize = record.variants.iter().map(|v| v.items.len()).sum();
+    let what = if failed >= total {
+        format!("all {total} items failed")
+    } else {
+        format!("{failed} of {total} items failed")
+    };
+    Err(CliError {
+        message: format!(
+            "{what}: the table counts them under `errors`, and each item's `error` is in the \
+             run's JSON (--json, or the saved run)"
+        ),
+        hint: Some(
+            "fix what the errors say, then run the spec again with --fresh (every item is \
+             sent again)"
+                .into(),
+        ),
+        code: EXIT_ROWS_FAILED,
+    }
+    .into())
+}
+
+const REPORT_HINT: &str = "choose a --html path in an existing, writable directory";
+
+/// An `--html` report whose directory does not exist is refused before any request is made
+/// (and nothing is created).
+fn check_report_path(path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if dir.is_dir() {
+        return Ok(());
+    }
+    Err(CliError::failure(
+        format!(
+            "cannot write {}: the directory {} does not exist",
+            path.display(),
+            dir.display()
+        ),
+        Some(REPORT_HINT.into()),
     )
     .into())
 }

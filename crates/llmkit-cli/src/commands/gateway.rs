@@ -79,9 +79,14 @@ pub(crate) enum KeysAction {
 /// Runs the gateway until Ctrl-C or SIGTERM.
 pub(crate) async fn serve(ctx: &Ctx, args: ServeArgs) -> Result<()> {
     if ctx.settings.client.needs_local_fallback() {
-        return Err(CliError::usage(
+        // Exit 1, as for any other command that finds no API key (README: exit codes).
+        return Err(CliError::failure(
             "`llmkit serve` needs an upstream API key",
-            "set OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible server), or `llmkit config set api_key`",
+            Some(
+                "set OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible server), or `llmkit \
+                 config set api_key`"
+                    .into(),
+            ),
         )
         .into());
     }

@@ -270,6 +270,16 @@ struct Adding<'a> {
 
 async fn add(ctx: &Ctx, dir: &Path, args: AddArgs) -> Result<()> {
     let kb = Kb::open(dir, &args.name)?;
+    // A bad or missing path among others is a warning and the rest are added (README);
+    // when none of the paths given is there, nothing can be: a typo, not a skip.
+    if !args.paths.is_empty() && args.paths.iter().all(|p| !p.exists()) {
+        let missing = &args.paths[0];
+        return Err(CliError::usage(
+            format!("no such file or directory: {}", missing.display()),
+            "check the path; `kb add NAME PATH...` takes files and directories",
+        )
+        .into());
+    }
     let collected = collect_files(&args.paths);
     for w in &collected.warnings {
         notice(&format!("warning: {w}"));

@@ -35,7 +35,11 @@ pub(crate) fn run(ctx: &Ctx, args: SessionsArgs) -> Result<()> {
             match file {
                 None => output::write(&text),
                 Some(path) => std::fs::write(&path, text).map_err(|e| {
-                    CliError::failure(format!("cannot write {}: {e}", path.display()), None).into()
+                    CliError::failure(
+                        format!("cannot write {}: {e}", path.display()),
+                        Some("check that the directory exists and is writable".into()),
+                    )
+                    .into()
                 }),
             }
         }

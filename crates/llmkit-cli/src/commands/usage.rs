@@ -18,6 +18,19 @@ pub(crate) fn run(ctx: &Ctx, args: UsageArgs) -> Result<()> {
         since: parse_time(&store, args.since.as_deref(), "--since")?,
         until: parse_time(&store, args.until.as_deref(), "--until")?,
     };
+    if let (Some(since), Some(until)) = (filter.since, filter.until)
+        && since >= until
+    {
+        return Err(CliError::usage(
+            format!(
+                "--since {} is not before --until {}: the range is empty",
+                args.since.as_deref().unwrap_or_default(),
+                args.until.as_deref().unwrap_or_default()
+            ),
+            "--since is inclusive and --until exclusive; swap them, or widen the range",
+        )
+        .into());
+    }
     let group = if args.chart {
         UsageGroup::Day
     } else {

@@ -74,6 +74,16 @@ impl Settings {
             .unwrap_or_else(|| {
                 config_file::default_path(env.xdg_config_home.as_deref(), env.home.as_deref())
             });
+        // A file named by --config must be there; the default one and LLMKIT_CONFIG's (a
+        // location set once, perhaps before the file is written) are optional, and
+        // `config` commands may create the named one.
+        if args.config.is_some() && !editing && !config_path.exists() {
+            return Err(CliError::config(
+                format!("config file {} does not exist", config_path.display()),
+                "check the path given to --config (`llmkit config set KEY VALUE --config \
+                 FILE` creates one)",
+            ));
+        }
         let file = config_file::load(&config_path)?;
         let profile = args
             .profile

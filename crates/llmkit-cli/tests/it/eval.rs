@@ -311,3 +311,64 @@ fn check_in_chromium(html: &Path) {
     );
     assert!(dom.contains("<title>llmkit eval:"), "script error: {dom}");
 }
+
+/// An eval run that went through every item but some or all failed exits 3, like
+/// `batch run` (README: errors and exit codes); its report is still printed, and a failed
+/// quality gate wins with exit 1.
+#[test]
+fn issue22_an_eval_run_with_failed_items_exits_3() {
+    let mock = Mock::default();
+    let dir = tempfile::tempdir().unwrap();
+    let rows = [
+        json!({"text": "I love it", "label": "positive"}),
+        // Over the mock model's 4096-token window: refused by the server, not retried.
+        json!({"text": "word ".repeat(5000), "label": "negative"}),
+    ];
+    let rows: Vec<String> = rows.iter().map(Value::to_string).collect();
+    std::fs::write(dir.path().join("d.jsonl"), rows.join("\n")).unwrap();
+    let spec = dir.path().join("spec.toml");
+    std::fs::write(
+        &spec,
+        "dataset = \"d.jsonl\"\ntask = \"sentiment\"\ninput = \"text\"\nexpected = \"label\"\n\
+         metrics = [\"accuracy\"]\n[[variants]]\nmodel = \"mock-ctx4k\"\n",
+    )
+    .unwrap();
+    let spec = spec.to_str().unwrap();
+    let o = Llmkit::against(&mock)
+        .args([
+            "eval",
+            "run",
+            "--json",
+            "--no-save",
+            "--max-attempts",
+            "1",
+            spec,
+        ])
+        .run();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert_clear_error(&o, "1 of 2 items failed");
+    let run: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(run["variants"][0]["errors"], 1, "{run}");
+
+    let o = Llmkit::against(&mock)
+        .args(["eval", "run", "--no-save", "--max-attempts", "1"])
+        .args(["--cutoff", "accuracy>=1", spec])
+        .run();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("gate failed: "), "{}", stderr(&o));
+
+    // Every item failing: the same code, and the message says so.
+    let all = dir.path().join("all.toml");
+    std::fs::write(
+        &all,
+        "dataset = \"d.jsonl\"\ntask = \"sentiment\"\ninput = \"text\"\nexpected = \"label\"\n\
+         metrics = [\"accuracy\"]\n[[variants]]\nmodel = \"nonexistent-model\"\n",
+    )
+    .unwrap();
+    let o = Llmkit::against(&mock)
+        .args(["eval", "run", "--no-save", "--max-attempts", "1"])
+        .args([&all])
+        .run();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert_clear_error(&o, "all 2 items failed");
+}

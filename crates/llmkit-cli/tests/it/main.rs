@@ -27,5 +27,7 @@ mod repl;
 mod secrets;
 mod snapshots;
 mod spend;
+mod store_concurrency;
 mod support;
+mod sweep;
 mod tasks;

@@ -12,6 +12,7 @@ mod faults;
 mod headers;
 #[cfg(feature = "local")]
 mod local;
+mod responses;
 mod retry_after;
 mod sse_split;
 mod streams;

@@ -140,7 +140,13 @@ pub enum ClientError {
     /// not have, a Responses-only model on a server without the Responses API): nothing
     /// was sent, or the server said it has no such endpoint.
     #[error("{what}")]
-    Unsupported { what: String, hint: String },
+    Unsupported {
+        what: String,
+        hint: String,
+        /// True when the request's own options are what cannot be sent (a usage error),
+        /// false when the server lacks what the request needs.
+        options: bool,
+    },
 
     /// A downloaded file is not the one expected (it was deleted, nothing was installed).
     #[error(

@@ -11,6 +11,7 @@ use llmkit_types::{
     ResponseObject, ResponseStatus, chat_to_responses, response_to_chat, unsupported_chat_options,
 };
 use reqwest::Method;
+use serde_json::Value;
 
 use crate::catalog::ModelCatalog;
 use crate::config::WireApi;
@@ -19,6 +20,9 @@ use crate::http::{HttpClient, Response, to_body};
 use crate::jobs::{checked_id, paged};
 use crate::responses_stream::{ResponseStream, ResponseStreamState, failed_error};
 use crate::stream::ChatStream;
+
+/// How often a background response sent for a chat request is polled.
+const BACKGROUND_POLL: Duration = Duration::from_millis(500);
 
 /// The request fields `POST /responses/input_tokens` takes (its `TokenCountsBody`).
 const TOKEN_COUNT_FIELDS: [&str; 10] = [
@@ -178,11 +182,16 @@ impl HttpClient {
             return Err(ClientError::Unsupported {
                 what: format!("the Responses API has no `{}`", unsupported.join("`, `")),
                 hint: "leave those options out, or send this request with --api chat".into(),
+                options: true,
             });
         }
         let opts = &self.config().responses;
         let mut r = chat_to_responses(req);
-        let store = *r.store.get_or_insert(opts.store);
+        // `-o background=true`: background mode needs the response stored to be polled.
+        if let Some(Value::Bool(b)) = r.extra.remove("background") {
+            r.background = Some(b);
+        }
+        let store = *r.store.get_or_insert(opts.store || r.is_background());
         if !store {
             r = r.include(INCLUDE_REASONING_ENCRYPTED);
         }
@@ -203,7 +212,11 @@ impl HttpClient {
     ) -> Result<Response<ChatCompletionResponse>, ClientError> {
         let rreq = self.responses_request_for(req)?;
         match self.create_response(&rreq).await {
-            Ok(r) => {
+            Ok(mut r) => {
+                if !r.body.status.is_terminal() {
+                    // A background response: poll it until it is done.
+                    r = self.wait_response(&r.body.id, BACKGROUND_POLL).await?;
+                }
                 let meta = r.meta;
                 let body = settle(r.body, meta.request_id.clone())?;
                 Ok(Response {
@@ -264,6 +277,7 @@ impl HttpClient {
             } else {
                 "use --api chat (or --api auto) with this server".into()
             },
+            options: false,
         }
     }
 

@@ -170,5 +170,6 @@ fn chat_only_options_are_refused_over_responses() {
         .args(["--api", "responses", "ask", "--seed", "3", "x"])
         .run();
     assert_clear_error(&o, "seed");
+    assert_eq!(o.status.code(), Some(2), "a flag mistake: {}", stderr(&o));
     assert!(mock.requests_to("/v1/responses").is_empty());
 }

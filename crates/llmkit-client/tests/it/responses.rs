@@ -311,6 +311,23 @@ async fn chat_requests_go_over_responses_with_the_privacy_default() {
     assert_eq!(sent[0]["include"], json!(["reasoning.encrypted_content"]));
     assert_eq!(sent[0]["input"][0]["role"], "system");
     assert!(bodies_on(&m, "/v1/chat/completions").is_empty());
+    // `-o background=true` is stored (background mode needs it) and polled to the end.
+    let mut bg = req.clone();
+    bg.extra.insert("background".into(), json!(true));
+    let r = c.chat(&bg).await.unwrap();
+    assert_eq!(r.body.text(), "hello");
+    let last = bodies_on(&m, "/v1/responses").pop().unwrap();
+    assert_eq!(
+        (&last["background"], &last["store"]),
+        (&json!(true), &json!(true))
+    );
+    assert!(m.requests().iter().any(|e| {
+        e["method"] == "GET"
+            && e["path"]
+                .as_str()
+                .unwrap()
+                .starts_with("/v1/responses/resp_")
+    }));
 }
 
 #[tokio::test]

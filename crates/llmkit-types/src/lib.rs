@@ -16,6 +16,7 @@ mod models;
 mod response;
 mod responses;
 mod responses_convert;
+mod responses_object;
 mod responses_stream;
 
 pub use chat::{
@@ -42,15 +43,17 @@ pub use response::{
     FunctionCallDelta, ResponseMessage, ToolCallDelta,
 };
 pub use responses::{
-    ContentItem, CreateResponseRequest, DeletedResponse, FunctionCallItem, FunctionCallOutputItem,
-    FunctionTool, INCLUDE_REASONING_ENCRYPTED, IncompleteDetails, InputTokenCount,
-    InputTokensDetails, ItemContent, MessageItem, NamedFunctionChoice, OutputTokensDetails,
-    ReasoningConfig, ReasoningItem, ResponseError, ResponseInput, ResponseItem, ResponseObject,
-    ResponseStatus, ResponseTool, ResponseToolChoice, ResponseUsage, SummaryPart, TextConfig,
-    TextFormat,
+    ContentItem, CreateResponseRequest, FunctionCallItem, FunctionCallOutputItem, FunctionTool,
+    INCLUDE_REASONING_ENCRYPTED, ItemContent, MessageItem, NamedFunctionChoice, ReasoningConfig,
+    ReasoningItem, ResponseInput, ResponseItem, ResponseTool, ResponseToolChoice, SummaryPart,
+    TextConfig, TextFormat,
 };
 pub use responses_convert::{
     ChunkTranslator, MIN_OUTPUT_TOKENS, REASONING_FIELD, chat_to_responses, response_to_chat,
     unsupported_chat_options,
+};
+pub use responses_object::{
+    DeletedResponse, IncompleteDetails, InputTokenCount, InputTokensDetails, OutputTokensDetails,
+    ResponseError, ResponseObject, ResponseStatus, ResponseUsage,
 };
 pub use responses_stream::{ResponseAccumulator, ResponseStreamEvent};

@@ -19,9 +19,9 @@ use crate::response::{
 };
 use crate::responses::{
     ContentItem, CreateResponseRequest, FunctionCallItem, FunctionTool, ReasoningConfig,
-    ResponseInput, ResponseItem, ResponseObject, ResponseStatus, ResponseTool, ResponseToolChoice,
-    TextConfig, TextFormat,
+    ResponseInput, ResponseItem, ResponseTool, ResponseToolChoice, TextConfig, TextFormat,
 };
+use crate::responses_object::{ResponseObject, ResponseStatus};
 use crate::responses_stream::ResponseStreamEvent;
 
 /// The chat message field that carries reasoning text.

@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::responses::{
-    ContentItem, ItemContent, MessageItem, ReasoningItem, ResponseItem, ResponseObject,
-    ResponseStatus, SummaryPart,
+    ContentItem, ItemContent, MessageItem, ReasoningItem, ResponseItem, SummaryPart,
 };
+use crate::responses_object::{ResponseObject, ResponseStatus};
 
 /// One event of a streamed response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

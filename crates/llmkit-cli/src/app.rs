@@ -302,3 +302,9 @@ impl Ctx {
 pub(crate) fn notice(msg: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{msg}");
 }
+
+/// Prints part of a line on stderr as it arrives (a streamed reasoning summary).
+pub(crate) fn notice_part(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
+}

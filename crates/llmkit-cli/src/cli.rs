@@ -61,6 +61,24 @@ pub(crate) struct GlobalArgs {
     /// Cache policy: `auto` (only reproducible requests: temperature 0 or a seed) or `always`.
     #[arg(long, global = true, value_name = "auto|always")]
     pub cache: Option<CacheMode>,
+    /// API for chat requests: auto (Responses on OpenAI, else chat), responses or chat.
+    #[arg(long, global = true, value_name = "API")]
+    pub api: Option<ApiChoice>,
+    /// Let the provider store Responses API responses (default: `store: false`).
+    #[arg(long, global = true)]
+    pub store: bool,
+    /// Print the model's reasoning summary on stderr.
+    #[arg(long, global = true)]
+    pub show_reasoning: bool,
+}
+
+/// The API that chat requests go to.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
+pub(crate) enum ApiChoice {
+    #[default]
+    Auto,
+    Responses,
+    Chat,
 }
 
 /// When the response cache is used.

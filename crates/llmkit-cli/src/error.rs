@@ -104,7 +104,9 @@ impl From<&ClientError> for CliError {
                 .and_then(StoreError::hint),
             _ => e.hint(),
         };
-        Self::from_parts(e.to_string(), hint, false)
+        // Options the chosen API does not have are a flag mistake.
+        let usage = matches!(e, ClientError::Unsupported { options: true, .. });
+        Self::from_parts(e.to_string(), hint, usage)
     }
 }
 

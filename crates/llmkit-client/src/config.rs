@@ -4,6 +4,7 @@
 //! a finished [`ClientConfig`] down.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -29,6 +30,45 @@ pub struct ClientConfig {
     pub extra_headers: Vec<(String, String)>,
     pub timeouts: Timeouts,
     pub retry: RetryPolicy,
+    /// Which API `chat` and `chat_stream` speak: Chat Completions (the default) or the
+    /// Responses API, with or without falling back to chat on a server that lacks it.
+    pub api: WireApi,
+    /// How chat requests are sent over the Responses API.
+    pub responses: ResponsesOptions,
+    /// Receives one-line notices the user should see (a fallback from Responses to chat);
+    /// libraries never print, so without it they are dropped.
+    pub notice: Option<NoticeFn>,
+}
+
+/// A callback for notices.
+pub type NoticeFn = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// The API that chat requests go to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WireApi {
+    /// `POST /chat/completions`.
+    #[default]
+    Chat,
+    /// `POST /responses`; a server without it is an error.
+    Responses,
+    /// Chat completions, except for models the built-in catalogue marks Responses-only
+    /// (the `-pro` and deep-research models), which go to `POST /responses`.
+    ChatUnlessResponsesOnly,
+    /// `POST /responses`, and once a server answers that it has no such endpoint (404 or
+    /// 405, not a missing model), chat completions from then on, with a notice. Requests
+    /// with options only chat has (`n > 1`, `stop`, `seed`, penalties, `logit_bias`) go to
+    /// chat directly.
+    ResponsesOrChat,
+}
+
+/// How a chat request is sent over the Responses API.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResponsesOptions {
+    /// `store` when the request does not set it. `false` (the default) keeps nothing at the
+    /// provider and asks for `reasoning.encrypted_content` instead.
+    pub store: bool,
+    /// `reasoning.summary` (`auto`, `concise`, `detailed`) to ask for a reasoning summary.
+    pub reasoning_summary: Option<String>,
 }
 
 impl ClientConfig {
@@ -43,7 +83,25 @@ impl ClientConfig {
             extra_headers: Vec::new(),
             timeouts: Timeouts::default(),
             retry: RetryPolicy::default(),
+            api: WireApi::Chat,
+            responses: ResponsesOptions::default(),
+            notice: None,
         }
+    }
+
+    pub fn api(mut self, api: WireApi) -> Self {
+        self.api = api;
+        self
+    }
+
+    pub fn responses_options(mut self, options: ResponsesOptions) -> Self {
+        self.responses = options;
+        self
+    }
+
+    pub fn notice(mut self, notice: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.notice = Some(Arc::new(notice));
+        self
     }
 
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
@@ -131,6 +189,9 @@ impl fmt::Debug for ClientConfig {
             .field("extra_headers", &headers)
             .field("timeouts", &self.timeouts)
             .field("retry", &self.retry)
+            .field("api", &self.api)
+            .field("responses", &self.responses)
+            .field("notice", &self.notice.as_ref().map(|_| "callback"))
             .finish()
     }
 }

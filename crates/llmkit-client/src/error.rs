@@ -136,6 +136,18 @@ pub enum ClientError {
     #[error("{0}")]
     InvalidInput(String),
 
+    /// The request cannot go over the API chosen for it (an option the Responses API does
+    /// not have, a Responses-only model on a server without the Responses API): nothing
+    /// was sent, or the server said it has no such endpoint.
+    #[error("{what}")]
+    Unsupported {
+        what: String,
+        hint: String,
+        /// True when the request's own options are what cannot be sent (a usage error),
+        /// false when the server lacks what the request needs.
+        options: bool,
+    },
+
     /// A downloaded file is not the one expected (it was deleted, nothing was installed).
     #[error(
         "checksum mismatch for {url}: expected sha256 {expected}, got {actual}; the file was deleted"
@@ -160,6 +172,7 @@ impl ClientError {
                     "set its price in the config file (USD per 1M tokens): `[models.\"{model}\"]` with `input_per_mtok = ...` and `output_per_mtok = ...`; or pass --allow-unpriced to send it without a cap"
                 ));
             }
+            Self::Unsupported { hint, .. } => return Some(hint.clone()),
             Self::NoLocalModel(_) => {
                 "run `llmkit models pull` (or scripts/fetch-models.sh), or set an API key"
             }
@@ -324,6 +337,7 @@ impl ClientError {
             | Self::Unpriced { .. }
             | Self::File { .. }
             | Self::InvalidInput(_)
+            | Self::Unsupported { .. }
             | Self::ChecksumMismatch { .. }
             | Self::NoLocalModel(_)
             | Self::LocalWorker(_) => false,

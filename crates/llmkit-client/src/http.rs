@@ -1,6 +1,7 @@
 //! `HttpClient`: requests to an OpenAI-compatible server (or Azure OpenAI) with headers, timeouts and retries.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
@@ -61,6 +62,8 @@ struct Inner {
     base: Url,
     /// No system CA roots were found, so HTTPS cannot verify any server.
     no_system_roots: bool,
+    /// The server answered that it has no Responses API: chat goes to chat completions.
+    fell_back: AtomicBool,
 }
 
 /// A response body as a stream of byte pieces.
@@ -131,6 +134,7 @@ impl HttpClient {
                 cfg,
                 base,
                 no_system_roots,
+                fell_back: AtomicBool::new(false),
             }),
         })
     }
@@ -145,8 +149,21 @@ impl HttpClient {
         redact_url(&self.inner.cfg.base_url)
     }
 
-    /// `POST /chat/completions`, non-streamed (any `stream` setting is removed).
+    /// A chat request, non-streamed (any `stream` setting is removed): `POST
+    /// /chat/completions`, or `POST /responses` when the config's `api` says so (the answer
+    /// is converted to chat's shape either way).
     pub async fn chat(
+        &self,
+        req: &ChatCompletionRequest,
+    ) -> Result<Response<ChatCompletionResponse>, ClientError> {
+        if self.routes_to_responses(req) {
+            return self.chat_over_responses(req).await;
+        }
+        self.chat_completions(req).await
+    }
+
+    /// `POST /chat/completions`, non-streamed.
+    pub(crate) async fn chat_completions(
         &self,
         req: &ChatCompletionRequest,
     ) -> Result<Response<ChatCompletionResponse>, ClientError> {
@@ -164,10 +181,23 @@ impl HttpClient {
         .await
     }
 
-    /// `POST /chat/completions` with `stream: true` and `include_usage`, as a stream of
-    /// chunks. Errors before the first content token (including a stall) are retried inside
-    /// the stream; dropping the stream closes the connection.
+    /// A streamed chat request: `POST /chat/completions` with `stream: true` and
+    /// `include_usage` (or `POST /responses` when the config's `api` says so, its events
+    /// turned into chunks), as a stream of chunks. Errors before the first content token
+    /// (including a stall) are retried inside the stream; dropping the stream closes the
+    /// connection.
     pub async fn chat_stream(
+        &self,
+        req: &ChatCompletionRequest,
+    ) -> Result<ChatStream, ClientError> {
+        if self.routes_to_responses(req) {
+            return self.chat_stream_over_responses(req).await;
+        }
+        self.chat_stream_completions(req).await
+    }
+
+    /// `POST /chat/completions`, streamed.
+    pub(crate) async fn chat_stream_completions(
         &self,
         req: &ChatCompletionRequest,
     ) -> Result<ChatStream, ClientError> {
@@ -304,8 +334,18 @@ impl HttpClient {
         Ok(url.to_string())
     }
 
+    /// Whether this client fell back from the Responses API to chat completions.
+    pub fn fell_back(&self) -> bool {
+        self.inner.fell_back.load(Ordering::Relaxed)
+    }
+
+    /// Marks the fallback; true when this call made it (so its notice is given once).
+    pub(crate) fn set_fell_back(&self) -> bool {
+        !self.inner.fell_back.swap(true, Ordering::Relaxed)
+    }
+
     /// Sends a request with retries and decodes a JSON answer.
-    async fn execute<T: DeserializeOwned>(
+    pub(crate) async fn execute<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
@@ -652,7 +692,7 @@ fn request_id(headers: &HeaderMap) -> Option<String> {
         .map(str::to_string)
 }
 
-fn to_body<T: serde::Serialize>(req: &T) -> Result<Bytes, ClientError> {
+pub(crate) fn to_body<T: serde::Serialize>(req: &T) -> Result<Bytes, ClientError> {
     serde_json::to_vec(req)
         .map(Bytes::from)
         .map_err(|e| ClientError::InvalidConfig(format!("the request cannot be serialised: {e}")))

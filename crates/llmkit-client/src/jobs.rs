@@ -355,7 +355,7 @@ fn typed<T: DeserializeOwned>(
 }
 
 /// Ids go into URL paths: refuse anything that would change the path or query.
-fn checked_id(id: &str) -> Result<&str, ClientError> {
+pub(crate) fn checked_id(id: &str) -> Result<&str, ClientError> {
     let ok = !id.is_empty()
         && id
             .chars()
@@ -369,7 +369,11 @@ fn checked_id(id: &str) -> Result<&str, ClientError> {
     }
 }
 
-fn paged(path: &str, limit: Option<u32>, after: Option<&str>) -> Result<String, ClientError> {
+pub(crate) fn paged(
+    path: &str,
+    limit: Option<u32>,
+    after: Option<&str>,
+) -> Result<String, ClientError> {
     let mut q = Vec::new();
     if let Some(l) = limit {
         q.push(format!("limit={l}"));

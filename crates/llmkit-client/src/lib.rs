@@ -3,6 +3,8 @@
 //! - [`HttpClient`] speaks to OpenAI and compatible servers (vLLM, llama.cpp, Azure OpenAI):
 //!   headers, timeouts, retries with backoff, `x-ratelimit-*` parsing, SSE streaming with a
 //!   stall timeout and transparent retry before the first token.
+//!   The Responses API (`create_response`, streamed, background, retrieve, cancel, ...) is
+//!   on it too, and `ClientConfig::api` sends `chat`/`chat_stream` over it.
 //! - [`Backend`] puts the embedded local model (feature `local`) behind the same methods.
 //! - [`count_tokens`] and [`count_chat_tokens`] count tokens with tiktoken; [`ModelCatalog`]
 //!   knows context windows and prices.
@@ -25,6 +27,8 @@ mod jobs;
 mod local;
 mod pipeline;
 mod ratelimit;
+mod responses;
+mod responses_stream;
 mod retry;
 pub mod sse;
 mod stream;
@@ -32,7 +36,9 @@ mod tokens;
 
 pub use backend::Backend;
 pub use catalog::{Modality, ModelCatalog, ModelInfo, training_price_per_mtok};
-pub use config::{AzureConfig, ClientConfig, RetryPolicy, Timeouts};
+pub use config::{
+    AzureConfig, ClientConfig, NoticeFn, ResponsesOptions, RetryPolicy, Timeouts, WireApi,
+};
 pub use download::download_file;
 pub use error::{BoxError, ClientError};
 pub use gate::{Attempt, Gate};
@@ -43,6 +49,8 @@ pub use pipeline::{
     Accounting, ChatResult, Outcome, Pipeline, PipelineStream, Redact, RequestInfo, Restore,
 };
 pub use ratelimit::{RateLimitInfo, parse_duration};
+pub use responses::is_missing_endpoint;
+pub use responses_stream::ResponseStream;
 pub use retry::MAX_SERVER_DELAY;
 pub use stream::ChatStream;
 pub use tokens::{Encoding, count_chat_tokens, count_tokens, encoding_for_model};

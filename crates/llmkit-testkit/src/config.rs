@@ -34,6 +34,12 @@ pub struct MockConfig {
     /// How long a fine-tuning job takes from creation to `succeeded` (validation, queue and
     /// training each take their share).
     pub finetune_delay_ms: u64,
+    /// Answer every `/v1/responses` path with 404, as a compatible server without the
+    /// Responses API does.
+    pub no_responses: bool,
+    /// How many polls (`GET /v1/responses/{id}`) a background response takes: it is
+    /// `queued`, then `in_progress` on the last poll before it is done.
+    pub response_polls: u32,
 }
 
 impl Default for MockConfig {
@@ -51,6 +57,8 @@ impl Default for MockConfig {
             log: None,
             batch_delay_ms: 0,
             finetune_delay_ms: 0,
+            no_responses: false,
+            response_polls: 2,
         }
     }
 }

@@ -1,6 +1,8 @@
 //! llmkit-mock: a deterministic fake OpenAI-compatible server for llmkit's tests and benchmarks.
 //!
-//! It answers `/v1/chat/completions` (streamed or not), `/v1/completions`, `/v1/embeddings`,
+//! It answers `/v1/chat/completions` and `/v1/responses` (streamed or not; stored responses
+//! for `previous_response_id`, background mode, cancel, input items, `input_tokens`),
+//! `/v1/completions`, `/v1/embeddings`,
 //! `/v1/models`, `/v1/files`, `/v1/batches` and `/v1/fine_tuning/jobs` (chat, completions and embeddings also under Azure
 //! deployment paths) with replies derived only from the request: the last user message is echoed,
 //! `MOCK_REPLY: text` scripts the reply, and `json_schema` requests get a schema-valid instance.
@@ -29,6 +31,8 @@ mod proxy;
 mod ratelimit;
 mod reply;
 mod response;
+mod responses;
+mod responses_reply;
 pub mod rng;
 mod schema_instance;
 mod server;
@@ -39,5 +43,6 @@ pub use embeddings::embed;
 pub use models::MODELS;
 pub use proxy::{TcpProxy, host_port};
 pub use reply::MOCK_REPLY;
+pub use responses_reply::MOCK_TURNS;
 pub use schema_instance::schema_instance;
 pub use server::{FORCE_FAULT_HEADER, MockServer};

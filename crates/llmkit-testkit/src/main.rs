@@ -53,6 +53,12 @@ struct Args {
     /// How long fine-tuning jobs take to succeed, in milliseconds.
     #[arg(long, default_value_t = 0, value_name = "MS")]
     finetune_delay_ms: u64,
+    /// Answer /v1/responses with 404, like a compatible server without the Responses API.
+    #[arg(long)]
+    no_responses: bool,
+    /// Polls a background response takes before it is done.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    response_polls: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -93,6 +99,8 @@ impl From<Args> for MockConfig {
             log: a.log,
             batch_delay_ms: a.batch_delay_ms,
             finetune_delay_ms: a.finetune_delay_ms,
+            no_responses: a.no_responses,
+            response_polls: a.response_polls,
         }
     }
 }

@@ -28,6 +28,7 @@ use crate::finetune::FineTunes;
 use crate::log::{Entry, RequestLog};
 use crate::ratelimit::RateLimiter;
 use crate::response::{Call, Handled, Reply};
+use crate::responses::Responses;
 use crate::{chat, completions, embeddings, models};
 
 /// Largest request body accepted (prompts over the context window must still arrive whole).
@@ -121,6 +122,7 @@ struct App {
     log: RequestLog,
     store: Mutex<Store>,
     tunes: Mutex<FineTunes>,
+    responses: Mutex<Responses>,
     cancel: CancellationToken,
 }
 
@@ -134,6 +136,7 @@ impl App {
             received: AtomicUsize::new(0),
             store: Mutex::new(Store::default()),
             tunes: Mutex::new(FineTunes::default()),
+            responses: Mutex::new(Responses::default()),
             cancel,
             cfg,
         })
@@ -154,7 +157,10 @@ impl App {
         if let Err(e) = self.check_auth(&parts.headers) {
             return (Outcome::Reply(e.into()), None);
         }
-        let (route, deployment) = route(&parts.method, parts.uri.path());
+        let (mut route, deployment) = route(&parts.method, parts.uri.path());
+        if self.cfg.no_responses && route.is_responses() {
+            route = Route::Unknown;
+        }
         let body = match (&deployment, body) {
             (Some(dep), Value::Object(map)) => {
                 let mut map = map.clone();
@@ -198,6 +204,16 @@ impl App {
             Route::CancelFineTune(id) => lock(&self.tunes).cancel(&id),
             Route::FineTuneEvents(id) => lock(&self.tunes).events(&id, parts.uri.query()),
             Route::FineTuneCheckpoints(id) => lock(&self.tunes).checkpoints(&id),
+            Route::CreateResponse => {
+                lock(&self.responses).create(&body, &call, self.cfg.response_polls)
+            }
+            Route::ResponseInputTokens => lock(&self.responses).input_tokens(&body, seq),
+            Route::GetResponse(id) => lock(&self.responses).retrieve(&id),
+            Route::DeleteResponse(id) => lock(&self.responses).delete(&id),
+            Route::CancelResponse(id) => lock(&self.responses).cancel(&id),
+            Route::ResponseInputItems(id) => {
+                lock(&self.responses).input_items(&id, parts.uri.query())
+            }
             Route::Unknown => Err(ApiError::unknown_url(
                 parts.method.as_str(),
                 parts.uri.path(),
@@ -284,7 +300,27 @@ enum Route {
     CancelFineTune(String),
     FineTuneEvents(String),
     FineTuneCheckpoints(String),
+    CreateResponse,
+    ResponseInputTokens,
+    GetResponse(String),
+    DeleteResponse(String),
+    CancelResponse(String),
+    ResponseInputItems(String),
     Unknown,
+}
+
+impl Route {
+    fn is_responses(&self) -> bool {
+        matches!(
+            self,
+            Route::CreateResponse
+                | Route::ResponseInputTokens
+                | Route::GetResponse(_)
+                | Route::DeleteResponse(_)
+                | Route::CancelResponse(_)
+                | Route::ResponseInputItems(_)
+        )
+    }
 }
 
 /// Maps OpenAI paths (`/v1/...`, `/openai/v1/...`) and Azure deployment paths
@@ -331,6 +367,14 @@ fn route(method: &Method, path: &str) -> (Route, Option<String>) {
         }
         ("GET", ["fine_tuning", "jobs", j, "checkpoints"]) if !j.is_empty() => {
             Route::FineTuneCheckpoints(id(2))
+        }
+        ("POST", ["responses"]) => Route::CreateResponse,
+        ("POST", ["responses", "input_tokens"]) => Route::ResponseInputTokens,
+        ("GET", ["responses", r]) if !r.is_empty() => Route::GetResponse(id(1)),
+        ("DELETE", ["responses", r]) if !r.is_empty() => Route::DeleteResponse(id(1)),
+        ("POST", ["responses", r, "cancel"]) if !r.is_empty() => Route::CancelResponse(id(1)),
+        ("GET", ["responses", r, "input_items"]) if !r.is_empty() => {
+            Route::ResponseInputItems(id(1))
         }
         _ => Route::Unknown,
     };
@@ -454,6 +498,27 @@ mod tests {
         assert_eq!(
             route(&post, "/v1/fine_tuning/jobs/ft1/cancel").0,
             Route::CancelFineTune("ft1".into())
+        );
+        assert_eq!(route(&post, "/v1/responses").0, Route::CreateResponse);
+        assert_eq!(
+            route(&post, "/v1/responses/input_tokens").0,
+            Route::ResponseInputTokens
+        );
+        assert_eq!(
+            route(&Method::GET, "/v1/responses/r1").0,
+            Route::GetResponse("r1".into())
+        );
+        assert_eq!(
+            route(&Method::DELETE, "/v1/responses/r1").0,
+            Route::DeleteResponse("r1".into())
+        );
+        assert_eq!(
+            route(&post, "/v1/responses/r1/cancel").0,
+            Route::CancelResponse("r1".into())
+        );
+        assert_eq!(
+            route(&Method::GET, "/v1/responses/r1/input_items").0,
+            Route::ResponseInputItems("r1".into())
         );
     }
 }

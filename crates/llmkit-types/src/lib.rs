@@ -1,11 +1,12 @@
-//! OpenAI wire types (chat, legacy completions, embeddings, models, errors, files, batches,
-//! fine-tuning jobs): serde only, no IO.
+//! OpenAI wire types (chat, the Responses API, legacy completions, embeddings, models,
+//! errors, files, batches, fine-tuning jobs): serde only, no IO.
 //!
 //! Decoding is lenient: enum-like strings that a compatible server invents decode into an
 //! `Other(String)` variant, and missing optional fields default. Request types keep unknown
 //! fields in `extra`, so a request passes through llmkit untouched.
 
 mod chat;
+#[macro_use]
 mod common;
 mod completions;
 mod embeddings;
@@ -13,6 +14,10 @@ mod error;
 mod jobs;
 mod models;
 mod response;
+mod responses;
+mod responses_convert;
+mod responses_object;
+mod responses_stream;
 
 pub use chat::{
     ChatCompletionRequest, ChatMessage, ContentPart, FunctionCall, FunctionDef, ImageDetail,
@@ -37,3 +42,18 @@ pub use response::{
     ChatCompletionChunk, ChatCompletionResponse, Choice, ChunkAccumulator, ChunkChoice, Delta,
     FunctionCallDelta, ResponseMessage, ToolCallDelta,
 };
+pub use responses::{
+    ContentItem, CreateResponseRequest, FunctionCallItem, FunctionCallOutputItem, FunctionTool,
+    INCLUDE_REASONING_ENCRYPTED, ItemContent, MessageItem, NamedFunctionChoice, ReasoningConfig,
+    ReasoningItem, ResponseInput, ResponseItem, ResponseTool, ResponseToolChoice, SummaryPart,
+    TextConfig, TextFormat,
+};
+pub use responses_convert::{
+    ChunkTranslator, MIN_OUTPUT_TOKENS, REASONING_FIELD, chat_to_responses, response_to_chat,
+    unsupported_chat_options,
+};
+pub use responses_object::{
+    DeletedResponse, IncompleteDetails, InputTokenCount, InputTokensDetails, OutputTokensDetails,
+    ResponseError, ResponseObject, ResponseStatus, ResponseUsage,
+};
+pub use responses_stream::{ResponseAccumulator, ResponseStreamEvent};

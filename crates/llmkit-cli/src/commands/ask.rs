@@ -2,7 +2,8 @@
 
 use anyhow::Result;
 use futures::StreamExt;
-use llmkit_types::{ChatCompletionRequest, FinishReason, ResponseFormat};
+use llmkit_types::{ChatCompletionRequest, FinishReason, REASONING_FIELD, ResponseFormat};
+use serde_json::Value;
 
 use crate::app::PipelineSpec;
 use crate::app::{Ctx, notice};
@@ -116,6 +117,13 @@ async fn answer(
     if args.json || args.no_stream || args.n > 1 {
         let res = pipe.chat(req).await?;
         ctx.show_redactions(&res.redactions);
+        if ctx.settings.client.show_reasoning && !args.json {
+            let first = res.response.choices.first();
+            if let Some(Value::String(r)) = first.and_then(|c| c.message.extra.get(REASONING_FIELD))
+            {
+                notice(r.trim_end());
+            }
+        }
         let text = res.response.text().to_string();
         if args.json {
             let mut v = result_json(pipe.backend().kind(), &res, args.n);
@@ -144,6 +152,8 @@ async fn answer(
     ctx.show_redactions(stream.redactions());
     // Whether the output so far ends a line, so the final newline is added only once.
     let mut at_line_start = true;
+    // Whether a reasoning summary was shown on stderr and its line is still open.
+    let mut reasoning_open = false;
     let mut finish = None;
     let mut answer = String::new();
     while let Some(chunk) = stream.next().await {
@@ -157,9 +167,21 @@ async fn answer(
                 return Err(e.into());
             }
         };
+        if ctx.settings.client.show_reasoning
+            && let Some(Value::String(r)) = chunk
+                .choices
+                .first()
+                .and_then(|c| c.delta.extra.get(REASONING_FIELD))
+        {
+            crate::app::notice_part(r);
+            reasoning_open = true;
+        }
         if let Some(text) = chunk.delta_text()
             && !text.is_empty()
         {
+            if std::mem::take(&mut reasoning_open) {
+                crate::app::notice_part("\n");
+            }
             output::write(text)?;
             answer.push_str(text);
             at_line_start = text.ends_with('\n');

@@ -93,7 +93,11 @@ pub(crate) async fn serve(ctx: &Ctx, args: ServeArgs) -> Result<()> {
     let accounting = crate::accounting::config(&ctx.settings, None, ctx.settings.cache.policy);
     let mut cfg = GatewayConfig::new(
         SocketAddr::new(args.host, args.port),
-        ctx.settings.client.config(),
+        // The gateway passes chat requests through as they came: never converted.
+        ctx.settings
+            .client
+            .config()
+            .api(llmkit_client::WireApi::Chat),
         ctx.store()?,
         accounting,
     );

@@ -4,12 +4,13 @@
 use std::time::Duration;
 
 use llmkit_client::{
-    AzureConfig, ClientConfig, ModelCatalog, ModelInfo, RetryPolicy, SecretString, Timeouts,
+    AzureConfig, ClientConfig, ModelCatalog, ModelInfo, ResponsesOptions, RetryPolicy,
+    SecretString, Timeouts, WireApi,
 };
 use llmkit_tasks::conversation::ContextStrategy;
 
 use super::{Env, Layered, OPENAI_BASE_URL, Sourced, pick};
-use crate::cli::GlobalArgs;
+use crate::cli::{ApiChoice, GlobalArgs};
 use crate::config_file::FileConfig;
 use crate::error::CliError;
 
@@ -23,6 +24,12 @@ pub(crate) struct ClientSettings {
     pub azure: Option<AzureConfig>,
     pub timeouts: Timeouts,
     pub retry: RetryPolicy,
+    /// `--api`.
+    pub api: ApiChoice,
+    /// `--store`: let the provider keep Responses API responses.
+    pub store: bool,
+    /// `--show-reasoning`.
+    pub show_reasoning: bool,
 }
 
 impl ClientSettings {
@@ -87,7 +94,22 @@ impl ClientSettings {
             azure,
             timeouts,
             retry,
+            api: args.api.unwrap_or_default(),
+            store: args.store,
+            show_reasoning: args.show_reasoning,
         })
+    }
+
+    /// The API chat requests go to: `auto` is the Responses API (falling back to chat) on
+    /// OpenAI's own endpoint, and chat elsewhere (Azure included) except for Responses-only
+    /// models.
+    pub(crate) fn wire_api(&self) -> WireApi {
+        match self.api {
+            ApiChoice::Chat => WireApi::Chat,
+            ApiChoice::Responses => WireApi::Responses,
+            ApiChoice::Auto if self.is_openai() => WireApi::ResponsesOrChat,
+            ApiChoice::Auto => WireApi::ChatUnlessResponsesOnly,
+        }
     }
 
     /// True when the base URL is OpenAI's own endpoint (which always needs a key).
@@ -106,7 +128,13 @@ impl ClientSettings {
         let mut cfg = ClientConfig::new(self.base_url.value.clone())
             .api_key_secret(self.api_key.as_ref().map(|k| k.value.clone()))
             .timeouts(self.timeouts)
-            .retry(self.retry);
+            .retry(self.retry)
+            .api(self.wire_api())
+            .responses_options(ResponsesOptions {
+                store: self.store,
+                reasoning_summary: self.show_reasoning.then(|| "auto".to_string()),
+            })
+            .notice(|msg| crate::app::notice(&format!("notice: {msg}")));
         if let Some(o) = &self.organization {
             cfg = cfg.organization(o.clone());
         }

@@ -20,6 +20,9 @@ fn args() -> GlobalArgs {
         allow_unpriced: false,
         no_cache: false,
         cache: None,
+        api: None,
+        store: false,
+        show_reasoning: false,
     }
 }
 

@@ -24,6 +24,7 @@ mod prices;
 mod redact;
 mod remote_jobs;
 mod repl;
+mod responses;
 mod secrets;
 mod snapshots;
 mod spend;

@@ -12,6 +12,8 @@ mod faults;
 mod headers;
 #[cfg(feature = "local")]
 mod local;
+mod responses;
+mod responses_contract;
 mod retry_after;
 mod sse_split;
 mod streams;

@@ -361,3 +361,87 @@ fn compiles(schema: &str) {
         .build(&root)
         .unwrap_or_else(|e| panic!("schema {schema} compiles: {e}"));
 }
+
+/// Responses API samples in the shapes OpenAI documents validate against the spec and decode
+/// with llmkit's types; the requests llmkit's builders make validate too. (Every body the
+/// client sends is validated by llmkit-client's `responses_contract` test.)
+#[test]
+fn responses_api_samples_match_the_spec() {
+    use llmkit_types::{
+        CreateResponseRequest, ResponseItem, ResponseObject, ResponseStatus, ResponseStreamEvent,
+        Role,
+    };
+    let r: ResponseObject = check_sample(
+        "Response",
+        json!({
+            "id": "resp_1", "object": "response", "created_at": 1_741_476_542,
+            "status": "completed", "error": null, "incomplete_details": null,
+            "instructions": null, "max_output_tokens": null, "model": "o4-mini-2025-04-16",
+            "output": [
+                {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "plan"}],
+                 "encrypted_content": "gAAAA"},
+                {"type": "message", "id": "msg_1", "status": "completed", "role": "assistant",
+                 "content": [{"type": "output_text", "text": "Hi!", "annotations": [], "logprobs": []}]},
+                {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "f",
+                 "arguments": "{}", "status": "completed"}
+            ],
+            "parallel_tool_calls": true, "previous_response_id": null,
+            "reasoning": {"effort": "low", "summary": "auto"}, "store": false,
+            "temperature": 1.0, "text": {"format": {"type": "text"}}, "tool_choice": "auto",
+            "tools": [], "top_p": 1.0, "truncation": "disabled",
+            "usage": {"input_tokens": 36, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                      "output_tokens": 87, "output_tokens_details": {"reasoning_tokens": 64},
+                      "total_tokens": 123},
+            "metadata": {}
+        }),
+    );
+    assert_eq!(r.status, ResponseStatus::Completed);
+    assert_eq!(r.output_text(), "Hi!");
+    assert_eq!(r.usage.unwrap().reasoning_tokens(), 64);
+    let e: ResponseStreamEvent = check_sample(
+        "ResponseStreamEvent",
+        json!({"type": "response.reasoning_summary_text.delta", "item_id": "rs_1",
+               "output_index": 0, "summary_index": 0, "delta": "pl", "sequence_number": 2}),
+    );
+    assert!(matches!(
+        e,
+        ResponseStreamEvent::ReasoningSummaryTextDelta { .. }
+    ));
+    let e: ResponseStreamEvent = check_sample(
+        "ResponseStreamEvent",
+        json!({"type": "response.function_call_arguments.delta", "item_id": "fc_1",
+               "output_index": 1, "delta": "{\"a\"", "sequence_number": 5}),
+    );
+    assert!(matches!(
+        e,
+        ResponseStreamEvent::FunctionCallArgumentsDelta { .. }
+    ));
+    let e: ResponseStreamEvent = check_sample(
+        "ResponseStreamEvent",
+        json!({"type": "error", "code": "server_error", "message": "boom", "param": null,
+               "sequence_number": 1}),
+    );
+    assert!(matches!(e, ResponseStreamEvent::Error { .. }));
+    for req in [
+        CreateResponseRequest::new("gpt-5", "hi"),
+        CreateResponseRequest::new("o4-mini", "hi")
+            .reasoning(Some("high"), Some("detailed"))
+            .stateless()
+            .max_output_tokens(100)
+            .instructions("be brief"),
+        CreateResponseRequest::new(
+            "gpt-5",
+            vec![
+                ResponseItem::message(Role::User, "weather?"),
+                ResponseItem::function_output("call_1", "sunny"),
+            ],
+        )
+        .previous_response_id("resp_1")
+        .background(true)
+        .store(true)
+        .temperature(0.5)
+        .top_p(0.5),
+    ] {
+        check_serialised("CreateResponse", &req);
+    }
+}

@@ -24,6 +24,8 @@ pub(crate) struct ProfileConfig {
     pub connect_timeout: Option<f64>,
     pub stall_timeout: Option<f64>,
     pub models_dir: Option<PathBuf>,
+    /// The embedded model's KV prefix cache cap in MiB (0 turns reuse off).
+    pub kv_cache_mb: Option<u64>,
     /// The SQLite store (sessions, ledger, cache); default `$XDG_DATA_HOME/llmkit/llmkit.db`.
     pub store: Option<PathBuf>,
     /// Daily spending limit in USD (local calendar day).
@@ -91,6 +93,7 @@ pub(crate) const SETTABLE_KEYS: &[&str] = &[
     "connect_timeout",
     "stall_timeout",
     "models_dir",
+    "kv_cache_mb",
     "store",
     "budget_daily_usd",
     "budget_monthly_usd",
@@ -275,6 +278,16 @@ fn typed_value(key: &str, value: &str) -> Result<toml_edit::Item, CliError> {
             }
             toml_edit::value(v)
         }
+        "kv_cache_mb" => {
+            let v: i64 = value.parse().map_err(|_| bad("a whole number of MiB"))?;
+            if !(0..=crate::settings::MAX_KV_CACHE_MB as i64).contains(&v) {
+                return Err(bad(&format!(
+                    "a whole number of MiB from 0 to {}",
+                    crate::settings::MAX_KV_CACHE_MB
+                )));
+            }
+            toml_edit::value(v)
+        }
         "budget_daily_usd" | "budget_monthly_usd" => {
             let v: f64 = value.parse().map_err(|_| bad("an amount in USD"))?;
             if !(v.is_finite() && v >= 0.0) {
@@ -327,6 +340,7 @@ pub(crate) fn parse_ttl(text: &str) -> Option<f64> {
 fn example_for(key: &str) -> &'static str {
     match key {
         "max_retries" => "4",
+        "kv_cache_mb" => "256",
         "budget_daily_usd" | "budget_monthly_usd" => "5.00",
         "cache_ttl" => "7d",
         "context_strategy" => "drop",

@@ -403,6 +403,21 @@ context_window = 32000
     }
 
     #[test]
+    fn set_writes_the_kv_cache_cap_as_a_number_and_refuses_bad_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        set_value(&path, None, "kv_cache_mb", "64").unwrap();
+        assert_eq!(load(&path).unwrap().top.kv_cache_mb, Some(64));
+        set_value(&path, None, "kv_cache_mb", "0").unwrap();
+        assert_eq!(load(&path).unwrap().top.kv_cache_mb, Some(0));
+        for bad in ["-1", "lots", "2.5", "1048577"] {
+            let err = set_value(&path, None, "kv_cache_mb", bad).unwrap_err();
+            assert!(err.to_string().contains("kv_cache_mb"), "{bad}: {err}");
+        }
+        assert_eq!(load(&path).unwrap().top.kv_cache_mb, Some(0));
+    }
+
+    #[test]
     fn set_keeps_comments_and_types() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");

@@ -4,9 +4,11 @@
 # tokens/s, time to first token and peak RSS, once for the shipped Q4_1 file and
 # once for its Q8_0 conversion, with the ratios to the targets.
 #
-# Usage: benches/local/run.sh [--threads N] [--runs N] [--tokens N] [MODEL.gguf]
+# Usage: benches/local/run.sh [--threads N] [--runs N] [--tokens N] [--second-turn] [MODEL.gguf]
 # Defaults: 2 threads, best of 3 runs, 128 tokens,
 # ${LLMKIT_MODELS_DIR:-<repo>/models}/SmolLM2-135M-Instruct.Q4_1.gguf.
+# --second-turn: only llmkit, time to first token of a second chat turn over a
+# 1,000-token history with the KV prefix cache against the cold prefill (no node).
 # Needs: cargo, node (npm install in benches/local first), python3.
 set -euo pipefail
 
@@ -15,6 +17,7 @@ repo="$(cd "$here/../.." && pwd)"
 threads=2
 runs=3
 tokens=128
+second_turn=0
 model="${LLMKIT_MODELS_DIR:-$repo/models}/SmolLM2-135M-Instruct.Q4_1.gguf"
 
 die() {
@@ -29,8 +32,12 @@ while [[ $# -gt 0 ]]; do
       declare "${1#--}=$2"
       shift 2
       ;;
+    --second-turn)
+      second_turn=1
+      shift
+      ;;
     -h | --help)
-      sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     -*) die "unknown option $1" ;;
@@ -42,7 +49,7 @@ while [[ $# -gt 0 ]]; do
 done
 
 [[ -f "$model" ]] || die "model $model not found; run scripts/fetch-models.sh"
-[[ -d "$here/node_modules/node-llama-cpp" ]] ||
+[[ $second_turn == 1 || -d "$here/node_modules/node-llama-cpp" ]] ||
   die "node-llama-cpp is not installed; run: (cd benches/local && npm install)"
 command -v python3 >/dev/null || die "python3 is needed to print the table"
 
@@ -59,6 +66,36 @@ echo "bench: building bench_decode (profile bench-release) ..." >&2
 target_dir="${CARGO_TARGET_DIR:-$repo/target}"
 bench_decode="$target_dir/bench-release/examples/bench_decode"
 [[ -x "$bench_decode" ]] || die "$bench_decode was not built"
+
+if [[ $second_turn == 1 ]]; then
+  # Each run is one process: it loads the model twice (with and without the KV prefix
+  # cache), answers the first turn on the cached one, then times the second turn's first
+  # token on both. The ratio is taken within the run, so load on the machine affects both.
+  echo "bench: load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+  for ((i = 1; i <= runs; i++)); do
+    echo "bench: second turn, run $i/$runs" >&2
+    "$bench_decode" "$model" --threads "$threads" --second-turn | tail -n 1 >>"$out" ||
+      die "bench_decode --second-turn failed on $model"
+  done
+  echo "bench: load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+  python3 - "$out" "$threads" <<'EOF'
+import json, statistics, sys
+path, threads = sys.argv[1], sys.argv[2]
+rows = [json.loads(l) for l in open(path)]
+print(f"\nsecond chat turn, threads={threads}, {len(rows)} runs, results in {path}\n")
+print(f"{'run':>3} {'prompt':>6} {'reused':>6} {'cold ms':>8} {'warm ms':>8} {'ratio':>6} {'same':>5} {'KV MB':>6} {'RSS MB':>7}")
+for i, r in enumerate(rows, 1):
+    print(f"{i:>3} {r['prompt_tokens']:>6} {r['reused_tokens']:>6} {r['cold_ttft_ms']:>8.1f} {r['warm_ttft_ms']:>8.1f} "
+          f"{r['ratio']:>6.3f} {str(r['same_answer']):>5} {r['kv_cache_mb']:>6.1f} {r['peak_rss_mb']:>7.1f}")
+ratios = [r["ratio"] for r in rows]
+best, median = min(ratios), statistics.median(ratios)
+same = all(r["same_answer"] for r in rows)
+ok = median <= 0.15 and same
+print(f"\nwarm/cold time to first token: best {best:.3f}, median {median:.3f} "
+      f"(target <= 0.15: {'ok' if ok else 'MISSED'}); same answers: {same}")
+EOF
+  exit 0
+fi
 
 # Runs "$@" once; appends its JSON line, tagged with engine and file, to $out.
 measure() {

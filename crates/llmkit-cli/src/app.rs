@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use llmkit_accounting::CachePolicy;
 use llmkit_client::{Accounting, Backend, HttpClient, LocalBackend, Pipeline, RequestInfo};
-use llmkit_local::{Embedder, LoadOptions, LocalModel};
+use llmkit_local::{Embedder, KvCache, LoadOptions, LocalModel};
 use llmkit_store::Store;
 
 use crate::accounting::StoreHandle;
@@ -26,6 +26,7 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
     let ctx = Ctx {
         settings,
         store: std::sync::OnceLock::new(),
+        kv_cache: std::sync::OnceLock::new(),
     };
     let result = dispatch(&ctx, cli.command).await;
     // Ledger rows are written by a background thread: wait for them before exiting.
@@ -70,6 +71,9 @@ pub(crate) struct Ctx {
     pub settings: Settings,
     /// The store and this invocation's accounting, opened on first use.
     store: std::sync::OnceLock<StoreHandle>,
+    /// The local models' KV prefix cache (one cap for every model this invocation loads),
+    /// made on first use; `None` when `kv_cache_mb` is 0.
+    kv_cache: std::sync::OnceLock<Option<KvCache>>,
 }
 
 /// What a command's request pipeline is for: the ledger's labels and the limits it holds.
@@ -276,12 +280,23 @@ impl Ctx {
         let opts = LoadOptions {
             on_notice: Some(Arc::new(|msg: &str| notice(msg))),
             threads: self.settings.local.threads,
+            kv_cache: self.kv_cache().clone(),
             ..LoadOptions::default()
         };
         let model = tokio::task::spawn_blocking(move || LocalModel::load(&path, &opts))
             .await
             .map_err(|e| anyhow::anyhow!("loading the local model failed: {e}"))??;
         Ok(model)
+    }
+
+    /// The KV prefix cache for local models, sized by `kv_cache_mb` (`None` when it is 0).
+    fn kv_cache(&self) -> &Option<KvCache> {
+        self.kv_cache.get_or_init(|| {
+            let mb = self.settings.local.kv_cache_mb;
+            // At most MAX_KV_CACHE_MB (2^20), so the shift fits in 64 bits; a 32-bit target
+            // caps it at what it can address.
+            (mb > 0).then(|| KvCache::new(usize::try_from(mb << 20).unwrap_or(usize::MAX)))
+        })
     }
 
     /// `--show-redactions`: counts by kind on stderr, never the values.

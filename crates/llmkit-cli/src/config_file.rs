@@ -24,6 +24,8 @@ pub(crate) struct ProfileConfig {
     pub connect_timeout: Option<f64>,
     pub stall_timeout: Option<f64>,
     pub models_dir: Option<PathBuf>,
+    /// The embedded model's KV prefix cache cap in MiB (0 turns reuse off).
+    pub kv_cache_mb: Option<u64>,
     /// The SQLite store (sessions, ledger, cache); default `$XDG_DATA_HOME/llmkit/llmkit.db`.
     pub store: Option<PathBuf>,
     /// Daily spending limit in USD (local calendar day).
@@ -117,6 +119,7 @@ pub(crate) const SETTABLE_KEYS: &[&str] = &[
     "connect_timeout",
     "stall_timeout",
     "models_dir",
+    "kv_cache_mb",
     "store",
     "budget_daily_usd",
     "budget_monthly_usd",
@@ -311,6 +314,16 @@ fn typed_value(key: &str, value: &str) -> Result<toml_edit::Item, CliError> {
             }
             toml_edit::value(v)
         }
+        "kv_cache_mb" => {
+            let v: i64 = value.parse().map_err(|_| bad("a whole number of MiB"))?;
+            if !(0..=crate::settings::MAX_KV_CACHE_MB as i64).contains(&v) {
+                return Err(bad(&format!(
+                    "a whole number of MiB from 0 to {}",
+                    crate::settings::MAX_KV_CACHE_MB
+                )));
+            }
+            toml_edit::value(v)
+        }
         "budget_daily_usd" | "budget_monthly_usd" => {
             let v: f64 = value.parse().map_err(|_| bad("an amount in USD"))?;
             if !(v.is_finite() && v >= 0.0) {
@@ -363,6 +376,7 @@ pub(crate) fn parse_ttl(text: &str) -> Option<f64> {
 fn example_for(key: &str) -> &'static str {
     match key {
         "max_retries" => "4",
+        "kv_cache_mb" => "256",
         "budget_daily_usd" | "budget_monthly_usd" => "5.00",
         "cache_ttl" => "7d",
         "context_strategy" => "drop",
@@ -422,6 +436,21 @@ context_window = 32000
         let (line, _, msg) = parse("model = \"a\"\nmodle = \"b\"\n").unwrap_err();
         assert_eq!(line, 2);
         assert!(msg.contains("modle"), "{msg}");
+    }
+
+    #[test]
+    fn set_writes_the_kv_cache_cap_as_a_number_and_refuses_bad_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        set_value(&path, None, "kv_cache_mb", "64").unwrap();
+        assert_eq!(load(&path).unwrap().top.kv_cache_mb, Some(64));
+        set_value(&path, None, "kv_cache_mb", "0").unwrap();
+        assert_eq!(load(&path).unwrap().top.kv_cache_mb, Some(0));
+        for bad in ["-1", "lots", "2.5", "1048577"] {
+            let err = set_value(&path, None, "kv_cache_mb", bad).unwrap_err();
+            assert!(err.to_string().contains("kv_cache_mb"), "{bad}: {err}");
+        }
+        assert_eq!(load(&path).unwrap().top.kv_cache_mb, Some(0));
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! [--repeat N]` (`--parallel N`: N identical requests at once, reporting their aggregate speed;
 //! `--repeat N`: the prompt N times over, separated by spaces, to time prompt processing), or
 //! `bench_decode MODEL.gguf --convert-q8` to write (or find) the model's Q8_0 conversion and
-//! print its path.
+//! print its path, or `bench_decode MODEL.gguf --second-turn [--history N]` to time the first
+//! token of a second chat turn over an N-token history (default 1000) with the KV prefix cache
+//! against the cold prefill of the same prompt, in one process.
 
 // A benchmark or example: a failed unwrap ends the run, which is what it should do.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -13,7 +15,7 @@
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-use llmkit_local::{GenerateRequest, LoadOptions, LocalModel};
+use llmkit_local::{ChatTurn, GenerateRequest, KvCache, LoadOptions, LocalModel};
 
 const PROMPT: &str =
     "Once upon a time, in a small village at the edge of a great forest, there lived";
@@ -26,6 +28,8 @@ struct Args {
     tokens: u32,
     parallel: usize,
     repeat: usize,
+    second_turn: bool,
+    history: usize,
 }
 
 fn main() -> ExitCode {
@@ -33,7 +37,7 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(msg) => {
             eprintln!(
-                "{msg}\nusage: bench_decode MODEL.gguf [--threads N] [--no-requant] [--tokens N] [--parallel N] [--repeat N] | --convert-q8"
+                "{msg}\nusage: bench_decode MODEL.gguf [--threads N] [--no-requant] [--tokens N] [--parallel N] [--repeat N] | --second-turn [--history N] | --convert-q8"
             );
             return ExitCode::from(2);
         }
@@ -91,6 +95,9 @@ fn run(args: &Args) -> Result<serde_json::Value, llmkit_local::LocalError> {
         LocalModel::load(path, &opts)?
     };
     let load_ms = start.elapsed().as_secs_f64() * 1000.0;
+    if args.second_turn {
+        return second_turn(args, &model, &opts);
+    }
 
     let req = GenerateRequest {
         raw_prompt: Some(vec![PROMPT; args.repeat].join(" ")),
@@ -126,6 +133,111 @@ fn run(args: &Args) -> Result<serde_json::Value, llmkit_local::LocalError> {
         "decode_tok_s": round1(decode_tok_s),
         "prompt_tokens": out.prompt_tokens,
         "completion_tokens": out.completion_tokens,
+        "peak_rss_mb": peak_rss_mb(),
+    }))
+}
+
+/// The KV prefix cache's size for `--second-turn` (the CLI's default cap).
+const KV_CACHE_BYTES: usize = 256 << 20;
+
+/// Milliseconds from the call to the first streamed piece of `req` on `model`, and the output.
+fn time_to_first_token(
+    model: &LocalModel,
+    req: &GenerateRequest,
+) -> Result<(f64, llmkit_local::GenerateOutput), llmkit_local::LocalError> {
+    let started = Instant::now();
+    let mut first: Option<Instant> = None;
+    let out = model.generate(req, &mut |_| {
+        first.get_or_insert_with(Instant::now);
+        true
+    })?;
+    let first = first.unwrap_or_else(Instant::now);
+    Ok(((first - started).as_secs_f64() * 1000.0, out))
+}
+
+/// `--second-turn`: a chat history of about `args.history` tokens (a system prompt and
+/// exchanges about a made-up handbook), its first answer, then the second turn's question.
+/// The second turn runs twice: on a model with the KV prefix cache, which kept the first
+/// turn's state, and on one without (a cold prefill of the same prompt). Both answers must be
+/// equal. `model` is the cold one; a second copy with the cache is loaded here.
+fn second_turn(
+    args: &Args,
+    model: &LocalModel,
+    opts: &LoadOptions,
+) -> Result<serde_json::Value, llmkit_local::LocalError> {
+    let cached_opts = LoadOptions {
+        kv_cache: Some(KvCache::new(KV_CACHE_BYTES)),
+        ..opts.clone()
+    };
+    let path = std::path::Path::new(&args.model);
+    let warm = if args.no_requant {
+        LocalModel::load_unconverted(path, &cached_opts)?
+    } else {
+        LocalModel::load(path, &cached_opts)?
+    };
+    let mut history = vec![ChatTurn::system(
+        "You are the help desk of the Harbour Street library. Answer from the handbook \
+         excerpts the user quotes, briefly and exactly.",
+    )];
+    let topics = [
+        "opening hours",
+        "membership",
+        "loans",
+        "renewals",
+        "fines",
+        "reading rooms",
+        "printing",
+        "study carrels",
+        "children's corner",
+        "archives",
+        "events",
+        "donations",
+    ];
+    let mut i = 0;
+    while model.count_chat_tokens(&history)? + 60 < args.history {
+        let topic = topics[i % topics.len()];
+        history.push(ChatTurn::user(format!(
+            "Handbook section {n}, {topic}: the rules on {topic} were revised in spring; staff \
+             at the front desk explain them, members can read the full text online, and \
+             exceptions need a written request to the head librarian. What changed about {topic}?",
+            n = i + 1
+        )));
+        history.push(ChatTurn::assistant(format!(
+            "Section {n} says the rules on {topic} were revised in spring. The front desk \
+             explains them and exceptions need a written request.",
+            n = i + 1
+        )));
+        i += 1;
+    }
+    history.push(ChatTurn::user(
+        "Summarise what the handbook says about loans.",
+    ));
+    let greedy = |messages: Vec<ChatTurn>| GenerateRequest {
+        messages,
+        max_tokens: Some(args.tokens.min(16)),
+        temperature: Some(0.0),
+        ..Default::default()
+    };
+    // The first turn, on the cached model: its state is what the second turn reuses.
+    let (first_ttft_ms, first) = time_to_first_token(&warm, &greedy(history.clone()))?;
+    history.push(ChatTurn::assistant(first.text));
+    history.push(ChatTurn::user("And what about renewals?"));
+    let req = greedy(history);
+    let (cold_ms, cold) = time_to_first_token(model, &req)?;
+    let before = warm.kv_cache_stats().unwrap_or_default();
+    let (warm_ms, reused_out) = time_to_first_token(&warm, &req)?;
+    let after = warm.kv_cache_stats().unwrap_or_default();
+    Ok(serde_json::json!({
+        "model": model.name(),
+        "threads": args.threads.unwrap_or_else(candle_core::utils::get_num_threads),
+        "prompt_tokens": cold.prompt_tokens,
+        "reused_tokens": after.reused_tokens - before.reused_tokens,
+        "first_turn_ttft_ms": round1(first_ttft_ms),
+        "cold_ttft_ms": round1(cold_ms),
+        "warm_ttft_ms": round1(warm_ms),
+        "ratio": (warm_ms / cold_ms * 1000.0).round() / 1000.0,
+        "same_answer": cold == reused_out,
+        "kv_cache_mb": round1(after.bytes as f64 / 1048576.0),
         "peak_rss_mb": peak_rss_mb(),
     }))
 }
@@ -184,6 +296,8 @@ fn parse_args() -> Result<Args, String> {
     let mut parallel = 1;
     let mut tokens = 128;
     let mut repeat = 1;
+    let mut second_turn = false;
+    let mut history = 1000;
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -203,6 +317,11 @@ fn parse_args() -> Result<Args, String> {
                 let v = it.next().ok_or("--repeat needs a value")?;
                 repeat = v.parse::<usize>().map_err(|e| format!("--repeat: {e}"))?;
             }
+            "--history" => {
+                let v = it.next().ok_or("--history needs a value")?;
+                history = v.parse::<usize>().map_err(|e| format!("--history: {e}"))?;
+            }
+            "--second-turn" => second_turn = true,
             "--no-requant" => no_requant = true,
             "--convert-q8" => convert_q8 = true,
             other if other.starts_with("--") => return Err(format!("unknown option {other}")),
@@ -217,6 +336,8 @@ fn parse_args() -> Result<Args, String> {
         tokens,
         parallel: parallel.max(1),
         repeat: repeat.max(1),
+        second_turn,
+        history: history.max(50),
     })
 }
 

@@ -5,17 +5,72 @@
 //! Whoever finds the engine free runs the next step for everything queued. Before running it
 //! waits briefly (at most [`GATHER_WAIT`]) for the other open sessions, which are usually only
 //! sampling their previous token, so that steady concurrent decoding batches every step.
+//!
+//! With a [`KvCache`], a session starts from the cached state sharing the longest prefix with
+//! its prompt (copied into its slot) and keeps its own state there after prefill and at the
+//! end. A session whose prompt shares at least [`WAIT_FOR_SHARED`] more tokens with a prompt
+//! another session is prefilling right now than with the cache waits for that prefill to be
+//! kept, so two concurrent requests with one long shared prefix compute it once.
 
 use std::collections::HashMap;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::error::{LocalError, guard};
 use crate::generate::Step;
-use crate::native::{Entry, Native};
+use crate::native::{Entry, KvState, Native};
+use crate::prefix_cache::{KvCacheStats, ModelId, PrefixCache, common_prefix};
 
 /// How long a step waits for other open sessions to submit theirs.
 const GATHER_WAIT: Duration = Duration::from_millis(1);
+
+/// How many more shared tokens an in-flight prefill must offer than the cache for a new
+/// session to wait for it rather than prefill alongside it (batched, a short shared part
+/// costs little).
+const WAIT_FOR_SHARED: usize = 32;
+
+/// Each loaded engine's key in a (possibly shared) [`KvCache`].
+static NEXT_MODEL: AtomicU64 = AtomicU64::new(1);
+
+/// A bounded cache of KV states keyed by token prefix, kept across requests so that a prompt
+/// sharing a prefix with an earlier sequence (the next chat turn, a repeated system prompt
+/// or task template) prefills only the tokens after it. Cloning shares the cache; pass one
+/// clone to several models to put them under one memory cap (states never cross models).
+/// Only the native engine uses it.
+#[derive(Clone)]
+pub struct KvCache {
+    inner: Arc<Mutex<PrefixCache<KvState>>>,
+}
+
+impl KvCache {
+    /// A cache holding at most `max_bytes` of KV state (f16 keys and values plus the token
+    /// ids; SmolLM2-135M takes about 23 KB a token). 0 keeps nothing.
+    pub fn new(max_bytes: usize) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(PrefixCache::new(max_bytes))),
+        }
+    }
+
+    /// Hits, reused tokens, evictions and the memory held so far.
+    pub fn stats(&self) -> KvCacheStats {
+        self.lock().stats()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, PrefixCache<KvState>> {
+        // Nothing panics while holding it, and every entry is complete when inserted.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl fmt::Debug for KvCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KvCache")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
 
 /// Counters for observing batching.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -31,6 +86,10 @@ pub struct BatchStats {
 pub(crate) struct Batcher {
     state: Mutex<State>,
     wake: Condvar,
+    /// The prefix cache and this engine's key in it.
+    cache: Option<(KvCache, ModelId)>,
+    /// The KV memory one position takes, to skip copying states the cache cannot hold.
+    bytes_per_token: usize,
 }
 
 struct Pending {
@@ -52,11 +111,16 @@ struct State {
     slots: usize,
     /// Sessions whose tokens the running step is computing.
     running: usize,
+    /// The prompts being prefilled, by slot.
+    prefilling: HashMap<usize, Vec<u32>>,
+    /// Open sessions waiting for another's prefill (they submit no steps meanwhile).
+    waiting: usize,
     stats: BatchStats,
 }
 
 impl Batcher {
-    pub(crate) fn new(engine: Native) -> Self {
+    pub(crate) fn new(engine: Native, cache: Option<KvCache>) -> Self {
+        let bytes_per_token = engine.kv_bytes_per_token();
         Self {
             state: Mutex::new(State {
                 engine: Some(Box::new(engine)),
@@ -67,10 +131,19 @@ impl Batcher {
                 free_slots: Vec::new(),
                 slots: 0,
                 running: 0,
+                prefilling: HashMap::new(),
+                waiting: 0,
                 stats: BatchStats::default(),
             }),
             wake: Condvar::new(),
+            cache: cache.map(|c| (c, NEXT_MODEL.fetch_add(1, Ordering::Relaxed))),
+            bytes_per_token,
         }
+    }
+
+    /// The prefix cache's counters, when there is one.
+    pub(crate) fn cache_stats(&self) -> Option<KvCacheStats> {
+        self.cache.as_ref().map(|(c, _)| c.stats())
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -124,7 +197,7 @@ impl Batcher {
             // The engine is free: gather the other open sessions' steps for a moment.
             let deadline = *gather_until.get_or_insert_with(|| Instant::now() + GATHER_WAIT);
             let now = Instant::now();
-            if st.pending.len() < st.open && now < deadline {
+            if st.pending.len() + st.waiting < st.open && now < deadline {
                 st = self
                     .wake
                     .wait_timeout(st, deadline - now)
@@ -175,8 +248,93 @@ impl Batcher {
         st
     }
 
+    /// Runs `f` on the engine once no step holds it.
+    fn with_engine<R>(&self, f: impl FnOnce(&mut Native) -> R) -> Result<R, LocalError> {
+        let mut st = self.lock();
+        let mut engine = loop {
+            if let Some(engine) = st.engine.take() {
+                break engine;
+            }
+            st = self.wake.wait(st).unwrap_or_else(|p| p.into_inner());
+        };
+        drop(st);
+        let result = guard("copying a KV cache", || f(&mut engine));
+        let mut st = self.lock();
+        st.engine = Some(engine);
+        self.wake.notify_all();
+        drop(st);
+        result.map_err(LocalError::Inference)
+    }
+
+    /// Loads into `slot` the cached state sharing the longest prefix with `prompt` (at most
+    /// all but its last token, whose logits the caller needs) and returns its length. Waits
+    /// first for another session's prefill that shares clearly more.
+    fn resume(&self, slot: usize, prompt: &[u32]) -> Result<usize, LocalError> {
+        let Some((cache, model)) = &self.cache else {
+            return Ok(0);
+        };
+        let max = prompt.len().saturating_sub(1);
+        let mut st = self.lock();
+        loop {
+            let in_flight = st
+                .prefilling
+                .iter()
+                .filter(|&(&s, _)| s != slot)
+                .map(|(_, p)| common_prefix(p, prompt).min(max))
+                .max()
+                .unwrap_or(0);
+            let cached = cache.lock().peek(*model, prompt).min(max);
+            if in_flight < cached + WAIT_FOR_SHARED {
+                break;
+            }
+            st.waiting += 1;
+            self.wake.notify_all();
+            st = self.wake.wait(st).unwrap_or_else(|p| p.into_inner());
+            st.waiting -= 1;
+        }
+        st.prefilling.insert(slot, prompt.to_vec());
+        drop(st);
+        let Some(hit) = cache.lock().lookup(*model, prompt, max) else {
+            return Ok(0);
+        };
+        self.with_engine(|engine| engine.restore(slot, &hit.value, hit.len))?;
+        Ok(hit.len)
+    }
+
+    /// Keeps a copy of `slot`'s state after `tokens` (all of them run) in the cache, and
+    /// lets sessions waiting for this prefill go on.
+    fn keep(&self, slot: usize, tokens: &[u32]) -> Result<(), LocalError> {
+        let kept = self.store(slot, tokens);
+        let mut st = self.lock();
+        if st.prefilling.remove(&slot).is_some() {
+            self.wake.notify_all();
+        }
+        drop(st);
+        kept
+    }
+
+    fn store(&self, slot: usize, tokens: &[u32]) -> Result<(), LocalError> {
+        let Some((cache, model)) = &self.cache else {
+            return Ok(());
+        };
+        let bytes = tokens.len() * (self.bytes_per_token + std::mem::size_of::<u32>());
+        {
+            let cache = cache.lock();
+            if tokens.is_empty() || bytes > cache.stats().max_bytes || cache.covers(*model, tokens)
+            {
+                return Ok(());
+            }
+        }
+        if let Some(state) = self.with_engine(|engine| engine.snapshot(slot, tokens.len()))? {
+            let bytes = state.bytes() + std::mem::size_of_val(tokens);
+            cache.lock().insert(*model, tokens, state, bytes);
+        }
+        Ok(())
+    }
+
     fn close(&self, slot: usize) {
         let mut st = self.lock();
+        st.prefilling.remove(&slot);
         st.open = st.open.saturating_sub(1);
         // The slot's cache is emptied lazily: its next session starts at position 0, which
         // overwrites it. Emptying it here would need the engine, which a step may hold.
@@ -198,6 +356,14 @@ impl Step for Session<'_> {
 
     fn logits(&mut self, tokens: &[u32], pos: usize) -> Result<Vec<f32>, LocalError> {
         self.batcher.step(self.slot, tokens, pos)
+    }
+
+    fn resume(&mut self, prompt: &[u32]) -> Result<usize, LocalError> {
+        self.batcher.resume(self.slot, prompt)
+    }
+
+    fn keep(&mut self, tokens: &[u32]) -> Result<(), LocalError> {
+        self.batcher.keep(self.slot, tokens)
     }
 }
 
@@ -312,7 +478,7 @@ mod tests {
                 greedy(&mut |t, pos| engine.logits(t, pos).unwrap(), p)
             })
             .collect();
-        let batcher = Batcher::new(engine);
+        let batcher = Batcher::new(engine, None);
         let together: Vec<Vec<u32>> = std::thread::scope(|s| {
             let handles: Vec<_> = prompts
                 .iter()
@@ -330,5 +496,73 @@ mod tests {
         let stats = batcher.stats();
         assert!(stats.steps > 0 && stats.max_batch <= 2, "{stats:?}");
         eprintln!("batching: {stats:?}");
+    }
+
+    /// Greedy continuation of `prompt` through a session, as the generation loop runs it:
+    /// resume from the cache, prefill the rest, keep the prompt's state, decode `n` tokens.
+    fn greedy_session(session: &mut Session<'_>, prompt: &[u32], n: usize) -> (usize, Vec<u32>) {
+        let reused = session.resume(prompt).unwrap();
+        let mut logits = session.logits(&prompt[reused..], reused).unwrap();
+        session.keep(prompt).unwrap();
+        let mut out = Vec::new();
+        for pos in prompt.len()..prompt.len() + n {
+            let next = (0..logits.len())
+                .max_by(|&x, &y| logits[x].total_cmp(&logits[y]))
+                .unwrap() as u32;
+            out.push(next);
+            logits = session.logits(&[next], pos).unwrap();
+        }
+        (reused, out)
+    }
+
+    #[test]
+    fn concurrent_requests_with_a_shared_prefix_compute_it_once() {
+        let Some(mut engine) = engine("concurrent_requests_with_a_shared_prefix_compute_it_once")
+        else {
+            return;
+        };
+        let shared: Vec<u32> = (0..200u32).map(|i| 300 + (i * 37) % 4000).collect();
+        let prompts: Vec<Vec<u32>> = [[504u32, 3575, 282], [1, 2000, 300]]
+            .iter()
+            .map(|tail| shared.iter().chain(tail).copied().collect())
+            .collect();
+        let alone: Vec<Vec<u32>> = prompts
+            .iter()
+            .map(|p| {
+                engine.reset();
+                let mut logits = engine.logits(p, 0).unwrap();
+                let mut out = Vec::new();
+                for pos in p.len()..p.len() + 8 {
+                    let next = (0..logits.len())
+                        .max_by(|&x, &y| logits[x].total_cmp(&logits[y]))
+                        .unwrap() as u32;
+                    out.push(next);
+                    logits = engine.logits(&[next], pos).unwrap();
+                }
+                out
+            })
+            .collect();
+        let cache = KvCache::new(64 << 20);
+        let batcher = Batcher::new(engine, Some(cache.clone()));
+        let together: Vec<(usize, Vec<u32>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = prompts
+                .iter()
+                .map(|p| {
+                    let batcher = &batcher;
+                    s.spawn(move || greedy_session(&mut batcher.session(), p, 8))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let outputs: Vec<Vec<u32>> = together.iter().map(|(_, o)| o.clone()).collect();
+        assert_eq!(outputs, alone);
+        // Whichever started second waited for the other's prefill and reused the whole
+        // shared part, however the two threads were scheduled.
+        let mut reused: Vec<usize> = together.iter().map(|(r, _)| *r).collect();
+        reused.sort_unstable();
+        assert_eq!(reused, vec![0, shared.len()], "{:?}", cache.stats());
+        // A third request with the first prompt reuses all of it but its last token.
+        let (r, out) = greedy_session(&mut batcher.session(), &prompts[0], 8);
+        assert_eq!((r, &out), (prompts[0].len() - 1, &alone[0]));
     }
 }

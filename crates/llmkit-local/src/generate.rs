@@ -127,6 +127,19 @@ pub(crate) trait Step {
     fn reset(&mut self);
     /// Logits for the next token after `tokens`, which start at position `pos`.
     fn logits(&mut self, tokens: &[u32], pos: usize) -> Result<Vec<f32>, LocalError>;
+    /// Starts a sequence for `prompt`: returns how many of its leading tokens already have
+    /// their KV state in place (reused from an earlier sequence), always fewer than all of
+    /// them so that the last one still runs. The default forgets the sequence and reuses
+    /// nothing.
+    fn resume(&mut self, _prompt: &[u32]) -> Result<usize, LocalError> {
+        self.reset();
+        Ok(0)
+    }
+    /// Offers the sequence's state after `tokens` (every one of them run) for later
+    /// requests to reuse. The default keeps nothing.
+    fn keep(&mut self, _tokens: &[u32]) -> Result<(), LocalError> {
+        Ok(())
+    }
 }
 
 impl Step for Weights {
@@ -310,13 +323,15 @@ pub(crate) fn run(
     if job.max_new_tokens == 0 || job.prompt.is_empty() {
         return Ok((output, FinishReason::Length, 0));
     }
-    weights.reset();
+    // Prefill starts after the prefix whose KV state is reused (never the whole prompt: the
+    // last token's logits are needed).
+    let mut pos = weights.resume(job.prompt)?.min(job.prompt.len() - 1);
     let mut logits = Vec::new();
-    let mut pos = 0;
-    for chunk in job.prompt.chunks(PREFILL_CHUNK) {
+    for chunk in job.prompt[pos..].chunks(PREFILL_CHUNK) {
         logits = weights.logits(chunk, pos)?;
         pos += chunk.len();
     }
+    weights.keep(job.prompt)?;
 
     // How many allowed tokens the sampler chooses among: greedy without a penalty needs
     // only the best; a penalty may reorder the best few.
@@ -389,6 +404,9 @@ pub(crate) fn run(
         logits = weights.logits(&[next], pos)?;
         pos += 1;
     }
+    // The prompt and the tokens generated after it (all but the last, which never ran) for
+    // the next turn of the conversation. The answer is complete whether or not this is kept.
+    let _ = weights.keep(&context[..pos]);
     if !ended_early {
         let rest = scanner.finish();
         if !rest.is_empty() {

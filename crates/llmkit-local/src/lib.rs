@@ -39,12 +39,13 @@ mod gguf;
 mod kernels;
 mod model;
 mod native;
+mod prefix_cache;
 mod requant;
 mod sampler;
 mod template;
 mod tokenizer;
 
-pub use batcher::BatchStats;
+pub use batcher::{BatchStats, KvCache};
 pub use catalog::{
     DEFAULT_CHAT_MODEL, DEFAULT_EMBEDDING_MODEL, HubFile, KNOWN_MODELS, KnownModel, ModelKind,
     ModelSource, find_known_model, resolve_model_path,
@@ -57,4 +58,5 @@ pub use generate::{
     GenerateRequest, SUPPORTED_ARCHITECTURES,
 };
 pub use model::{LoadOptions, LocalModel, NoticeFn, convert_to_q8_0};
+pub use prefix_cache::KvCacheStats;
 pub use template::{ChatTurn, DEFAULT_SYSTEM_PROMPT};

@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::batcher::{BatchStats, Batcher};
+use crate::batcher::{BatchStats, Batcher, KvCache};
 use crate::error::LocalError;
 use crate::generate::{
     Arch, GenerateOutput, GenerateRequest, Job, SUPPORTED_ARCHITECTURES, Weights, run,
@@ -13,6 +13,7 @@ use crate::generate::{
 };
 use crate::gguf::{GgufFile, Meta};
 use crate::native::{self, Native};
+use crate::prefix_cache::KvCacheStats;
 use crate::requant;
 use crate::template::{ChatTemplate, ChatTurn};
 use crate::tokenizer::TextCodec;
@@ -33,6 +34,10 @@ pub struct LoadOptions {
     pub threads: Option<usize>,
     /// Progress notices; `None` discards them.
     pub on_notice: Option<NoticeFn>,
+    /// Where the native engine keeps the KV state of recent sequences, so that a prompt
+    /// sharing a prefix with one of them prefills only the rest (see [`KvCache`]); `None`
+    /// (the default) reuses nothing. Models that run on candle ignore it.
+    pub kv_cache: Option<KvCache>,
 }
 
 impl fmt::Debug for LoadOptions {
@@ -41,6 +46,7 @@ impl fmt::Debug for LoadOptions {
             .field("cache_dir", &self.cache_dir)
             .field("threads", &self.threads)
             .field("on_notice", &self.on_notice.as_ref().map(|_| "Fn"))
+            .field("kv_cache", &self.kv_cache)
             .finish()
     }
 }
@@ -141,7 +147,10 @@ impl LocalModel {
         }
         let engine = if native {
             // The engine keeps the map: its weights are read from it in place.
-            Engine::Native(Batcher::new(Native::load(file, threads)?))
+            Engine::Native(Batcher::new(
+                Native::load(file, threads)?,
+                opts.kv_cache.clone(),
+            ))
         } else {
             let weights = Weights::load(arch, &file)?;
             // candle copied the weights out of the file; the map can go.
@@ -170,6 +179,15 @@ impl LocalModel {
     pub fn batch_stats(&self) -> Option<BatchStats> {
         match &self.inner.engine {
             Engine::Native(batcher) => Some(batcher.stats()),
+            Engine::Candle(_) => None,
+        }
+    }
+
+    /// The counters of the KV prefix cache this model uses (`None` without one, or for
+    /// models that run on candle). A cache shared between models counts for all of them.
+    pub fn kv_cache_stats(&self) -> Option<KvCacheStats> {
+        match &self.inner.engine {
+            Engine::Native(batcher) => batcher.cache_stats(),
             Engine::Candle(_) => None,
         }
     }

@@ -71,6 +71,7 @@ pub(crate) fn run(ctx: &Ctx, args: ConfigArgs) -> Result<()> {
                 "connect_timeout_secs": s.client.timeouts.connect.as_secs_f64(),
                 "stall_timeout_secs": s.client.timeouts.stall.as_secs_f64(),
                 "models_dir": s.local.models_dir,
+                "kv_cache_mb": s.local.kv_cache_mb,
             });
             if json {
                 return output::json(&value);

@@ -22,6 +22,8 @@ pub(crate) struct Env {
     pub llmkit_models_dir: Option<String>,
     /// `LLMKIT_THREADS`: worker threads for local models (default: physical cores).
     pub llmkit_threads: Option<String>,
+    /// `LLMKIT_KV_CACHE_MB`: the local model's KV prefix cache cap in MiB (0: off).
+    pub llmkit_kv_cache_mb: Option<String>,
     /// `HF_ENDPOINT`: the Hugging Face Hub URL for `models pull` (a mirror), as in
     /// `huggingface_hub`.
     pub hf_endpoint: Option<String>,
@@ -49,6 +51,7 @@ impl Env {
             llmkit_config: var("LLMKIT_CONFIG"),
             llmkit_models_dir: var("LLMKIT_MODELS_DIR"),
             llmkit_threads: var("LLMKIT_THREADS"),
+            llmkit_kv_cache_mb: var("LLMKIT_KV_CACHE_MB"),
             llmkit_store: var("LLMKIT_STORE"),
             hf_endpoint: var("HF_ENDPOINT"),
             editor: var("VISUAL").or_else(|| var("EDITOR")),

@@ -1,10 +1,17 @@
-//! The local-model group (models directory, threads, where `models pull` downloads from),
-//! the store file and the config paths.
+//! The local-model group (models directory, threads, the KV prefix cache cap, where
+//! `models pull` downloads from), the store file and the config paths.
 
 use std::path::{Path, PathBuf};
 
 use super::{Env, Layered};
 use crate::error::CliError;
+
+/// The KV prefix cache cap when none is configured: about 11,000 positions of SmolLM2-135M
+/// (23 KB each), so a long conversation and a few shared system prompts stay cached.
+pub(crate) const DEFAULT_KV_CACHE_MB: u64 = 256;
+/// The largest cap accepted (1 TiB): far past any machine this runs on, and small enough that
+/// the byte count cannot overflow.
+pub(crate) const MAX_KV_CACHE_MB: u64 = 1 << 20;
 
 /// The embedded models.
 #[derive(Debug)]
@@ -13,6 +20,9 @@ pub(crate) struct LocalSettings {
     pub models_dir: PathBuf,
     /// Worker threads for local models (`LLMKIT_THREADS`); `None`: the library's default.
     pub threads: Option<usize>,
+    /// The embedded model's KV prefix cache cap in MiB (`LLMKIT_KV_CACHE_MB`, the config's
+    /// `kv_cache_mb`, else [`DEFAULT_KV_CACHE_MB`]); 0 turns reuse off.
+    pub kv_cache_mb: u64,
     /// Where `models pull` downloads from (`HF_ENDPOINT`).
     pub hf_endpoint: String,
 }
@@ -34,6 +44,34 @@ impl LocalSettings {
                 )
             })?),
         };
+        let kv_cache_mb = match env.llmkit_kv_cache_mb.as_deref() {
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|&n| n <= MAX_KV_CACHE_MB)
+                .ok_or_else(|| {
+                    CliError::config(
+                        format!(
+                            "LLMKIT_KV_CACHE_MB must be a whole number of MiB from 0 to \
+                             {MAX_KV_CACHE_MB}, got `{v}`"
+                        ),
+                        "unset LLMKIT_KV_CACHE_MB, or set it to the KV cache size in MiB (0 turns it off)",
+                    )
+                })?,
+            None => match layer.get(|p| p.kv_cache_mb) {
+                Some(n) if n > MAX_KV_CACHE_MB => {
+                    return Err(CliError::config(
+                        format!(
+                            "kv_cache_mb in the config file must be at most {MAX_KV_CACHE_MB}, got {n}"
+                        ),
+                        "run `llmkit config set kv_cache_mb 256` (0 turns the cache off)",
+                    ));
+                }
+                Some(n) => n,
+                None => DEFAULT_KV_CACHE_MB,
+            },
+        };
         let hf_endpoint = env
             .hf_endpoint
             .clone()
@@ -43,6 +81,7 @@ impl LocalSettings {
         Ok(Self {
             models_dir,
             threads,
+            kv_cache_mb,
             hf_endpoint,
         })
     }

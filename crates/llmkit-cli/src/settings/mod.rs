@@ -20,7 +20,7 @@ use crate::error::CliError;
 pub(crate) use client::{ClientSettings, ModelChoice, ModelSettings, parse_model};
 pub(crate) use env::Env;
 pub(crate) use gateway::GatewaySettings;
-pub(crate) use local::{LocalSettings, Paths};
+pub(crate) use local::{LocalSettings, MAX_KV_CACHE_MB, Paths};
 pub(crate) use spend::{BudgetSettings, CacheSettings, RedactSettings};
 
 /// OpenAI's public endpoint, the default base URL.

@@ -92,3 +92,55 @@ fn flags_beat_env_beat_file() {
     a.profile = Some("missing".into());
     assert!(Settings::resolve(&a, &env, false).is_err());
 }
+
+#[test]
+fn the_kv_cache_cap_comes_from_env_then_file_then_the_default() {
+    let s = Settings::resolve(&args(), &Env::default(), false).unwrap();
+    assert_eq!(s.local.kv_cache_mb, local::DEFAULT_KV_CACHE_MB);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, "kv_cache_mb = 64\n[profiles.off]\nkv_cache_mb = 0\n").unwrap();
+    let mut a = args();
+    a.config = Some(path.clone());
+    assert_eq!(
+        Settings::resolve(&a, &Env::default(), false)
+            .unwrap()
+            .local
+            .kv_cache_mb,
+        64
+    );
+    let env = Env {
+        llmkit_kv_cache_mb: Some("512".into()),
+        ..Env::default()
+    };
+    assert_eq!(
+        Settings::resolve(&a, &env, false)
+            .unwrap()
+            .local
+            .kv_cache_mb,
+        512
+    );
+    a.profile = Some("off".into());
+    assert_eq!(
+        Settings::resolve(&a, &Env::default(), false)
+            .unwrap()
+            .local
+            .kv_cache_mb,
+        0
+    );
+    for bad in ["-1", "lots", "1.5", "1048577"] {
+        let env = Env {
+            llmkit_kv_cache_mb: Some(bad.into()),
+            ..Env::default()
+        };
+        let err = Settings::resolve(&args(), &env, false).unwrap_err();
+        assert!(
+            err.to_string().contains("LLMKIT_KV_CACHE_MB"),
+            "{bad}: {err}"
+        );
+    }
+    std::fs::write(&path, "kv_cache_mb = 2000000\n").unwrap();
+    let mut a = args();
+    a.config = Some(path);
+    assert!(Settings::resolve(&a, &Env::default(), false).is_err());
+}

@@ -17,11 +17,28 @@ pub(super) struct LayerCache {
     pub(super) v: Vec<u16>,
 }
 
+impl LayerCache {
+    pub(super) fn clear(&mut self) {
+        self.k.clear();
+        self.v.clear();
+    }
+}
+
 /// One sequence's KV cache (a slot): every layer's, and how many positions it holds.
 #[derive(Default)]
-pub(super) struct Sequence {
+pub(crate) struct Sequence {
     pub(super) layers: Vec<LayerCache>,
     pub(super) len: usize,
+}
+
+impl Sequence {
+    /// The memory its positions take (f16 keys and values of every layer).
+    pub(crate) fn bytes(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|c| (c.k.len() + c.v.len()) * std::mem::size_of::<u16>())
+            .sum()
+    }
 }
 
 /// Tokens of one sequence to run in a batched step.

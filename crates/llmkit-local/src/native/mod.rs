@@ -28,7 +28,10 @@ use crate::gguf::{GgufFile, Meta};
 use crate::kernels::QK_K;
 use config::Config;
 pub(crate) use forward::Entry;
-use forward::{LayerCache, Pass, Sequence};
+/// A copy of a sequence's KV cache, as the prefix cache keeps it.
+pub(crate) use forward::Sequence as KvState;
+use forward::Sequence;
+use forward::{LayerCache, Pass};
 use weights::Weights;
 
 /// A loaded model with its cache and worker pool.
@@ -104,10 +107,7 @@ impl Native {
     #[cfg(test)]
     pub(crate) fn reset(&mut self) {
         if let Some(seq) = self.seqs.get_mut(0) {
-            for c in &mut seq.layers {
-                c.k.clear();
-                c.v.clear();
-            }
+            seq.layers.iter_mut().for_each(LayerCache::clear);
             seq.len = 0;
         }
     }
@@ -123,6 +123,57 @@ impl Native {
         self.step(&[entry])
             .pop()
             .unwrap_or_else(|| Err(LocalError::Inference("no result".into())))
+    }
+
+    /// Replaces `slot`'s cache with the first `len` positions of `state` (copied: `state` is
+    /// left as it was), so the slot's next step may start at position `len`.
+    pub(crate) fn restore(&mut self, slot: usize, state: &KvState, len: usize) {
+        let n_layer = self.weights.layers.len();
+        let kv_dim = self.cfg.kv_dim();
+        let len = len.min(state.len);
+        if self.seqs.len() <= slot {
+            self.seqs.resize_with(slot + 1, Sequence::default);
+        }
+        let seq = &mut self.seqs[slot];
+        if seq.layers.len() != n_layer {
+            seq.layers = (0..n_layer).map(|_| LayerCache::default()).collect();
+        }
+        if state.layers.len() != n_layer {
+            // Not this model's state (the cache keys states by model, so this does not
+            // happen): start from nothing rather than mix them.
+            seq.layers.iter_mut().for_each(LayerCache::clear);
+            seq.len = 0;
+            return;
+        }
+        for (dst, src) in seq.layers.iter_mut().zip(&state.layers) {
+            dst.k.clear();
+            dst.v.clear();
+            dst.k.extend_from_slice(&src.k[..len * kv_dim]);
+            dst.v.extend_from_slice(&src.v[..len * kv_dim]);
+        }
+        seq.len = len;
+    }
+
+    /// The KV cache memory one position takes: f16 keys and values of every layer.
+    pub(crate) fn kv_bytes_per_token(&self) -> usize {
+        self.weights.layers.len() * self.cfg.kv_dim() * 2 * std::mem::size_of::<u16>()
+    }
+
+    /// A copy of the first `len` positions of `slot`'s cache; `None` when it holds fewer.
+    pub(crate) fn snapshot(&self, slot: usize, len: usize) -> Option<KvState> {
+        let seq = self.seqs.get(slot).filter(|s| s.len >= len && len > 0)?;
+        let kv_dim = self.cfg.kv_dim();
+        Some(KvState {
+            layers: seq
+                .layers
+                .iter()
+                .map(|c| LayerCache {
+                    k: c.k[..len * kv_dim].to_vec(),
+                    v: c.v[..len * kv_dim].to_vec(),
+                })
+                .collect(),
+            len,
+        })
     }
 
     /// Runs several sequences' new tokens in one forward pass (their matrix products share

@@ -10,6 +10,7 @@
 mod architectures;
 mod bad_files;
 mod chat;
+mod kv_reuse;
 mod reference;
 mod requant_cache;
 mod support;

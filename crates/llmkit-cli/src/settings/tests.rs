@@ -1,7 +1,5 @@
 //! Unit tests of settings resolution: precedence, profiles, the local-model fallback.
 
-use std::path::PathBuf;
-
 use super::*;
 use crate::cli::GlobalArgs;
 
@@ -9,7 +7,9 @@ fn args() -> GlobalArgs {
     GlobalArgs {
         profile: None,
         base_url: None,
-        config: Some(PathBuf::from("/nonexistent/llmkit.toml")),
+        // No --config (which must name an existing file): with an empty environment the
+        // default path is a relative one that does not exist, so the file is empty.
+        config: None,
         max_retries: None,
         timeout: None,
         stall_timeout: None,

@@ -75,6 +75,9 @@ pub(crate) struct GatewayFileConfig {
     pub redis: Option<String>,
     pub spool: Option<PathBuf>,
     pub key_cache_ttl_secs: Option<f64>,
+    /// `closed` or `per-replica`.
+    pub limits_when_redis_down: Option<String>,
+    pub replicas: Option<u32>,
 }
 
 impl std::fmt::Debug for GatewayFileConfig {
@@ -85,6 +88,8 @@ impl std::fmt::Debug for GatewayFileConfig {
             .field("redis", &self.redis.as_ref().map(|_| "[set]"))
             .field("spool", &self.spool)
             .field("key_cache_ttl_secs", &self.key_cache_ttl_secs)
+            .field("limits_when_redis_down", &self.limits_when_redis_down)
+            .field("replicas", &self.replicas)
             .finish()
     }
 }

@@ -27,6 +27,8 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 
 use crate::error::GatewayError;
 use crate::keys::{NewKey, hash, new_key, secret_for};
+use crate::limits::Limiter;
+use crate::shared_limits::{LimitsFallback, RedisLimiter};
 
 /// Where the shared state lives, resolved by the caller.
 #[derive(Clone)]
@@ -42,6 +44,8 @@ pub struct ClusterSettings {
     /// The wait for a connection or an answer before a service counts as down.
     pub timeout: Duration,
     pub max_connections: usize,
+    /// What per-key limits do while Redis is down.
+    pub limits_fallback: LimitsFallback,
 }
 
 impl std::fmt::Debug for ClusterSettings {
@@ -63,6 +67,7 @@ impl ClusterSettings {
             key_cache_ttl: Duration::from_secs(5),
             timeout: Duration::from_secs(2),
             max_connections: 16,
+            limits_fallback: LimitsFallback::default(),
         }
     }
 }
@@ -75,6 +80,8 @@ pub(crate) struct Cluster {
     pub(crate) writer: LedgerWriter,
     cache: Option<RedisCache>,
     redis: Option<Revocations>,
+    /// The per-key limits in Redis, when it is configured.
+    pub(crate) limiter: Option<Arc<dyn Limiter>>,
     /// Keys read from PostgreSQL, with when they were read (`None`: stale after a resync,
     /// re-read before use but still a fallback while PostgreSQL is down).
     keys: Mutex<HashMap<String, (KeyRecord, Option<Instant>)>>,
@@ -104,18 +111,31 @@ impl Cluster {
             Spool::new(&s.spool_path),
             Duration::from_millis(500),
         );
-        let (cache, redis) = match &s.redis_url {
-            Some(url) => (
-                Some(RedisCache::connect(url.expose_secret(), s.timeout).await?),
-                Some(Revocations::connect(url.expose_secret(), s.timeout).await?),
-            ),
-            None => (None, None),
+        let (cache, redis, limiter) = match &s.redis_url {
+            Some(url) => {
+                let limits = llmkit_cluster::RedisLimits::connect(
+                    url.expose_secret(),
+                    s.timeout,
+                    // A lease outlives its request only when this replica dies.
+                    Duration::from_secs(600),
+                )
+                .await?;
+                let limiter: Arc<dyn Limiter> =
+                    Arc::new(RedisLimiter::new(limits, s.limits_fallback));
+                (
+                    Some(RedisCache::connect(url.expose_secret(), s.timeout).await?),
+                    Some(Revocations::connect(url.expose_secret(), s.timeout).await?),
+                    Some(limiter),
+                )
+            }
+            None => (None, None, None),
         };
         let cluster = Arc::new(Self {
             pg,
             writer,
             cache,
             redis,
+            limiter,
             keys: Mutex::new(HashMap::new()),
             key_ttl: s.key_cache_ttl,
             handle,

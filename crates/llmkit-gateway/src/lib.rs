@@ -24,6 +24,7 @@ mod keys;
 mod limits;
 mod metrics;
 mod server;
+mod shared_limits;
 
 pub use cluster::{ClusterAdmin, ClusterSettings};
 pub use config::GatewayConfig;
@@ -31,3 +32,4 @@ pub use error::GatewayError;
 pub use keys::{NewKey, create_key, revoke_key, rotate_key};
 pub use limits::{Decision, KeyLimits, LimitKind, Limiter, LocalLimiter, Snapshot, Window};
 pub use server::Gateway;
+pub use shared_limits::LimitsFallback;

@@ -65,7 +65,11 @@ impl Gateway {
             accounting: cfg.accounting.clone(),
             per_key: Mutex::new(HashMap::new()),
             metrics: Arc::new(Metrics::default()),
-            limiter: Arc::clone(&cfg.limiter),
+            // Replicas with Redis share their limits; otherwise each holds its own.
+            limiter: cluster
+                .as_ref()
+                .and_then(|c| c.limiter.clone())
+                .unwrap_or_else(|| Arc::clone(&cfg.limiter)),
         });
         Ok(Self {
             listener,

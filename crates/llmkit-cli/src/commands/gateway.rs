@@ -156,6 +156,7 @@ fn cluster_settings(ctx: &Ctx, port: Option<u16>) -> Option<ClusterSettings> {
     let mut s = ClusterSettings::new(url, spool);
     s.redis_url = g.redis_url.clone();
     s.key_cache_ttl = g.key_cache_ttl;
+    s.limits_fallback = g.limits_fallback;
     Some(s)
 }
 

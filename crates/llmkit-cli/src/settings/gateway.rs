@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use llmkit_gateway::LimitsFallback;
 use secrecy::SecretString;
 
 use crate::config_file::GatewayFileConfig;
@@ -19,6 +20,7 @@ pub(crate) struct GatewaySettings {
     /// Where ledger rows wait while PostgreSQL is down; one file per replica.
     pub spool: Option<PathBuf>,
     pub key_cache_ttl: Duration,
+    pub limits_fallback: LimitsFallback,
 }
 
 impl GatewaySettings {
@@ -53,7 +55,30 @@ impl GatewaySettings {
                 "it is how long a replica trusts a key it read (default 5)",
             ));
         }
+        let limits_fallback = match (file.limits_when_redis_down.as_deref(), file.replicas) {
+            (None | Some("closed"), None) => LimitsFallback::FailClosed,
+            (Some("per-replica"), Some(n)) if n >= 1 => LimitsFallback::PerReplica { replicas: n },
+            (Some("per-replica"), _) => {
+                return Err(CliError::config(
+                    "`[gateway] limits_when_redis_down = \"per-replica\"` needs `replicas`",
+                    "set replicas = N, the number of gateway replicas (each enforces 1/N of every limit while Redis is down)",
+                ));
+            }
+            (None | Some("closed"), Some(_)) => {
+                return Err(CliError::config(
+                    "`[gateway] replicas` is only used with limits_when_redis_down = \"per-replica\"",
+                    "remove replicas, or set limits_when_redis_down = \"per-replica\"",
+                ));
+            }
+            (Some(other), _) => {
+                return Err(CliError::config(
+                    format!("`[gateway] limits_when_redis_down` is `{other}`"),
+                    "use \"closed\" (refuse limited keys while Redis is down) or \"per-replica\" (with replicas = N)",
+                ));
+            }
+        };
         Ok(Self {
+            limits_fallback,
             store_url: file.store.clone().map(SecretString::from),
             redis_url: file.redis.clone().map(SecretString::from),
             spool: file.spool.clone(),

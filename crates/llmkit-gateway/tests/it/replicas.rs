@@ -620,3 +620,85 @@ async fn redis_then_postgres_down_loses_no_row_and_charges_none_twice() {
     );
     assert!(!spool.exists());
 }
+
+/// `n` requests alternating between `replicas`, `concurrent` at a time; the statuses.
+async fn spread(replicas: &[&Replica], key: &str, n: usize) -> Vec<u16> {
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let url = replicas[i % replicas.len()].url("/v1/chat/completions");
+        let key = key.to_string();
+        tasks.push(tokio::spawn(async move {
+            chat(url, &key, &crate::chat_body("gpt-4o-mini", "hi")).await
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        let (status, text) = t.await.unwrap();
+        if status == 429 {
+            assert_eq!(error_of(&text)["code"], "rate_limit_exceeded", "{text}");
+        }
+        out.push(status);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_keys_rpm_holds_across_replicas_and_falls_back_per_replica() {
+    let Some(pg) = require_service("LLMKIT_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let Some(redis) = require_service("LLMKIT_TEST_REDIS_URL") else {
+        return;
+    };
+    let redis_proxy = llmkit_testkit::TcpProxy::start(llmkit_testkit::host_port(&redis).unwrap())
+        .await
+        .unwrap();
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let shared = |name: &str| {
+        let mut s = settings(
+            &pg,
+            Some(&redis_proxy.via(&redis)),
+            dir.path().join(format!("{name}.spool")),
+            Duration::from_secs(60),
+        );
+        s.limits_fallback = llmkit_gateway::LimitsFallback::PerReplica { replicas: 2 };
+        s
+    };
+    let a = Replica::start(&mock, dir.path(), "a", shared("a")).await;
+    let b = Replica::start(&mock, dir.path(), "b", shared("b")).await;
+    let admin = ClusterAdmin::connect(&settings(
+        &pg,
+        Some(&redis),
+        dir.path().join("x"),
+        Duration::from_secs(60),
+    ))
+    .await
+    .unwrap();
+    let (_, secret) = admin
+        .create(&NewKey {
+            name: "limited".into(),
+            rpm: Some(10),
+            ..NewKey::default()
+        })
+        .await
+        .unwrap();
+    let secret = secret.expose_secret().to_string();
+    let statuses = spread(&[&a, &b], &secret, 30).await;
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    assert_eq!(
+        ok, 10,
+        "10 RPM over two replicas together, not 20: {statuses:?}"
+    );
+
+    // Redis down: each replica enforces half the limit in its own memory.
+    redis_proxy.cut().await;
+    let statuses = spread(&[&a], &secret, 12).await;
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    assert_eq!(
+        ok, 5,
+        "half of 10 RPM on one replica without Redis: {statuses:?}"
+    );
+    a.stop().await;
+    b.stop().await;
+}

@@ -15,6 +15,7 @@
 // and never on a hot path, so its size does not matter.
 #![allow(clippy::result_large_err, clippy::large_enum_variant)]
 
+mod answer;
 mod backend;
 mod catalog;
 mod config;

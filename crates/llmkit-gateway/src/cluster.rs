@@ -297,28 +297,42 @@ impl Backing for ClusterBacking {
         });
     }
 
-    fn cache_lookup(&self, key: &str, _ttl_secs: f64) -> Option<ChatCompletionResponse> {
-        // Redis expires entries itself (the TTL is set when they are stored).
+    fn cache_lookup(&self, key: &str, ttl_secs: f64) -> Option<ChatCompletionResponse> {
+        // The entry carries when it was stored, so the configured TTL applies as it does
+        // in the SQLite cache (Redis's own expiry only bounds how long it is kept).
         let cache = self.0.cache.as_ref()?;
         let bytes = self.0.block_on(cache.get(key)).ok()??;
-        serde_json::from_slice(&bytes).ok()
+        let entry: CachedAnswer = serde_json::from_slice(&bytes).ok()?;
+        (now_secs() - entry.stored < ttl_secs).then_some(entry.response)
     }
 
     fn cache_store(&self, key: &str, _model: &str, resp: &ChatCompletionResponse) {
         let Some(cache) = self.0.cache.clone() else {
             return;
         };
-        let Ok(bytes) = serde_json::to_vec(resp) else {
+        let entry = CachedAnswer {
+            stored: now_secs(),
+            response: resp.clone(),
+        };
+        let Ok(bytes) = serde_json::to_vec(&entry) else {
             return;
         };
         let key = key.to_string();
         // Off the request path; a failed write only costs a later miss.
         self.0.handle.spawn(async move {
-            let _ = cache
-                .put(&key, &bytes, Duration::from_secs(7 * 86_400))
-                .await;
+            let _ = cache.put(&key, &bytes, REDIS_CACHE_KEEP).await;
         });
     }
+}
+
+/// How long Redis keeps a cached answer at most; the configured TTL is checked on lookup.
+const REDIS_CACHE_KEEP: Duration = Duration::from_secs(30 * 86_400);
+
+/// A cached answer in Redis, with the unix time it was stored.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedAnswer {
+    stored: f64,
+    response: ChatCompletionResponse,
 }
 
 /// `llmkit keys` over the shared store: the same records and secrets as on one node, and

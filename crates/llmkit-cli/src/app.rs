@@ -233,7 +233,9 @@ impl Ctx {
         self.settings.redaction.enabled
     }
 
-    /// The store, opened on first use.
+    /// The store, opened on first use. Every command uses this one instance (never a second
+    /// `Store::open`): it owns the process's ledger writer, so a batch checkpoint that
+    /// flushes the ledger before it commits flushes the rows the pipeline recorded.
     pub(crate) fn store(&self) -> Result<Arc<Store>> {
         Ok(Arc::clone(&self.store_handle()?.store))
     }

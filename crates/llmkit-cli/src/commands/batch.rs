@@ -13,7 +13,6 @@ use llmkit_batch::{
     Snapshot, Structured, Summary, Task, TaskSetup,
 };
 use llmkit_client::HttpClient;
-use llmkit_store::Store;
 use llmkit_store::batch::BatchJob;
 
 use crate::app::Ctx;
@@ -199,7 +198,7 @@ async fn run_new(ctx: &Ctx, a: BatchRunArgs) -> Result<()> {
 }
 
 async fn resume(ctx: &Ctx, job: &str, quiet: bool) -> Result<()> {
-    let store = open_store(ctx)?;
+    let store = ctx.store()?;
     let record = store
         .batch_job(job)?
         .ok_or_else(|| anyhow::Error::from(BatchError::UnknownJob(job.to_string())))?;
@@ -403,7 +402,7 @@ pub(crate) fn remove_if_empty(path: &std::path::Path) {
 
 async fn execute_job(ctx: &Ctx, opts: &JobOptions, quiet: bool, json: bool) -> Result<()> {
     check_output(opts)?;
-    let store = Arc::new(open_store(ctx)?);
+    let store = ctx.store()?;
     // Retries happen in the scheduler, where a 429 can slow every worker down.
     let client = HttpClient::new(ctx.http()?.config().clone().max_retries(0))?;
     let progress = Arc::new(Progress::new());
@@ -597,7 +596,7 @@ fn print_dry_run(opts: &JobOptions, d: &DryRun, json: bool) {
 }
 
 fn status(ctx: &Ctx, job: Option<&str>, json: bool) -> Result<()> {
-    let store = open_store(ctx)?;
+    let store = ctx.store()?;
     let record = match job {
         Some(j) => store.batch_job(j)?,
         None => store.batch_jobs()?.into_iter().next(),
@@ -629,7 +628,7 @@ fn status(ctx: &Ctx, job: Option<&str>, json: bool) -> Result<()> {
 }
 
 fn list(ctx: &Ctx, json: bool) -> Result<()> {
-    let store = open_store(ctx)?;
+    let store = ctx.store()?;
     let jobs = store.batch_jobs()?;
     if json {
         println!("{}", serde_json::to_value(&jobs).unwrap_or_default());
@@ -650,6 +649,3 @@ fn line_of(j: &BatchJob) -> String {
     )
 }
 
-pub(crate) fn open_store(ctx: &Ctx) -> Result<Store> {
-    Store::open(&ctx.settings.paths.store).map_err(anyhow::Error::from)
-}

@@ -11,7 +11,7 @@ use llmkit_batch::{
 };
 
 use crate::app::Ctx;
-use crate::commands::batch::{check_output, open_store, ticking_bar};
+use crate::commands::batch::{check_output, ticking_bar};
 
 /// How rows are sent.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -60,7 +60,7 @@ pub(crate) async fn run(
     json: bool,
 ) -> Result<()> {
     check_output(opts)?;
-    let store = Arc::new(open_store(ctx)?);
+    let store = ctx.store()?;
     let work_dir = ctx
         .settings
         .paths

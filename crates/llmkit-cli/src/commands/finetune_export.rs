@@ -7,7 +7,6 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use llmkit_store::Store;
 use llmkit_store::{Message, Session};
 use serde_json::{Value, json};
 
@@ -56,7 +55,7 @@ pub(super) fn from_sessions(ctx: &Ctx, a: &FromSessionsArgs) -> Result<()> {
         )
         .into());
     }
-    let store = Store::open(&ctx.settings.paths.store)?;
+    let store = ctx.store()?;
     let sessions: Vec<Session> = if a.all {
         store
             .list_sessions()?

@@ -8,6 +8,7 @@ use crate::reply::{Choice, GenParams, StreamPlan, interleave, rate_cost, scripte
 use crate::response::{Call, Handled, Reply};
 use crate::schema_instance::schema_instance;
 use crate::tokens::{content_text, estimate_messages};
+use crate::tool_script::{self, Next, ScriptedCall};
 
 const FINGERPRINT: &str = "fp_mock";
 
@@ -15,7 +16,12 @@ const FINGERPRINT: &str = "fp_mock";
 #[derive(Debug, Clone, PartialEq)]
 enum Answer {
     Text(String),
-    ToolCall { name: String, arguments: String },
+    ToolCall {
+        name: String,
+        arguments: String,
+    },
+    /// A `MOCK_TOOLS:` step: several calls, each sent whole.
+    Scripted(Vec<ScriptedCall>),
 }
 
 pub(crate) fn handle(body: &Value, call: &Call) -> Result<Handled, ApiError> {
@@ -80,6 +86,29 @@ fn answer(body: &Value, messages: &[Value]) -> Result<Answer, ApiError> {
         .unwrap_or_default();
     if let Some(script) = scripted(&last_user) {
         return Ok(Answer::Text(script.to_string()));
+    }
+    let since_user: &[Value] = messages
+        .iter()
+        .rposition(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+        .map_or(&[], |i| &messages[i + 1..]);
+    let done = since_user
+        .iter()
+        .filter(|m| {
+            m.get("tool_calls")
+                .and_then(Value::as_array)
+                .is_some_and(|c| !c.is_empty())
+        })
+        .count();
+    let results: Vec<String> = since_user
+        .iter()
+        .filter(|m| m.get("role").and_then(Value::as_str) == Some("tool"))
+        .map(|m| content_text(m.get("content").unwrap_or(&Value::Null)))
+        .collect();
+    match tool_script::next(&last_user, done, &results) {
+        Some(Ok(Next::Calls(calls))) => return Ok(Answer::Scripted(calls)),
+        Some(Ok(Next::Text(t))) => return Ok(Answer::Text(t)),
+        Some(Err(e)) => return Err(e),
+        None => {}
     }
     if let Some(tool) = forced_tool(body)? {
         let name = tool
@@ -151,7 +180,34 @@ fn shape(answer: &Answer, params: &GenParams) -> Choice {
             }
             c
         }
+        Answer::Scripted(calls) => {
+            let all: String = calls.iter().map(|c| c.arguments.as_str()).collect();
+            let mut c = Choice::shape(
+                &all,
+                &GenParams {
+                    stop: Vec::new(),
+                    max_tokens: None,
+                    ..params.clone()
+                },
+            );
+            c.finish_reason = "tool_calls";
+            c
+        }
     }
+}
+
+fn scripted_calls(calls: &[ScriptedCall], ids: &Ids, index: usize) -> Vec<Value> {
+    calls
+        .iter()
+        .enumerate()
+        .map(|(k, c)| {
+            json!({
+                "id": ids.call_id(index * 100 + k),
+                "type": "function",
+                "function": {"name": c.name, "arguments": c.arguments},
+            })
+        })
+        .collect()
 }
 
 /// Identifiers shared by every chunk of one answer.
@@ -212,6 +268,13 @@ fn message(answer: &Answer, choice: &Choice, ids: &Ids, index: usize) -> Value {
             }],
             "annotations": [],
         }),
+        Answer::Scripted(calls) => json!({
+            "role": "assistant",
+            "content": null,
+            "refusal": null,
+            "tool_calls": scripted_calls(calls, ids, index),
+            "annotations": [],
+        }),
     }
 }
 
@@ -232,6 +295,17 @@ fn stream_plan(
                     "tool_calls": [{"index": 0, "id": ids.call_id(i), "type": "function",
                                     "function": {"name": name, "arguments": ""}}],
                 }),
+                Answer::Scripted(calls) => {
+                    let calls: Vec<Value> = scripted_calls(calls, ids, i)
+                        .into_iter()
+                        .enumerate()
+                        .map(|(k, mut c)| {
+                            c["index"] = json!(k);
+                            c
+                        })
+                        .collect();
+                    json!({"role": "assistant", "content": null, "refusal": null, "tool_calls": calls})
+                }
             };
             ids.chunk(
                 json!([{"index": i, "delta": delta, "logprobs": null, "finish_reason": null}]),
@@ -246,6 +320,8 @@ fn stream_plan(
             Answer::ToolCall { .. } => {
                 json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
             }
+            // Sent whole in the first chunk; the pieces only count the tokens.
+            Answer::Scripted(_) => json!({}),
         };
         ids.chunk(
             json!([{"index": i, "delta": delta, "logprobs": null, "finish_reason": null}]),

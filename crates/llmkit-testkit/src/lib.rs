@@ -37,6 +37,7 @@ pub mod rng;
 mod schema_instance;
 mod server;
 mod tokens;
+mod tool_script;
 
 pub use config::{Fault, FaultParseError, MockConfig};
 pub use embeddings::embed;
@@ -46,3 +47,4 @@ pub use reply::MOCK_REPLY;
 pub use responses_reply::MOCK_TURNS;
 pub use schema_instance::schema_instance;
 pub use server::{FORCE_FAULT_HEADER, MockServer};
+pub use tool_script::MOCK_TOOLS;

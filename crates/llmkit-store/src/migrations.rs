@@ -132,7 +132,14 @@ const V8: &str = "
 ALTER TABLE ledger ADD COLUMN tokens_counted INTEGER NOT NULL DEFAULT 0;
 ";
 
-const ALL: [&str; 8] = [V1, V2, V3, V4, V5, V6, V7, V8];
+/// Version 9: tool turns in conversations: an assistant message's tool calls (JSON, as
+/// OpenAI sends them) and the call a `tool` message answers.
+const V9: &str = "
+ALTER TABLE messages ADD COLUMN tool_calls TEXT;
+ALTER TABLE messages ADD COLUMN tool_call_id TEXT;
+";
+
+const ALL: [&str; 9] = [V1, V2, V3, V4, V5, V6, V7, V8, V9];
 
 /// The schema version this build writes.
 pub const LATEST_VERSION: usize = ALL.len();

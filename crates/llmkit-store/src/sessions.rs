@@ -5,6 +5,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use llmkit_types::{ChatMessage, Role, ToolCall};
+
 use crate::db::Store;
 use crate::error::StoreError;
 use crate::ledger::now_secs;
@@ -26,13 +28,20 @@ pub struct Session {
     pub updated: f64,
 }
 
-/// One stored message (`user` or `assistant`; the system prompt lives on the session).
+/// One stored message (`user`, `assistant` or `tool`; the system prompt lives on the
+/// session).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Message {
     pub id: i64,
     pub role: String,
     pub content: String,
     pub created: f64,
+    /// The tools an assistant turn called.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCall>>,
+    /// The call a `tool` message answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
 }
 
 /// A session with its message count, for listings.
@@ -162,11 +171,44 @@ impl Store {
         role: &str,
         content: &str,
     ) -> Result<i64, StoreError> {
+        self.insert_message(session_id, role, content, None, None)
+    }
+
+    /// Appends a tool turn: an assistant message with tool calls, or a `tool` result.
+    pub fn add_chat_message(&self, session_id: &str, m: &ChatMessage) -> Result<i64, StoreError> {
+        let role = match m.role {
+            Role::Assistant => "assistant",
+            Role::Tool => "tool",
+            Role::System => "system",
+            _ => "user",
+        };
+        let calls = match &m.tool_calls {
+            Some(c) if !c.is_empty() => Some(serde_json::to_string(c)?),
+            _ => None,
+        };
+        self.insert_message(
+            session_id,
+            role,
+            &m.text_content(),
+            calls.as_deref(),
+            m.tool_call_id.as_deref(),
+        )
+    }
+
+    fn insert_message(
+        &self,
+        session_id: &str,
+        role: &str,
+        content: &str,
+        tool_calls: Option<&str>,
+        tool_call_id: Option<&str>,
+    ) -> Result<i64, StoreError> {
         let now = now_secs();
         self.write(|tx| {
             tx.execute(
-                "INSERT INTO messages (session_id, role, content, created) VALUES (?1, ?2, ?3, ?4)",
-                params![session_id, role, content, now],
+                "INSERT INTO messages (session_id, role, content, created, tool_calls, tool_call_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![session_id, role, content, now, tool_calls, tool_call_id],
             )?;
             let id = tx.last_insert_rowid();
             tx.execute(
@@ -181,14 +223,19 @@ impl Store {
     pub fn messages(&self, session_id: &str) -> Result<Vec<Message>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT id, role, content, created FROM messages WHERE session_id = ?1 ORDER BY id",
+            "SELECT id, role, content, created, tool_calls, tool_call_id FROM messages
+             WHERE session_id = ?1 ORDER BY id",
         )?;
         let rows = stmt.query_map([session_id], |r| {
+            // A row this build cannot read back as tool calls keeps its text.
+            let calls: Option<String> = r.get(4)?;
             Ok(Message {
                 id: r.get(0)?,
                 role: r.get(1)?,
                 content: r.get(2)?,
                 created: r.get(3)?,
+                tool_calls: calls.and_then(|c| serde_json::from_str(&c).ok()),
+                tool_call_id: r.get(5)?,
             })
         })?;
         rows.collect::<Result<Vec<_>, _>>()

@@ -4,7 +4,7 @@
 //! the gateway.
 
 use llmkit_client::Pipeline;
-use llmkit_types::{ChatCompletionRequest, ChatMessage};
+use llmkit_types::{ChatCompletionRequest, ChatMessage, MessageContent, ToolCall};
 
 use crate::error::TaskError;
 use crate::templates::Templates;
@@ -20,13 +20,17 @@ pub enum ContextStrategy {
 }
 
 /// One stored message of a conversation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Turn {
     /// Increasing with time; the conversation's `context_from` refers to it.
     pub id: i64,
-    /// `user` or `assistant`.
+    /// `user`, `assistant` or `tool`.
     pub role: String,
     pub content: String,
+    /// The tools an assistant turn called (its results follow as `tool` turns).
+    pub tool_calls: Option<Vec<ToolCall>>,
+    /// The call a `tool` turn answers.
+    pub tool_call_id: Option<String>,
 }
 
 /// A conversation as stored: its system prompt, running summary, where its context starts,
@@ -97,10 +101,20 @@ pub fn compose(system: Option<&str>, summary: Option<&str>, turns: &[Turn]) -> V
         )));
     }
     for m in turns {
-        out.push(if m.role == "assistant" {
-            ChatMessage::assistant(m.content.clone())
-        } else {
-            ChatMessage::user(m.content.clone())
+        out.push(match (m.role.as_str(), &m.tool_calls) {
+            ("assistant", Some(calls)) if !calls.is_empty() => {
+                let mut msg = ChatMessage::assistant_tool_calls(calls.clone());
+                if !m.content.is_empty() {
+                    msg.content = Some(MessageContent::Text(m.content.clone()));
+                }
+                msg
+            }
+            ("assistant", _) => ChatMessage::assistant(m.content.clone()),
+            ("tool", _) => ChatMessage::tool_result(
+                m.tool_call_id.clone().unwrap_or_default(),
+                m.content.clone(),
+            ),
+            _ => ChatMessage::user(m.content.clone()),
         });
     }
     out
@@ -206,6 +220,8 @@ mod tests {
     fn turn(id: i64, role: &str) -> Turn {
         Turn {
             id,
+            tool_calls: None,
+            tool_call_id: None,
             role: role.into(),
             content: "x".into(),
         }

@@ -366,6 +366,16 @@ pub enum ToolChoice {
     Named(NamedToolChoice),
 }
 
+impl ToolChoice {
+    /// Forces a call of the function `name`.
+    pub fn function(name: impl Into<String>) -> Self {
+        Self::Named(NamedToolChoice {
+            kind: function_type(),
+            function: NamedFunction { name: name.into() },
+        })
+    }
+}
+
 /// Forces a call of one named function.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NamedToolChoice {

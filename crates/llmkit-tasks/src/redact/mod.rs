@@ -214,6 +214,11 @@ impl Redact for Redactor {
                 }
                 None => {}
             }
+            // Earlier tool calls carry the real values the tools saw; placeholders are
+            // plain text, so they can stand in a JSON string as they are.
+            for call in msg.tool_calls.iter_mut().flatten() {
+                redact_in_place(self, &mut call.function.arguments, &mut map);
+            }
         }
         Box::new(StreamRestorer::new(map))
     }

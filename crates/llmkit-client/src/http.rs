@@ -636,7 +636,7 @@ fn default_headers(cfg: &ClientConfig) -> Result<HeaderMap, ClientError> {
 
 /// Installs rustls's ring provider as the process default, once; a provider someone else
 /// installed first is kept.
-pub(crate) fn install_crypto_provider() {
+pub fn install_crypto_provider() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();

@@ -26,6 +26,8 @@ mod http;
 mod jobs;
 #[cfg(feature = "local")]
 mod local;
+#[cfg(feature = "local")]
+mod local_tools;
 mod pipeline;
 mod ratelimit;
 mod responses;
@@ -43,7 +45,7 @@ pub use config::{
 pub use download::download_file;
 pub use error::{BoxError, ClientError};
 pub use gate::{Attempt, Gate};
-pub use http::{HttpClient, Response, ResponseMeta, USER_AGENT};
+pub use http::{HttpClient, Response, ResponseMeta, USER_AGENT, install_crypto_provider};
 #[cfg(feature = "local")]
 pub use local::LocalBackend;
 pub use pipeline::{

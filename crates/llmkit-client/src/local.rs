@@ -3,8 +3,9 @@
 //! Generation runs on tokio's blocking pool; streamed tokens come back through a channel,
 //! and dropping the stream closes the channel, which stops generation at the next token.
 //! Responses and chunks have OpenAI's shape (`chatcmpl-local-…` ids, usage, finish reasons)
-//! so that callers cannot tell the backends apart by their output. Parameters the local model
-//! does not support (tools, logprobs, penalties...) are ignored without error.
+//! so that callers cannot tell the backends apart by their output. Tools are called through
+//! constrained decoding (`local_tools`). Parameters the local model does not support
+//! (logprobs, penalties...) are ignored without error.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -24,6 +25,7 @@ use tokio::sync::mpsc;
 
 use crate::error::ClientError;
 use crate::http::{Response, ResponseMeta};
+use crate::local_tools;
 use crate::stream::{ChatStream, StreamEvent};
 
 /// The local chat model and embedder behind the [`crate::Backend`] methods. Cheap to clone.
@@ -80,6 +82,9 @@ impl LocalBackend {
     ) -> Result<Response<ChatCompletionResponse>, ClientError> {
         let started = Instant::now();
         let model = self.chat_model()?;
+        if let Some(offer) = local_tools::offered(req) {
+            return self.chat_with_tools(&model, req, &offer, started).await;
+        }
         let jobs = chat_jobs(req);
         check_context(&model, &jobs[0])?;
         let outputs = run_blocking(model.clone(), jobs).await?;
@@ -123,6 +128,12 @@ impl LocalBackend {
     ) -> Result<ChatStream, ClientError> {
         let started = Instant::now();
         let model = self.chat_model()?;
+        if let Some(offer) = local_tools::offered(req) {
+            // A call is known only once its arguments are complete: the answer is made
+            // whole and sent as one chunk.
+            let whole = self.chat_with_tools(&model, req, &offer, started).await?;
+            return Ok(replay_stream(whole));
+        }
         let jobs = chat_jobs(req);
         check_context(&model, &jobs[0])?;
         let (tx, rx) = mpsc::unbounded_channel();
@@ -370,6 +381,145 @@ impl fmt::Debug for LocalBackend {
             )
             .finish()
     }
+}
+
+impl LocalBackend {
+    /// One answer to a request with tools: a decision (unless a call is required, or the
+    /// last message is a tool result), then either the call's schema-constrained arguments
+    /// or a text answer.
+    async fn chat_with_tools(
+        &self,
+        model: &LocalModel,
+        req: &ChatCompletionRequest,
+        offer: &local_tools::Offer<'_>,
+        started: Instant,
+    ) -> Result<Response<ChatCompletionResponse>, ClientError> {
+        let mut base = chat_jobs(req).swap_remove(0);
+        base.messages = local_tools::turns(req, offer);
+        check_context(model, &base)?;
+        let mut outputs = Vec::new();
+        let tool = if let Some(name) = offer.forced {
+            offer.get(name)
+        } else if local_tools::answering_results(req) && !offer.required {
+            None
+        } else if offer.required && offer.tools.len() == 1 {
+            offer.tools.first().copied()
+        } else {
+            let job = local_tools::decision_job(&base, offer);
+            let out = run_blocking(model.clone(), vec![job]).await?.swap_remove(0);
+            let action = local_tools::decided(&out.text);
+            outputs.push(out);
+            action.and_then(|a| offer.get(&a))
+        };
+        let (message, finish_reason) = match tool {
+            Some(t) => {
+                let out = run_blocking(model.clone(), vec![local_tools::call_job(&base, t)])
+                    .await?
+                    .swap_remove(0);
+                let call = llmkit_types::ToolCall {
+                    id: new_id("call"),
+                    kind: "function".into(),
+                    function: llmkit_types::FunctionCall {
+                        name: t.name.clone(),
+                        arguments: out.text.clone(),
+                    },
+                };
+                outputs.push(out);
+                let message = ResponseMessage {
+                    role: Role::Assistant,
+                    tool_calls: Some(vec![call]),
+                    ..ResponseMessage::default()
+                };
+                (message, FinishReason::ToolCalls)
+            }
+            None => {
+                let out = run_blocking(model.clone(), vec![base])
+                    .await?
+                    .swap_remove(0);
+                let finish_reason = finish(out.finish_reason);
+                let message = ResponseMessage {
+                    role: Role::Assistant,
+                    content: Some(out.text.clone()),
+                    ..ResponseMessage::default()
+                };
+                outputs.push(out);
+                (message, finish_reason)
+            }
+        };
+        let body = ChatCompletionResponse {
+            id: new_id("chatcmpl-local"),
+            object: "chat.completion".into(),
+            created: now_secs(),
+            model: model.name().to_string(),
+            choices: vec![Choice {
+                index: 0,
+                message,
+                finish_reason: Some(finish_reason),
+                logprobs: None,
+            }],
+            usage: Some(usage_of(&outputs)),
+            system_fingerprint: None,
+            service_tier: None,
+            extra: Map::new(),
+        };
+        Ok(Response {
+            body,
+            meta: local_meta(started, None),
+        })
+    }
+}
+
+/// A whole answer as a stream: one chunk with the message (text or tool calls), then the
+/// usage chunk.
+fn replay_stream(whole: Response<ChatCompletionResponse>) -> ChatStream {
+    let Response { body, mut meta } = whole;
+    let choices = body
+        .choices
+        .iter()
+        .map(|c| ChunkChoice {
+            index: c.index,
+            delta: Delta {
+                role: Some(Role::Assistant),
+                content: c.message.content.clone(),
+                tool_calls: c.message.tool_calls.as_ref().map(|calls| {
+                    calls
+                        .iter()
+                        .enumerate()
+                        .map(|(i, call)| llmkit_types::ToolCallDelta {
+                            index: index_u32(i),
+                            id: Some(call.id.clone()),
+                            kind: Some(call.kind.clone()),
+                            function: Some(llmkit_types::FunctionCallDelta {
+                                name: Some(call.function.name.clone()),
+                                arguments: Some(call.function.arguments.clone()),
+                            }),
+                        })
+                        .collect()
+                }),
+                ..Delta::default()
+            },
+            finish_reason: c.finish_reason.clone(),
+            logprobs: None,
+        })
+        .collect();
+    let chunk = |choices, usage| ChatCompletionChunk {
+        id: body.id.clone(),
+        object: "chat.completion.chunk".into(),
+        created: body.created,
+        model: body.model.clone(),
+        choices,
+        usage,
+        system_fingerprint: None,
+        service_tier: None,
+        extra: Map::new(),
+    };
+    meta.ttft = Some(meta.latency);
+    let events = vec![
+        StreamEvent::Meta(meta.clone()),
+        StreamEvent::Chunk(Box::new(chunk(choices, None))),
+        StreamEvent::Chunk(Box::new(chunk(Vec::new(), body.usage.clone()))),
+    ];
+    ChatStream::from_events(futures::stream::iter(events), meta)
 }
 
 /// Messages from the generation thread to the stream.

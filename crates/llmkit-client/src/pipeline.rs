@@ -172,6 +172,11 @@ impl Pipeline {
                     if let Some(text) = &c.message.content {
                         c.message.content = Some(r.restore(text));
                     }
+                    // A tool sees real values; the provider only ever saw placeholders.
+                    for call in c.message.tool_calls.iter_mut().flatten() {
+                        call.function.arguments =
+                            restore_arguments(r.as_ref(), &call.function.arguments);
+                    }
                 }
             }
             resp
@@ -516,6 +521,27 @@ impl PipelineStream {
         if error.is_none() {
             f.accounting.cache_put(&f.request, &resp);
         }
+    }
+}
+
+/// Tool-call arguments with the original values back: inside each JSON string, so that a
+/// value holding a quote or a backslash stays valid JSON (arguments that are not JSON are
+/// restored as plain text).
+fn restore_arguments(r: &dyn Restore, arguments: &str) -> String {
+    fn walk(r: &dyn Restore, v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::String(s) => *s = r.restore(s),
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|i| walk(r, i)),
+            serde_json::Value::Object(map) => map.values_mut().for_each(|i| walk(r, i)),
+            _ => {}
+        }
+    }
+    match serde_json::from_str::<serde_json::Value>(arguments) {
+        Ok(mut v) => {
+            walk(r, &mut v);
+            v.to_string()
+        }
+        Err(_) => r.restore(arguments),
     }
 }
 

@@ -214,6 +214,8 @@ pub(crate) struct AskArgs {
     pub role: Option<String>,
     #[command(flatten)]
     pub kb: crate::commands::kb::KbAskArgs,
+    #[command(flatten)]
+    pub tools: crate::commands::tools::ToolArgs,
 }
 
 #[derive(Debug, Args)]
@@ -232,6 +234,8 @@ pub(crate) struct ChatArgs {
     /// Ground every turn in a knowledge base (`--kb NAME`), and/or follow `--rules FILE`.
     #[command(flatten)]
     pub kb: crate::commands::kb::KbAskArgs,
+    #[command(flatten)]
+    pub tools: crate::commands::tools::ToolArgs,
 }
 
 #[derive(Debug, Args)]

@@ -107,6 +107,20 @@ pub(crate) struct FileConfig {
     pub models: BTreeMap<String, ModelOverride>,
     #[serde(default)]
     pub gateway: GatewayFileConfig,
+    /// `[mcp.NAME]`: MCP servers that `--mcp NAME` names.
+    #[serde(default)]
+    pub mcp: BTreeMap<String, McpFileConfig>,
+}
+
+/// One `[mcp.NAME]` table: a stdio server (`command`, `args`) or a streamable HTTP one
+/// (`url`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct McpFileConfig {
+    pub command: Option<String>,
+    #[serde(default)]
+    pub args: Vec<String>,
+    pub url: Option<String>,
 }
 
 /// Keys `config set` accepts, in the order `config show` prints them.

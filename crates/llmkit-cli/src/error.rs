@@ -15,6 +15,7 @@ use llmkit_kb::KbError;
 use llmkit_local::{EmbedError, LocalError};
 use llmkit_store::StoreError;
 use llmkit_tasks::{RedactError, TaskError};
+use llmkit_tools::ToolError;
 
 /// Exit code for a failure at run time (network, server, model).
 pub(crate) const EXIT_FAILURE: i32 = 1;
@@ -92,7 +93,8 @@ owned_from!(
     KbError,
     LocalError,
     EmbedError,
-    GatewayError
+    GatewayError,
+    ToolError
 );
 
 impl From<&ClientError> for CliError {
@@ -214,6 +216,28 @@ impl From<&GatewayError> for CliError {
     }
 }
 
+impl From<&ToolError> for CliError {
+    fn from(e: &ToolError) -> Self {
+        // A failed step keeps the pipeline's exit code and hint (a budget, the server);
+        // the message says where in the loop it stopped.
+        if let Some(c) = e.client_error() {
+            let inner = Self::from(c);
+            return Self {
+                message: e.to_string(),
+                ..inner
+            };
+        }
+        // Definitions that do not parse and commands that do not exist are flag or file
+        // mistakes; a server that fails, or a model that loops or keeps sending bad
+        // arguments, is a failure at run time.
+        let usage = matches!(
+            e,
+            ToolError::Spec { .. } | ToolError::Duplicate(_) | ToolError::Command { .. }
+        );
+        Self::from_parts(e.to_string(), e.hint(), usage)
+    }
+}
+
 /// The first typed error in `err`'s chain, converted by its `From` impl above (its message
 /// alone: `main` adds the context written above it).
 ///
@@ -246,7 +270,8 @@ pub(crate) fn typed(err: &anyhow::Error) -> Option<CliError> {
             KbError,
             LocalError,
             EmbedError,
-            GatewayError
+            GatewayError,
+            ToolError
         );
     }
     None

@@ -2,14 +2,17 @@
 
 use anyhow::Result;
 use futures::StreamExt;
-use llmkit_types::{ChatCompletionRequest, FinishReason, REASONING_FIELD, ResponseFormat};
+use llmkit_tools::Toolbox;
+use llmkit_types::{
+    ChatCompletionRequest, ChatMessage, FinishReason, REASONING_FIELD, ResponseFormat,
+};
 use serde_json::Value;
 
 use crate::app::PipelineSpec;
 use crate::app::{Ctx, notice};
 use crate::cli::AskArgs;
 use crate::commands::request::{apply_sampling, check_context, result_json, stop_of};
-use crate::commands::{chat, roles};
+use crate::commands::{chat, roles, tools};
 use crate::error::CliError;
 use crate::{input, output};
 
@@ -33,6 +36,13 @@ pub(crate) async fn run(ctx: &Ctx, mut args: AskArgs) -> Result<()> {
         return crate::commands::kb::ask(ctx, &args, &name, &prompt).await;
     }
     let rules = crate::commands::kb::rules::load(args.kb.rules.as_deref())?;
+    // Tools are checked (files parsed, commands found, MCP servers started) before a
+    // conversation is touched or a request sent.
+    let toolbox = if args.tools.any() {
+        Some(tools::open(ctx, &args.tools).await?)
+    } else {
+        None
+    };
     let store = ctx.store()?;
     let existing = if args.continue_last {
         Some(store.latest_session()?.ok_or_else(|| {
@@ -69,6 +79,7 @@ pub(crate) async fn run(ctx: &Ctx, mut args: AskArgs) -> Result<()> {
         opened.backend,
         PipelineSpec::new("ask").in_session(session.id.clone()),
     )?;
+    let mut transcript = Vec::new();
     let result = async {
         let reserve = args.model.max_tokens.unwrap_or(0);
         let mut messages =
@@ -83,9 +94,14 @@ pub(crate) async fn run(ctx: &Ctx, mut args: AskArgs) -> Result<()> {
         }
         req.response_format = format;
         check_context(ctx, &req)?;
-        answer(ctx, &args, &pipe, &req, rules.as_ref()).await
+        let tools = toolbox.as_ref().map(|t| (t, &mut transcript));
+        answer(ctx, &args, &pipe, &req, rules.as_ref(), tools).await
     }
     .await;
+    // Tool calls that ran stay in the conversation, whatever happened after them.
+    for m in &transcript {
+        store.add_chat_message(&session.id, m)?;
+    }
     match result {
         Ok(text) => {
             crate::commands::kb::rules::check(rules.as_ref(), &text);
@@ -94,6 +110,7 @@ pub(crate) async fn run(ctx: &Ctx, mut args: AskArgs) -> Result<()> {
             }
             Ok(())
         }
+        Err(e) if !transcript.is_empty() => Err(e),
         Err(e) => {
             // A failed turn leaves no trace in the conversation (the ledger keeps it).
             let _ = if fresh {
@@ -113,9 +130,19 @@ async fn answer(
     pipe: &llmkit_client::Pipeline,
     req: &ChatCompletionRequest,
     rules: Option<&llmkit_kb::RuleBase>,
+    tools: Option<(&Toolbox, &mut Vec<ChatMessage>)>,
 ) -> Result<String> {
-    if args.json || args.no_stream || args.n > 1 {
-        let res = pipe.chat(req).await?;
+    if tools.is_some() || args.json || args.no_stream || args.n > 1 {
+        // With tools every step is a whole answer: a call's arguments are restored and
+        // checked before the tool runs.
+        let (res, tool_use) = match tools {
+            Some((toolbox, transcript)) => {
+                let done =
+                    tools::run(pipe, toolbox, &args.tools, false, req.clone(), transcript).await?;
+                (done.result, Some((done.steps, done.calls)))
+            }
+            None => (pipe.chat(req).await?, None),
+        };
         ctx.show_redactions(&res.redactions);
         if ctx.settings.client.show_reasoning && !args.json {
             let first = res.response.choices.first();
@@ -129,6 +156,9 @@ async fn answer(
             let mut v = result_json(pipe.backend().kind(), &res, args.n);
             if let Some(r) = rules {
                 v["rule_violations"] = serde_json::json!(r.check(&text));
+            }
+            if let Some((steps, calls)) = tool_use {
+                v["tools"] = serde_json::json!({"steps": steps, "calls": calls});
             }
             output::json(&v)?;
             return Ok(text);

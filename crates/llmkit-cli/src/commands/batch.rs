@@ -648,4 +648,3 @@ fn line_of(j: &BatchJob) -> String {
         j.id, j.status, j.rows_written, total, j.spent_usd, j.input_path
     )
 }
-

@@ -54,6 +54,11 @@ pub(crate) async fn run(ctx: &Ctx, args: ChatArgs) -> Result<()> {
     }
     stop_of(&margs)?;
     let guard = TurnGuard::open(ctx, kb_args.kb.as_deref(), &kb_args).await?;
+    let toolbox = if args.tools.any() {
+        Some(crate::commands::tools::open(ctx, &args.tools).await?)
+    } else {
+        None
+    };
     let mut session = match &args.session {
         Some(name) => match store.find_session(name)? {
             Some(s) => s,
@@ -81,6 +86,8 @@ pub(crate) async fn run(ctx: &Ctx, args: ChatArgs) -> Result<()> {
         model: opened.model,
         interactive: std::io::stdin().is_terminal(),
         guard,
+        toolbox,
+        tool_args: args.tools.clone(),
     };
     if chat.interactive {
         chat.repl().await
@@ -99,6 +106,9 @@ struct Chat<'a> {
     interactive: bool,
     /// `--kb` and `--rules`, applied to every turn.
     guard: Option<TurnGuard>,
+    /// The tools the model may call, and the flags of the loop.
+    toolbox: Option<llmkit_tools::Toolbox>,
+    tool_args: crate::commands::tools::ToolArgs,
 }
 
 /// What a line of input asks for.
@@ -329,6 +339,9 @@ impl Chat<'_> {
         }
         let mut req = ChatCompletionRequest::new(self.model.clone(), messages);
         req = apply_sampling(req, &self.margs)?;
+        if let Some(toolbox) = &self.toolbox {
+            return self.reply_with_tools(toolbox, req).await;
+        }
         let mut stream = self.pipe.chat_stream(&req).await?;
         let mut text = String::new();
         let ctrl_c = tokio::signal::ctrl_c();
@@ -369,6 +382,37 @@ impl Chat<'_> {
         {
             g.finish(hits, &text)?;
         }
+        if !text.is_empty() {
+            self.store
+                .add_message(&self.session.id, "assistant", &text)?;
+        }
+        Ok(())
+    }
+}
+
+impl Chat<'_> {
+    /// A turn through the tool loop: every tool call and result is stored as it happens,
+    /// then the answer. The REPL asks before MCP tools marked destructive.
+    async fn reply_with_tools(
+        &self,
+        toolbox: &llmkit_tools::Toolbox,
+        req: ChatCompletionRequest,
+    ) -> Result<()> {
+        let mut transcript = Vec::new();
+        let done = crate::commands::tools::run(
+            &self.pipe,
+            toolbox,
+            &self.tool_args,
+            self.interactive,
+            req,
+            &mut transcript,
+        )
+        .await;
+        for m in &transcript {
+            self.store.add_chat_message(&self.session.id, m)?;
+        }
+        let text = done?.result.response.text().to_string();
+        output::line(text.trim_end())?;
         if !text.is_empty() {
             self.store
                 .add_message(&self.session.id, "assistant", &text)?;
@@ -435,6 +479,8 @@ fn turns(history: &[Message]) -> Vec<Turn> {
             id: m.id,
             role: m.role.clone(),
             content: m.content.clone(),
+            tool_calls: m.tool_calls.clone(),
+            tool_call_id: m.tool_call_id.clone(),
         })
         .collect()
 }

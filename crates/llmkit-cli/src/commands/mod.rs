@@ -22,4 +22,5 @@ pub(crate) mod store;
 pub(crate) mod tasks;
 pub(crate) mod templates;
 pub(crate) mod tokens;
+pub(crate) mod tools;
 pub(crate) mod usage;

@@ -10,6 +10,7 @@ mod env;
 mod gateway;
 mod local;
 mod spend;
+mod tools;
 
 use std::path::PathBuf;
 
@@ -22,6 +23,7 @@ pub(crate) use env::Env;
 pub(crate) use gateway::GatewaySettings;
 pub(crate) use local::{LocalSettings, MAX_KV_CACHE_MB, Paths};
 pub(crate) use spend::{BudgetSettings, CacheSettings, RedactSettings};
+pub(crate) use tools::ToolSettings;
 
 /// OpenAI's public endpoint, the default base URL.
 pub(crate) const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
@@ -53,6 +55,8 @@ pub(crate) struct Settings {
     pub redaction: RedactSettings,
     /// `[gateway]`: the replicas' shared state for `serve` and `keys`.
     pub gateway: GatewaySettings,
+    /// `[mcp.NAME]`: MCP servers the config file names.
+    pub tools: ToolSettings,
     /// The user's editor (`VISUAL`/`EDITOR`), if set.
     pub editor: Option<String>,
     /// Warnings found while resolving (a config file with a key that others can read), for
@@ -109,6 +113,7 @@ impl Settings {
             budgets: BudgetSettings::resolve(args, &layer)?,
             redaction: RedactSettings::resolve(args, &layer),
             gateway: GatewaySettings::resolve(&file.gateway)?,
+            tools: ToolSettings::resolve(&file.mcp)?,
             editor: env.editor.clone(),
             warnings,
             paths,

@@ -189,3 +189,72 @@ fn local_chat_history_is_trimmed_to_the_window_keeping_the_system_prompt() {
     let err = stderr(&o);
     assert_eq!(err.matches("context window").count(), 1, "{err}");
 }
+
+#[test]
+fn the_embedded_model_calls_a_weather_tool_with_schema_valid_arguments() {
+    if !have_models(&[CHAT_MODEL]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tools = dir.path().join("tools.toml");
+    std::fs::write(
+        &tools,
+        format!(
+            r#"
+[tools.get_weather]
+description = "Get the current weather for a city."
+command = "cat >> '{}/calls.jsonl'; echo >> '{}/calls.jsonl'; echo 'sunny, 21 C'"
+parameters = {{ type = "object", properties = {{ city = {{ type = "string" }} }}, required = ["city"], additionalProperties = false }}
+"#,
+            dir.path().display(),
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    // Runs 10 seeded asks; returns in how many the tool was called, each call checked.
+    let runs = |choice: &str| {
+        let log = dir.path().join("calls.jsonl");
+        let _ = std::fs::remove_file(&log);
+        let (mut seen, mut called) = (0, 0);
+        for seed in 1..=10 {
+            let o = Llmkit::bare()
+                .args([
+                    "ask",
+                    "--seed",
+                    &seed.to_string(),
+                    "--max-tokens",
+                    "48",
+                    "--tools",
+                    tools.to_str().unwrap(),
+                    "--tool-choice",
+                    choice,
+                    "What is the weather in Paris right now?",
+                ])
+                .run();
+            assert!(o.status.success(), "seed {seed}: {}", stderr(&o));
+            let calls = std::fs::read_to_string(&log).unwrap_or_default();
+            let lines: Vec<&str> = calls.lines().filter(|l| !l.is_empty()).collect();
+            if lines.len() > seen {
+                seen = lines.len();
+                called += 1;
+                // Constrained to the schema: an object with a string `city` and nothing else.
+                let v: Value = serde_json::from_str(lines[lines.len() - 1]).unwrap();
+                assert!(v["city"].is_string(), "seed {seed}: {v}");
+                assert_eq!(v.as_object().unwrap().len(), 1, "seed {seed}: {v}");
+            }
+        }
+        called
+    };
+    let required = runs("required");
+    assert!(
+        required >= 9,
+        "with --tool-choice required: called in {required} of 10 runs"
+    );
+    // Under `auto` the 135M model decides for itself (7 of 10 when this was written); a drop
+    // below half means the decision step broke.
+    let auto = runs("auto");
+    assert!(
+        auto >= 5,
+        "with --tool-choice auto: called in {auto} of 10 runs"
+    );
+}

@@ -32,3 +32,4 @@ mod store_concurrency;
 mod support;
 mod sweep;
 mod tasks;
+mod tools;

@@ -260,7 +260,8 @@ impl Ctx {
         }
     }
 
-    /// The HTTP client, refusing to go to OpenAI without a key.
+    /// The HTTP client, refusing to go to OpenAI without a key, with the capability
+    /// fallbacks on and what the store knows of the server.
     pub(crate) fn http(&self) -> Result<HttpClient> {
         if self.settings.client.needs_local_fallback() {
             return Err(CliError::failure(
@@ -273,7 +274,10 @@ impl Ctx {
             )
             .into());
         }
-        Ok(HttpClient::new(self.settings.client.config())?)
+        // Commands fall back from features the server lacks, remembered in the store; a store
+        // that cannot be opened only costs the memory (commands that need it report it).
+        let cfg = crate::capabilities::configure(self.settings.client.config(), self.store().ok());
+        Ok(HttpClient::new(cfg)?)
     }
 
     /// Loads a local GGUF model (by catalogue name or path) on a blocking thread.

@@ -353,6 +353,18 @@ pub(crate) enum StoreAction {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// List the features servers rejected (remembered per base URL), or forget them.
+    Capabilities {
+        /// Forget what is remembered of the current base URL (`--base-url`, the config).
+        #[arg(long)]
+        forget: bool,
+        /// With --forget: forget every server's.
+        #[arg(long, requires = "forget")]
+        all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]

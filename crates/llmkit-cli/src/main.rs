@@ -7,6 +7,7 @@
 
 mod accounting;
 mod app;
+mod capabilities;
 mod cli;
 mod commands;
 mod config_file;

@@ -9,10 +9,11 @@ use llmkit_types::ErrorResponse;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
+use crate::capabilities::names_optional_parameter;
 use crate::error::{ClientError, error_chain, truncate_raw};
 use crate::http::{Failure, ResponseMeta};
 use crate::ratelimit::RateLimitInfo;
-use crate::retry::decide_status;
+use crate::retry::{Retry, decide_status};
 
 /// Whether a transport error is a failed TLS handshake, and if so whether the server
 /// answered with something that is not TLS at all (`Some(true)`: a plain-HTTP server, or one
@@ -101,8 +102,21 @@ pub(crate) fn api_failure(status: StatusCode, headers: &HeaderMap, bytes: &[u8])
         request_id: request_id(headers),
         raw: truncate_raw(&String::from_utf8_lossy(bytes)),
     };
-    let retry = decide_status(status.as_u16(), headers, error.is_insufficient_quota());
+    let retry = if refuses_a_feature(status, &error) {
+        Retry::No
+    } else {
+        decide_status(status.as_u16(), headers, error.is_insufficient_quota())
+    };
     Failure { error, retry }
+}
+
+/// A 500 or 501 whose body names a parameter some servers lack (llama.cpp answers
+/// `json_schema` so) is the server refusing the feature: sending it again cannot help.
+fn refuses_a_feature(status: StatusCode, error: &ClientError) -> bool {
+    let ClientError::Api { error, raw, .. } = error else {
+        return false;
+    };
+    matches!(status.as_u16(), 500 | 501) && names_optional_parameter(error.as_ref(), raw)
 }
 
 pub(crate) fn meta_from(status: StatusCode, headers: &HeaderMap) -> ResponseMeta {

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::capabilities::{CapabilityMemory, Feature};
+
 /// Everything an [`crate::HttpClient`] needs to reach one OpenAI-compatible server.
 ///
 /// `Debug` never prints the API key, nor the value of an extra header whose name looks like
@@ -38,6 +40,17 @@ pub struct ClientConfig {
     /// Receives one-line notices the user should see (a fallback from Responses to chat);
     /// libraries never print, so without it they are dropped.
     pub notice: Option<NoticeFn>,
+    /// Fall back when the server rejects a feature some compatible servers lack
+    /// (`json_schema` → `json_object` with the schema in the instructions, `stream_options`
+    /// → a stream without it), and turn a rejected `tools` into a clear error. Off by
+    /// default: a caller that passes answers on unchecked (a gateway) keeps the server's error.
+    pub fallbacks: bool,
+    /// Features the caller already knows this server lacks (remembered from earlier runs):
+    /// their fallback is sent at once. `Feature::Responses` also applies without `fallbacks`
+    /// (to `WireApi::ResponsesOrChat`).
+    pub missing_features: Vec<Feature>,
+    /// Where the features this client learns its server lacks are kept.
+    pub capability_memory: Option<Arc<dyn CapabilityMemory>>,
 }
 
 /// A callback for notices.
@@ -86,7 +99,23 @@ impl ClientConfig {
             api: WireApi::Chat,
             responses: ResponsesOptions::default(),
             notice: None,
+            fallbacks: false,
+            missing_features: Vec::new(),
+            capability_memory: None,
         }
+    }
+
+    /// Turns the capability fallbacks on (see [`ClientConfig::fallbacks`]), with the features
+    /// the server is already known to lack.
+    pub fn fallbacks(mut self, missing: Vec<Feature>) -> Self {
+        self.fallbacks = true;
+        self.missing_features = missing;
+        self
+    }
+
+    pub fn capability_memory(mut self, memory: Arc<dyn CapabilityMemory>) -> Self {
+        self.capability_memory = Some(memory);
+        self
     }
 
     pub fn api(mut self, api: WireApi) -> Self {
@@ -192,6 +221,12 @@ impl fmt::Debug for ClientConfig {
             .field("api", &self.api)
             .field("responses", &self.responses)
             .field("notice", &self.notice.as_ref().map(|_| "callback"))
+            .field("fallbacks", &self.fallbacks)
+            .field("missing_features", &self.missing_features)
+            .field(
+                "capability_memory",
+                &self.capability_memory.as_ref().map(|_| "memory"),
+            )
             .finish()
     }
 }

@@ -1,7 +1,6 @@
 //! `HttpClient`: requests to an OpenAI-compatible server (or Azure OpenAI) with headers, timeouts and retries.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
@@ -17,6 +16,7 @@ use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use url::Url;
 
+use crate::capabilities::Missing;
 use crate::config::{ClientConfig, redact_url};
 use crate::error::{BoxError, ClientError, error_chain, fmt_duration, truncate_raw};
 use crate::ratelimit::RateLimitInfo;
@@ -66,8 +66,8 @@ struct Inner {
     base: Url,
     /// No system CA roots were found, so HTTPS cannot verify any server.
     no_system_roots: bool,
-    /// The server answered that it has no Responses API: chat goes to chat completions.
-    fell_back: AtomicBool,
+    /// The features the server is known to lack (given, or learnt from its rejections).
+    missing: Missing,
 }
 
 /// A response body as a stream of byte pieces.
@@ -135,10 +135,10 @@ impl HttpClient {
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
+                missing: Missing::new(&cfg.missing_features),
                 cfg,
                 base,
                 no_system_roots,
-                fell_back: AtomicBool::new(false),
             }),
         })
     }
@@ -174,15 +174,24 @@ impl HttpClient {
         let mut req = req.clone();
         req.stream = None;
         req.stream_options = None;
-        let body = to_body(&req)?;
-        self.execute(
-            Method::POST,
-            "chat/completions",
-            Some(body),
-            Some(&req.model),
-            "the chat completion",
-        )
-        .await
+        // Each pass that fails on a feature the server lacks sends the next one without it.
+        loop {
+            let sent = self.adapted(&req);
+            let body = to_body(&sent)?;
+            let result = self
+                .execute(
+                    Method::POST,
+                    "chat/completions",
+                    Some(body),
+                    Some(&sent.model),
+                    "the chat completion",
+                )
+                .await;
+            match result {
+                Err(e) => self.fall_back_from(e, &sent)?,
+                ok => return ok,
+            }
+        }
     }
 
     /// A streamed chat request: `POST /chat/completions` with `stream: true` and
@@ -210,11 +219,19 @@ impl HttpClient {
         let mut opts = req.stream_options.take().unwrap_or_default();
         opts.include_usage = Some(true);
         req.stream_options = Some(StreamOptions { ..opts });
-        let body = to_body(&req)?;
         let url = self.url_for("chat/completions", Some(&req.model))?;
         let started = Instant::now();
-        let mut attempt = 0;
-        let (stream, meta) = self.open_stream(&url, &body, &mut attempt, started).await?;
+        let mut attempt: u32;
+        let (body, stream, meta) = loop {
+            // A pass after a rejection gets the whole retry budget again.
+            attempt = 0;
+            let sent = self.adapted(&req);
+            let body = to_body(&sent)?;
+            match self.open_stream(&url, &body, &mut attempt, started).await {
+                Ok((stream, meta)) => break (body, stream, meta),
+                Err(e) => self.fall_back_from(e, &sent)?,
+            }
+        };
         let state = HttpStreamState::new(
             self.clone(),
             url,
@@ -338,14 +355,9 @@ impl HttpClient {
         Ok(url.to_string())
     }
 
-    /// Whether this client fell back from the Responses API to chat completions.
-    pub fn fell_back(&self) -> bool {
-        self.inner.fell_back.load(Ordering::Relaxed)
-    }
-
-    /// Marks the fallback; true when this call made it (so its notice is given once).
-    pub(crate) fn set_fell_back(&self) -> bool {
-        !self.inner.fell_back.swap(true, Ordering::Relaxed)
+    /// The features this client knows its server lacks.
+    pub(crate) fn missing(&self) -> &Missing {
+        &self.inner.missing
     }
 
     /// Sends a request with retries and decodes a JSON answer.

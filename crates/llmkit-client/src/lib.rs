@@ -17,6 +17,7 @@
 
 mod answer;
 mod backend;
+mod capabilities;
 mod catalog;
 mod config;
 mod download;
@@ -38,6 +39,7 @@ mod stream;
 mod tokens;
 
 pub use backend::Backend;
+pub use capabilities::{CapabilityMemory, Feature, Rejection, schema_instruction};
 pub use catalog::{Modality, ModelCatalog, ModelInfo, training_price_per_mtok};
 pub use config::{
     AzureConfig, ClientConfig, NoticeFn, ResponsesOptions, RetryPolicy, Timeouts, WireApi,

@@ -13,6 +13,7 @@ use llmkit_types::{
 use reqwest::Method;
 use serde_json::Value;
 
+use crate::capabilities::{Feature, Rejection};
 use crate::catalog::ModelCatalog;
 use crate::config::WireApi;
 use crate::error::ClientError;
@@ -205,7 +206,8 @@ impl HttpClient {
     }
 
     /// A chat request over `POST /responses`, answered in chat's shape. A server without the
-    /// endpoint makes a `ResponsesOrChat` client fall back to chat (once, with a notice).
+    /// endpoint makes a `ResponsesOrChat` client fall back to chat (once, with a notice, and
+    /// straight away when the config's `missing_features` says so).
     pub(crate) async fn chat_over_responses(
         &self,
         req: &ChatCompletionRequest,
@@ -225,7 +227,7 @@ impl HttpClient {
                 })
             }
             Err(e) if self.should_fall_back(&e, &rreq.model) => {
-                self.fall_back(&rreq.model);
+                self.fall_back(&e);
                 self.chat_completions(req).await
             }
             Err(e) => Err(self.explain_missing(e, &rreq.model)),
@@ -241,7 +243,7 @@ impl HttpClient {
         match self.create_response_stream(&rreq).await {
             Ok(s) => Ok(s.into_chat_stream()),
             Err(e) if self.should_fall_back(&e, &rreq.model) => {
-                self.fall_back(&rreq.model);
+                self.fall_back(&e);
                 self.chat_stream_completions(req).await
             }
             Err(e) => Err(self.explain_missing(e, &rreq.model)),
@@ -281,15 +283,16 @@ impl HttpClient {
         }
     }
 
-    fn fall_back(&self, model: &str) {
-        if self.set_fell_back()
-            && let Some(notice) = &self.config().notice
-        {
-            notice(&format!(
-                "{} has no Responses API (POST /responses answered 404): using chat completions for {model} and the rest of this run",
-                self.base_url()
-            ));
-        }
+    /// The server has no Responses API: chat completions from now on, with a notice the
+    /// first time (the caller's memory keeps it for later runs).
+    fn fall_back(&self, e: &ClientError) {
+        self.learn(&Rejection {
+            feature: Feature::Responses,
+            status: e.status().unwrap_or(404),
+            message: e
+                .api_error()
+                .map_or_else(|| "no such endpoint".to_string(), |b| b.message.clone()),
+        });
     }
 }
 

@@ -4,6 +4,9 @@
 //! - connect errors, timeouts, stalls, truncated or undecodable bodies, and the statuses 408,
 //!   409, 429 and 5xx are retried;
 //! - 400, 401, 403, 404 and 422, and a 429 whose code is `insufficient_quota`, never are;
+//!   nor is a 500 or 501 whose body names a parameter some compatible servers lack
+//!   (`response_format`, `stream_options`, `tools`): that server refuses the feature
+//!   (`answer.rs`, `capabilities.rs`);
 //! - for any other status, `x-should-retry: true|false` from the server decides;
 //! - a server-given delay (`retry-after-ms`, then `Retry-After` in seconds or as an HTTP
 //!   date) is used when it lies in `0..=60 s`; a longer one is ignored in favour of our own

@@ -1,5 +1,6 @@
 //! llmkit-store: SQLite persistence for sessions, the usage ledger, the response cache,
-//! budget reservations, batch checkpoints and the gateway's virtual keys.
+//! budget reservations, batch checkpoints, the gateway's virtual keys and the features each
+//! server lacks.
 //!
 //! One file, WAL mode, a busy timeout and `BEGIN IMMEDIATE` writes with a retry on
 //! `SQLITE_BUSY`, so several llmkit processes can share it. Ledger rows are written by a
@@ -12,6 +13,7 @@
 pub mod batch;
 mod budget;
 mod cache;
+mod capabilities;
 mod db;
 mod error;
 mod keys;
@@ -21,6 +23,7 @@ mod sessions;
 
 pub use budget::{Budgets, Reservation};
 pub use cache::{CacheStats, cache_key};
+pub use capabilities::MissingFeature;
 pub use db::Store;
 pub use error::StoreError;
 pub use keys::VirtualKey;

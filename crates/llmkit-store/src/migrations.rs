@@ -132,14 +132,28 @@ const V8: &str = "
 ALTER TABLE ledger ADD COLUMN tokens_counted INTEGER NOT NULL DEFAULT 0;
 ";
 
-/// Version 9: tool turns in conversations: an assistant message's tool calls (JSON, as
-/// OpenAI sends them) and the call a `tool` message answers.
+/// Version 9: the features a server rejected (`json_schema`, `stream_options`, the
+/// Responses API), per base URL, so that later runs send it the fallback at once instead of a
+/// request it refuses. A row is forgotten by deleting it (`llmkit store capabilities --forget`).
 const V9: &str = "
+CREATE TABLE missing_features (
+    base_url TEXT NOT NULL,
+    feature TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    message TEXT NOT NULL,
+    learned REAL NOT NULL,
+    PRIMARY KEY (base_url, feature)
+);
+";
+
+/// Version 10: tool turns in conversations: an assistant message's tool calls (JSON, as
+/// OpenAI sends them) and the call a `tool` message answers.
+const V10: &str = "
 ALTER TABLE messages ADD COLUMN tool_calls TEXT;
 ALTER TABLE messages ADD COLUMN tool_call_id TEXT;
 ";
 
-const ALL: [&str; 9] = [V1, V2, V3, V4, V5, V6, V7, V8, V9];
+const ALL: [&str; 10] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
 
 /// The schema version this build writes.
 pub const LATEST_VERSION: usize = ALL.len();

@@ -37,6 +37,15 @@ pub struct MockConfig {
     /// Answer every `/v1/responses` path with 404, as a compatible server without the
     /// Responses API does.
     pub no_responses: bool,
+    /// Reject chat requests with `response_format: json_schema` with this status (400 as
+    /// vLLM words it, 500 as llama.cpp does), like a server that takes only `text` and
+    /// `json_object`; its `json_object` answers then follow a schema quoted in the system
+    /// message.
+    pub no_json_schema: Option<u16>,
+    /// Reject streamed chat requests that carry `stream_options` (400).
+    pub no_stream_options: bool,
+    /// Reject chat requests that carry `tools` (400), like a server without tool calling.
+    pub no_tools: bool,
     /// How many polls (`GET /v1/responses/{id}`) a background response takes: it is
     /// `queued`, then `in_progress` on the last poll before it is done.
     pub response_polls: u32,
@@ -58,6 +67,9 @@ impl Default for MockConfig {
             batch_delay_ms: 0,
             finetune_delay_ms: 0,
             no_responses: false,
+            no_json_schema: None,
+            no_stream_options: false,
+            no_tools: false,
             response_polls: 2,
         }
     }

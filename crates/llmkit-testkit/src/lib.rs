@@ -7,7 +7,8 @@
 //! deployment paths) with replies derived only from the request: the last user message is echoed,
 //! `MOCK_REPLY: text` scripts the reply, and `json_schema` requests get a schema-valid instance.
 //! It can demand an API key, enforce RPM/TPM limits, add latency, pace streams, and inject seeded
-//! faults (`x-mock-fault: KIND` forces one on a request).
+//! faults (`x-mock-fault: KIND` forces one on a request), and behave like a compatible server
+//! without the Responses API, `json_schema`, `stream_options` or `tools`.
 //! It is a test tool, never a backend offered to users.
 //!
 //! Beside the server, the shared test support of the workspace: [`fixtures`] finds the local
@@ -15,6 +16,7 @@
 //! seeded generator for test data.
 
 mod batches;
+mod capabilities;
 mod chat;
 mod completions;
 mod config;

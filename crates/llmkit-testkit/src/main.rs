@@ -56,6 +56,23 @@ struct Args {
     /// Answer /v1/responses with 404, like a compatible server without the Responses API.
     #[arg(long)]
     no_responses: bool,
+    /// Reject `response_format: json_schema` like a server that takes only `text` and
+    /// `json_object`: with 400 (vLLM's wording, the default) or 500 (llama.cpp's).
+    #[arg(
+        long,
+        value_name = "STATUS",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "400",
+        value_parser = ["400", "500"]
+    )]
+    no_json_schema: Option<String>,
+    /// Reject streamed requests that carry `stream_options` (400), like older servers.
+    #[arg(long)]
+    no_stream_options: bool,
+    /// Reject requests that carry `tools` (400), like a server without tool calling.
+    #[arg(long)]
+    no_tools: bool,
     /// Polls a background response takes before it is done.
     #[arg(long, default_value_t = 2, value_name = "N")]
     response_polls: u32,
@@ -100,6 +117,9 @@ impl From<Args> for MockConfig {
             batch_delay_ms: a.batch_delay_ms,
             finetune_delay_ms: a.finetune_delay_ms,
             no_responses: a.no_responses,
+            no_json_schema: a.no_json_schema.and_then(|s| s.parse().ok()),
+            no_stream_options: a.no_stream_options,
+            no_tools: a.no_tools,
             response_polls: a.response_polls,
         }
     }

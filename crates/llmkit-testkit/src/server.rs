@@ -1,5 +1,6 @@
 //! The server: `MockServer` (start, address, request log, shutdown), routing of OpenAI and Azure
-//! paths, and the per-request pipeline (auth → handler → rate limit → fault → log).
+//! paths, and the per-request pipeline (auth → missing features → handler → rate limit →
+//! fault → log).
 
 use std::io;
 use std::net::SocketAddr;
@@ -29,7 +30,7 @@ use crate::log::{Entry, RequestLog};
 use crate::ratelimit::RateLimiter;
 use crate::response::{Call, Handled, Reply};
 use crate::responses::Responses;
-use crate::{chat, completions, embeddings, models};
+use crate::{capabilities, chat, completions, embeddings, models};
 
 /// Largest request body accepted (prompts over the context window must still arrive whole).
 const MAX_BODY: usize = 256 * 1024 * 1024;
@@ -174,6 +175,17 @@ impl App {
             created: unix_now(),
             tokens_per_sec: self.cfg.tokens_per_sec,
         };
+        let mut body = body;
+        if route == Route::Chat {
+            if let Some(e) = capabilities::rejection(&self.cfg, &body) {
+                return (Outcome::Reply(e.into()), None);
+            }
+            if self.cfg.no_json_schema.is_some()
+                && let Some(rewritten) = capabilities::with_quoted_schema(&body)
+            {
+                body = rewritten;
+            }
+        }
         let handled = match route {
             Route::Chat => chat::handle(&body, &call),
             Route::Completions => completions::handle(&body, &call),

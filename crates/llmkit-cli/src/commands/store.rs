@@ -1,4 +1,5 @@
-//! `llmkit store path|vacuum|export`: the SQLite file itself.
+//! `llmkit store path|vacuum|export|capabilities`: the SQLite file itself, and what it
+//! remembers of servers.
 
 use anyhow::Result;
 
@@ -30,5 +31,43 @@ pub(crate) fn run(ctx: &Ctx, args: StoreArgs) -> Result<()> {
                 }
             }
         }
+        StoreAction::Capabilities { forget, all, json } => capabilities(ctx, forget, all, json),
     }
+}
+
+/// `llmkit store capabilities [--forget [--all]] [--json]`.
+fn capabilities(ctx: &Ctx, forget: bool, all: bool, json: bool) -> Result<()> {
+    let store = ctx.store()?;
+    let current = crate::capabilities::server_key(&ctx.settings.client.base_url.value);
+    if forget {
+        let scope = (!all).then_some(current.as_str());
+        let n = store.forget_missing_features(scope)?;
+        let whose = if all {
+            "every server"
+        } else {
+            current.as_str()
+        };
+        return output::line(&format!(
+            "forgot {n} remembered missing feature(s) of {whose}"
+        ));
+    }
+    let rows = store.missing_features(None)?;
+    if json {
+        return output::json(&serde_json::json!({ "missing_features": rows }));
+    }
+    if rows.is_empty() {
+        return output::line("no server has rejected a feature yet");
+    }
+    for r in &rows {
+        let first_line = r.message.lines().next().unwrap_or_default();
+        output::line(&format!(
+            "{}  {:<14}  {}  {}  {}",
+            r.base_url,
+            r.feature,
+            r.status,
+            store.local_datetime(r.learned),
+            first_line
+        ))?;
+    }
+    Ok(())
 }

@@ -13,6 +13,7 @@ mod conversations;
 mod errors;
 mod eval;
 mod eval_resume;
+mod fallbacks;
 mod faults;
 mod gateway;
 mod gateway_sdk;

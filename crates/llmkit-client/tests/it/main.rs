@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cancel;
+mod capabilities;
 mod download;
 mod errors;
 mod faults;

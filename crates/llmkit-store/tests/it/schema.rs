@@ -76,6 +76,23 @@ fn a_key_from_v6_has_no_limits_after_v7() {
 }
 
 #[test]
+fn a_v8_store_learns_missing_features_after_v9() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("llmkit.db");
+    build_version(&path, 8);
+    let store = Store::open(&path).unwrap();
+    assert!(store.missing_features(None).unwrap().is_empty());
+    store
+        .remember_missing_feature("http://127.0.0.1:8000/v1", "json_schema", 400, "no")
+        .unwrap();
+    let rows = store
+        .missing_features(Some("http://127.0.0.1:8000/v1"))
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].feature, "json_schema");
+}
+
+#[test]
 fn corrupt_file_is_reported_and_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("llmkit.db");

@@ -26,6 +26,7 @@ mod http;
 mod jobs;
 #[cfg(feature = "local")]
 mod local;
+mod organization;
 mod pipeline;
 mod ratelimit;
 mod responses;

@@ -158,8 +158,8 @@ impl Finding {
                 org_usd,
                 drift,
             } => format!(
-                "cost drift: {day} {model}: the organisation billed ${org_usd:.6}, the ledger \
-                 recorded ${ledger_usd:.6} ({})",
+                "cost drift: {day} {model}: the organisation billed ${org_usd:.8}, the ledger \
+                 recorded ${ledger_usd:.8} ({})",
                 percent(*drift)
             ),
             Finding::TokenDrift {
@@ -186,7 +186,7 @@ impl Finding {
                 input_tokens,
                 output_tokens,
             } => format!(
-                "not in ledger: {day} {model}: the organisation billed ${org_usd:.6} \
+                "not in ledger: {day} {model}: the organisation billed ${org_usd:.8} \
                  ({input_tokens} input, {output_tokens} output tokens) that llmkit never sent"
             ),
             Finding::NotReported {
@@ -196,7 +196,7 @@ impl Finding {
                 requests,
             } => format!(
                 "not reported: {day} {model}: the ledger has {requests} requests \
-                 (${ledger_usd:.6}) the organisation did not report"
+                 (${ledger_usd:.8}) the organisation did not report"
             ),
         }
     }

@@ -23,3 +23,4 @@ pub(crate) mod tasks;
 pub(crate) mod templates;
 pub(crate) mod tokens;
 pub(crate) mod usage;
+pub(crate) mod usage_reconcile;

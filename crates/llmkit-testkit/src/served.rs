@@ -41,7 +41,7 @@ impl Served {
     pub(crate) fn record(&mut self, kind: Kind, reply: &Reply, ts: u64) {
         let found = match &reply.body {
             ReplyBody::Json(v) => usage_of(v),
-            ReplyBody::Frames(frames) => frames.iter().filter_map(frame_usage).last(),
+            ReplyBody::Frames(frames) => frames.iter().rev().find_map(frame_usage),
             ReplyBody::Bytes(_) => None,
         };
         if let Some((model, input, cached, output)) = found {
@@ -68,10 +68,10 @@ fn frame_usage(frame: &Frame) -> Option<(String, u64, u64, u64)> {
     };
     let text = std::str::from_utf8(bytes).ok()?;
     text.lines()
+        .rev()
         .filter_map(|l| l.strip_prefix("data: "))
         .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|v| usage_of(&v))
-        .last()
+        .find_map(|v| usage_of(&v))
 }
 
 /// `(model, input, cached, output)` of a chat or completions answer (`prompt_tokens`...), a

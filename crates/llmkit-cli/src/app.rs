@@ -10,7 +10,7 @@ use llmkit_local::{Embedder, KvCache, LoadOptions, LocalModel};
 use llmkit_store::Store;
 
 use crate::accounting::StoreHandle;
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, UsageAction};
 use crate::commands;
 use crate::error::CliError;
 use crate::settings::{Env, ModelChoice, Settings};
@@ -44,7 +44,10 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Config(args) => commands::config::run(ctx, args),
         Command::Chat(args) => commands::chat::run(ctx, args).await,
         Command::Sessions(args) => commands::sessions::run(ctx, args),
-        Command::Usage(args) => commands::usage::run(ctx, args),
+        Command::Usage(mut args) => match args.action.take() {
+            Some(UsageAction::Reconcile(r)) => commands::usage_reconcile::run(ctx, r).await,
+            None => commands::usage::run(ctx, args),
+        },
         Command::Cache(args) => commands::cache::run(ctx, args),
         Command::Store(args) => commands::store::run(ctx, args),
         Command::Roles(args) => commands::roles::run(ctx, args),

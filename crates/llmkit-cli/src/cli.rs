@@ -286,7 +286,10 @@ pub(crate) enum ExportFormat {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct UsageArgs {
+    #[command(subcommand)]
+    pub action: Option<UsageAction>,
     /// From this local date or time (YYYY-MM-DD or "YYYY-MM-DD HH:MM"), inclusive.
     #[arg(long, value_name = "DATE")]
     pub since: Option<String>,
@@ -302,6 +305,14 @@ pub(crate) struct UsageArgs {
     /// A bar chart of spend per day.
     #[arg(long, conflicts_with = "json")]
     pub chart: bool,
+}
+
+/// The subcommands of `usage`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum UsageAction {
+    /// Compare the ledger, day by model, with the organisation's usage and cost reports
+    /// (needs OPENAI_ADMIN_KEY); exits 3 when they disagree.
+    Reconcile(crate::commands::usage_reconcile::ReconcileArgs),
 }
 
 /// How `usage` groups.

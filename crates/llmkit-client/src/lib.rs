@@ -29,6 +29,7 @@ mod jobs;
 mod local;
 #[cfg(feature = "local")]
 mod local_tools;
+mod organization;
 mod pipeline;
 mod ratelimit;
 mod responses;

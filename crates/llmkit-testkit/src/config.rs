@@ -49,6 +49,21 @@ pub struct MockConfig {
     /// How many polls (`GET /v1/responses/{id}`) a background response takes: it is
     /// `queued`, then `in_progress` on the last poll before it is done.
     pub response_polls: u32,
+    /// The organisation usage and cost reports: their key and planted faults.
+    pub org: OrgConfig,
+}
+
+/// How `/v1/organization/costs` and `/v1/organization/usage/completions` answer. They
+/// report what the server actually served; these settings plant the faults a
+/// reconciliation must find.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OrgConfig {
+    /// When set, the reports need this admin key (and `api_key` does not open them).
+    pub admin_key: Option<String>,
+    /// The costs report bills this fraction more than the served tokens cost (0.05: 5%).
+    pub cost_drift: f64,
+    /// The reports also hold this model, never served, in the bucket of the current day.
+    pub extra_model: Option<String>,
 }
 
 impl Default for MockConfig {
@@ -71,6 +86,7 @@ impl Default for MockConfig {
             no_stream_options: false,
             no_tools: false,
             response_polls: 2,
+            org: OrgConfig::default(),
         }
     }
 }

@@ -3,7 +3,9 @@
 //! It answers `/v1/chat/completions` and `/v1/responses` (streamed or not; stored responses
 //! for `previous_response_id`, background mode, cancel, input items, `input_tokens`),
 //! `/v1/completions`, `/v1/embeddings`,
-//! `/v1/models`, `/v1/files`, `/v1/batches` and `/v1/fine_tuning/jobs` (chat, completions and embeddings also under Azure
+//! `/v1/models`, `/v1/files`, `/v1/batches`, `/v1/fine_tuning/jobs`, and the organisation
+//! reports `/v1/organization/costs` and `/v1/organization/usage/completions`, built from what
+//! it served (with planted drift and an unknown model on request) (chat, completions and embeddings also under Azure
 //! deployment paths) with replies derived only from the request: the last user message is echoed,
 //! `MOCK_REPLY: text` scripts the reply, and `json_schema` requests get a schema-valid instance.
 //! It can demand an API key, enforce RPM/TPM limits, add latency, pace streams, and inject seeded
@@ -29,6 +31,7 @@ pub mod fixtures;
 mod log;
 mod models;
 mod multipart;
+mod org;
 mod proxy;
 mod ratelimit;
 mod reply;
@@ -37,11 +40,12 @@ mod responses;
 mod responses_reply;
 pub mod rng;
 mod schema_instance;
+mod served;
 mod server;
 mod tokens;
 mod tool_script;
 
-pub use config::{Fault, FaultParseError, MockConfig};
+pub use config::{Fault, FaultParseError, MockConfig, OrgConfig};
 pub use embeddings::embed;
 pub use models::MODELS;
 pub use proxy::{TcpProxy, host_port};

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use llmkit_testkit::{Fault, MockConfig, MockServer};
+use llmkit_testkit::{Fault, MockConfig, MockServer, OrgConfig};
 
 /// A deterministic fake OpenAI-compatible server for tests and benchmarks (not a real backend).
 #[derive(Debug, Parser)]
@@ -76,6 +76,15 @@ struct Args {
     /// Polls a background response takes before it is done.
     #[arg(long, default_value_t = 2, value_name = "N")]
     response_polls: u32,
+    /// Require this admin key for /v1/organization/costs and /v1/organization/usage/*.
+    #[arg(long, value_name = "KEY")]
+    admin_key: Option<String>,
+    /// The costs report bills this fraction more than was served (0.05: 5% more).
+    #[arg(long, default_value_t = 0.0, value_name = "FRACTION", value_parser = drift)]
+    org_cost_drift: f64,
+    /// The organisation reports also hold this never-served model, on the current day.
+    #[arg(long, value_name = "NAME")]
+    org_extra_model: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +100,15 @@ fn probability(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
         _ => Err(format!("`{s}` is not a probability between 0 and 1")),
+    }
+}
+
+fn drift(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > -1.0 => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a fraction above -1 (0.05 bills 5% more)"
+        )),
     }
 }
 
@@ -121,6 +139,11 @@ impl From<Args> for MockConfig {
             no_stream_options: a.no_stream_options,
             no_tools: a.no_tools,
             response_polls: a.response_polls,
+            org: OrgConfig {
+                admin_key: a.admin_key,
+                cost_drift: a.org_cost_drift,
+                extra_model: a.org_extra_model,
+            },
         }
     }
 }

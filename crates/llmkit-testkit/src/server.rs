@@ -30,7 +30,8 @@ use crate::log::{Entry, RequestLog};
 use crate::ratelimit::RateLimiter;
 use crate::response::{Call, Handled, Reply};
 use crate::responses::Responses;
-use crate::{capabilities, chat, completions, embeddings, models};
+use crate::served::{self, Served};
+use crate::{capabilities, chat, completions, embeddings, models, org};
 
 /// Largest request body accepted (prompts over the context window must still arrive whole).
 const MAX_BODY: usize = 256 * 1024 * 1024;
@@ -124,6 +125,8 @@ struct App {
     store: Mutex<Store>,
     tunes: Mutex<FineTunes>,
     responses: Mutex<Responses>,
+    /// What was served, for the organisation reports.
+    served: Mutex<Served>,
     cancel: CancellationToken,
 }
 
@@ -138,6 +141,7 @@ impl App {
             store: Mutex::new(Store::default()),
             tunes: Mutex::new(FineTunes::default()),
             responses: Mutex::new(Responses::default()),
+            served: Mutex::new(Served::default()),
             cancel,
             cfg,
         })
@@ -155,13 +159,14 @@ impl App {
         body: &Value,
         seq: u64,
     ) -> (Outcome, Option<Fault>) {
-        if let Err(e) = self.check_auth(&parts.headers) {
+        let (mut route, deployment) = route(&parts.method, parts.uri.path());
+        if let Err(e) = self.check_auth(&parts.headers, &route) {
             return (Outcome::Reply(e.into()), None);
         }
-        let (mut route, deployment) = route(&parts.method, parts.uri.path());
         if self.cfg.no_responses && route.is_responses() {
             route = Route::Unknown;
         }
+        let served_kind = route.served_kind();
         let body = match (&deployment, body) {
             (Some(dep), Value::Object(map)) => {
                 let mut map = map.clone();
@@ -226,6 +231,8 @@ impl App {
             Route::ResponseInputItems(id) => {
                 lock(&self.responses).input_items(&id, parts.uri.query())
             }
+            Route::OrgCompletions => self.org_report(org::Report::Completions, parts, &call),
+            Route::OrgCosts => self.org_report(org::Report::Costs, parts, &call),
             Route::Unknown => Err(ApiError::unknown_url(
                 parts.method.as_str(),
                 parts.uri.path(),
@@ -243,6 +250,11 @@ impl App {
         }
         let fault = forced_fault(&parts.headers).or_else(|| lock(&self.dice).roll());
         let Some(fault) = fault else {
+            if let Some(kind) = served_kind
+                && reply.status.is_success()
+            {
+                lock(&self.served).record(kind, &reply, call.created);
+            }
             return (Outcome::Reply(reply), None);
         };
         let early = faults::early(fault);
@@ -263,8 +275,26 @@ impl App {
         (outcome, Some(fault))
     }
 
-    fn check_auth(&self, headers: &HeaderMap) -> Result<(), ApiError> {
-        let Some(expected) = &self.cfg.api_key else {
+    fn org_report(
+        &self,
+        report: org::Report,
+        parts: &Parts,
+        call: &Call,
+    ) -> Result<Handled, ApiError> {
+        let served = lock(&self.served);
+        let query = parts.uri.query();
+        org::handle(report, query, served.rows(), &self.cfg.org, call.created)
+    }
+
+    /// The organisation reports take the admin key when one is set; every other path (and
+    /// the reports when no admin key is set) the API key.
+    fn check_auth(&self, headers: &HeaderMap, route: &Route) -> Result<(), ApiError> {
+        let admin = matches!(route, Route::OrgCompletions | Route::OrgCosts);
+        let expected = match (&self.cfg.org.admin_key, admin) {
+            (Some(admin_key), true) => Some(admin_key),
+            _ => self.cfg.api_key.as_ref(),
+        };
+        let Some(expected) = expected else {
             return Ok(());
         };
         let bearer = header_str(headers, "authorization")
@@ -318,10 +348,23 @@ enum Route {
     DeleteResponse(String),
     CancelResponse(String),
     ResponseInputItems(String),
+    OrgCompletions,
+    OrgCosts,
     Unknown,
 }
 
 impl Route {
+    /// The usage report a served answer of this route counts in.
+    fn served_kind(&self) -> Option<served::Kind> {
+        match self {
+            Route::Chat | Route::Completions | Route::CreateResponse => {
+                Some(served::Kind::Completions)
+            }
+            Route::Embeddings => Some(served::Kind::Embeddings),
+            _ => None,
+        }
+    }
+
     fn is_responses(&self) -> bool {
         matches!(
             self,
@@ -388,6 +431,8 @@ fn route(method: &Method, path: &str) -> (Route, Option<String>) {
         ("GET", ["responses", r, "input_items"]) if !r.is_empty() => {
             Route::ResponseInputItems(id(1))
         }
+        ("GET", ["organization", "usage", "completions"]) => Route::OrgCompletions,
+        ("GET", ["organization", "costs"]) => Route::OrgCosts,
         _ => Route::Unknown,
     };
     (route, deployment)
@@ -531,6 +576,14 @@ mod tests {
         assert_eq!(
             route(&Method::GET, "/v1/responses/r1/input_items").0,
             Route::ResponseInputItems("r1".into())
+        );
+        assert_eq!(
+            route(&Method::GET, "/v1/organization/usage/completions").0,
+            Route::OrgCompletions
+        );
+        assert_eq!(
+            route(&Method::GET, "/v1/organization/costs").0,
+            Route::OrgCosts
         );
     }
 }

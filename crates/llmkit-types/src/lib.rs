@@ -1,5 +1,6 @@
 //! OpenAI wire types (chat, the Responses API, legacy completions, embeddings, models,
-//! errors, files, batches, fine-tuning jobs): serde only, no IO.
+//! errors, files, batches, fine-tuning jobs, the organisation usage and cost reports):
+//! serde only, no IO.
 //!
 //! Decoding is lenient: enum-like strings that a compatible server invents decode into an
 //! `Other(String)` variant, and missing optional fields default. Request types keep unknown
@@ -13,6 +14,7 @@ mod embeddings;
 mod error;
 mod jobs;
 mod models;
+mod organization;
 mod response;
 mod responses;
 mod responses_convert;
@@ -38,6 +40,9 @@ pub use jobs::{
     FineTuningJobError, Hyperparameters, ListPage,
 };
 pub use models::{Model, ModelList};
+pub use organization::{
+    CostAmount, CostsResult, DAY_SECS, UsageBucket, UsageCompletionsResult, UsagePage, UsageQuery,
+};
 pub use response::{
     ChatCompletionChunk, ChatCompletionResponse, Choice, ChunkAccumulator, ChunkChoice, Delta,
     FunctionCallDelta, ResponseMessage, ToolCallDelta,

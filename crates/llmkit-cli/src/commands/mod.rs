@@ -24,3 +24,4 @@ pub(crate) mod templates;
 pub(crate) mod tokens;
 pub(crate) mod tools;
 pub(crate) mod usage;
+pub(crate) mod usage_reconcile;

@@ -18,6 +18,8 @@ use crate::error::CliError;
 #[derive(Debug)]
 pub(crate) struct ClientSettings {
     pub api_key: Option<Sourced<SecretString>>,
+    /// `OPENAI_ADMIN_KEY`, for the organisation reports only.
+    pub admin_key: Option<SecretString>,
     pub base_url: Sourced<String>,
     pub organization: Option<String>,
     pub project: Option<String>,
@@ -82,6 +84,7 @@ impl ClientSettings {
         }
         Ok(Self {
             api_key,
+            admin_key: env.openai_admin_key.clone().map(SecretString::from),
             base_url,
             organization: env
                 .openai_org_id
@@ -145,6 +148,21 @@ impl ClientSettings {
             cfg = cfg.azure(a.clone());
         }
         cfg
+    }
+
+    /// The configuration of a client for the organisation reports: the same endpoint,
+    /// timeouts and retries, with the admin key in place of the API key and no project
+    /// header (the reports cover the whole organisation). `None` without an admin key.
+    pub(crate) fn admin_config(&self) -> Option<ClientConfig> {
+        let key = self.admin_key.clone()?;
+        let mut cfg = ClientConfig::new(self.base_url.value.clone())
+            .api_key_secret(Some(key))
+            .timeouts(self.timeouts)
+            .retry(self.retry);
+        if let Some(o) = &self.organization {
+            cfg = cfg.organization(o.clone());
+        }
+        Some(cfg)
     }
 }
 

@@ -6,6 +6,9 @@
 pub(crate) struct Env {
     /// `OPENAI_API_KEY`: the API key.
     pub openai_api_key: Option<String>,
+    /// `OPENAI_ADMIN_KEY`: the organisation admin key (`usage reconcile` reads the
+    /// organisation's usage and cost reports with it; never sent on model requests).
+    pub openai_admin_key: Option<String>,
     /// `OPENAI_BASE_URL`: the API base URL.
     pub openai_base_url: Option<String>,
     /// `OPENAI_ORG_ID`: the organisation header.
@@ -43,6 +46,7 @@ impl Env {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         Self {
             openai_api_key: var("OPENAI_API_KEY"),
+            openai_admin_key: var("OPENAI_ADMIN_KEY"),
             openai_base_url: var("OPENAI_BASE_URL"),
             openai_org_id: var("OPENAI_ORG_ID"),
             openai_project_id: var("OPENAI_PROJECT_ID"),

@@ -22,6 +22,7 @@ mod local;
 mod models_pull;
 mod options;
 mod prices;
+mod reconcile;
 mod redact;
 mod remote_jobs;
 mod repl;

@@ -65,6 +65,7 @@ impl Llmkit {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_llmkit"));
         for var in [
             "OPENAI_API_KEY",
+            "OPENAI_ADMIN_KEY",
             "OPENAI_BASE_URL",
             "OPENAI_ORG_ID",
             "OPENAI_PROJECT_ID",

@@ -13,6 +13,7 @@ mod faults;
 mod headers;
 #[cfg(feature = "local")]
 mod local;
+mod organization;
 mod responses;
 mod responses_contract;
 mod retry_after;

@@ -29,7 +29,7 @@ fn fixtures() -> PathBuf {
 /// the discriminator picks, not "exactly one branch matches". JSON Schema's exclusive
 /// `oneOf` rejects every message with content parts, which fits both `EasyInputMessage`
 /// and `InputMessage` (`a_message_with_parts_fits_two_input_item_branches` shows it).
-fn spec() -> &'static Value {
+pub(crate) fn spec() -> &'static Value {
     static SPEC: OnceLock<Value> = OnceLock::new();
     SPEC.get_or_init(|| {
         let bytes = std::fs::read(fixtures().join("openapi-subset.json")).unwrap();
@@ -84,7 +84,7 @@ fn check_create_response(body: &Value) -> Vec<String> {
     validate("CreateResponse", body)
 }
 
-fn validate(schema: &str, body: &Value) -> Vec<String> {
+pub(crate) fn validate(schema: &str, body: &Value) -> Vec<String> {
     let mut root = spec().clone();
     root["$ref"] = json!(format!("#/components/schemas/{schema}"));
     let validator = jsonschema::options()

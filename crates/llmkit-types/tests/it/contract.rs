@@ -445,3 +445,105 @@ fn responses_api_samples_match_the_spec() {
         check_serialised("CreateResponse", &req);
     }
 }
+
+/// Panics unless every `(name, value)` pair is a parameter of `GET {path}` in the spec whose
+/// schema the value fits (integers, enums, array items), and every required one is there.
+fn check_query(path: &str, pairs: &[(&str, String)]) {
+    let params = spec()["paths"][path]["get"]["parameters"]
+        .as_array()
+        .unwrap_or_else(|| panic!("GET {path} has no parameters in the subset"));
+    for p in params {
+        if p["required"] == true {
+            let name = p["name"].as_str().unwrap();
+            assert!(
+                pairs.iter().any(|(n, _)| *n == name),
+                "GET {path} needs `{name}`"
+            );
+        }
+    }
+    for (name, value) in pairs {
+        let param = params
+            .iter()
+            .find(|p| p["name"] == *name)
+            .unwrap_or_else(|| panic!("`{name}` is not a parameter of GET {path}"));
+        let schema = &param["schema"];
+        let schema = if schema["type"] == "array" {
+            &schema["items"]
+        } else {
+            schema
+        };
+        match schema["type"].as_str() {
+            Some("integer") => assert!(
+                value.parse::<i64>().is_ok(),
+                "{name}={value} is not an integer"
+            ),
+            Some("boolean") => assert!(matches!(value.as_str(), "true" | "false")),
+            _ => {}
+        }
+        if let Some(allowed) = schema["enum"].as_array() {
+            assert!(
+                allowed.iter().any(|a| a == value.as_str()),
+                "{name}={value} is not one of {allowed:?} for GET {path}"
+            );
+        }
+    }
+}
+
+/// The organisation reports: llmkit's queries use only parameters and values the spec lists,
+/// and pages in the documented shape validate and decode with llmkit's types.
+#[test]
+fn organization_usage_and_costs_match_the_spec() {
+    use llmkit_types::{CostsResult, UsageCompletionsResult, UsagePage, UsageQuery};
+
+    let mut usage = UsageQuery::daily(1_730_419_200, 1_730_592_000, "model");
+    usage.limit = Some(31);
+    usage.page = Some("page_AAAAAGdGxdEiJdKOAAAAAGcqsYA=".into());
+    check_query("/organization/usage/completions", &usage.pairs());
+    let costs = UsageQuery::daily(1_730_419_200, 1_730_592_000, "line_item");
+    check_query("/organization/costs", &costs.pairs());
+    // The costs report has no `model` grouping: a model comes from the line item.
+    let bad = std::panic::catch_unwind(|| {
+        check_query(
+            "/organization/costs",
+            &UsageQuery::daily(0, 86_400, "model").pairs(),
+        )
+    });
+    assert!(bad.is_err(), "group_by=model is not a costs grouping");
+
+    let page: UsagePage<UsageCompletionsResult> = check_sample(
+        "UsageResponse",
+        json!({"object": "page", "has_more": true, "next_page": "page_2", "data": [
+            {"object": "bucket", "start_time": 1_730_419_200, "end_time": 1_730_505_600,
+             "results": [{"object": "organization.usage.completions.result",
+                "input_tokens": 1000, "input_cached_tokens": 200, "output_tokens": 500,
+                "input_audio_tokens": 0, "output_audio_tokens": 0, "num_model_requests": 5,
+                "project_id": null, "user_id": null, "api_key_id": null,
+                "model": "gpt-4o-mini-2024-07-18", "batch": null}]}]}),
+    );
+    assert_eq!(page.data[0].results[0].input_cached_tokens, 200);
+    assert_eq!(page.next_page.as_deref(), Some("page_2"));
+    let page: UsagePage<CostsResult> = check_sample(
+        "UsageResponse",
+        json!({"object": "page", "has_more": false, "next_page": null, "data": [
+            {"object": "bucket", "start_time": 1_730_419_200, "end_time": 1_730_505_600,
+             "results": [{"object": "organization.costs.result",
+                "amount": {"value": 0.06, "currency": "usd"},
+                "line_item": "gpt-4o-mini-2024-07-18, input", "project_id": null}]}]}),
+    );
+    let row = &page.data[0].results[0];
+    assert_eq!(row.line_item_model(), Some("gpt-4o-mini-2024-07-18"));
+    assert_eq!(row.amount.value, 0.06);
+    // What llmkit writes back (the mock's answers are checked the same way in the client).
+    check_serialised("UsageCompletionsResult", &page_row());
+}
+
+fn page_row() -> llmkit_types::UsageCompletionsResult {
+    llmkit_types::UsageCompletionsResult {
+        object: "organization.usage.completions.result".into(),
+        input_tokens: 3,
+        output_tokens: 2,
+        num_model_requests: 1,
+        model: Some("gpt-4o-mini".into()),
+        ..Default::default()
+    }
+}

@@ -78,6 +78,9 @@ pub(crate) struct GatewayFileConfig {
     /// `closed` or `per-replica`.
     pub limits_when_redis_down: Option<String>,
     pub replicas: Option<u32>,
+    /// `[gateway.routes]`: model name to the profiles that serve it, in fallback order.
+    #[serde(default)]
+    pub routes: BTreeMap<String, Vec<String>>,
 }
 
 impl std::fmt::Debug for GatewayFileConfig {
@@ -90,6 +93,7 @@ impl std::fmt::Debug for GatewayFileConfig {
             .field("key_cache_ttl_secs", &self.key_cache_ttl_secs)
             .field("limits_when_redis_down", &self.limits_when_redis_down)
             .field("replicas", &self.replicas)
+            .field("routes", &self.routes)
             .finish()
     }
 }

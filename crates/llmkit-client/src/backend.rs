@@ -9,6 +9,7 @@ use crate::error::ClientError;
 use crate::http::{HttpClient, Response};
 #[cfg(feature = "local")]
 use crate::local::LocalBackend;
+use crate::pool::Pool;
 use crate::stream::ChatStream;
 
 /// A model backend. Both kinds answer with the same OpenAI-shaped types, so callers (and
@@ -16,6 +17,8 @@ use crate::stream::ChatStream;
 #[derive(Debug, Clone)]
 pub enum Backend {
     Http(HttpClient),
+    /// Several HTTP upstreams for one model, balanced, with fallback (the gateway's routes).
+    Pool(Pool),
     #[cfg(feature = "local")]
     Local(LocalBackend),
 }
@@ -24,7 +27,7 @@ impl Backend {
     /// `"http"` or `"local"`.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Http(_) => "http",
+            Self::Http(_) | Self::Pool(_) => "http",
             #[cfg(feature = "local")]
             Self::Local(_) => "local",
         }
@@ -34,6 +37,7 @@ impl Backend {
     pub fn name(&self) -> String {
         match self {
             Self::Http(c) => c.base_url(),
+            Self::Pool(p) => p.name(),
             #[cfg(feature = "local")]
             Self::Local(l) => l.name(),
         }
@@ -43,7 +47,7 @@ impl Backend {
     /// `None` for HTTP servers, whose windows come from the model catalogue.
     pub fn context_window(&self) -> Option<u32> {
         match self {
-            Self::Http(_) => None,
+            Self::Http(_) | Self::Pool(_) => None,
             #[cfg(feature = "local")]
             Self::Local(l) => l.context_window(),
         }
@@ -67,6 +71,7 @@ impl Backend {
     ) -> Result<Response<ChatCompletionResponse>, ClientError> {
         match self {
             Self::Http(c) => c.chat(req).await,
+            Self::Pool(p) => p.chat(req).await,
             #[cfg(feature = "local")]
             Self::Local(l) => l.chat(req).await,
         }
@@ -78,6 +83,7 @@ impl Backend {
     ) -> Result<ChatStream, ClientError> {
         match self {
             Self::Http(c) => c.chat_stream(req).await,
+            Self::Pool(p) => p.chat_stream(req).await,
             #[cfg(feature = "local")]
             Self::Local(l) => l.chat_stream(req).await,
         }
@@ -89,6 +95,7 @@ impl Backend {
     ) -> Result<Response<CompletionResponse>, ClientError> {
         match self {
             Self::Http(c) => c.completions(req).await,
+            Self::Pool(p) => p.completions(req).await,
             #[cfg(feature = "local")]
             Self::Local(l) => l.completions(req).await,
         }
@@ -100,6 +107,7 @@ impl Backend {
     ) -> Result<Response<EmbeddingResponse>, ClientError> {
         match self {
             Self::Http(c) => c.embeddings(req).await,
+            Self::Pool(p) => p.embeddings(req).await,
             #[cfg(feature = "local")]
             Self::Local(l) => l.embeddings(req).await,
         }
@@ -108,6 +116,7 @@ impl Backend {
     pub async fn models(&self) -> Result<Response<ModelList>, ClientError> {
         match self {
             Self::Http(c) => c.models().await,
+            Self::Pool(p) => p.models().await,
             #[cfg(feature = "local")]
             Self::Local(l) => l.models().await,
         }
@@ -117,6 +126,12 @@ impl Backend {
 impl From<HttpClient> for Backend {
     fn from(c: HttpClient) -> Self {
         Self::Http(c)
+    }
+}
+
+impl From<Pool> for Backend {
+    fn from(p: Pool) -> Self {
+        Self::Pool(p)
     }
 }
 

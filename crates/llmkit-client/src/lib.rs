@@ -5,7 +5,8 @@
 //!   stall timeout and transparent retry before the first token.
 //!   The Responses API (`create_response`, streamed, background, retrieve, cancel, ...) is
 //!   on it too, and `ClientConfig::api` sends `chat`/`chat_stream` over it.
-//! - [`Backend`] puts the embedded local model (feature `local`) behind the same methods.
+//! - [`Backend`] puts the embedded local model (feature `local`) behind the same methods, and
+//!   [`Pool`] several upstreams of one model (balanced, with fallback before the first byte).
 //! - [`count_tokens`] and [`count_chat_tokens`] count tokens with tiktoken; [`ModelCatalog`]
 //!   knows context windows and prices.
 //!
@@ -31,6 +32,7 @@ mod local;
 mod local_tools;
 mod organization;
 mod pipeline;
+mod pool;
 mod ratelimit;
 mod responses;
 mod responses_stream;
@@ -54,6 +56,7 @@ pub use local::LocalBackend;
 pub use pipeline::{
     Accounting, ChatResult, Outcome, Pipeline, PipelineStream, Redact, RequestInfo, Restore,
 };
+pub use pool::Pool;
 pub use ratelimit::{RateLimitInfo, parse_duration};
 pub use responses::is_missing_endpoint;
 pub use responses_stream::ResponseStream;

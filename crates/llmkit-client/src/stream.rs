@@ -64,6 +64,21 @@ impl ChatStream {
         }
     }
 
+    /// Puts a chunk already read from this stream back in front of it.
+    pub(crate) fn prepend(self, chunk: ChatCompletionChunk) -> Self {
+        let first = futures::stream::once(std::future::ready(StreamEvent::Chunk(Box::new(chunk))));
+        Self::from_events(first.chain(self.inner), self.meta)
+    }
+
+    /// Keeps `hold` alive until the stream is dropped (a pool's in-flight count).
+    pub(crate) fn holding(self, hold: impl Send + 'static) -> Self {
+        let inner = self.inner.map(move |ev| {
+            let _ = &hold;
+            ev
+        });
+        Self::from_events(inner, self.meta)
+    }
+
     pub(crate) fn from_http(state: HttpStreamState, meta: ResponseMeta) -> Self {
         let inner = futures::stream::unfold(state, |mut st| async move {
             let ev = st.next_event().await?;

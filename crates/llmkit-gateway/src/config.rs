@@ -14,12 +14,24 @@ use crate::limits::{Limiter, LocalLimiter};
 /// The default request body limit: 4 MiB, room for long prompts and embedding batches.
 pub(crate) const DEFAULT_BODY_LIMIT: usize = 4 * 1024 * 1024;
 
-/// The gateway's settings: where to listen, the one upstream, the store and the limits.
+/// One model served by upstreams of its own (the config's `[gateway.routes]`): requests
+/// for `model` go to `upstreams`, balanced by the power of two choices on in-flight
+/// requests, and fall back along them in this order.
+#[derive(Clone)]
+pub struct Route {
+    pub model: String,
+    /// `(name, client)`: the name (a profile's) is only for messages.
+    pub upstreams: Vec<(String, ClientConfig)>,
+}
+
+/// The gateway's settings: where to listen, the upstreams, the store and the limits.
 #[derive(Clone)]
 pub struct GatewayConfig {
     pub listen: SocketAddr,
-    /// The upstream every request is proxied to (its own key, base URL, retries).
+    /// The upstream of every model without a route (its own key, base URL, retries).
     pub upstream: ClientConfig,
+    /// Models with upstreams of their own.
+    pub routes: Vec<Route>,
     /// The store holding the keys, the ledger, the cache and the reservations.
     pub store: Arc<Store>,
     /// Prices, cache policy and output estimate; the budgets are taken from each key.
@@ -48,6 +60,7 @@ impl GatewayConfig {
         Self {
             listen,
             upstream,
+            routes: Vec::new(),
             store,
             accounting,
             body_limit: DEFAULT_BODY_LIMIT,

@@ -38,6 +38,10 @@ pub enum GatewayError {
     #[error("the gateway's shared store needs the multi-threaded Tokio runtime")]
     Runtime,
 
+    /// A route names no upstream.
+    #[error("the route of model `{0}` has no upstream")]
+    EmptyRoute(String),
+
     /// A key's settings are unusable.
     #[error("invalid key settings: {0}")]
     InvalidKey(String),
@@ -64,6 +68,10 @@ impl GatewayError {
                 "build the runtime with tokio::runtime::Builder::new_multi_thread()".to_string(),
             ),
             Self::UnknownKey(_) => Some("`llmkit keys list` shows the keys".to_string()),
+            Self::EmptyRoute(_) => Some(
+                "list at least one profile for it in `[gateway.routes]`, or remove the route"
+                    .to_string(),
+            ),
             Self::InvalidKey(_) => Some(
                 "names must not be empty; budgets are positive USD amounts; limits are at least 1"
                     .to_string(),
@@ -77,6 +85,7 @@ impl GatewayError {
             self,
             Self::UnknownKey(_)
                 | Self::InvalidKey(_)
+                | Self::EmptyRoute(_)
                 | Self::Cluster(llmkit_cluster::ClusterError::BadUrl { .. })
         )
     }

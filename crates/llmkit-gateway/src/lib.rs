@@ -27,7 +27,7 @@ mod server;
 mod shared_limits;
 
 pub use cluster::{ClusterAdmin, ClusterSettings};
-pub use config::GatewayConfig;
+pub use config::{GatewayConfig, Route};
 pub use error::GatewayError;
 pub use keys::{NewKey, create_key, revoke_key, rotate_key};
 pub use limits::{Decision, KeyLimits, LimitKind, Limiter, LocalLimiter, Snapshot, Window};

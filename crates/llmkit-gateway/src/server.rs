@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::StreamExt;
 use llmkit_accounting::{AccountingConfig, StoreAccounting};
-use llmkit_client::{Backend, ClientError, HttpClient, Pipeline, RequestInfo};
+use llmkit_client::{Backend, ClientError, HttpClient, Pipeline, Pool, RequestInfo};
 use llmkit_store::{Budgets, Store, VirtualKey};
 use llmkit_types::{ChatCompletionRequest, CompletionRequest, EmbeddingRequest};
 use serde_json::json;
@@ -28,7 +28,7 @@ use crate::admission::{
     Admission, Limited, admit_limits, chat_tokens, completion_tokens, embedding_tokens,
 };
 use crate::cluster::{Cluster, ClusterBacking};
-use crate::config::GatewayConfig;
+use crate::config::{GatewayConfig, Route};
 use crate::error::GatewayError;
 use crate::keys::{AuthError, Refusal, parse_id, verify};
 use crate::limits::Limiter;
@@ -47,6 +47,7 @@ impl Gateway {
     /// Binds the listen address and builds the upstream client.
     pub async fn bind(cfg: GatewayConfig) -> Result<Self, GatewayError> {
         let backend = Backend::Http(HttpClient::new(cfg.upstream.clone())?);
+        let routes = routes(&cfg.routes)?;
         let listener =
             TcpListener::bind(cfg.listen)
                 .await
@@ -60,6 +61,7 @@ impl Gateway {
         };
         let state = Arc::new(Shared {
             backend,
+            routes,
             cluster: cluster.clone(),
             store: Arc::clone(&cfg.store),
             accounting: cfg.accounting.clone(),
@@ -131,9 +133,31 @@ impl Gateway {
     }
 }
 
+/// The backend of each routed model: one upstream's client, or a [`Pool`] of several.
+fn routes(routes: &[Route]) -> Result<HashMap<String, Backend>, GatewayError> {
+    let mut out = HashMap::new();
+    for r in routes {
+        let mut clients = Vec::with_capacity(r.upstreams.len());
+        for (name, cfg) in &r.upstreams {
+            clients.push((name.clone(), HttpClient::new(cfg.clone())?));
+        }
+        let backend = if clients.len() == 1 {
+            clients.pop().map(|(_, c)| Backend::Http(c))
+        } else {
+            Pool::new(clients).map(Backend::Pool)
+        };
+        let backend = backend.ok_or_else(|| GatewayError::EmptyRoute(r.model.clone()))?;
+        out.insert(r.model.clone(), backend);
+    }
+    Ok(out)
+}
+
 /// What every handler shares.
 struct Shared {
+    /// The upstream of models without a route.
     backend: Backend,
+    /// Models with upstreams of their own.
+    routes: HashMap<String, Backend>,
     /// The replicas' shared state; `None` on one node (the SQLite `store`).
     cluster: Option<Arc<Cluster>>,
     store: Arc<Store>,
@@ -172,7 +196,7 @@ impl Shared {
     /// The request pipeline for one key: its ledger rows carry the key's id as `profile`,
     /// its daily budget counts only its own spend, and (for a key with limits) the
     /// admission's token estimate is settled with the recorded usage.
-    fn pipeline(&self, key: &VirtualKey, admission: &Admission) -> Pipeline {
+    fn pipeline(&self, key: &VirtualKey, admission: &Admission, model: &str) -> Pipeline {
         let acc = {
             let mut map = self.per_key.lock().unwrap_or_else(|p| p.into_inner());
             Arc::clone(map.entry(key.id.clone()).or_insert_with(|| {
@@ -212,7 +236,12 @@ impl Shared {
             }),
             None => acc,
         };
-        Pipeline::new(self.backend.clone(), info).with_accounting(acc)
+        Pipeline::new(self.backend_for(model).clone(), info).with_accounting(acc)
+    }
+
+    /// The model's own upstreams, or the default one.
+    fn backend_for(&self, model: &str) -> &Backend {
+        self.routes.get(model).unwrap_or(&self.backend)
     }
 
     /// The caller's key from `Authorization: Bearer ...`, checked against the store.
@@ -379,6 +408,19 @@ async fn models(
         .await
         .map_err(|e| ApiError::upstream(&e))?;
     let mut list = resp.body;
+    // Routed models are served whether or not the default upstream lists them.
+    let mut routed: Vec<&String> = s.routes.keys().collect();
+    routed.sort();
+    for model in routed {
+        if !list.data.iter().any(|m| &m.id == model) {
+            list.data.push(llmkit_types::Model {
+                id: model.clone(),
+                object: "model".to_string(),
+                owned_by: "llmkit".to_string(),
+                ..llmkit_types::Model::default()
+            });
+        }
+    }
     list.data.retain(|m| key.allows(&m.id));
     Ok(with_overhead(
         axum::Json(list).into_response(),
@@ -401,7 +443,7 @@ async fn chat(
         .await?;
     let default_output = s.accounting.default_output_estimate;
     let admission = admit_limits(&s.limiter, &key, || chat_tokens(&req, default_output)).await?;
-    let pipeline = s.pipeline(&key, &admission);
+    let pipeline = s.pipeline(&key, &admission, &req.model);
     if req.is_stream() {
         return admission.stamp(stream_chat(&pipeline, req, started).await);
     }
@@ -492,7 +534,7 @@ async fn completions(
         admit_limits(&s.limiter, &key, || completion_tokens(&req, default_output)).await?;
     let answer = async {
         let resp = s
-            .pipeline(&key, &admission)
+            .pipeline(&key, &admission, &req.model)
             .completions(&req)
             .await
             .map_err(|e| ApiError::from_client(&e))?;
@@ -520,7 +562,7 @@ async fn embeddings(
     let admission = admit_limits(&s.limiter, &key, || embedding_tokens(&req)).await?;
     let answer = async {
         let resp = s
-            .pipeline(&key, &admission)
+            .pipeline(&key, &admission, &req.model)
             .embeddings(&req)
             .await
             .map_err(|e| ApiError::from_client(&e))?;

@@ -409,7 +409,7 @@ async fn setup(ctx: &Ctx, spec: &EvalSpec, v: &Variant, fresh: bool) -> Result<V
             }
             None => (8192, TokenCounter::Approx, 1, true),
         },
-        Backend::Http(_) => (
+        Backend::Http(_) | Backend::Pool(_) => (
             ctx.settings
                 .models
                 .info(&opened.model)

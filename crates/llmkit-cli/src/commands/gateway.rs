@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use llmkit_gateway::{ClusterAdmin, ClusterSettings, Gateway, GatewayConfig, NewKey};
+use llmkit_gateway::{ClusterAdmin, ClusterSettings, Gateway, GatewayConfig, NewKey, Route};
 use llmkit_store::VirtualKey;
 use secrecy::ExposeSecret;
 
@@ -101,6 +101,20 @@ pub(crate) async fn serve(ctx: &Ctx, args: ServeArgs) -> Result<()> {
         ctx.store()?,
         accounting,
     );
+    cfg.routes = ctx
+        .settings
+        .gateway
+        .routes
+        .iter()
+        .map(|r| Route {
+            model: r.model.clone(),
+            upstreams: r
+                .upstreams
+                .iter()
+                .map(|(name, c)| (name.clone(), c.clone().api(llmkit_client::WireApi::Chat)))
+                .collect(),
+        })
+        .collect();
     cfg.body_limit = args.body_limit_kib.saturating_mul(1024);
     cfg.header_timeout = Duration::from_secs(args.header_timeout.max(1));
     cfg.cluster = cluster_settings(ctx, Some(args.port));

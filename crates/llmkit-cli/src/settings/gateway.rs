@@ -1,13 +1,19 @@
-//! The gateway group: where `llmkit serve` replicas keep their shared state (the config
-//! file's `[gateway]` table). Without `store`, the gateway runs on the local SQLite store.
+//! The gateway group: where `llmkit serve` replicas keep their shared state and which
+//! upstreams serve which model (the config file's `[gateway]` table). Without `store`, the
+//! gateway runs on the local SQLite store; without `routes`, every model goes to the one
+//! upstream the other commands use.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use llmkit_client::ClientConfig;
 use llmkit_gateway::LimitsFallback;
 use secrecy::SecretString;
 
-use crate::config_file::GatewayFileConfig;
+use super::client::ClientSettings;
+use super::{Env, Layered};
+use crate::cli::GlobalArgs;
+use crate::config_file::{FileConfig, GatewayFileConfig};
 use crate::error::CliError;
 
 /// The resolved `[gateway]` table.
@@ -21,6 +27,16 @@ pub(crate) struct GatewaySettings {
     pub spool: Option<PathBuf>,
     pub key_cache_ttl: Duration,
     pub limits_fallback: LimitsFallback,
+    /// `[gateway.routes]`, by model name.
+    pub routes: Vec<RouteSettings>,
+}
+
+/// One `[gateway.routes]` entry: a model and the client of each profile serving it, in
+/// fallback order.
+#[derive(Debug, Clone)]
+pub(crate) struct RouteSettings {
+    pub model: String,
+    pub upstreams: Vec<(String, ClientConfig)>,
 }
 
 impl GatewaySettings {
@@ -83,6 +99,67 @@ impl GatewaySettings {
             redis_url: file.redis.clone().map(SecretString::from),
             spool: file.spool.clone(),
             key_cache_ttl: Duration::from_secs_f64(ttl),
+            routes: Vec::new(),
         })
     }
+}
+
+/// `[gateway.routes]`: each profile resolved as `--profile NAME` resolves it (its values
+/// over the file's top level), except that a profile's own `api_key` and `base_url` win
+/// over `OPENAI_API_KEY`, `OPENAI_BASE_URL` and `--base-url`, which would otherwise send
+/// every upstream to one server; they fill in only what a profile leaves unset.
+pub(super) fn resolve_routes(
+    args: &GlobalArgs,
+    env: &Env,
+    file: &FileConfig,
+) -> Result<Vec<RouteSettings>, CliError> {
+    let mut routes = Vec::with_capacity(file.gateway.routes.len());
+    for (model, profiles) in &file.gateway.routes {
+        if model.trim().is_empty() {
+            return Err(CliError::config(
+                "`[gateway.routes]` has an empty model name",
+                "write each route as \"MODEL\" = [\"PROFILE\", ...]",
+            ));
+        }
+        if profiles.is_empty() {
+            return Err(CliError::config(
+                format!("`[gateway.routes]` gives model `{model}` no profile"),
+                format!("list the profiles that serve it: \"{model}\" = [\"PROFILE\", ...]"),
+            ));
+        }
+        let mut upstreams = Vec::with_capacity(profiles.len());
+        for name in profiles {
+            let Some(profile) = file.profiles.get(name) else {
+                let known: Vec<&str> = file.profiles.keys().map(String::as_str).collect();
+                return Err(CliError::config(
+                    format!("`[gateway.routes]` sends model `{model}` to unknown profile `{name}`"),
+                    if known.is_empty() {
+                        format!("add a [profiles.{name}] section with its base_url and api_key")
+                    } else {
+                        format!("profiles in the config file: {}", known.join(", "))
+                    },
+                ));
+            };
+            let layer = Layered {
+                profile,
+                top: &file.top,
+            };
+            let mut env = env.clone();
+            let mut args = args.clone();
+            if layer.get(|p| p.api_key.clone()).is_some() {
+                env.openai_api_key = None;
+            }
+            if layer.get(|p| p.base_url.clone()).is_some() {
+                env.openai_base_url = None;
+                args.base_url = None;
+            }
+            let client = ClientSettings::resolve(&args, &env, &layer)?;
+            upstreams.push((name.clone(), client.config()));
+        }
+        routes.push(RouteSettings {
+            model: model.clone(),
+            upstreams,
+        });
+    }
+    Ok(routes)
 }

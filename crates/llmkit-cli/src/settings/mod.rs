@@ -112,7 +112,10 @@ impl Settings {
             cache: CacheSettings::resolve(args, &layer)?,
             budgets: BudgetSettings::resolve(args, &layer)?,
             redaction: RedactSettings::resolve(args, &layer),
-            gateway: GatewaySettings::resolve(&file.gateway)?,
+            gateway: GatewaySettings {
+                routes: gateway::resolve_routes(args, env, &file)?,
+                ..GatewaySettings::resolve(&file.gateway)?
+            },
             tools: ToolSettings::resolve(&file.mcp)?,
             editor: env.editor.clone(),
             warnings,

@@ -8,6 +8,7 @@ mod completions;
 mod leak;
 mod limits;
 mod replicas;
+mod routing;
 mod stream_cut;
 
 use std::net::SocketAddr;

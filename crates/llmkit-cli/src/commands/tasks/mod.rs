@@ -213,7 +213,7 @@ pub(crate) async fn runner(
             }
             None => (UNKNOWN_WINDOW, TokenCounter::Approx, 1),
         },
-        Backend::Http(_) => (
+        Backend::Http(_) | Backend::Pool(_) => (
             ctx.settings
                 .models
                 .info(&opened.model)

@@ -97,6 +97,24 @@ impl GgufFile {
     }
 }
 
+/// The reader as a hostile file meets it, for the fuzz targets in `fuzz/` (feature
+/// `fuzzing`, off by default): the header and tensor extents as `open` checks them, the
+/// metadata reads every loader makes, and with `tokenizer` the tokenizer built from the
+/// metadata. A file name is needed only in messages.
+#[cfg(feature = "fuzzing")]
+pub fn fuzz_gguf(bytes: &[u8], tokenizer: bool) -> Result<(), LocalError> {
+    let path = Path::new("/nonexistent/fuzz.gguf");
+    let file = GgufFile::from_owned(path, bytes.to_vec())?;
+    let meta = Meta(file.content());
+    let _ = (meta.str("general.architecture"), meta.bool("tokenizer.ggml.add_bos_token"));
+    let _ = (meta.u64("general.alignment"), meta.string_array("tokenizer.ggml.tokens"));
+    let _ = crate::native::supports(&file);
+    if tokenizer {
+        crate::tokenizer::TextCodec::load(&file, path)?;
+    }
+    Ok(())
+}
+
 /// Read-only helpers over GGUF metadata.
 pub(crate) struct Meta<'a>(pub(crate) &'a Content);
 

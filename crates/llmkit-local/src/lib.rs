@@ -53,6 +53,8 @@ pub use catalog::{
 pub use constrain::JsonConstraint;
 pub use embed::{EmbedError, Embedder, Embeddings, cosine};
 pub use error::LocalError;
+#[cfg(feature = "fuzzing")]
+pub use gguf::fuzz_gguf;
 pub use generate::{
     DEFAULT_TEMPERATURE, DEFAULT_TOP_K, DEFAULT_TOP_P, FinishReason, GenerateOutput,
     GenerateRequest, SUPPORTED_ARCHITECTURES,

@@ -106,8 +106,14 @@ pub fn fuzz_gguf(bytes: &[u8], tokenizer: bool) -> Result<(), LocalError> {
     let path = Path::new("/nonexistent/fuzz.gguf");
     let file = GgufFile::from_owned(path, bytes.to_vec())?;
     let meta = Meta(file.content());
-    let _ = (meta.str("general.architecture"), meta.bool("tokenizer.ggml.add_bos_token"));
-    let _ = (meta.u64("general.alignment"), meta.string_array("tokenizer.ggml.tokens"));
+    let _ = (
+        meta.str("general.architecture"),
+        meta.bool("tokenizer.ggml.add_bos_token"),
+    );
+    let _ = (
+        meta.u64("general.alignment"),
+        meta.string_array("tokenizer.ggml.tokens"),
+    );
     let _ = crate::native::supports(&file);
     if tokenizer {
         crate::tokenizer::TextCodec::load(&file, path)?;
@@ -295,6 +301,20 @@ mod tests {
     fn short_magic_is_truncated() {
         let err = parse_header(Path::new("x.gguf"), b"GG").unwrap_err();
         assert!(matches!(err, LocalError::Truncated { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn a_token_longer_than_the_file_is_refused() {
+        // Found by the `gguf` fuzz target (issue 22): one byte of a tokenizer string's length
+        // changed, so it claims 5 MB in a 1 KB file. With RUST_BACKTRACE=1 the error used to
+        // resolve candle's backtrace, 72 MB for a message that drops it.
+        let bytes = include_bytes!("../tests/fixtures/fuzz-gguf-token-length.gguf");
+        let err = parse_header(Path::new("x.gguf"), bytes).unwrap_err();
+        assert!(
+            err.to_string().contains("exceeds remaining file bytes"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("candle_core::"), "{err}");
     }
 
     #[test]

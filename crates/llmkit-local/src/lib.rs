@@ -53,12 +53,12 @@ pub use catalog::{
 pub use constrain::JsonConstraint;
 pub use embed::{EmbedError, Embedder, Embeddings, cosine};
 pub use error::LocalError;
-#[cfg(feature = "fuzzing")]
-pub use gguf::fuzz_gguf;
 pub use generate::{
     DEFAULT_TEMPERATURE, DEFAULT_TOP_K, DEFAULT_TOP_P, FinishReason, GenerateOutput,
     GenerateRequest, SUPPORTED_ARCHITECTURES,
 };
+#[cfg(feature = "fuzzing")]
+pub use gguf::fuzz_gguf;
 pub use model::{LoadOptions, LocalModel, NoticeFn, convert_to_q8_0};
 pub use prefix_cache::KvCacheStats;
 pub use template::{ChatTurn, DEFAULT_SYSTEM_PROMPT};

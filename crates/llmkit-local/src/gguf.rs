@@ -220,7 +220,19 @@ fn validate_tensor_extents(
     file_len: u64,
 ) -> Result<(), LocalError> {
     for (name, info) in &content.tensor_infos {
-        let elems = info.shape.elem_count();
+        // Checked: a hostile file's dimensions can multiply past `usize` (candle's
+        // `elem_count` would wrap, or panic with overflow checks on).
+        let Some(elems) = info
+            .shape
+            .dims()
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+        else {
+            return Err(LocalError::InvalidModel {
+                path: path.to_path_buf(),
+                detail: format!("tensor `{name}` has more elements than memory can hold"),
+            });
+        };
         let block = info.ggml_dtype.block_size();
         if block == 0 || elems % block != 0 {
             return Err(LocalError::InvalidModel {
@@ -230,11 +242,12 @@ fn validate_tensor_extents(
                 ),
             });
         }
-        let size = (elems / block) as u64 * info.ggml_dtype.type_size() as u64;
+        let size = ((elems / block) as u64).checked_mul(info.ggml_dtype.type_size() as u64);
         let end = content
             .tensor_data_offset
             .checked_add(info.offset)
-            .and_then(|start| start.checked_add(size));
+            .zip(size)
+            .and_then(|(start, size)| start.checked_add(size));
         match end {
             Some(end) if end <= file_len => {}
             Some(end) => {
@@ -315,6 +328,17 @@ mod tests {
             "{err}"
         );
         assert!(!err.to_string().contains("candle_core::"), "{err}");
+    }
+
+    #[test]
+    fn dimensions_whose_product_overflows_are_refused() {
+        // Found by the `gguf` fuzz target (issue 22): a tensor's dimensions multiply past
+        // usize, which wrapped (release) or panicked (overflow checks) in the extent check.
+        let bytes = include_bytes!("../tests/fixtures/fuzz-gguf-dims-overflow.gguf");
+        let content = parse_header(Path::new("x.gguf"), bytes).unwrap();
+        let err =
+            validate_tensor_extents(Path::new("x.gguf"), &content, bytes.len() as u64).unwrap_err();
+        assert!(matches!(err, LocalError::InvalidModel { .. }), "{err:?}");
     }
 
     #[test]

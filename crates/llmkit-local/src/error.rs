@@ -112,7 +112,12 @@ impl LocalError {
 
 /// The message of a candle error without the backtrace candle appends when `RUST_BACKTRACE` is
 /// set.
-pub(crate) fn candle_message(err: &candle_core::Error) -> String {
+pub(crate) fn candle_message(mut err: &candle_core::Error) -> String {
+    // Formatting the backtrace would resolve its symbols: tens of MB and milliseconds for
+    // every malformed file under RUST_BACKTRACE=1, for text that is thrown away below.
+    while let candle_core::Error::WithBacktrace { inner, .. } = err {
+        err = inner;
+    }
     let text = err.to_string();
     let mut kept: Vec<&str> = Vec::new();
     for line in text.lines() {

@@ -97,6 +97,30 @@ impl GgufFile {
     }
 }
 
+/// The reader as a hostile file meets it, for the fuzz targets in `fuzz/` (feature
+/// `fuzzing`, off by default): the header and tensor extents as `open` checks them, the
+/// metadata reads every loader makes, and with `tokenizer` the tokenizer built from the
+/// metadata. A file name is needed only in messages.
+#[cfg(feature = "fuzzing")]
+pub fn fuzz_gguf(bytes: &[u8], tokenizer: bool) -> Result<(), LocalError> {
+    let path = Path::new("/nonexistent/fuzz.gguf");
+    let file = GgufFile::from_owned(path, bytes.to_vec())?;
+    let meta = Meta(file.content());
+    let _ = (
+        meta.str("general.architecture"),
+        meta.bool("tokenizer.ggml.add_bos_token"),
+    );
+    let _ = (
+        meta.u64("general.alignment"),
+        meta.string_array("tokenizer.ggml.tokens"),
+    );
+    let _ = crate::native::supports(&file);
+    if tokenizer {
+        crate::tokenizer::TextCodec::load(&file, path)?;
+    }
+    Ok(())
+}
+
 /// Read-only helpers over GGUF metadata.
 pub(crate) struct Meta<'a>(pub(crate) &'a Content);
 
@@ -196,7 +220,19 @@ fn validate_tensor_extents(
     file_len: u64,
 ) -> Result<(), LocalError> {
     for (name, info) in &content.tensor_infos {
-        let elems = info.shape.elem_count();
+        // Checked: a hostile file's dimensions can multiply past `usize` (candle's
+        // `elem_count` would wrap, or panic with overflow checks on).
+        let Some(elems) = info
+            .shape
+            .dims()
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+        else {
+            return Err(LocalError::InvalidModel {
+                path: path.to_path_buf(),
+                detail: format!("tensor `{name}` has more elements than memory can hold"),
+            });
+        };
         let block = info.ggml_dtype.block_size();
         if block == 0 || elems % block != 0 {
             return Err(LocalError::InvalidModel {
@@ -206,11 +242,12 @@ fn validate_tensor_extents(
                 ),
             });
         }
-        let size = (elems / block) as u64 * info.ggml_dtype.type_size() as u64;
+        let size = ((elems / block) as u64).checked_mul(info.ggml_dtype.type_size() as u64);
         let end = content
             .tensor_data_offset
             .checked_add(info.offset)
-            .and_then(|start| start.checked_add(size));
+            .zip(size)
+            .and_then(|(start, size)| start.checked_add(size));
         match end {
             Some(end) if end <= file_len => {}
             Some(end) => {
@@ -277,6 +314,31 @@ mod tests {
     fn short_magic_is_truncated() {
         let err = parse_header(Path::new("x.gguf"), b"GG").unwrap_err();
         assert!(matches!(err, LocalError::Truncated { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn a_token_longer_than_the_file_is_refused() {
+        // Found by the `gguf` fuzz target (issue 22): one byte of a tokenizer string's length
+        // changed, so it claims 5 MB in a 1 KB file. With RUST_BACKTRACE=1 the error used to
+        // resolve candle's backtrace, 72 MB for a message that drops it.
+        let bytes = include_bytes!("../tests/fixtures/fuzz-gguf-token-length.gguf");
+        let err = parse_header(Path::new("x.gguf"), bytes).unwrap_err();
+        assert!(
+            err.to_string().contains("exceeds remaining file bytes"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("candle_core::"), "{err}");
+    }
+
+    #[test]
+    fn dimensions_whose_product_overflows_are_refused() {
+        // Found by the `gguf` fuzz target (issue 22): a tensor's dimensions multiply past
+        // usize, which wrapped (release) or panicked (overflow checks) in the extent check.
+        let bytes = include_bytes!("../tests/fixtures/fuzz-gguf-dims-overflow.gguf");
+        let content = parse_header(Path::new("x.gguf"), bytes).unwrap();
+        let err =
+            validate_tensor_extents(Path::new("x.gguf"), &content, bytes.len() as u64).unwrap_err();
+        assert!(matches!(err, LocalError::InvalidModel { .. }), "{err:?}");
     }
 
     #[test]

@@ -57,6 +57,8 @@ pub use generate::{
     DEFAULT_TEMPERATURE, DEFAULT_TOP_K, DEFAULT_TOP_P, FinishReason, GenerateOutput,
     GenerateRequest, SUPPORTED_ARCHITECTURES,
 };
+#[cfg(feature = "fuzzing")]
+pub use gguf::fuzz_gguf;
 pub use model::{LoadOptions, LocalModel, NoticeFn, convert_to_q8_0};
 pub use prefix_cache::KvCacheStats;
 pub use template::{ChatTurn, DEFAULT_SYSTEM_PROMPT};

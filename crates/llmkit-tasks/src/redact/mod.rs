@@ -128,6 +128,7 @@ impl Redactor {
         if found.is_empty() {
             return Cow::Borrowed(text);
         }
+        map.reserve_literals(text);
         let mut out = String::with_capacity(text.len() + 16 * found.len());
         let mut last = 0;
         for d in found {
@@ -275,6 +276,21 @@ mod tests {
         let mut map = PlaceholderMap::new();
         let red = Redactor::all().redact("use https://ann:s3cret@db.example.com/x", &mut map);
         assert_eq!(red, "use https://<URL_1>@db.example.com/x");
+    }
+
+    #[test]
+    fn a_placeholder_typed_in_the_text_survives_restore() {
+        // Found by the `redact` fuzz target (issue 22): the text held `<EMAIL_1>` itself,
+        // the email got the same placeholder, and restoring turned both into the email.
+        let text = "\u{4}nothi+( here:\0\0\0\0 12 apples s3cret@db.exat 3 pm <b>tag</b> \
+                    ttps://ann:s3cret@db.example.com/x and fe8<EMAIL_1>";
+        let mut map = PlaceholderMap::new();
+        let red = Redactor::all().redact(text, &mut map);
+        assert_eq!(map.restore(&red), text);
+        let mut streamed = StreamRestorer::new(map);
+        let mut out = streamed.push(&red);
+        out.push_str(&streamed.finish());
+        assert_eq!(out, text);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Placeholders `<LABEL_N>`: one per distinct value per request, numbered per label, and the
 //! way back from placeholders to the original values.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::kind::Kind;
 
@@ -12,6 +12,9 @@ pub struct PlaceholderMap {
     by_placeholder: HashMap<String, String>,
     next: HashMap<&'static str, usize>,
     counts: BTreeMap<&'static str, usize>,
+    /// Placeholder-shaped text already in the input (`<EMAIL_1>` typed by the user): never
+    /// handed out, or restoring would turn that text into a redacted value.
+    reserved: HashSet<String>,
 }
 
 impl PlaceholderMap {
@@ -26,12 +29,31 @@ impl PlaceholderMap {
         let key = (label, value.to_string());
         if !self.by_value.contains_key(&key) {
             let n = self.next.entry(label).or_insert(0);
-            *n += 1;
-            let ph = format!("<{label}_{n}>");
+            let mut ph;
+            loop {
+                *n += 1;
+                ph = format!("<{label}_{n}>");
+                if !self.reserved.contains(&ph) {
+                    break;
+                }
+            }
             self.by_placeholder.insert(ph.clone(), value.to_string());
             self.by_value.insert(key.clone(), ph);
         }
         self.by_value.get(&key).map_or("", String::as_str)
+    }
+
+    /// Keeps every placeholder-shaped piece of `text` (the text about to be redacted) out of
+    /// the placeholders handed out from now on.
+    pub fn reserve_literals(&mut self, text: &str) {
+        let mut rest = text;
+        while let Some(lt) = rest.find('<') {
+            let tail = &rest[lt..];
+            if let Some(n) = placeholder_len(tail) {
+                self.reserved.insert(tail[..n].to_string());
+            }
+            rest = &tail[1..];
+        }
     }
 
     /// True when nothing was redacted.
@@ -113,5 +135,14 @@ mod tests {
             "x a@b.io, <EMAIL_3> 10.0.0.1c@d.io> <"
         );
         assert_eq!(m.counts()[0], ("email".to_string(), 3));
+    }
+
+    #[test]
+    fn placeholders_typed_in_the_input_are_not_handed_out() {
+        let mut m = PlaceholderMap::new();
+        m.reserve_literals("see <EMAIL_1> and <EMAIL_2 and <IP_1>");
+        assert_eq!(m.placeholder(Kind::Email, "a@b.io"), "<EMAIL_2>");
+        assert_eq!(m.placeholder(Kind::Ipv4, "10.0.0.1"), "<IP_2>");
+        assert_eq!(m.restore("<EMAIL_1> <EMAIL_2>"), "<EMAIL_1> a@b.io");
     }
 }

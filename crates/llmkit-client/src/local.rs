@@ -132,7 +132,7 @@ impl LocalBackend {
             // A call is known only once its arguments are complete: the answer is made
             // whole and sent as one chunk.
             let whole = self.chat_with_tools(&model, req, &offer, started).await?;
-            return Ok(replay_stream(whole));
+            return Ok(local_tools::replay_stream(whole));
         }
         let jobs = chat_jobs(req);
         check_context(&model, &jobs[0])?;
@@ -383,145 +383,6 @@ impl fmt::Debug for LocalBackend {
     }
 }
 
-impl LocalBackend {
-    /// One answer to a request with tools: a decision (unless a call is required, or the
-    /// last message is a tool result), then either the call's schema-constrained arguments
-    /// or a text answer.
-    async fn chat_with_tools(
-        &self,
-        model: &LocalModel,
-        req: &ChatCompletionRequest,
-        offer: &local_tools::Offer<'_>,
-        started: Instant,
-    ) -> Result<Response<ChatCompletionResponse>, ClientError> {
-        let mut base = chat_jobs(req).swap_remove(0);
-        base.messages = local_tools::turns(req, offer);
-        check_context(model, &base)?;
-        let mut outputs = Vec::new();
-        let tool = if let Some(name) = offer.forced {
-            offer.get(name)
-        } else if local_tools::answering_results(req) && !offer.required {
-            None
-        } else if offer.required && offer.tools.len() == 1 {
-            offer.tools.first().copied()
-        } else {
-            let job = local_tools::decision_job(&base, offer);
-            let out = run_blocking(model.clone(), vec![job]).await?.swap_remove(0);
-            let action = local_tools::decided(&out.text);
-            outputs.push(out);
-            action.and_then(|a| offer.get(&a))
-        };
-        let (message, finish_reason) = match tool {
-            Some(t) => {
-                let out = run_blocking(model.clone(), vec![local_tools::call_job(&base, t)])
-                    .await?
-                    .swap_remove(0);
-                let call = llmkit_types::ToolCall {
-                    id: new_id("call"),
-                    kind: "function".into(),
-                    function: llmkit_types::FunctionCall {
-                        name: t.name.clone(),
-                        arguments: out.text.clone(),
-                    },
-                };
-                outputs.push(out);
-                let message = ResponseMessage {
-                    role: Role::Assistant,
-                    tool_calls: Some(vec![call]),
-                    ..ResponseMessage::default()
-                };
-                (message, FinishReason::ToolCalls)
-            }
-            None => {
-                let out = run_blocking(model.clone(), vec![base])
-                    .await?
-                    .swap_remove(0);
-                let finish_reason = finish(out.finish_reason);
-                let message = ResponseMessage {
-                    role: Role::Assistant,
-                    content: Some(out.text.clone()),
-                    ..ResponseMessage::default()
-                };
-                outputs.push(out);
-                (message, finish_reason)
-            }
-        };
-        let body = ChatCompletionResponse {
-            id: new_id("chatcmpl-local"),
-            object: "chat.completion".into(),
-            created: now_secs(),
-            model: model.name().to_string(),
-            choices: vec![Choice {
-                index: 0,
-                message,
-                finish_reason: Some(finish_reason),
-                logprobs: None,
-            }],
-            usage: Some(usage_of(&outputs)),
-            system_fingerprint: None,
-            service_tier: None,
-            extra: Map::new(),
-        };
-        Ok(Response {
-            body,
-            meta: local_meta(started, None),
-        })
-    }
-}
-
-/// A whole answer as a stream: one chunk with the message (text or tool calls), then the
-/// usage chunk.
-fn replay_stream(whole: Response<ChatCompletionResponse>) -> ChatStream {
-    let Response { body, mut meta } = whole;
-    let choices = body
-        .choices
-        .iter()
-        .map(|c| ChunkChoice {
-            index: c.index,
-            delta: Delta {
-                role: Some(Role::Assistant),
-                content: c.message.content.clone(),
-                tool_calls: c.message.tool_calls.as_ref().map(|calls| {
-                    calls
-                        .iter()
-                        .enumerate()
-                        .map(|(i, call)| llmkit_types::ToolCallDelta {
-                            index: index_u32(i),
-                            id: Some(call.id.clone()),
-                            kind: Some(call.kind.clone()),
-                            function: Some(llmkit_types::FunctionCallDelta {
-                                name: Some(call.function.name.clone()),
-                                arguments: Some(call.function.arguments.clone()),
-                            }),
-                        })
-                        .collect()
-                }),
-                ..Delta::default()
-            },
-            finish_reason: c.finish_reason.clone(),
-            logprobs: None,
-        })
-        .collect();
-    let chunk = |choices, usage| ChatCompletionChunk {
-        id: body.id.clone(),
-        object: "chat.completion.chunk".into(),
-        created: body.created,
-        model: body.model.clone(),
-        choices,
-        usage,
-        system_fingerprint: None,
-        service_tier: None,
-        extra: Map::new(),
-    };
-    meta.ttft = Some(meta.latency);
-    let events = vec![
-        StreamEvent::Meta(meta.clone()),
-        StreamEvent::Chunk(Box::new(chunk(choices, None))),
-        StreamEvent::Chunk(Box::new(chunk(Vec::new(), body.usage.clone()))),
-    ];
-    ChatStream::from_events(futures::stream::iter(events), meta)
-}
-
 /// Messages from the generation thread to the stream.
 enum Worker {
     Start { index: usize },
@@ -618,7 +479,7 @@ impl LocalStreamState {
 }
 
 /// One generation request per choice (`n`), with consecutive seeds.
-fn chat_jobs(req: &ChatCompletionRequest) -> Vec<GenerateRequest> {
+pub(crate) fn chat_jobs(req: &ChatCompletionRequest) -> Vec<GenerateRequest> {
     let messages: Vec<ChatTurn> = req
         .messages
         .iter()
@@ -655,7 +516,7 @@ fn json_constraint(format: Option<&ResponseFormat>) -> Option<JsonConstraint> {
 }
 
 /// Fails early, like an OpenAI server, when the prompt cannot fit the context window.
-fn check_context(model: &LocalModel, job: &GenerateRequest) -> Result<(), ClientError> {
+pub(crate) fn check_context(model: &LocalModel, job: &GenerateRequest) -> Result<(), ClientError> {
     let counted = match &job.raw_prompt {
         Some(p) => model.count_tokens(p),
         None => model.count_chat_tokens(&job.messages),
@@ -672,7 +533,7 @@ fn check_context(model: &LocalModel, job: &GenerateRequest) -> Result<(), Client
     }
 }
 
-async fn run_blocking(
+pub(crate) async fn run_blocking(
     model: LocalModel,
     jobs: Vec<GenerateRequest>,
 ) -> Result<Vec<GenerateOutput>, ClientError> {
@@ -722,17 +583,17 @@ fn invalid_request(message: &str, param: &str) -> ClientError {
     }
 }
 
-fn usage_of(outputs: &[GenerateOutput]) -> Usage {
+pub(crate) fn usage_of(outputs: &[GenerateOutput]) -> Usage {
     let prompt = outputs.first().map_or(0, |o| u64::from(o.prompt_tokens));
     let completion = outputs.iter().map(|o| u64::from(o.completion_tokens)).sum();
     Usage::new(prompt, completion)
 }
 
-fn finish(reason: llmkit_local::FinishReason) -> FinishReason {
+pub(crate) fn finish(reason: llmkit_local::FinishReason) -> FinishReason {
     FinishReason::from(reason.as_str())
 }
 
-fn local_meta(started: Instant, ttft: Option<std::time::Duration>) -> ResponseMeta {
+pub(crate) fn local_meta(started: Instant, ttft: Option<std::time::Duration>) -> ResponseMeta {
     ResponseMeta {
         request_id: None,
         status: 200,
@@ -766,18 +627,18 @@ fn stop_list(stop: Option<&llmkit_types::Stop>) -> Vec<String> {
     }
 }
 
-fn index_u32(i: usize) -> u32 {
+pub(crate) fn index_u32(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(u32::MAX)
 }
 
-fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
 
 /// An id like OpenAI's, e.g. `chatcmpl-local-3f9a…` (24 hex digits).
-fn new_id(prefix: &str) -> String {
+pub(crate) fn new_id(prefix: &str) -> String {
     let n: u128 = rand::random();
     format!("{prefix}-{:024x}", n & ((1u128 << 96) - 1))
 }

@@ -185,6 +185,164 @@ fn append_system(turns: &mut [ChatTurn], text: &str) {
     }
 }
 
+// The answer to a request with tools, and its stream form, on the local backend.
+
+use std::time::Instant;
+
+use llmkit_local::LocalModel;
+use llmkit_types::{
+    ChatCompletionChunk, ChatCompletionResponse, Choice, ChunkChoice, Delta, FinishReason,
+    ResponseMessage,
+};
+use serde_json::Map;
+
+use crate::error::ClientError;
+use crate::http::Response;
+use crate::local::{
+    LocalBackend, chat_jobs, check_context, finish, index_u32, local_meta, new_id, now_secs,
+    run_blocking, usage_of,
+};
+use crate::stream::{ChatStream, StreamEvent};
+
+impl LocalBackend {
+    /// One answer to a request with tools: a decision (unless a call is required, or the
+    /// last message is a tool result), then either the call's schema-constrained arguments
+    /// or a text answer.
+    pub(crate) async fn chat_with_tools(
+        &self,
+        model: &LocalModel,
+        req: &ChatCompletionRequest,
+        offer: &Offer<'_>,
+        started: Instant,
+    ) -> Result<Response<ChatCompletionResponse>, ClientError> {
+        let mut base = chat_jobs(req).swap_remove(0);
+        base.messages = turns(req, offer);
+        check_context(model, &base)?;
+        let mut outputs = Vec::new();
+        let tool = if let Some(name) = offer.forced {
+            offer.get(name)
+        } else if answering_results(req) && !offer.required {
+            None
+        } else if offer.required && offer.tools.len() == 1 {
+            offer.tools.first().copied()
+        } else {
+            let job = decision_job(&base, offer);
+            let out = run_blocking(model.clone(), vec![job]).await?.swap_remove(0);
+            let action = decided(&out.text);
+            outputs.push(out);
+            action.and_then(|a| offer.get(&a))
+        };
+        let (message, finish_reason) = match tool {
+            Some(t) => {
+                let out = run_blocking(model.clone(), vec![call_job(&base, t)])
+                    .await?
+                    .swap_remove(0);
+                let call = llmkit_types::ToolCall {
+                    id: new_id("call"),
+                    kind: "function".into(),
+                    function: llmkit_types::FunctionCall {
+                        name: t.name.clone(),
+                        arguments: out.text.clone(),
+                    },
+                };
+                outputs.push(out);
+                let message = ResponseMessage {
+                    role: Role::Assistant,
+                    tool_calls: Some(vec![call]),
+                    ..ResponseMessage::default()
+                };
+                (message, FinishReason::ToolCalls)
+            }
+            None => {
+                let out = run_blocking(model.clone(), vec![base])
+                    .await?
+                    .swap_remove(0);
+                let finish_reason = finish(out.finish_reason);
+                let message = ResponseMessage {
+                    role: Role::Assistant,
+                    content: Some(out.text.clone()),
+                    ..ResponseMessage::default()
+                };
+                outputs.push(out);
+                (message, finish_reason)
+            }
+        };
+        let body = ChatCompletionResponse {
+            id: new_id("chatcmpl-local"),
+            object: "chat.completion".into(),
+            created: now_secs(),
+            model: model.name().to_string(),
+            choices: vec![Choice {
+                index: 0,
+                message,
+                finish_reason: Some(finish_reason),
+                logprobs: None,
+            }],
+            usage: Some(usage_of(&outputs)),
+            system_fingerprint: None,
+            service_tier: None,
+            extra: Map::new(),
+        };
+        Ok(Response {
+            body,
+            meta: local_meta(started, None),
+        })
+    }
+}
+
+/// A whole answer as a stream: one chunk with the message (text or tool calls), then the
+/// usage chunk.
+pub(crate) fn replay_stream(whole: Response<ChatCompletionResponse>) -> ChatStream {
+    let Response { body, mut meta } = whole;
+    let choices = body
+        .choices
+        .iter()
+        .map(|c| ChunkChoice {
+            index: c.index,
+            delta: Delta {
+                role: Some(Role::Assistant),
+                content: c.message.content.clone(),
+                tool_calls: c.message.tool_calls.as_ref().map(|calls| {
+                    calls
+                        .iter()
+                        .enumerate()
+                        .map(|(i, call)| llmkit_types::ToolCallDelta {
+                            index: index_u32(i),
+                            id: Some(call.id.clone()),
+                            kind: Some(call.kind.clone()),
+                            function: Some(llmkit_types::FunctionCallDelta {
+                                name: Some(call.function.name.clone()),
+                                arguments: Some(call.function.arguments.clone()),
+                            }),
+                        })
+                        .collect()
+                }),
+                ..Delta::default()
+            },
+            finish_reason: c.finish_reason.clone(),
+            logprobs: None,
+        })
+        .collect();
+    let chunk = |choices, usage| ChatCompletionChunk {
+        id: body.id.clone(),
+        object: "chat.completion.chunk".into(),
+        created: body.created,
+        model: body.model.clone(),
+        choices,
+        usage,
+        system_fingerprint: None,
+        service_tier: None,
+        extra: Map::new(),
+    };
+    meta.ttft = Some(meta.latency);
+    let events = vec![
+        StreamEvent::Meta(meta.clone()),
+        StreamEvent::Chunk(Box::new(chunk(choices, None))),
+        StreamEvent::Chunk(Box::new(chunk(Vec::new(), body.usage.clone()))),
+    ];
+    ChatStream::from_events(futures::stream::iter(events), meta)
+}
+
 #[cfg(test)]
 mod tests {
     use llmkit_types::{ChatMessage, FunctionCall, Tool, ToolCall};

@@ -182,6 +182,12 @@ fn parse_header(path: &Path, bytes: &[u8]) -> Result<Content, LocalError> {
             detail: describe_non_gguf(bytes),
         });
     }
+    if declares_zero_alignment(bytes) {
+        return Err(LocalError::InvalidModel {
+            path: path.to_path_buf(),
+            detail: "general.alignment is 0 (it must be a power of two, usually 32)".into(),
+        });
+    }
     let parsed = guard("reading the GGUF header", || {
         Content::read(&mut Cursor::new(bytes))
     });
@@ -193,6 +199,43 @@ fn parse_header(path: &Path, bytes: &[u8]) -> Result<Content, LocalError> {
             detail: panic,
         }),
     }
+}
+
+/// Whether the header sets `general.alignment` to 0, which candle divides by (a panic that
+/// `guard` cannot catch where panics abort, as in the fuzz builds). Found by its encoding
+/// (the key's u64 length and bytes, an integer type tag, a zero value) rather than by a
+/// second metadata parser: a string value that happens to hold these exact bytes is refused
+/// too, which no real model does.
+fn declares_zero_alignment(bytes: &[u8]) -> bool {
+    const KEY: &[u8] = b"general.alignment";
+    let mut needle = (KEY.len() as u64).to_le_bytes().to_vec();
+    needle.extend_from_slice(KEY);
+    let mut from = 0;
+    while let Some(at) = bytes[from..]
+        .windows(needle.len())
+        .position(|w| w == needle.as_slice())
+    {
+        let value = from + at + needle.len();
+        let tag = bytes
+            .get(value..value + 4)
+            .map(|t| u32::from_le_bytes([t[0], t[1], t[2], t[3]]));
+        // GGUF value types: 0 u8, 1 i8, 2 u16, 3 i16, 4 u32, 5 i32, 10 u64, 11 i64.
+        let width = match tag {
+            Some(0 | 1) => 1,
+            Some(2 | 3) => 2,
+            Some(4 | 5) => 4,
+            Some(10 | 11) => 8,
+            _ => 0,
+        };
+        if width > 0
+            && let Some(v) = bytes.get(value + 4..value + 4 + width)
+            && v.iter().all(|&b| b == 0)
+        {
+            return true;
+        }
+        from += at + 1;
+    }
+    false
 }
 
 fn classify_header_error(path: &Path, message: &str) -> LocalError {
@@ -346,6 +389,37 @@ mod tests {
             ),
             "{err:?}"
         );
+    }
+
+    /// A GGUF v3 header with one metadata entry, `general.alignment` of type `tag`.
+    fn header_with_alignment(tag: u32, value: &[u8]) -> Vec<u8> {
+        let mut b = b"GGUF".to_vec();
+        b.extend_from_slice(&3u32.to_le_bytes());
+        b.extend_from_slice(&0u64.to_le_bytes());
+        b.extend_from_slice(&1u64.to_le_bytes());
+        b.extend_from_slice(&17u64.to_le_bytes());
+        b.extend_from_slice(b"general.alignment");
+        b.extend_from_slice(&tag.to_le_bytes());
+        b.extend_from_slice(value);
+        b
+    }
+
+    #[test]
+    fn a_zero_alignment_is_refused_before_candle_divides_by_it() {
+        // Found by the `gguf` fuzz target (issue 22): candle divides by general.alignment,
+        // a panic that aborts where panics abort (the fuzz builds).
+        for (tag, value) in [
+            (4, &0u32.to_le_bytes()[..]),
+            (10, &0u64.to_le_bytes()[..]),
+            (0, &[0u8][..]),
+        ] {
+            let err =
+                parse_header(Path::new("x.gguf"), &header_with_alignment(tag, value)).unwrap_err();
+            assert!(err.to_string().contains("general.alignment is 0"), "{err}");
+        }
+        // A real alignment parses.
+        let ok = header_with_alignment(4, &32u32.to_le_bytes());
+        assert!(parse_header(Path::new("x.gguf"), &ok).is_ok());
     }
 
     #[test]

@@ -279,6 +279,10 @@ pub enum ContentPart {
     InputAudio {
         input_audio: InputAudio,
     },
+    /// A file (a PDF): inline as a `data:` URI, or by the id of an uploaded file.
+    File {
+        file: FileInput,
+    },
     Refusal {
         refusal: String,
     },
@@ -303,6 +307,17 @@ pub enum ImageDetail {
     High,
     #[serde(untagged)]
     Other(String),
+}
+
+/// A file part's content: `file_data` (a `data:` URI) with its `filename`, or a `file_id`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FileInput {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_data: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
 }
 
 /// Base64 audio input.

@@ -22,9 +22,9 @@ mod responses_object;
 mod responses_stream;
 
 pub use chat::{
-    ChatCompletionRequest, ChatMessage, ContentPart, FunctionCall, FunctionDef, ImageDetail,
-    ImageUrl, InputAudio, JsonSchemaFormat, MessageContent, NamedFunction, NamedToolChoice,
-    ResponseFormat, Stop, StreamOptions, Tool, ToolCall, ToolChoice,
+    ChatCompletionRequest, ChatMessage, ContentPart, FileInput, FunctionCall, FunctionDef,
+    ImageDetail, ImageUrl, InputAudio, JsonSchemaFormat, MessageContent, NamedFunction,
+    NamedToolChoice, ResponseFormat, Stop, StreamOptions, Tool, ToolCall, ToolChoice,
 };
 pub use common::{
     CompletionTokensDetails, FinishReason, PromptTokensDetails, Role, ServiceTier, Usage,

@@ -189,16 +189,12 @@ fn content_item(p: &ContentPart) -> ContentItem {
         ContentPart::Refusal { refusal } => ContentItem::InputText {
             text: refusal.clone(),
         },
-        ContentPart::Other(v) if v.get("type").and_then(Value::as_str) == Some("file") => {
-            let file = v.get("file").cloned().unwrap_or(Value::Null);
-            let field = |k: &str| file.get(k).and_then(Value::as_str).map(str::to_string);
-            ContentItem::InputFile {
-                file_id: field("file_id"),
-                filename: field("filename"),
-                file_data: field("file_data"),
-                file_url: None,
-            }
-        }
+        ContentPart::File { file } => ContentItem::InputFile {
+            file_id: file.file_id.clone(),
+            filename: file.filename.clone(),
+            file_data: file.file_data.clone(),
+            file_url: None,
+        },
         // Audio and unknown parts pass as they are; a server that cannot take them says so.
         other => ContentItem::Other(serde_json::to_value(other).unwrap_or(Value::Null)),
     }

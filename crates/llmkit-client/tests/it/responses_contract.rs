@@ -10,9 +10,9 @@ use std::sync::OnceLock;
 use llmkit_client::{HttpClient, ResponsesOptions, WireApi};
 use llmkit_testkit::{MockConfig, MockServer};
 use llmkit_types::{
-    ChatCompletionRequest, ChatMessage, ContentPart, CreateResponseRequest, FunctionCall,
-    FunctionDef, ImageDetail, ImageUrl, NamedFunction, NamedToolChoice, ResponseFormat,
-    ResponseInput, ResponseItem, Role, Tool, ToolCall, ToolChoice,
+    ChatCompletionRequest, ChatMessage, ContentPart, CreateResponseRequest, FileInput,
+    FunctionCall, FunctionDef, ImageDetail, ImageUrl, NamedFunction, NamedToolChoice,
+    ResponseFormat, ResponseInput, ResponseItem, Role, Tool, ToolCall, ToolChoice,
 };
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -237,8 +237,13 @@ fn chat_cases() -> Vec<(&'static str, ChatCompletionRequest)> {
         ChatCompletionRequest::new(
             "gpt-5",
             vec![ChatMessage::user_parts(vec![
-                ContentPart::Other(json!({"type": "file", "file": {
-                    "filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0="}})),
+                ContentPart::File {
+                    file: FileInput {
+                        filename: Some("a.pdf".into()),
+                        file_data: Some("data:application/pdf;base64,JVBERi0=".into()),
+                        file_id: None,
+                    },
+                },
                 ContentPart::Text {
                     text: "summarise".into(),
                 },

@@ -25,6 +25,7 @@ mod download;
 mod error;
 mod gate;
 mod http;
+mod image_tokens;
 mod jobs;
 #[cfg(feature = "local")]
 mod local;
@@ -51,6 +52,7 @@ pub use download::download_file;
 pub use error::{BoxError, ClientError};
 pub use gate::{Attempt, Gate};
 pub use http::{HttpClient, Response, ResponseMeta, USER_AGENT, install_crypto_provider};
+pub use image_tokens::{data_uri_image_size, image_size, image_tokens};
 #[cfg(feature = "local")]
 pub use local::LocalBackend;
 pub use pipeline::{

@@ -16,9 +16,9 @@ use llmkit_local::{
 };
 use llmkit_types::{
     ApiErrorBody, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, Choice,
-    ChunkChoice, CompletionChoice, CompletionRequest, CompletionResponse, Delta, Embedding,
-    EmbeddingRequest, EmbeddingResponse, EmbeddingUsage, EmbeddingVector, FinishReason, Model,
-    ModelList, Prompt, ResponseFormat, ResponseMessage, Role, Usage,
+    ChunkChoice, CompletionChoice, CompletionRequest, CompletionResponse, ContentPart, Delta,
+    Embedding, EmbeddingRequest, EmbeddingResponse, EmbeddingUsage, EmbeddingVector, FinishReason,
+    Model, ModelList, Prompt, ResponseFormat, ResponseMessage, Role, Usage,
 };
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
@@ -82,6 +82,7 @@ impl LocalBackend {
     ) -> Result<Response<ChatCompletionResponse>, ClientError> {
         let started = Instant::now();
         let model = self.chat_model()?;
+        refuse_attachments(req)?;
         if let Some(offer) = local_tools::offered(req) {
             return self.chat_with_tools(&model, req, &offer, started).await;
         }
@@ -128,6 +129,7 @@ impl LocalBackend {
     ) -> Result<ChatStream, ClientError> {
         let started = Instant::now();
         let model = self.chat_model()?;
+        refuse_attachments(req)?;
         if let Some(offer) = local_tools::offered(req) {
             // A call is known only once its arguments are complete: the answer is made
             // whole and sent as one chunk.
@@ -475,6 +477,31 @@ impl LocalStreamState {
             service_tier: None,
             extra: Map::new(),
         }
+    }
+}
+
+/// The embedded models read text only: an image, file or audio part is refused before
+/// anything is generated, rather than silently dropped.
+fn refuse_attachments(req: &ChatCompletionRequest) -> Result<(), ClientError> {
+    let non_text = req.messages.iter().find_map(|m| match &m.content {
+        Some(llmkit_types::MessageContent::Parts(parts)) => parts.iter().find_map(|p| match p {
+            ContentPart::Text { .. } | ContentPart::Refusal { .. } => None,
+            ContentPart::ImageUrl { .. } => Some("an image"),
+            ContentPart::InputAudio { .. } => Some("audio"),
+            ContentPart::File { .. } => Some("a file"),
+            ContentPart::Other(_) => Some("a non-text part"),
+        }),
+        _ => None,
+    });
+    match non_text {
+        None => Ok(()),
+        Some(what) => Err(ClientError::Unsupported {
+            what: format!("the embedded local model reads text only; the request carries {what}"),
+            hint: "set OPENAI_API_KEY and use a model that reads it (e.g. -m gpt-4o-mini); \
+                   text files and PDFs (--pdf text) attach as text"
+                .into(),
+            options: true,
+        }),
     }
 }
 

@@ -4,7 +4,9 @@
 //! about 120-160 ms in release builds; tiktoken-rs's `*_singleton` functions load each at
 //! most once per process (behind a `OnceLock`) and only when first used.
 
-use llmkit_types::{ChatMessage, MessageContent};
+use llmkit_types::{ChatMessage, ContentPart, MessageContent};
+
+use crate::image_tokens::{data_uri_image_size, image_tokens};
 use tiktoken_rs::CoreBPE;
 
 /// A tiktoken encoding.
@@ -81,10 +83,12 @@ pub fn count_tokens(encoding: Encoding, text: &str) -> usize {
 /// 3 tokens per message plus the tokens of its role, content and name (+1 when a name is
 /// set), plus 3 that prime the reply.
 ///
-/// This is an estimate for what the rule does not cover: images and audio parts are not
-/// counted (their cost depends on size and detail), and an assistant message's tool calls
-/// count as the tokens of their function names and arguments. Tool definitions in the
-/// request are not counted either.
+/// Images count by OpenAI's published rule for the model ([`crate::image_tokens`]), from the
+/// size inside a `data:` URI (an image by URL counts as the largest the rule allows). The
+/// rest is an estimate for what the rule does not cover: audio and file parts are not
+/// counted (a PDF is billed as its extracted text plus an image of each page, unknown before
+/// the server reads it), and an assistant message's tool calls count as the tokens of their
+/// function names and arguments. Tool definitions in the request are not counted either.
 pub fn count_chat_tokens(model: &str, messages: &[ChatMessage]) -> usize {
     let enc = encoding_for_model(model);
     let mut n = 3;
@@ -94,7 +98,21 @@ pub fn count_chat_tokens(model: &str, messages: &[ChatMessage]) -> usize {
         if let Some(content) = &m.content {
             n += match content {
                 MessageContent::Text(s) => count_tokens(enc, s),
-                MessageContent::Parts(_) => count_tokens(enc, &content.to_text()),
+                MessageContent::Parts(parts) => {
+                    let images: u64 = parts
+                        .iter()
+                        .filter_map(|p| match p {
+                            ContentPart::ImageUrl { image_url } => Some(image_tokens(
+                                model,
+                                data_uri_image_size(&image_url.url),
+                                image_url.detail.as_ref(),
+                            )),
+                            _ => None,
+                        })
+                        .sum();
+                    count_tokens(enc, &content.to_text())
+                        + usize::try_from(images).unwrap_or(usize::MAX)
+                }
             };
         }
         if let Some(name) = &m.name {

@@ -5,6 +5,7 @@
 //! context window and a token counter. The library never reads the environment, argv or
 //! config files: the CLI passes in everything, including the user template directory.
 
+pub mod attachment;
 mod chunk;
 pub mod conversation;
 mod error;
@@ -16,6 +17,7 @@ mod structured;
 mod tasks;
 mod templates;
 
+pub use attachment::{Attachment, AttachmentError};
 pub use chunk::{TokenCounter, chunk_text};
 pub use error::TaskError;
 pub use postprocess::{OutputFormat, extract_json, format_value, strip_code_fences};

@@ -153,7 +153,13 @@ ALTER TABLE messages ADD COLUMN tool_calls TEXT;
 ALTER TABLE messages ADD COLUMN tool_call_id TEXT;
 ";
 
-const ALL: [&str; 10] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
+/// Version 11: attachments of a message (its image, file and audio parts as JSON, as the
+/// API takes them), so a conversation sends them again on later turns.
+const V11: &str = "
+ALTER TABLE messages ADD COLUMN attachments TEXT;
+";
+
+const ALL: [&str; 11] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11];
 
 /// The schema version this build writes.
 pub const LATEST_VERSION: usize = ALL.len();

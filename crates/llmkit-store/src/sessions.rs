@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use llmkit_types::{ChatMessage, Role, ToolCall};
+use llmkit_types::{ChatMessage, ContentPart, MessageContent, Role, ToolCall};
 
 use crate::db::Store;
 use crate::error::StoreError;
@@ -42,6 +42,9 @@ pub struct Message {
     /// The call a `tool` message answers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_call_id: Option<String>,
+    /// A user message's image, file and audio parts (its text is `content`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<ContentPart>,
 }
 
 /// A session with its message count, for listings.
@@ -171,7 +174,7 @@ impl Store {
         role: &str,
         content: &str,
     ) -> Result<i64, StoreError> {
-        self.insert_message(session_id, role, content, None, None)
+        self.insert_message(session_id, role, content, None, None, None)
     }
 
     /// Appends a tool turn: an assistant message with tool calls, or a `tool` result.
@@ -186,12 +189,25 @@ impl Store {
             Some(c) if !c.is_empty() => Some(serde_json::to_string(c)?),
             _ => None,
         };
+        let attachments: Vec<&ContentPart> = match &m.content {
+            Some(MessageContent::Parts(parts)) => parts
+                .iter()
+                .filter(|p| !matches!(p, ContentPart::Text { .. }))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let attachments = if attachments.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_string(&attachments)?)
+        };
         self.insert_message(
             session_id,
             role,
             &m.text_content(),
             calls.as_deref(),
             m.tool_call_id.as_deref(),
+            attachments.as_deref(),
         )
     }
 
@@ -202,13 +218,23 @@ impl Store {
         content: &str,
         tool_calls: Option<&str>,
         tool_call_id: Option<&str>,
+        attachments: Option<&str>,
     ) -> Result<i64, StoreError> {
         let now = now_secs();
         self.write(|tx| {
             tx.execute(
-                "INSERT INTO messages (session_id, role, content, created, tool_calls, tool_call_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![session_id, role, content, now, tool_calls, tool_call_id],
+                "INSERT INTO messages
+                   (session_id, role, content, created, tool_calls, tool_call_id, attachments)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    session_id,
+                    role,
+                    content,
+                    now,
+                    tool_calls,
+                    tool_call_id,
+                    attachments
+                ],
             )?;
             let id = tx.last_insert_rowid();
             tx.execute(
@@ -223,8 +249,8 @@ impl Store {
     pub fn messages(&self, session_id: &str) -> Result<Vec<Message>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT id, role, content, created, tool_calls, tool_call_id FROM messages
-             WHERE session_id = ?1 ORDER BY id",
+            "SELECT id, role, content, created, tool_calls, tool_call_id, attachments
+             FROM messages WHERE session_id = ?1 ORDER BY id",
         )?;
         let rows = stmt.query_map([session_id], |r| {
             // A row this build cannot read back as tool calls keeps its text.
@@ -236,6 +262,10 @@ impl Store {
                 created: r.get(3)?,
                 tool_calls: calls.and_then(|c| serde_json::from_str(&c).ok()),
                 tool_call_id: r.get(5)?,
+                attachments: r
+                    .get::<_, Option<String>>(6)?
+                    .and_then(|a| serde_json::from_str(&a).ok())
+                    .unwrap_or_default(),
             })
         })?;
         rows.collect::<Result<Vec<_>, _>>()

@@ -4,7 +4,7 @@
 //! the gateway.
 
 use llmkit_client::Pipeline;
-use llmkit_types::{ChatCompletionRequest, ChatMessage, MessageContent, ToolCall};
+use llmkit_types::{ChatCompletionRequest, ChatMessage, ContentPart, MessageContent, ToolCall};
 
 use crate::error::TaskError;
 use crate::templates::Templates;
@@ -31,6 +31,8 @@ pub struct Turn {
     pub tool_calls: Option<Vec<ToolCall>>,
     /// The call a `tool` turn answers.
     pub tool_call_id: Option<String>,
+    /// A user turn's attachments (image, file and audio parts), sent after its text.
+    pub attachments: Vec<ContentPart>,
 }
 
 /// A conversation as stored: its system prompt, running summary, where its context starts,
@@ -114,6 +116,13 @@ pub fn compose(system: Option<&str>, summary: Option<&str>, turns: &[Turn]) -> V
                 m.tool_call_id.clone().unwrap_or_default(),
                 m.content.clone(),
             ),
+            _ if !m.attachments.is_empty() => {
+                let mut parts = vec![ContentPart::Text {
+                    text: m.content.clone(),
+                }];
+                parts.extend(m.attachments.iter().cloned());
+                ChatMessage::user_parts(parts)
+            }
             _ => ChatMessage::user(m.content.clone()),
         });
     }
@@ -222,6 +231,7 @@ mod tests {
             id,
             tool_calls: None,
             tool_call_id: None,
+            attachments: Vec::new(),
             role: role.into(),
             content: "x".into(),
         }

@@ -17,6 +17,7 @@
 //! model files (and fails instead of skipping when a run requires them), [`rng`] is the one
 //! seeded generator for test data.
 
+mod attachments;
 mod batches;
 mod capabilities;
 mod chat;

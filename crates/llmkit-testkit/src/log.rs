@@ -92,6 +92,7 @@ impl Entry<'_> {
             "query": self.query,
             "headers": logged_headers(self.headers),
             "body": self.body,
+            "attachments": crate::attachments::summary(self.body),
             "status": self.status,
             "fault": self.fault,
         })

@@ -39,6 +39,16 @@ pub struct InputSpec {
     pub task_rows: bool,
 }
 
+impl InputSpec {
+    /// The folder a row's relative attachment paths are read from: the input file's.
+    pub fn base_dir(&self) -> PathBuf {
+        match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+}
+
 /// One input row: its position, its id in the output, and what it asks (or why it is bad).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {

@@ -103,11 +103,15 @@ pub fn dry_run(opts: &JobOptions, catalog: &ModelCatalog) -> Result<DryRun, Batc
     let mut charged_tokens = 0u64;
     while let Some(row) = reader.next_row()? {
         d.rows += 1;
-        let prepared = row
-            .item
-            .as_ref()
-            .map_err(Clone::clone)
-            .and_then(|item| prepare(item, opts.task.as_ref(), &opts.model, &opts.sampling));
+        let prepared = row.item.as_ref().map_err(Clone::clone).and_then(|item| {
+            prepare(
+                item,
+                opts.task.as_ref(),
+                &opts.model,
+                &opts.sampling,
+                &opts.input.base_dir(),
+            )
+        });
         let Ok(p) = prepared else {
             d.bad_rows += 1;
             continue;

@@ -1,8 +1,11 @@
 //! Turning a row into a request (a task or a raw OpenAI Batch body), estimating its tokens
 //! and cost, and formatting its output line.
 
+use std::path::Path;
+
 use llmkit_client::ModelCatalog;
-use llmkit_types::{ChatCompletionResponse, ChatMessage, Usage};
+use llmkit_tasks::attachment::{self, Attachment};
+use llmkit_types::{ChatCompletionResponse, ChatMessage, ContentPart, Usage};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -10,6 +13,8 @@ use crate::input::{Row, RowItem};
 
 /// Output tokens assumed for a row that sets no `max_tokens`, for estimates and the cost cap.
 pub const ASSUMED_OUTPUT_TOKENS: u64 = 256;
+/// The field (JSONL) or column (CSV) of an `ask` row's attachments.
+pub(crate) const ATTACHMENTS_FIELD: &str = "attachments";
 
 /// The task applied to text rows. Every task but `ask` runs through `llmkit-tasks` (its
 /// prompts, chunking, structured output with validation and repair), so a row may take
@@ -146,15 +151,18 @@ impl Prepared {
     }
 }
 
-/// Builds the request for a row, or says why the row cannot be sent.
+/// Builds the request for a row, or says why the row cannot be sent. An `ask` row's
+/// `attachments` (paths relative to `base`, the input file's folder, or image URLs) are read
+/// here and sent as content parts after its text.
 pub fn prepare(
     item: &RowItem,
     task: Option<&Task>,
     model: &str,
     sampling: &Sampling,
+    base: &Path,
 ) -> Result<Prepared, String> {
     match item {
-        RowItem::Text { text, .. } => {
+        RowItem::Text { text, fields } => {
             let system = match task {
                 Some(Task::Ask { system }) => system,
                 Some(t) => return Ok(prepare_task(t, text, model, sampling)),
@@ -164,7 +172,14 @@ pub fn prepare(
             if let Some(s) = system {
                 messages.push(ChatMessage::system(s.clone()));
             }
-            messages.push(ChatMessage::user(text.clone()));
+            let parts = attachments(fields, base)?;
+            messages.push(if parts.is_empty() {
+                ChatMessage::user(text.clone())
+            } else {
+                let mut all = vec![ContentPart::Text { text: text.clone() }];
+                all.extend(parts);
+                ChatMessage::user_parts(all)
+            });
             let prompt_tokens = llmkit_client::count_chat_tokens(model, &messages) as u64;
             let mut body = json!({"model": model, "messages": messages});
             let o = body
@@ -219,6 +234,51 @@ pub fn prepare(
             })
         }
     }
+}
+
+/// The content parts of a row's `attachments`: a JSON array of paths and image URLs, or
+/// (a CSV column) one string of them separated by `;`. A bad attachment fails its row only.
+fn attachments(fields: &Map<String, Value>, base: &Path) -> Result<Vec<ContentPart>, String> {
+    let specs: Vec<String> = match fields.get(ATTACHMENTS_FIELD) {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::String(s)) => s
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| {
+                v.as_str().map(String::from).ok_or_else(|| {
+                    format!("`{ATTACHMENTS_FIELD}` holds {v}, not a path or URL string")
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => {
+            return Err(format!(
+                "`{ATTACHMENTS_FIELD}` is {other}; give an array of paths or URLs"
+            ));
+        }
+    };
+    let mut loaded = Vec::with_capacity(specs.len());
+    for spec in &specs {
+        let a = if spec.starts_with("http://") || spec.starts_with("https://") {
+            Attachment::from_url(spec.as_str())
+        } else {
+            let path = base.join(spec);
+            let size = std::fs::metadata(&path)
+                .map_err(|e| format!("attachment {}: {e}", path.display()))?
+                .len();
+            Attachment::check_file_size(spec, size).map_err(|e| e.to_string())?;
+            let bytes =
+                std::fs::read(&path).map_err(|e| format!("attachment {}: {e}", path.display()))?;
+            Attachment::from_bytes(spec.as_str(), bytes)
+        };
+        loaded.push(a.map_err(|e| e.to_string())?);
+    }
+    attachment::check_total(&loaded).map_err(|e| e.to_string())?;
+    Ok(loaded.iter().map(|a| a.to_part(None)).collect())
 }
 
 /// The estimate of a task row (the requests themselves are built by `llmkit-tasks`).
@@ -364,7 +424,7 @@ mod tests {
             max_tokens: Some(10),
             ..Sampling::default()
         };
-        let p = prepare(&item, Some(&task), "gpt-4o-mini", &sampling).unwrap();
+        let p = prepare(&item, Some(&task), "gpt-4o-mini", &sampling, Path::new(".")).unwrap();
         assert_eq!(p.path, "chat/completions");
         assert_eq!(p.body["messages"][0]["role"], "system");
         assert_eq!(p.body["max_tokens"], 10);
@@ -375,12 +435,58 @@ mod tests {
     }
 
     #[test]
+    fn ask_rows_carry_their_attachments() {
+        let dir = std::env::temp_dir().join(format!("llmkit-batch-att-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("n.txt"), "note").unwrap();
+        let task = Task::Ask { system: None };
+        let row = |v: Value| RowItem::Text {
+            text: "look".into(),
+            fields: serde_json::from_value(json!({ "attachments": v })).unwrap(),
+        };
+        let p = prepare(
+            &row(json!(["n.txt", "https://example.com/a.png"])),
+            Some(&task),
+            "gpt-4o",
+            &Sampling::default(),
+            &dir,
+        )
+        .unwrap();
+        let content = &p.body["messages"][0]["content"];
+        assert_eq!(content[0]["text"], "look");
+        assert_eq!(content[1]["text"], "--- n.txt ---\nnote");
+        assert_eq!(content[2]["image_url"]["url"], "https://example.com/a.png");
+        // The URL image counts as the largest the tile rule allows.
+        assert!(p.prompt_tokens > 1445, "{}", p.prompt_tokens);
+        // CSV's `;`-separated form, and the errors that fail only the row.
+        assert!(
+            prepare(
+                &row(json!("n.txt; n.txt")),
+                Some(&task),
+                "m",
+                &Sampling::default(),
+                &dir
+            )
+            .is_ok()
+        );
+        for (bad, needle) in [
+            (json!(["missing.png"]), "missing.png"),
+            (json!([3]), "not a path"),
+            (json!({"a": 1}), "give an array"),
+        ] {
+            let e = prepare(&row(bad), Some(&task), "m", &Sampling::default(), &dir).unwrap_err();
+            assert!(e.contains(needle), "{e}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn raw_rows_keep_their_body() {
         let item = RowItem::Raw {
             url: "/v1/chat/completions".into(),
             body: json!({"model": "gpt-4o", "messages": [{"role":"user","content":"x"}], "max_tokens": 7}),
         };
-        let p = prepare(&item, None, "other", &Sampling::default()).unwrap();
+        let p = prepare(&item, None, "other", &Sampling::default(), Path::new(".")).unwrap();
         assert_eq!(
             (p.path.as_str(), p.model.as_str(), p.max_tokens),
             ("chat/completions", "gpt-4o", Some(7))

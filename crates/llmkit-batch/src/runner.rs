@@ -566,6 +566,7 @@ impl RowWork for FileWork {
                 self.opts.task.as_ref(),
                 &self.opts.model,
                 &self.opts.sampling,
+                &self.opts.input.base_dir(),
             )
             .map_err(|e| format!("line {}: {e}", row.line)),
         }

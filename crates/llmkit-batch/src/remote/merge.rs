@@ -50,8 +50,14 @@ impl Merger {
             // The same messages as the direct path's runner, so both outputs are identical.
             let prepared = match &row.item {
                 Err(msg) => Err(msg.clone()),
-                Ok(item) => prepare(item, opts.task.as_ref(), &opts.model, &opts.sampling)
-                    .map_err(|e| format!("line {}: {e}", row.line)),
+                Ok(item) => prepare(
+                    item,
+                    opts.task.as_ref(),
+                    &opts.model,
+                    &opts.sampling,
+                    &opts.input.base_dir(),
+                )
+                .map_err(|e| format!("line {}: {e}", row.line)),
             };
             let line = match (prepared, batch) {
                 (Err(msg), _) => Line {

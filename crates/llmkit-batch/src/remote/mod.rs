@@ -319,6 +319,7 @@ impl Remote<'_> {
                     self.opts.task.as_ref(),
                     &self.opts.model,
                     &self.opts.sampling,
+                    &self.opts.input.base_dir(),
                 )
             }) else {
                 continue;

@@ -216,6 +216,8 @@ pub(crate) struct AskArgs {
     pub kb: crate::commands::kb::KbAskArgs,
     #[command(flatten)]
     pub tools: crate::commands::tools::ToolArgs,
+    #[command(flatten)]
+    pub attach: crate::commands::attach::AttachArgs,
 }
 
 #[derive(Debug, Args)]
@@ -236,6 +238,8 @@ pub(crate) struct ChatArgs {
     pub kb: crate::commands::kb::KbAskArgs,
     #[command(flatten)]
     pub tools: crate::commands::tools::ToolArgs,
+    #[command(flatten)]
+    pub attach: crate::commands::attach::AttachArgs,
 }
 
 #[derive(Debug, Args)]
@@ -450,6 +454,12 @@ pub(crate) struct TokensArgs {
     /// Model whose tokenizer, context window and price apply.
     #[arg(short, long, value_name = "MODEL")]
     pub model: Option<String>,
+    /// Count an image's tokens too (OpenAI's tile rule for the model). Repeatable.
+    #[arg(short = 'a', long = "attach", value_name = "FILE|URL")]
+    pub attach: Vec<String>,
+    /// The detail the images are sent at (`low` costs a fixed, small amount).
+    #[arg(long, value_enum, value_name = "low|high|auto")]
+    pub image_detail: Option<crate::commands::attach::Detail>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -63,6 +63,8 @@ pub(crate) struct ModelOverride {
     pub priority_multiplier: Option<f64>,
     /// Served only on the Responses API.
     pub responses_only: Option<bool>,
+    /// What the model reads: `text`, `image`, `audio` (attachments are checked against it).
+    pub input_modalities: Option<Vec<llmkit_client::Modality>>,
 }
 
 /// The `[gateway]` table: shared state for `llmkit serve` replicas.

@@ -14,7 +14,7 @@ use llmkit_gateway::GatewayError;
 use llmkit_kb::KbError;
 use llmkit_local::{EmbedError, LocalError};
 use llmkit_store::StoreError;
-use llmkit_tasks::{RedactError, TaskError};
+use llmkit_tasks::{AttachmentError, RedactError, TaskError};
 use llmkit_tools::ToolError;
 
 /// Exit code for a failure at run time (network, server, model).
@@ -94,7 +94,8 @@ owned_from!(
     LocalError,
     EmbedError,
     GatewayError,
-    ToolError
+    ToolError,
+    AttachmentError
 );
 
 impl From<&ClientError> for CliError {
@@ -128,6 +129,13 @@ impl From<&TaskError> for CliError {
                 Self::from_parts(other.to_string(), other.hint(), usage)
             }
         }
+    }
+}
+
+impl From<&AttachmentError> for CliError {
+    fn from(e: &AttachmentError) -> Self {
+        // Every refusal is about the file or the model the user picked.
+        Self::from_parts(e.to_string(), e.hint(), true)
     }
 }
 
@@ -271,7 +279,8 @@ pub(crate) fn typed(err: &anyhow::Error) -> Option<CliError> {
             LocalError,
             EmbedError,
             GatewayError,
-            ToolError
+            ToolError,
+            AttachmentError
         );
     }
     None

@@ -4,7 +4,7 @@ use anyhow::Result;
 use futures::StreamExt;
 use llmkit_tools::Toolbox;
 use llmkit_types::{
-    ChatCompletionRequest, ChatMessage, FinishReason, REASONING_FIELD, ResponseFormat,
+    ChatCompletionRequest, ChatMessage, ContentPart, FinishReason, REASONING_FIELD, ResponseFormat,
 };
 use serde_json::Value;
 
@@ -12,7 +12,7 @@ use crate::app::PipelineSpec;
 use crate::app::{Ctx, notice};
 use crate::cli::AskArgs;
 use crate::commands::request::{apply_sampling, check_context, result_json, stop_of};
-use crate::commands::{chat, roles, tools};
+use crate::commands::{attach, chat, roles, tools};
 use crate::error::CliError;
 use crate::{input, output};
 
@@ -33,6 +33,13 @@ pub(crate) async fn run(ctx: &Ctx, mut args: AskArgs) -> Result<()> {
     // Reject bad flag combinations before a model is loaded or a request sent.
     stop_of(&args.model)?;
     if let Some(name) = args.kb.kb.clone() {
+        if !args.attach.attach.is_empty() {
+            return Err(CliError::usage(
+                "--attach cannot be combined with --kb",
+                "ask about the attachment without --kb, or add the document to the knowledge base (`llmkit kb add`)",
+            )
+            .into());
+        }
         return crate::commands::kb::ask(ctx, &args, &name, &prompt).await;
     }
     let rules = crate::commands::kb::rules::load(args.kb.rules.as_deref())?;
@@ -62,6 +69,14 @@ pub(crate) async fn run(ctx: &Ctx, mut args: AskArgs) -> Result<()> {
         .clone()
         .or_else(|| existing.as_ref().and_then(|s| s.model.clone()));
     let opened = ctx.open_chat(model_flag.as_deref()).await?;
+    // Attachments are read and checked for the model before the conversation is touched.
+    let attachments = attach::parts(
+        ctx,
+        &args.attach,
+        &args.attach.attach,
+        &opened.model,
+        &opened.backend,
+    )?;
     let fresh = existing.is_none();
     let mut session = match existing {
         Some(mut s) => {
@@ -74,7 +89,15 @@ pub(crate) async fn run(ctx: &Ctx, mut args: AskArgs) -> Result<()> {
     };
     session.model = Some(opened.model.clone());
     store.update_session(&session)?;
-    let user_id = store.add_message(&session.id, "user", &prompt)?;
+    let user_id = if attachments.is_empty() {
+        store.add_message(&session.id, "user", &prompt)?
+    } else {
+        let mut parts = vec![ContentPart::Text {
+            text: prompt.clone(),
+        }];
+        parts.extend(attachments);
+        store.add_chat_message(&session.id, &ChatMessage::user_parts(parts))?
+    };
     let pipe = ctx.pipeline(
         opened.backend,
         PipelineSpec::new("ask").in_session(session.id.clone()),

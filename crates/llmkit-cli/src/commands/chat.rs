@@ -11,7 +11,7 @@ use futures::StreamExt;
 use llmkit_client::{ClientError, Pipeline};
 use llmkit_store::{Message, Session, Store};
 use llmkit_tasks::conversation::{self, History, Turn, Window};
-use llmkit_types::{ChatCompletionRequest, ChatMessage};
+use llmkit_types::{ChatCompletionRequest, ChatMessage, ContentPart};
 use tokio::io::AsyncBufReadExt;
 
 use crate::app::PipelineSpec;
@@ -19,8 +19,8 @@ use crate::app::{Ctx, notice};
 use crate::cli::{ChatArgs, ModelArgs};
 use crate::commands::kb::grounded::{Prepared, TurnGuard};
 use crate::commands::request::{apply_sampling, stop_of};
-use crate::commands::roles;
 use crate::commands::sessions::label;
+use crate::commands::{attach, roles};
 use crate::output;
 
 const HELP: &str = "\
@@ -34,6 +34,8 @@ const HELP: &str = "\
 /retry           answer the last message again
 /tokens          tokens in the context sent with the next turn
 /cost            spend of this session and in total
+/attach FILE|URL attach a file or image to your next message (/attach alone lists them)
+/detach          drop the attachments not sent yet
 Multi-line input: end a line with \\ to continue it, or wrap lines in \"\"\".
 Ctrl-C stops a reply without leaving.";
 
@@ -71,6 +73,14 @@ pub(crate) async fn run(ctx: &Ctx, args: ChatArgs) -> Result<()> {
     }
     let model_flag = margs.model.clone().or_else(|| session.model.clone());
     let opened = ctx.open_chat(model_flag.as_deref()).await?;
+    // `-a` attaches to the first message; checked before the session is touched.
+    let pending = attach::parts(
+        ctx,
+        &args.attach,
+        &args.attach.attach,
+        &opened.model,
+        &opened.backend,
+    )?;
     session.model = Some(opened.model.clone());
     store.update_session(&session)?;
     let pipe = ctx.pipeline(
@@ -88,6 +98,8 @@ pub(crate) async fn run(ctx: &Ctx, args: ChatArgs) -> Result<()> {
         guard,
         toolbox,
         tool_args: args.tools.clone(),
+        attach_args: args.attach.clone(),
+        pending,
     };
     if chat.interactive {
         chat.repl().await
@@ -109,6 +121,10 @@ struct Chat<'a> {
     /// The tools the model may call, and the flags of the loop.
     toolbox: Option<llmkit_tools::Toolbox>,
     tool_args: crate::commands::tools::ToolArgs,
+    /// `--image-detail` and `--pdf`, for `/attach`.
+    attach_args: attach::AttachArgs,
+    /// Attachments (`-a`, `/attach`) that go with the next message.
+    pending: Vec<ContentPart>,
 }
 
 /// What a line of input asks for.
@@ -195,7 +211,16 @@ impl Chat<'_> {
         {
             return self.command(cmd).await;
         }
-        self.store.add_message(&self.session.id, "user", text)?;
+        if self.pending.is_empty() {
+            self.store.add_message(&self.session.id, "user", text)?;
+        } else {
+            let mut parts = vec![ContentPart::Text {
+                text: text.to_string(),
+            }];
+            parts.append(&mut self.pending);
+            self.store
+                .add_chat_message(&self.session.id, &ChatMessage::user_parts(parts))?;
+        }
         self.reply().await?;
         Ok(Flow::Continue)
     }
@@ -220,6 +245,28 @@ impl Chat<'_> {
                 notice(&format!("model: {}", self.model));
             }
             "model" => notice(&format!("model: {}", self.model)),
+            "attach" if !arg.is_empty() => {
+                let parts = attach::parts(
+                    self.ctx,
+                    &self.attach_args,
+                    &[arg.to_string()],
+                    &self.model,
+                    self.pipe.backend(),
+                )?;
+                self.pending.extend(parts);
+                notice(&format!(
+                    "attached {arg} ({} waiting for your next message)",
+                    self.pending.len()
+                ));
+            }
+            "attach" => notice(&match self.pending.len() {
+                0 => "no attachments waiting (/attach FILE|URL adds one)".to_string(),
+                n => format!("{n} attachment(s) go with your next message (/detach drops them)"),
+            }),
+            "detach" => {
+                let n = std::mem::take(&mut self.pending).len();
+                notice(&format!("dropped {n} attachment(s)"));
+            }
             "system" => {
                 self.session.system = (!arg.is_empty()).then(|| arg.to_string());
                 self.save()?;
@@ -481,6 +528,7 @@ fn turns(history: &[Message]) -> Vec<Turn> {
             content: m.content.clone(),
             tool_calls: m.tool_calls.clone(),
             tool_call_id: m.tool_call_id.clone(),
+            attachments: m.attachments.clone(),
         })
         .collect()
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand; each exposes `run`.
 
 pub(crate) mod ask;
+pub(crate) mod attach;
 pub(crate) mod batch;
 pub(crate) mod batch_remote;
 pub(crate) mod cache;

@@ -3,14 +3,25 @@
 use anyhow::Result;
 use serde_json::json;
 
+use llmkit_tasks::attachment::Kind;
+use llmkit_types::ContentPart;
+
 use crate::app::Ctx;
 use crate::cli::TokensArgs;
+use crate::commands::attach;
+use crate::error::CliError;
 use crate::settings::ModelChoice;
 use crate::{input, output};
 
 pub(crate) async fn run(ctx: &Ctx, args: TokensArgs) -> Result<()> {
+    let attachments = args
+        .attach
+        .iter()
+        .map(|a| attach::load(a))
+        .collect::<Result<Vec<_>, _>>()?;
     let text = match &args.file {
         Some(p) => input::read_text_file(p)?,
+        None if !attachments.is_empty() && !input::stdin_is_piped() => String::new(),
         None => {
             if !input::stdin_is_piped() {
                 return Err(crate::error::CliError::usage(
@@ -23,16 +34,57 @@ pub(crate) async fn run(ctx: &Ctx, args: TokensArgs) -> Result<()> {
         }
     };
     let (choice, _) = ctx.settings.choose_model(args.model.as_deref());
+    let mut images = 0u64;
     let (model, encoding, tokens, window, cost) = match choice {
         ModelChoice::Remote(model) => {
             let enc = llmkit_client::encoding_for_model(&model);
-            let tokens = llmkit_client::count_tokens(enc, &text) as u64;
+            let detail = args.image_detail.map(attach::Detail::wire);
+            let mut tokens = llmkit_client::count_tokens(enc, &text) as u64;
+            for a in &attachments {
+                match a.kind() {
+                    Kind::Image(_) => {
+                        images +=
+                            llmkit_client::image_tokens(&model, a.image_size(), detail.as_ref());
+                    }
+                    Kind::Text => {
+                        if let ContentPart::Text { text } = a.to_part(None) {
+                            tokens += llmkit_client::count_tokens(enc, &text) as u64;
+                        }
+                    }
+                    Kind::Pdf | Kind::Audio(_) => {
+                        return Err(CliError::usage(
+                            format!(
+                                "{} is {}: its tokens are known only once the server reads it",
+                                a.name(),
+                                a.kind().describe()
+                            ),
+                            "count a PDF's text with `pdftotext FILE - | llmkit tokens`",
+                        )
+                        .into());
+                    }
+                }
+            }
+            let tokens = tokens + images;
             let info = ctx.settings.models.info(&model);
             let window = info.map(|i| u64::from(i.context_window));
             let cost = info.map(|i| i.cost_of(tokens, 0, 0, false));
             (model, enc.name().to_string(), tokens, window, cost)
         }
         ModelChoice::Local(spec) => {
+            if attachments.iter().any(|a| a.kind() != Kind::Text) {
+                return Err(CliError::usage(
+                    "the embedded local model reads text only",
+                    "count images for an API model: llmkit tokens -m gpt-4o-mini -a FILE",
+                )
+                .into());
+            }
+            let text = attachments.iter().fold(text.clone(), |mut t, a| {
+                if let ContentPart::Text { text } = a.to_part(None) {
+                    t.push('\n');
+                    t.push_str(&text);
+                }
+                t
+            });
             let m = ctx.load_local(&spec).await?;
             let tokens = m.count_tokens(&text)? as u64;
             let name = format!("local:{}", m.name());
@@ -55,9 +107,13 @@ pub(crate) async fn run(ctx: &Ctx, args: TokensArgs) -> Result<()> {
             "fits": fits,
             "estimated_input_cost_usd": cost,
             "characters": text.chars().count(),
+            "image_tokens": images,
         }));
     }
     output::line(&format!("tokens:          {tokens}"))?;
+    if images > 0 {
+        output::line(&format!("of which images: {images}"))?;
+    }
     output::line(&format!("encoding:        {encoding}"))?;
     output::line(&format!("model:           {model}"))?;
     match window {

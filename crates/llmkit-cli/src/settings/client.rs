@@ -291,6 +291,9 @@ fn catalog_with_overrides(file: &FileConfig) -> ModelCatalog {
             if o.priority_multiplier.is_some() {
                 info.priority_multiplier = o.priority_multiplier;
             }
+            if let Some(v) = &o.input_modalities {
+                info.input_modalities.clone_from(v);
+            }
             if let Some(v) = o.responses_only {
                 info.responses_only = v;
             }

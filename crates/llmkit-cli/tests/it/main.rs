@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod ask;
+mod attachments;
 mod batch;
 mod batch_tasks;
 mod cluster;

@@ -454,7 +454,8 @@ pub(crate) struct TokensArgs {
     /// Model whose tokenizer, context window and price apply.
     #[arg(short, long, value_name = "MODEL")]
     pub model: Option<String>,
-    /// Count an image's tokens too (OpenAI's tile rule for the model). Repeatable.
+    /// Count an attachment too: an image by OpenAI's rule for the model, or a text file.
+    /// Repeatable.
     #[arg(short = 'a', long = "attach", value_name = "FILE|URL")]
     pub attach: Vec<String>,
     /// The detail the images are sent at (`low` costs a fixed, small amount).

@@ -258,3 +258,33 @@ parameters = {{ type = "object", properties = {{ city = {{ type = "string" }} }}
         "with --tool-choice auto: called in {auto} of 10 runs"
     );
 }
+
+#[test]
+fn the_local_model_refuses_images_and_reads_text_attachments() {
+    if !have_models(&[CHAT_MODEL]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("pic.png");
+    std::fs::write(
+        &image,
+        b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0",
+    )
+    .unwrap();
+    let o = Llmkit::bare()
+        .args(["ask", "-a", &image.display().to_string(), "What is this?"])
+        .run();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_clear_error(&o, "reads text only");
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "The capital of France is Paris.\n").unwrap();
+    let o = Llmkit::bare()
+        .args(["ask", "--temperature", "0", "--max-tokens", "16"])
+        .args([
+            "-a",
+            &notes.display().to_string(),
+            "Which city do the notes name?",
+        ])
+        .run();
+    assert!(o.status.success(), "{}", stderr(&o));
+}

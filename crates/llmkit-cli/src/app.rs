@@ -90,6 +90,9 @@ pub(crate) struct PipelineSpec {
     pub cap: Cap,
     /// A cache policy of the command's own (`eval run --fresh` reads no cache).
     pub cache: Option<CachePolicy>,
+    /// The `prompt_cache_key` its requests carry on OpenAI's endpoint: one per conversation
+    /// and per batch job.
+    pub prompt_cache_key: Option<String>,
 }
 
 /// Who enforces `--max-cost`.
@@ -110,12 +113,20 @@ impl PipelineSpec {
             session: None,
             cap: Cap::Invocation,
             cache: None,
+            prompt_cache_key: None,
         }
     }
 
-    /// Tags the ledger rows with a conversation.
+    /// Tags the ledger rows with a conversation, whose turns share a `prompt_cache_key`.
     pub(crate) fn in_session(mut self, session: String) -> Self {
+        self.prompt_cache_key = Some(format!("llmkit-session-{session}"));
         self.session = Some(session);
+        self
+    }
+
+    /// The `prompt_cache_key` of a batch job's requests.
+    pub(crate) fn batch_job(mut self, job: &str) -> Self {
+        self.prompt_cache_key = Some(format!("llmkit-batch-{job}"));
         self
     }
 
@@ -204,7 +215,16 @@ impl Ctx {
             session: spec.session.clone(),
             ..RequestInfo::default()
         };
+        // Only OpenAI's endpoint is known to take `prompt_cache_key`; a compatible server
+        // may refuse a field it does not know (`-o prompt_cache_key=...` sets it anyway).
+        let cache_key = spec
+            .prompt_cache_key
+            .clone()
+            .filter(|_| backend.kind() == "http" && self.settings.client.is_openai());
         let mut p = Pipeline::new(backend, info);
+        if let Some(key) = cache_key {
+            p = p.with_prompt_cache_key(key);
+        }
         if let Some(r) = crate::privacy::redactor(&self.settings.redaction)? {
             p = p.with_redaction(r);
         }

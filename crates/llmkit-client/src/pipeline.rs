@@ -5,6 +5,7 @@
 //! so this crate depends on neither the redaction code (`llmkit-tasks`) nor the store
 //! (`llmkit-store`). With nothing plugged in it is exactly the backend.
 
+use std::borrow::Cow;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -15,12 +16,16 @@ use llmkit_types::{
     ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, CompletionRequest,
     CompletionResponse, EmbeddingRequest, EmbeddingResponse, Usage,
 };
+use serde_json::Value;
 
 use crate::backend::Backend;
 use crate::error::ClientError;
 use crate::gate::{Attempt, Gate};
 use crate::http::{Response, ResponseMeta};
 use crate::stream::ChatStream;
+
+/// The request field that routes requests with a shared prefix to one prompt cache.
+const PROMPT_CACHE_KEY: &str = "prompt_cache_key";
 
 /// Replaces personal data in an outgoing request and restores it in the answer.
 pub trait Redact: Send + Sync {
@@ -107,6 +112,9 @@ pub struct Pipeline {
     accounting: Option<Arc<dyn Accounting>>,
     gate: Option<Arc<dyn Gate>>,
     info: RequestInfo,
+    /// Sent as `prompt_cache_key` on chat requests that set none (see
+    /// [`Pipeline::with_prompt_cache_key`]).
+    prompt_cache_key: Option<String>,
 }
 
 /// A chat answer and how it was obtained.
@@ -126,6 +134,31 @@ impl Pipeline {
             accounting: None,
             gate: None,
             info,
+            prompt_cache_key: None,
+        }
+    }
+
+    /// Asks the provider to route this pipeline's requests by `key` (`prompt_cache_key`),
+    /// so that the turns of one conversation, or the rows of one batch job, land where their
+    /// shared prefix is cached. Added after the cache lookup, to the request that goes
+    /// upstream only: the response cache and the ledger see the request as the caller made
+    /// it, and a request that sets its own key keeps it.
+    pub fn with_prompt_cache_key(mut self, key: impl Into<String>) -> Self {
+        self.prompt_cache_key = Some(key.into());
+        self
+    }
+
+    /// The request as it goes upstream: with the pipeline's `prompt_cache_key` when it has
+    /// none of its own.
+    fn outgoing<'a>(&self, req: &'a ChatCompletionRequest) -> Cow<'a, ChatCompletionRequest> {
+        match &self.prompt_cache_key {
+            Some(key) if !req.extra.contains_key(PROMPT_CACHE_KEY) => {
+                let mut sent = req.clone();
+                sent.extra
+                    .insert(PROMPT_CACHE_KEY.into(), Value::String(key.clone()));
+                Cow::Owned(sent)
+            }
+            _ => Cow::Borrowed(req),
         }
     }
 
@@ -196,12 +229,13 @@ impl Pipeline {
             Some(acc) => acc.reserve(&self.info, &req)?,
             None => 0,
         };
+        let sent = self.outgoing(&req);
         let result = match &self.gate {
             Some(gate) => {
-                let send = || attempt(&self.backend, &req);
+                let send = || attempt(&self.backend, &sent);
                 gate.call(&req, &send).await
             }
-            None => self.backend.chat(&req).await,
+            None => self.backend.chat(&sent).await,
         };
         if let Some(acc) = &self.accounting {
             self.record(acc.as_ref(), ticket, &req, &result);
@@ -323,7 +357,7 @@ impl Pipeline {
             Some(acc) => acc.reserve(&self.info, &req)?,
             None => 0,
         };
-        let stream = match self.backend.chat_stream(&req).await {
+        let stream = match self.backend.chat_stream(&self.outgoing(&req)).await {
             Ok(s) => s,
             Err(e) => {
                 if let Some(acc) = &self.accounting {

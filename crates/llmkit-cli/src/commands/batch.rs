@@ -363,7 +363,7 @@ fn task_of(kind: TaskKind, a: &BatchRunArgs) -> Result<Task> {
 fn task_setup(ctx: &Ctx, opts: &JobOptions, client: &HttpClient) -> Result<TaskSetup> {
     let pipeline = ctx.pipeline(
         llmkit_client::Backend::Http(client.clone()),
-        PipelineSpec::new("batch").job(),
+        PipelineSpec::new("batch").job().batch_job(&opts.job_id()?),
     )?;
     let window = opts.context_window.map_or_else(
         || {

@@ -79,3 +79,33 @@ fn debug_output_never_contains_the_key() {
     let c = HttpClient::new(cfg).expect("client");
     assert!(!format!("{c:?}").contains("sk-never-shown"));
 }
+
+#[tokio::test]
+async fn a_pipelines_prompt_cache_key_reaches_the_server_unless_the_request_sets_one() {
+    use futures::StreamExt;
+    use llmkit_client::{Backend, Pipeline, RequestInfo};
+    let mock = MockServer::start(MockConfig::default())
+        .await
+        .expect("mock starts");
+    let c = client(fast_config(&mock.url(), 0).api_key("sk-test-abcd1234"));
+    let pipe = Pipeline::new(Backend::Http(c), RequestInfo::default())
+        .with_prompt_cache_key("llmkit-session-s1");
+    let req = ChatCompletionRequest::new("gpt-4o-mini", vec![ChatMessage::user("hi")]);
+    pipe.chat(&req).await.expect("chat");
+    let mut stream = pipe.chat_stream(&req).await.expect("stream");
+    while stream.next().await.is_some() {}
+    let mut own = req.clone();
+    own.extra.insert("prompt_cache_key".into(), "mine".into());
+    pipe.chat(&own).await.expect("chat");
+    let keys: Vec<_> = mock
+        .requests()
+        .iter()
+        .map(|r| r["body"]["prompt_cache_key"].clone())
+        .collect();
+    assert_eq!(
+        keys,
+        ["llmkit-session-s1", "llmkit-session-s1", "mine"].map(serde_json::Value::from)
+    );
+    // The caller's request is left as it was.
+    assert!(!req.extra.contains_key("prompt_cache_key"));
+}

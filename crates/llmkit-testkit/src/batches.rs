@@ -419,6 +419,7 @@ mod tests {
             seq: 1,
             created: 100,
             tokens_per_sec: None,
+            cached_tokens: 0,
         }
     }
 

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::errors::ApiError;
-use crate::reply::{Choice, GenParams, StreamPlan, interleave, rate_cost, scripted, usage};
+use crate::reply::{Choice, GenParams, StreamPlan, interleave, rate_cost, scripted, usage_cached};
 use crate::response::{Call, Handled, Reply};
 use crate::schema_instance::schema_instance;
 use crate::tokens::{content_text, estimate_messages};
@@ -50,7 +50,13 @@ pub(crate) fn handle(body: &Value, call: &Call) -> Result<Handled, ApiError> {
     let completion_tokens: u64 = choices.iter().map(Choice::tokens).sum();
     let ids = Ids::new(call, &params.model);
     let reply = if params.stream {
-        let plan = stream_plan(&ids, &answer, &choices, &params, prompt_tokens);
+        let plan = stream_plan(
+            &ids,
+            &answer,
+            &choices,
+            &params,
+            (prompt_tokens, call.cached_tokens),
+        );
         Reply::sse(plan.into_frames(call.tokens_per_sec))
     } else {
         Reply::json(json!({
@@ -64,7 +70,7 @@ pub(crate) fn handle(body: &Value, call: &Call) -> Result<Handled, ApiError> {
                 "logprobs": null,
                 "finish_reason": c.finish_reason,
             })).collect::<Vec<_>>(),
-            "usage": usage(prompt_tokens, completion_tokens),
+            "usage": usage_cached(prompt_tokens, completion_tokens, call.cached_tokens),
             "service_tier": "default",
             "system_fingerprint": FINGERPRINT,
         }))
@@ -283,7 +289,7 @@ fn stream_plan(
     answer: &Answer,
     choices: &[Choice],
     params: &GenParams,
-    prompt_tokens: u64,
+    (prompt_tokens, cached_tokens): (u64, u64),
 ) -> StreamPlan {
     let u = params.include_usage;
     let head = (0..choices.len())
@@ -341,7 +347,7 @@ fn stream_plan(
     let usage_chunk = u.then(|| {
         let completion = choices.iter().map(Choice::tokens).sum();
         let mut c = ids.chunk(json!([]), false);
-        c["usage"] = usage(prompt_tokens, completion);
+        c["usage"] = usage_cached(prompt_tokens, completion, cached_tokens);
         c
     });
     StreamPlan {

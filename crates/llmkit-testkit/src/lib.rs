@@ -33,6 +33,7 @@ mod log;
 mod models;
 mod multipart;
 mod org;
+mod prompt_cache;
 mod proxy;
 mod ratelimit;
 mod reply;

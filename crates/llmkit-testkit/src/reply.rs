@@ -162,11 +162,16 @@ pub(crate) fn prompt_tokens(texts: &[String]) -> u64 {
 
 /// OpenAI's `usage` object.
 pub(crate) fn usage(prompt: u64, completion: u64) -> Value {
+    usage_cached(prompt, completion, 0)
+}
+
+/// OpenAI's `usage` object with `cached` of the prompt tokens served from the prompt cache.
+pub(crate) fn usage_cached(prompt: u64, completion: u64, cached: u64) -> Value {
     json!({
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": cached.min(prompt), "audio_tokens": 0},
         "completion_tokens_details": {
             "reasoning_tokens": 0,
             "audio_tokens": 0,

@@ -28,6 +28,8 @@ pub(crate) struct Call {
     pub created: u64,
     /// Streaming pace.
     pub tokens_per_sec: Option<f64>,
+    /// Prompt tokens the prompt cache served (chat requests; see `prompt_cache.rs`).
+    pub cached_tokens: u64,
 }
 
 /// A handler's answer and what it costs against the rate limits.

@@ -27,6 +27,7 @@ use crate::errors::ApiError;
 use crate::faults::{self, Early, FaultDice};
 use crate::finetune::FineTunes;
 use crate::log::{Entry, RequestLog};
+use crate::prompt_cache::PromptCache;
 use crate::ratelimit::RateLimiter;
 use crate::response::{Call, Handled, Reply};
 use crate::responses::Responses;
@@ -125,6 +126,7 @@ struct App {
     store: Mutex<Store>,
     tunes: Mutex<FineTunes>,
     responses: Mutex<Responses>,
+    prompt_cache: Mutex<PromptCache>,
     /// What was served, for the organisation reports.
     served: Mutex<Served>,
     cancel: CancellationToken,
@@ -141,6 +143,7 @@ impl App {
             store: Mutex::new(Store::default()),
             tunes: Mutex::new(FineTunes::default()),
             responses: Mutex::new(Responses::default()),
+            prompt_cache: Mutex::new(PromptCache::default()),
             served: Mutex::new(Served::default()),
             cancel,
             cfg,
@@ -175,10 +178,16 @@ impl App {
             }
             _ => body.clone(),
         };
+        let cached_tokens = if route == Route::Chat {
+            lock(&self.prompt_cache).serve(&body)
+        } else {
+            0
+        };
         let call = Call {
             seq,
             created: unix_now(),
             tokens_per_sec: self.cfg.tokens_per_sec,
+            cached_tokens,
         };
         let mut body = body;
         if route == Route::Chat {

@@ -76,6 +76,17 @@ pub struct UsageRow {
     pub errors: u64,
 }
 
+/// The SQL expression a usage group is keyed by.
+fn group_key(group: UsageGroup) -> &'static str {
+    match group {
+        UsageGroup::Total => "'total'",
+        UsageGroup::Day => "strftime('%Y-%m-%d', ts, 'unixepoch', 'localtime')",
+        UsageGroup::Model => "model",
+        UsageGroup::Session => "COALESCE(session_id, '-')",
+        UsageGroup::Command => "command",
+    }
+}
+
 /// The current time as unix seconds.
 pub fn now_secs() -> f64 {
     SystemTime::now()
@@ -90,6 +101,32 @@ impl Store {
         self.ledger.send(row);
     }
 
+    /// The cached prompt tokens of each group, per model (the rows that had any), so the
+    /// caller can price what the prompt cache saved.
+    pub fn cached_by_model(
+        &self,
+        filter: &UsageFilter,
+        group: UsageGroup,
+    ) -> Result<Vec<(String, String, u64)>, StoreError> {
+        self.flush()?;
+        let sql = format!(
+            "SELECT {} AS k, model, SUM(cached_tokens) FROM ledger
+             WHERE ts >= ?1 AND ts < ?2 AND cached_tokens > 0 GROUP BY k, model ORDER BY k, model",
+            group_key(group)
+        );
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(
+            params![
+                filter.since.unwrap_or(f64::MIN),
+                filter.until.unwrap_or(f64::MAX)
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64)),
+        )?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.map_err(e))
+    }
+
     /// Aggregates the ledger.
     pub fn usage(
         &self,
@@ -97,13 +134,7 @@ impl Store {
         group: UsageGroup,
     ) -> Result<Vec<UsageRow>, StoreError> {
         self.flush()?;
-        let key = match group {
-            UsageGroup::Total => "'total'",
-            UsageGroup::Day => "strftime('%Y-%m-%d', ts, 'unixepoch', 'localtime')",
-            UsageGroup::Model => "model",
-            UsageGroup::Session => "COALESCE(session_id, '-')",
-            UsageGroup::Command => "command",
-        };
+        let key = group_key(group);
         let sql = format!(
             "SELECT {key} AS k, COUNT(*), COALESCE(SUM(prompt_tokens),0), COALESCE(SUM(completion_tokens),0),
                     COALESCE(SUM(cached_tokens),0), COALESCE(SUM(cost_usd),0.0), COALESCE(SUM(cache_hit),0),

@@ -1,5 +1,7 @@
 //! `llmkit usage`: spend and tokens from the ledger, grouped, as JSON or a bar chart.
 
+use std::collections::BTreeMap;
+
 use anyhow::Result;
 use llmkit_store::{Store, UsageFilter, UsageGroup, UsageRow};
 use serde_json::json;
@@ -48,13 +50,52 @@ pub(crate) fn run(ctx: &Ctx, args: UsageArgs) -> Result<()> {
         .into_iter()
         .next()
         .unwrap_or_default();
+    let saved = savings(ctx, &store, &filter, group)?;
+    let total_saved = saved.values().sum::<f64>();
     if args.json {
-        return output::json(&json!({ "rows": rows, "total": total }));
+        let with_saved = |r: &UsageRow, usd: f64| {
+            let mut v = json!(r);
+            v["saved_usd"] = json!(usd);
+            v
+        };
+        let rows: Vec<_> = rows
+            .iter()
+            .map(|r| with_saved(r, saved.get(&r.key).copied().unwrap_or(0.0)))
+            .collect();
+        return output::json(&json!({ "rows": rows, "total": with_saved(&total, total_saved) }));
     }
     if args.chart {
         return chart(&rows, &total);
     }
-    table(&rows, &total, group != UsageGroup::Total)
+    table(
+        &rows,
+        &total,
+        group != UsageGroup::Total,
+        &saved,
+        total_saved,
+    )
+}
+
+/// What the prompt cache saved in each group: the cached prompt tokens of each model at the
+/// difference between its input and cached-input prices (0 where the catalogue has no
+/// cached price, or does not know the model).
+fn savings(
+    ctx: &Ctx,
+    store: &Store,
+    filter: &UsageFilter,
+    group: UsageGroup,
+) -> Result<BTreeMap<String, f64>> {
+    let mut out = BTreeMap::new();
+    for (key, model, cached) in store.cached_by_model(filter, group)? {
+        let Some(info) = ctx.settings.models.catalog.price(&model) else {
+            continue;
+        };
+        let per_token = info
+            .cached_input_per_mtok
+            .map_or(0.0, |c| (info.input_per_mtok - c).max(0.0) / 1_000_000.0);
+        *out.entry(key).or_insert(0.0) += cached as f64 * per_token;
+    }
+    Ok(out)
 }
 
 fn parse_time(store: &Store, text: Option<&str>, flag: &str) -> Result<Option<f64>> {
@@ -69,7 +110,13 @@ fn parse_time(store: &Store, text: Option<&str>, flag: &str) -> Result<Option<f6
     }
 }
 
-fn table(rows: &[UsageRow], total: &UsageRow, with_total: bool) -> Result<()> {
+fn table(
+    rows: &[UsageRow],
+    total: &UsageRow,
+    with_total: bool,
+    saved: &BTreeMap<String, f64>,
+    total_saved: f64,
+) -> Result<()> {
     let width = rows
         .iter()
         .map(|r| r.key.chars().count())
@@ -77,12 +124,12 @@ fn table(rows: &[UsageRow], total: &UsageRow, with_total: bool) -> Result<()> {
         .unwrap_or(5)
         .max(5);
     output::line(&format!(
-        "{:<width$}  {:>8}  {:>10}  {:>10}  {:>8}  {:>6}  {:>6}  {:>10}",
-        "", "requests", "prompt", "completion", "cached", "hits", "errors", "cost"
+        "{:<width$}  {:>8}  {:>10}  {:>10}  {:>8}  {:>6}  {:>6}  {:>10}  {:>10}",
+        "", "requests", "prompt", "completion", "cached", "hits", "errors", "cost", "saved"
     ))?;
-    let line = |r: &UsageRow| {
+    let line = |r: &UsageRow, saved: f64| {
         format!(
-            "{:<width$}  {:>8}  {:>10}  {:>10}  {:>8}  {:>6}  {:>6}  {:>10}",
+            "{:<width$}  {:>8}  {:>10}  {:>10}  {:>8}  {:>6}  {:>6}  {:>10}  {:>10}",
             r.key,
             r.requests,
             r.prompt_tokens,
@@ -90,14 +137,15 @@ fn table(rows: &[UsageRow], total: &UsageRow, with_total: bool) -> Result<()> {
             r.cached_tokens,
             r.cache_hits,
             r.errors,
-            cost_text(r)
+            cost_text(r),
+            format!("${saved:.6}")
         )
     };
     for r in rows {
-        output::line(&line(r))?;
+        output::line(&line(r, saved.get(&r.key).copied().unwrap_or(0.0)))?;
     }
     if with_total {
-        output::line(&line(total))?;
+        output::line(&line(total, total_saved))?;
     }
     Ok(())
 }

@@ -396,3 +396,45 @@ fn ledger_totals_cover_ask_tasks_and_batch() {
     let text = by.to_string();
     assert!(text.contains("\"embed\""), "{text}");
 }
+
+#[test]
+fn prompt_cache_savings_show_in_usage() {
+    let mock = Mock::default();
+    let dir = tempfile::tempdir().unwrap();
+    // A long system prompt: the second turn's shared prefix passes OpenAI's 1024-token
+    // minimum, so the mock (like OpenAI) reports it as cached.
+    let system = "You answer questions about the handbook. ".repeat(200);
+    let ask = |extra: &[&str], prompt: &str| {
+        let o = kit(&mock, dir.path())
+            .args(["ask", "-m", "gpt-4o-mini", "--system", &system])
+            .args(["-o", "prompt_cache_key=handbook"])
+            .args(extra)
+            .args([prompt])
+            .run();
+        ok(&o);
+    };
+    ask(&[], "first question");
+    ask(&["-c"], "second question");
+    let bodies = mock.requests_to("/chat/completions");
+    assert_eq!(bodies[1]["body"]["prompt_cache_key"], "handbook");
+    let total = usage_total(&mock, dir.path());
+    let cached = total["cached_tokens"].as_u64().unwrap();
+    assert!(cached >= 1024, "{total}");
+    // gpt-4o-mini: $0.15 input, $0.075 cached input per 1M tokens.
+    let saved = total["saved_usd"].as_f64().unwrap();
+    let expected = cached as f64 * (0.15 - 0.075) / 1e6;
+    assert!((saved - expected).abs() < 1e-12, "{saved} vs {expected}");
+    let o = kit(&mock, dir.path()).args(["usage"]).run();
+    assert!(ok(&o).contains("saved"), "{}", stdout(&o));
+}
+
+#[test]
+fn no_prompt_cache_key_is_invented_for_compatible_servers() {
+    let mock = Mock::default();
+    let dir = tempfile::tempdir().unwrap();
+    ok(&kit(&mock, dir.path()).args(["ask", "hello"]).run());
+    ok(&kit(&mock, dir.path()).args(["ask", "-c", "again"]).run());
+    for r in mock.requests_to("/chat/completions") {
+        assert!(r["body"].get("prompt_cache_key").is_none(), "{r}");
+    }
+}

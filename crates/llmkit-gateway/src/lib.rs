@@ -17,14 +17,20 @@
 #![allow(clippy::result_large_err)]
 
 mod admission;
+mod api_error;
 mod cluster;
 mod config;
 mod error;
+mod handlers;
 mod keys;
 mod limits;
 mod metrics;
+mod ops;
+mod overhead;
 mod server;
 mod shared_limits;
+mod state;
+mod stream;
 
 pub use cluster::{ClusterAdmin, ClusterSettings};
 pub use config::{GatewayConfig, Route};

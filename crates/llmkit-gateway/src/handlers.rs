@@ -174,7 +174,7 @@ async fn admit<T: serde::de::DeserializeOwned>(
     Ok((key, req))
 }
 /// Decodes a JSON body, with OpenAI's statuses: 413 over the limit, 400 otherwise.
-fn parse_json<T: serde::de::DeserializeOwned>(
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<T, ApiError> {

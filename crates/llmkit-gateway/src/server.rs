@@ -11,12 +11,14 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use llmkit_client::{Backend, HttpClient, Pool};
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
 use crate::cluster::Cluster;
 use crate::config::{GatewayConfig, Route};
 use crate::error::GatewayError;
 use crate::handlers::{chat, completions, embeddings, models};
+use crate::keys::hash;
 use crate::metrics::Metrics;
 use crate::ops::{healthz, method_not_allowed, metrics, not_found, observe, readyz};
 use crate::state::{AppState, Shared};
@@ -59,6 +61,7 @@ impl Gateway {
                 .as_ref()
                 .and_then(|c| c.limiter.clone())
                 .unwrap_or_else(|| Arc::clone(&cfg.limiter)),
+            master_key: cfg.master_key.as_ref().map(|k| hash(k.expose_secret())),
         });
         Ok(Self {
             listener,
@@ -149,8 +152,15 @@ fn router(state: AppState, body_limit: usize) -> Router {
             Arc::clone(&state),
             observe,
         ));
+    // Without a master key the admin API and the dashboard are not mounted: 404.
+    let admin = if state.master_key.is_some() {
+        crate::admin::routes(&state).merge(crate::ui::routes())
+    } else {
+        Router::new()
+    };
     Router::new()
         .merge(api)
+        .merge(admin)
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

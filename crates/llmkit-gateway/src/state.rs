@@ -33,6 +33,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<Metrics>,
     /// Per-key RPM, TPM and concurrency limits.
     pub(crate) limiter: Arc<dyn Limiter>,
+    /// The SHA-256 of the admin API's master key; `None`: no admin API and no dashboard.
+    pub(crate) master_key: Option<[u8; 32]>,
 }
 
 pub(crate) type AppState = Arc<Shared>;
@@ -138,7 +140,7 @@ impl Shared {
 
 impl Shared {
     /// The key behind a presented secret, from the shared store or the local one.
-    async fn authenticate(&self, presented: &str) -> Result<VirtualKey, AuthError> {
+    pub(crate) async fn authenticate(&self, presented: &str) -> Result<VirtualKey, AuthError> {
         let id = parse_id(presented).ok_or(AuthError::Refused(Refusal::Malformed))?;
         let found = match &self.cluster {
             Some(c) => c.key(id).await.map_err(|_| AuthError::Store)?,

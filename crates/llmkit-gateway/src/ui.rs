@@ -13,6 +13,7 @@ use crate::state::AppState;
 const PAGE: &str = include_str!("ui/index.html");
 const SCRIPT: &str = include_str!("ui/app.js");
 const STYLE: &str = include_str!("ui/app.css");
+const ICON: &str = include_str!("ui/favicon.svg");
 
 /// Everything from this origin only; no inline script or style, no frames, no forms sent.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
@@ -35,6 +36,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(
             "/ui/app.css",
             get(|| async { asset("text/css; charset=utf-8", STYLE) }),
+        )
+        .route(
+            "/ui/favicon.svg",
+            get(|| async { asset("image/svg+xml", ICON) }),
         )
 }
 

@@ -73,7 +73,7 @@ function barChart(target, rows, label, value, fmt, cls) {
     const w = max > 0 ? Math.max(1, (width - left - right) * v / max) : 1;
     const name = String(label(r));
     chart.appendChild(svg('text', { x: left - 6, y: y + 13, 'text-anchor': 'end', class: 'axis' },
-      name.length > 22 ? name.slice(0, 21) + '…' : name));
+      name.length > 20 ? name.slice(0, 19) + '…' : name));
     const rect = svg('rect', { x: left, y: y, width: w, height: bar, rx: 3, class: cls });
     rect.appendChild(svg('title', {}, name + ': ' + fmt(v)));
     chart.appendChild(rect);
@@ -99,7 +99,8 @@ function renderSpend(spend) {
     tile('Cost', usd(t.cost_usd), 'total-cost'),
     tile('Errors', int(t.errors), 'total-errors'),
   );
-  const keyLabel = (r) => r.name ? r.name + ' (' + r.key + ')' : r.key;
+  // Names in the charts (the table beside them gives the ids).
+  const keyLabel = (r) => r.name || r.key;
   barChart('chart-key-cost', spend.by_key, keyLabel, (r) => r.cost_usd, usd, 'cost');
   barChart('chart-key-tokens', spend.by_key, keyLabel, (r) => r.total_tokens, int, 'tokens');
   barChart('chart-model-cost', spend.by_model, (r) => r.model, (r) => r.cost_usd, usd, 'cost');

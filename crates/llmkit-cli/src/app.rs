@@ -19,7 +19,12 @@ use crate::settings::{Env, ModelChoice, Settings};
 pub(crate) async fn run(cli: Cli) -> Result<()> {
     let env = Env::from_process();
     let editing = matches!(cli.command, Command::Config(_));
-    let settings = Settings::resolve(&cli.global, &env, editing)?;
+    let mut settings = Settings::resolve(&cli.global, &env, editing)?;
+    if let Command::Serve(args) = &cli.command {
+        settings
+            .gateway
+            .resolve_master_key(args.master_key_env.as_deref(), &env)?;
+    }
     for warning in &settings.warnings {
         notice(warning);
     }

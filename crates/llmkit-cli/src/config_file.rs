@@ -80,6 +80,8 @@ pub(crate) struct GatewayFileConfig {
     /// `closed` or `per-replica`.
     pub limits_when_redis_down: Option<String>,
     pub replicas: Option<u32>,
+    /// The environment variable that holds the admin API's master key (never the key).
+    pub master_key_env: Option<String>,
     /// `[gateway.routes]`: model name to the profiles that serve it, in fallback order.
     #[serde(default)]
     pub routes: BTreeMap<String, Vec<String>>,
@@ -95,6 +97,7 @@ impl std::fmt::Debug for GatewayFileConfig {
             .field("key_cache_ttl_secs", &self.key_cache_ttl_secs)
             .field("limits_when_redis_down", &self.limits_when_redis_down)
             .field("replicas", &self.replicas)
+            .field("master_key_env", &self.master_key_env)
             .field("routes", &self.routes)
             .finish()
     }

@@ -238,6 +238,39 @@ impl PgStore {
             .collect())
     }
 
+    /// The newest failed requests (an error status, or 0 for none at all), newest first;
+    /// `profile` holds the row's scope (a virtual key's id).
+    pub async fn recent_failures(&self, limit: usize) -> Result<Vec<LedgerRow>, ClusterError> {
+        let conn = self.conn().await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = conn
+            .query(
+                "SELECT ts, scope, backend, model, command, prompt_tokens, completion_tokens,
+                     cost_usd, latency_ms, status
+                 FROM llmkit_ledger WHERE status >= 400 OR status = 0
+                 ORDER BY ts DESC, id DESC LIMIT $1",
+                &[&limit],
+            )
+            .await?;
+        let u = |v: i64| u64::try_from(v).unwrap_or(0);
+        Ok(rows
+            .iter()
+            .map(|r| LedgerRow {
+                ts: r.get(0),
+                profile: r.get(1),
+                backend: r.get(2),
+                model: r.get(3),
+                command: r.get(4),
+                prompt_tokens: u(r.get(5)),
+                completion_tokens: u(r.get(6)),
+                cost_usd: r.get(7),
+                latency_ms: u(r.get(8)),
+                status: u16::try_from(r.get::<_, i32>(9)).unwrap_or(0),
+                ..LedgerRow::default()
+            })
+            .collect())
+    }
+
     /// How many rows the ledger holds (tests and `/readyz` detail).
     pub async fn ledger_count(&self) -> Result<u64, ClusterError> {
         let conn = self.conn().await?;

@@ -14,8 +14,8 @@ use llmkit_types::{
     EmbeddingRequest,
 };
 
+use crate::api_error::ApiError;
 use crate::limits::{Decision, KeyLimits, LimitKind, Limiter, Permit, Snapshot, go_duration};
-use crate::server::ApiError;
 
 /// An admitted request: its hold on the limits (none for a key without limits) and the
 /// headers every answer to it carries.

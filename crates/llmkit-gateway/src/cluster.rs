@@ -359,19 +359,8 @@ impl ClusterAdmin {
         Ok(Self { pg, redis })
     }
 
-    async fn announce(&self, ev: KeyEvent) {
-        // A lost message is covered by the replicas' key-cache TTL.
-        if let Some(r) = &self.redis {
-            let _ = r.publish(&ev).await;
-        }
-    }
-
     pub async fn create(&self, spec: &NewKey) -> Result<(VirtualKey, SecretString), GatewayError> {
-        let (key, secret) = new_key(spec)?;
-        self.pg
-            .key_insert(&key, &hash(secret.expose_secret()))
-            .await?;
-        Ok((key, secret))
+        create_shared(&self.pg, spec).await
     }
 
     pub async fn list(&self) -> Result<Vec<VirtualKey>, GatewayError> {
@@ -379,25 +368,75 @@ impl ClusterAdmin {
     }
 
     pub async fn revoke(&self, id: &str) -> Result<(), GatewayError> {
-        if !self.pg.key_revoke(id, now_secs()).await? {
-            return Err(GatewayError::UnknownKey(id.to_string()));
-        }
-        self.announce(KeyEvent::Revoked { id: id.to_string() })
-            .await;
-        Ok(())
+        revoke_shared(&self.pg, self.redis.as_ref(), id).await
     }
 
     pub async fn rotate(&self, id: &str) -> Result<SecretString, GatewayError> {
-        let secret = secret_for(id);
-        if !self
-            .pg
-            .key_rotate(id, &hash(secret.expose_secret()))
-            .await?
-        {
-            return Err(GatewayError::UnknownKey(id.to_string()));
-        }
-        self.announce(KeyEvent::Changed { id: id.to_string() })
-            .await;
+        rotate_shared(&self.pg, self.redis.as_ref(), id).await
+    }
+}
+
+/// The key changes of `llmkit keys` and of the admin API, over PostgreSQL.
+impl Cluster {
+    pub(crate) async fn create_key(
+        &self,
+        spec: &NewKey,
+    ) -> Result<(VirtualKey, SecretString), GatewayError> {
+        create_shared(&self.pg, spec).await
+    }
+
+    /// Revokes a key for every replica: this one forgets it at once, the others on the
+    /// Redis message (or within the key-cache TTL).
+    pub(crate) async fn revoke_key(&self, id: &str) -> Result<(), GatewayError> {
+        revoke_shared(&self.pg, self.redis.as_ref(), id).await?;
+        self.forget(&KeyEvent::Revoked { id: id.to_string() });
+        Ok(())
+    }
+
+    pub(crate) async fn rotate_key(&self, id: &str) -> Result<SecretString, GatewayError> {
+        let secret = rotate_shared(&self.pg, self.redis.as_ref(), id).await?;
+        self.forget(&KeyEvent::Changed { id: id.to_string() });
         Ok(secret)
+    }
+}
+
+async fn create_shared(
+    pg: &PgStore,
+    spec: &NewKey,
+) -> Result<(VirtualKey, SecretString), GatewayError> {
+    let (key, secret) = new_key(spec)?;
+    pg.key_insert(&key, &hash(secret.expose_secret())).await?;
+    Ok((key, secret))
+}
+
+async fn revoke_shared(
+    pg: &PgStore,
+    redis: Option<&Revocations>,
+    id: &str,
+) -> Result<(), GatewayError> {
+    if !pg.key_revoke(id, now_secs()).await? {
+        return Err(GatewayError::UnknownKey(id.to_string()));
+    }
+    announce(redis, KeyEvent::Revoked { id: id.to_string() }).await;
+    Ok(())
+}
+
+async fn rotate_shared(
+    pg: &PgStore,
+    redis: Option<&Revocations>,
+    id: &str,
+) -> Result<SecretString, GatewayError> {
+    let secret = secret_for(id);
+    if !pg.key_rotate(id, &hash(secret.expose_secret())).await? {
+        return Err(GatewayError::UnknownKey(id.to_string()));
+    }
+    announce(redis, KeyEvent::Changed { id: id.to_string() }).await;
+    Ok(secret)
+}
+
+/// Tells the other replicas; a lost message is covered by their key-cache TTL.
+async fn announce(redis: Option<&Revocations>, ev: KeyEvent) {
+    if let Some(r) = redis {
+        let _ = r.publish(&ev).await;
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use llmkit_accounting::AccountingConfig;
 use llmkit_client::ClientConfig;
 use llmkit_store::Store;
+use secrecy::SecretString;
 
 use crate::cluster::ClusterSettings;
 use crate::limits::{Limiter, LocalLimiter};
@@ -48,6 +49,9 @@ pub struct GatewayConfig {
     pub cluster: Option<ClusterSettings>,
     /// Holds every key's RPM, TPM and concurrency limits (in process by default).
     pub limiter: Arc<dyn Limiter>,
+    /// The master key of the admin API (`/admin/*`) and the dashboard (`/ui`), presented as
+    /// `Authorization: Bearer`. `None` turns both off: they answer 404.
+    pub master_key: Option<SecretString>,
 }
 
 impl GatewayConfig {
@@ -68,6 +72,7 @@ impl GatewayConfig {
             shutdown_grace: Duration::from_secs(30),
             cluster: None,
             limiter: Arc::new(LocalLimiter::new()),
+            master_key: None,
         }
     }
 }

@@ -1,5 +1,5 @@
 //! `GatewayError`: why the gateway could not start or a key command failed. Errors of a
-//! single request are OpenAI error bodies (`server::ApiError`), not this type.
+//! single request are OpenAI error bodies (`api_error::ApiError`), not this type.
 
 use std::net::SocketAddr;
 

@@ -99,6 +99,25 @@ pub fn rotate_key(store: &Store, id: &str) -> Result<SecretString, GatewayError>
     }
 }
 
+/// A key's lifetime as `30d`, `12h`, `90m` or `3600s`, in seconds (`llmkit keys create
+/// --expires` and the admin API's `expires`).
+pub fn parse_lifetime(text: &str) -> Result<f64, String> {
+    let text = text.trim();
+    let split = text.len().saturating_sub(1);
+    let (num, unit) = text.split_at(text.char_indices().last().map_or(split, |(i, _)| i));
+    let scale = match unit {
+        "d" => 86_400.0,
+        "h" => 3_600.0,
+        "m" => 60.0,
+        "s" => 1.0,
+        _ => return Err("use a number with d, h, m or s, e.g. 30d".to_string()),
+    };
+    match num.parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 => Ok(n * scale),
+        _ => Err("use a positive number with d, h, m or s, e.g. 30d".to_string()),
+    }
+}
+
 /// Why a presented key was refused (each is a 401; the key itself is never echoed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refusal {
@@ -166,7 +185,7 @@ pub(crate) fn hash(secret: &str) -> [u8; 32] {
 /// Compares two hashes without an early exit, so the time taken does not tell an attacker
 /// how many leading bytes of a guess were right: every byte is XORed and ORed into one
 /// accumulator, and only that is tested. The lengths are public (always 32 here).
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -193,6 +212,16 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lifetimes_parse() {
+        assert_eq!(parse_lifetime("30d"), Ok(30.0 * 86_400.0));
+        assert_eq!(parse_lifetime("90m"), Ok(5_400.0));
+        assert!(parse_lifetime("30").is_err());
+        assert!(parse_lifetime("-1h").is_err());
+        assert!(parse_lifetime("").is_err());
+        assert!(parse_lifetime("é").is_err());
+    }
 
     #[test]
     fn keys_parse_and_compare() {

@@ -16,20 +16,29 @@
 // so their size does not matter.
 #![allow(clippy::result_large_err)]
 
+mod admin;
+mod admin_data;
 mod admission;
+mod api_error;
 mod cluster;
 mod config;
 mod error;
+mod handlers;
 mod keys;
 mod limits;
 mod metrics;
+mod ops;
+mod overhead;
 mod server;
 mod shared_limits;
+mod state;
+mod stream;
+mod ui;
 
 pub use cluster::{ClusterAdmin, ClusterSettings};
 pub use config::{GatewayConfig, Route};
 pub use error::GatewayError;
-pub use keys::{NewKey, create_key, revoke_key, rotate_key};
+pub use keys::{NewKey, create_key, parse_lifetime, revoke_key, rotate_key};
 pub use limits::{Decision, KeyLimits, LimitKind, Limiter, LocalLimiter, Snapshot, Window};
 pub use server::Gateway;
 pub use shared_limits::LimitsFallback;

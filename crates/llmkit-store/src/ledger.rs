@@ -58,6 +58,8 @@ pub enum UsageGroup {
     Model,
     Session,
     Command,
+    /// Per profile (the gateway's rows: per virtual key id).
+    Profile,
 }
 
 /// One aggregate line of `llmkit usage`.
@@ -84,6 +86,7 @@ fn group_key(group: UsageGroup) -> &'static str {
         UsageGroup::Model => "model",
         UsageGroup::Session => "COALESCE(session_id, '-')",
         UsageGroup::Command => "command",
+        UsageGroup::Profile => "COALESCE(profile, '-')",
     }
 }
 
@@ -133,6 +136,17 @@ impl Store {
         filter: &UsageFilter,
         group: UsageGroup,
     ) -> Result<Vec<UsageRow>, StoreError> {
+        self.usage_of(filter, group, None)
+    }
+
+    /// Aggregates the ledger rows of one command only (`serve`: the gateway's), or of
+    /// every command when `command` is `None`.
+    pub fn usage_of(
+        &self,
+        filter: &UsageFilter,
+        group: UsageGroup,
+        command: Option<&str>,
+    ) -> Result<Vec<UsageRow>, StoreError> {
         self.flush()?;
         let key = group_key(group);
         let sql = format!(
@@ -140,14 +154,16 @@ impl Store {
                     COALESCE(SUM(cached_tokens),0), COALESCE(SUM(cost_usd),0.0), COALESCE(SUM(cache_hit),0),
                     COALESCE(SUM(CASE WHEN status >= 400 OR status = 0 THEN 1 ELSE 0 END),0),
                     COALESCE(SUM(cost_unknown),0)
-             FROM ledger WHERE ts >= ?1 AND ts < ?2 GROUP BY k ORDER BY k"
+             FROM ledger WHERE ts >= ?1 AND ts < ?2 AND (?3 IS NULL OR command = ?3)
+             GROUP BY k ORDER BY k"
         );
         let conn = self.conn();
         let mut stmt = conn.prepare(&sql)?;
         let rows = stmt.query_map(
             params![
                 filter.since.unwrap_or(f64::MIN),
-                filter.until.unwrap_or(f64::MAX)
+                filter.until.unwrap_or(f64::MAX),
+                command
             ],
             |r| {
                 Ok(UsageRow {
@@ -180,39 +196,36 @@ impl Store {
     pub fn ledger_rows(&self, filter: &UsageFilter) -> Result<Vec<LedgerRow>, StoreError> {
         self.flush()?;
         let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT ts, profile, backend, model, session_id, batch_job, command, prompt_tokens,
-                    completion_tokens, cached_tokens, cost_usd, latency_ms, status, cache_hit,
-                    cost_unknown, tokens_counted
-             FROM ledger WHERE ts >= ?1 AND ts < ?2 ORDER BY id",
-        )?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {LEDGER_COLUMNS} FROM ledger WHERE ts >= ?1 AND ts < ?2 ORDER BY id"
+        ))?;
         let rows = stmt.query_map(
             params![
                 filter.since.unwrap_or(f64::MIN),
                 filter.until.unwrap_or(f64::MAX)
             ],
-            |r| {
-                Ok(LedgerRow {
-                    ts: r.get(0)?,
-                    profile: r.get(1)?,
-                    backend: r.get(2)?,
-                    model: r.get(3)?,
-                    session: r.get(4)?,
-                    batch_job: r.get(5)?,
-                    command: r.get(6)?,
-                    prompt_tokens: r.get::<_, i64>(7)? as u64,
-                    completion_tokens: r.get::<_, i64>(8)? as u64,
-                    cached_tokens: r.get::<_, i64>(9)? as u64,
-                    cost_usd: r.get(10)?,
-                    latency_ms: r.get::<_, i64>(11)? as u64,
-                    status: u16::try_from(r.get::<_, i64>(12)?).unwrap_or(0),
-                    cache_hit: r.get::<_, i64>(13)? != 0,
-                    cost_unknown: r.get::<_, i64>(14)? != 0,
-                    tokens_counted: r.get::<_, i64>(15)? != 0,
-                    reservation: None,
-                })
-            },
+            ledger_row,
         )?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.map_err(e))
+    }
+
+    /// The newest failed requests (an error status, or 0 for none at all), newest first:
+    /// of one command only (`serve`: the gateway's), or of every command.
+    pub fn recent_failures(
+        &self,
+        command: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<LedgerRow>, StoreError> {
+        self.flush()?;
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {LEDGER_COLUMNS} FROM ledger
+             WHERE (status >= 400 OR status = 0) AND (?1 IS NULL OR command = ?1)
+             ORDER BY id DESC LIMIT ?2"
+        ))?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![command, limit], ledger_row)?;
         rows.collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.map_err(e))
     }
@@ -250,6 +263,34 @@ impl Store {
         )?;
         Ok(v.map(|s| s as f64))
     }
+}
+
+/// The columns [`ledger_row`] reads, in its order.
+const LEDGER_COLUMNS: &str = "ts, profile, backend, model, session_id, batch_job, command,
+    prompt_tokens, completion_tokens, cached_tokens, cost_usd, latency_ms, status, cache_hit,
+    cost_unknown, tokens_counted";
+
+/// One ledger row from a query over [`LEDGER_COLUMNS`].
+fn ledger_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LedgerRow> {
+    Ok(LedgerRow {
+        ts: r.get(0)?,
+        profile: r.get(1)?,
+        backend: r.get(2)?,
+        model: r.get(3)?,
+        session: r.get(4)?,
+        batch_job: r.get(5)?,
+        command: r.get(6)?,
+        prompt_tokens: r.get::<_, i64>(7)? as u64,
+        completion_tokens: r.get::<_, i64>(8)? as u64,
+        cached_tokens: r.get::<_, i64>(9)? as u64,
+        cost_usd: r.get(10)?,
+        latency_ms: r.get::<_, i64>(11)? as u64,
+        status: u16::try_from(r.get::<_, i64>(12)?).unwrap_or(0),
+        cache_hit: r.get::<_, i64>(13)? != 0,
+        cost_unknown: r.get::<_, i64>(14)? != 0,
+        tokens_counted: r.get::<_, i64>(15)? != 0,
+        reservation: None,
+    })
 }
 
 enum Msg {

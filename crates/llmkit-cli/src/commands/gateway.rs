@@ -29,6 +29,11 @@ pub(crate) struct ServeArgs {
     /// Seconds a connection may take to send a request head (also when idle between requests).
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     pub header_timeout: u64,
+    /// The environment variable holding the master key of the admin API (`/admin/*`) and
+    /// the dashboard (`/ui`); default `[gateway] master_key_env`, else LLMKIT_MASTER_KEY.
+    /// Without a master key both are off (404).
+    #[arg(long, value_name = "VAR")]
+    pub master_key_env: Option<String>,
 }
 
 /// `llmkit keys`.
@@ -52,7 +57,7 @@ pub(crate) enum KeysAction {
         #[arg(long, value_name = "USD", value_parser = crate::cli::parse_positive_f64)]
         budget_daily: Option<f64>,
         /// Lifetime: `30d`, `12h`, `90m` or `3600s`.
-        #[arg(long, value_name = "DURATION", value_parser = parse_lifetime)]
+        #[arg(long, value_name = "DURATION", value_parser = llmkit_gateway::parse_lifetime)]
         expires: Option<f64>,
         /// Requests per minute the key may send (a 429 with Retry-After beyond it).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
@@ -118,9 +123,15 @@ pub(crate) async fn serve(ctx: &Ctx, args: ServeArgs) -> Result<()> {
     cfg.body_limit = args.body_limit_kib.saturating_mul(1024);
     cfg.header_timeout = Duration::from_secs(args.header_timeout.max(1));
     cfg.cluster = cluster_settings(ctx, Some(args.port));
+    cfg.master_key = ctx.settings.gateway.master_key.clone();
     let gateway = Gateway::bind(cfg).await.map_err(CliError::from)?;
     let addr = gateway.local_addr().map_err(CliError::from)?;
     output::line(&format!("llmkit gateway listening on http://{addr}"))?;
+    if ctx.settings.gateway.master_key.is_some() {
+        output::line(&format!(
+            "dashboard at http://{addr}/ui; admin API at http://{addr}/admin (master key)"
+        ))?;
+    }
     gateway
         .run(shutdown_signal())
         .await
@@ -324,38 +335,5 @@ fn limits_text(k: &llmkit_store::VirtualKey) -> String {
         "-".to_string()
     } else {
         parts.join(" ")
-    }
-}
-
-/// `30d`, `12h`, `90m`, `3600s` as seconds.
-fn parse_lifetime(text: &str) -> Result<f64, String> {
-    let text = text.trim();
-    let split = text.len().saturating_sub(1);
-    let (num, unit) = text.split_at(text.char_indices().last().map_or(split, |(i, _)| i));
-    let scale = match unit {
-        "d" => 86_400.0,
-        "h" => 3_600.0,
-        "m" => 60.0,
-        "s" => 1.0,
-        _ => return Err("use a number with d, h, m or s, e.g. 30d".to_string()),
-    };
-    match num.parse::<f64>() {
-        Ok(n) if n.is_finite() && n > 0.0 => Ok(n * scale),
-        _ => Err("use a positive number with d, h, m or s, e.g. 30d".to_string()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lifetimes_parse() {
-        assert_eq!(parse_lifetime("30d"), Ok(30.0 * 86_400.0));
-        assert_eq!(parse_lifetime("90m"), Ok(5_400.0));
-        assert!(parse_lifetime("30").is_err());
-        assert!(parse_lifetime("-1h").is_err());
-        assert!(parse_lifetime("").is_err());
-        assert!(parse_lifetime("é").is_err());
     }
 }

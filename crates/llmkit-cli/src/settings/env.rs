@@ -1,6 +1,10 @@
 //! `Env`: every environment variable llmkit honours, read once at start-up. This is the only
 //! place in llmkit that reads the environment.
 
+use std::collections::BTreeMap;
+
+use secrecy::SecretString;
+
 /// Every environment variable llmkit reads, captured once at start-up.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Env {
@@ -38,6 +42,11 @@ pub(crate) struct Env {
     pub xdg_config_home: Option<String>,
     pub xdg_data_home: Option<String>,
     pub home: Option<String>,
+    /// `LLMKIT_MASTER_KEY`: the gateway admin API's master key.
+    pub llmkit_master_key: Option<SecretString>,
+    /// Every variable, captured at the same moment, for the ones a flag or the config file
+    /// names (`llmkit serve --master-key-env VAR`). Values are secrets: never printed.
+    pub all: BTreeMap<String, SecretString>,
 }
 
 impl Env {
@@ -62,6 +71,12 @@ impl Env {
             xdg_config_home: var("XDG_CONFIG_HOME"),
             xdg_data_home: var("XDG_DATA_HOME"),
             home: var("HOME"),
+            llmkit_master_key: var("LLMKIT_MASTER_KEY").map(SecretString::from),
+            all: std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .filter(|(_, v)| !v.trim().is_empty())
+                .map(|(k, v)| (k, SecretString::from(v)))
+                .collect(),
         }
     }
 }

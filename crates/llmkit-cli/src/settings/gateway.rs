@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use llmkit_client::ClientConfig;
 use llmkit_gateway::LimitsFallback;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::client::ClientSettings;
 use super::{Env, Layered};
@@ -29,6 +29,11 @@ pub(crate) struct GatewaySettings {
     pub limits_fallback: LimitsFallback,
     /// `[gateway.routes]`, by model name.
     pub routes: Vec<RouteSettings>,
+    /// `[gateway] master_key_env`: the variable holding the admin API's master key.
+    pub master_key_env: Option<String>,
+    /// The admin API's master key, once [`GatewaySettings::resolve_master_key`] ran
+    /// (for `llmkit serve`); `None`: the admin API and the dashboard are off.
+    pub master_key: Option<SecretString>,
 }
 
 /// One `[gateway.routes]` entry: a model and the client of each profile serving it, in
@@ -100,9 +105,49 @@ impl GatewaySettings {
             spool: file.spool.clone(),
             key_cache_ttl: Duration::from_secs_f64(ttl),
             routes: Vec::new(),
+            master_key_env: file.master_key_env.clone(),
+            master_key: None,
         })
     }
+
+    /// The admin API's master key for `llmkit serve`: from the variable `--master-key-env`
+    /// names, else the one `[gateway] master_key_env` names, else `LLMKIT_MASTER_KEY`. A
+    /// named variable that is unset, or a key shorter than [`MIN_MASTER_KEY`], is an error
+    /// rather than an admin API left open or silently off.
+    pub(crate) fn resolve_master_key(
+        &mut self,
+        flag: Option<&str>,
+        env: &Env,
+    ) -> Result<(), CliError> {
+        let named = flag.map(|v| (v, "--master-key-env")).or_else(|| {
+            self.master_key_env
+                .as_deref()
+                .map(|v| (v, "`[gateway] master_key_env`"))
+        });
+        let key = match named {
+            Some((var, source)) => Some(env.all.get(var.trim()).cloned().ok_or_else(|| {
+                CliError::config(
+                    format!("{source} names `{var}`, which is not set"),
+                    format!("export {var}=... (a long random string) before `llmkit serve`"),
+                )
+            })?),
+            None => env.llmkit_master_key.clone(),
+        };
+        if let Some(k) = &key
+            && k.expose_secret().trim().chars().count() < MIN_MASTER_KEY
+        {
+            return Err(CliError::config(
+                format!("the master key is shorter than {MIN_MASTER_KEY} characters"),
+                "use a long random string, e.g. `openssl rand -hex 32`",
+            ));
+        }
+        self.master_key = key;
+        Ok(())
+    }
 }
+
+/// The shortest master key accepted: it guards every key and the whole ledger.
+pub(crate) const MIN_MASTER_KEY: usize = 16;
 
 /// `[gateway.routes]`: each profile resolved as `--profile NAME` resolves it (its values
 /// over the file's top level), except that a profile's own `api_key` and `base_url` win

@@ -144,3 +144,44 @@ fn the_kv_cache_cap_comes_from_env_then_file_then_the_default() {
     a.config = Some(path);
     assert!(Settings::resolve(&a, &Env::default(), false).is_err());
 }
+
+#[test]
+fn the_master_key_comes_from_the_named_variable_else_llmkit_master_key() {
+    use secrecy::{ExposeSecret, SecretString};
+    let long = |s: &str| SecretString::from(format!("{s}-0123456789abcdef"));
+    let env = Env {
+        llmkit_master_key: Some(long("default")),
+        all: [("MY_MASTER".to_string(), long("named"))]
+            .into_iter()
+            .collect(),
+        ..Env::default()
+    };
+    let resolved = |flag: Option<&str>, file_var: Option<&str>, env: &Env| {
+        let mut g = GatewaySettings {
+            master_key_env: file_var.map(str::to_string),
+            ..GatewaySettings::default()
+        };
+        g.resolve_master_key(flag, env)
+            .map(|()| g.master_key.map(|k| k.expose_secret().to_string()))
+    };
+    let named = Some("named-0123456789abcdef".to_string());
+    assert_eq!(resolved(Some("MY_MASTER"), None, &env).unwrap(), named);
+    assert_eq!(resolved(None, Some("MY_MASTER"), &env).unwrap(), named);
+    // The flag wins over the file.
+    assert_eq!(
+        resolved(Some("MY_MASTER"), Some("OTHER"), &env).unwrap(),
+        named
+    );
+    assert_eq!(
+        resolved(None, None, &env).unwrap().as_deref(),
+        Some("default-0123456789abcdef")
+    );
+    assert_eq!(resolved(None, None, &Env::default()).unwrap(), None);
+    // A named variable that is unset, or a short key, is refused.
+    assert!(resolved(Some("UNSET_VAR"), None, &env).is_err());
+    let short = Env {
+        llmkit_master_key: Some(SecretString::from("short")),
+        ..Env::default()
+    };
+    assert!(resolved(None, None, &short).is_err());
+}

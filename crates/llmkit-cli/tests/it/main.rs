@@ -18,6 +18,7 @@ mod fallbacks;
 mod faults;
 mod gateway;
 mod gateway_sdk;
+mod gateway_ui;
 mod kb;
 mod local;
 mod models_pull;

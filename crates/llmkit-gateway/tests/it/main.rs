@@ -2,6 +2,7 @@
 //! on 127.0.0.1:0, driven over HTTP with reqwest.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin;
 mod api;
 mod budget;
 mod completions;

@@ -80,6 +80,55 @@ fn ledger_is_flushed_on_drop_and_aggregated() {
 }
 
 #[test]
+fn one_commands_usage_per_profile_and_its_recent_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("llmkit.db")).unwrap();
+    let rows = [
+        ("serve", Some("k1"), 200, 0.5),
+        ("serve", Some("k2"), 502, 0.0),
+        ("serve", Some("k1"), 200, 0.25),
+        ("ask", None, 500, 1.0),
+        ("serve", Some("k2"), 0, 0.0),
+    ];
+    for (i, (command, profile, status, cost)) in rows.into_iter().enumerate() {
+        store.record(LedgerRow {
+            ts: now_secs(),
+            profile: profile.map(str::to_string),
+            backend: "http".into(),
+            model: format!("m{i}"),
+            command: command.into(),
+            prompt_tokens: 10,
+            cost_usd: cost,
+            status,
+            ..LedgerRow::default()
+        });
+    }
+    let by_key = store
+        .usage_of(&UsageFilter::default(), UsageGroup::Profile, Some("serve"))
+        .unwrap();
+    assert_eq!(
+        by_key
+            .iter()
+            .map(|r| (r.key.as_str(), r.requests, r.errors))
+            .collect::<Vec<_>>(),
+        [("k1", 2, 0), ("k2", 2, 2)]
+    );
+    assert!((by_key[0].cost_usd - 0.75).abs() < 1e-9);
+    let all = store
+        .usage_of(&UsageFilter::default(), UsageGroup::Total, None)
+        .unwrap();
+    assert_eq!(all[0].requests, 5);
+    // Newest first, this command's only, at most `limit`.
+    let failed = store.recent_failures(Some("serve"), 10).unwrap();
+    assert_eq!(
+        failed.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [0, 502]
+    );
+    assert_eq!(store.recent_failures(None, 10).unwrap().len(), 3);
+    assert_eq!(store.recent_failures(None, 1).unwrap()[0].model, "m4");
+}
+
+#[test]
 fn concurrent_writers_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("llmkit.db");

@@ -368,6 +368,7 @@ mod tests {
             seq: 7,
             created: 1,
             tokens_per_sec: None,
+            cached_tokens: 0,
         }
     }
 

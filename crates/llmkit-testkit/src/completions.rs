@@ -118,6 +118,7 @@ mod tests {
             seq: 1,
             created: 1,
             tokens_per_sec: None,
+            cached_tokens: 0,
         };
         let h = handle(
             &json!({"model": "m", "prompt": ["a b", "MOCK_REPLY: z"], "n": 2}),

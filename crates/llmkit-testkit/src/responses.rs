@@ -382,6 +382,7 @@ mod tests {
             seq,
             created: 1,
             tokens_per_sec: None,
+            cached_tokens: 0,
         }
     }
 

@@ -123,7 +123,7 @@ impl Responses {
                 ApiError::context_length(context_limit(&model), input_tokens).with_param("input"),
             );
         }
-        let generated = generate(body, call, model, &conversation, input_tokens);
+        let generated = generate(body, call, model, &conversation, input_tokens)?;
         let output = generated.output();
         let done = generated.object(body, generated.final_status(), output.clone());
         if store {
@@ -252,11 +252,11 @@ fn generate(
     model: String,
     conversation: &[Value],
     input_tokens: u64,
-) -> Generated {
-    let answer = answer(body, conversation);
+) -> Result<Generated, ApiError> {
+    let answer = answer(body, conversation)?;
     let full = match &answer {
         Answer::Text(t) => t.clone(),
-        Answer::Call { arguments, .. } => arguments.clone(),
+        Answer::Calls(calls) => calls.iter().map(|c| c.arguments.as_str()).collect(),
     };
     let mut parts = pieces(&full);
     let max = body
@@ -267,7 +267,7 @@ fn generate(
     if let Some(m) = max {
         parts.truncate(m);
     }
-    Generated {
+    Ok(Generated {
         id: format!("resp_mock{:06}", call.seq),
         seq: call.seq,
         created: call.created,
@@ -277,7 +277,7 @@ fn generate(
         pieces: parts,
         incomplete,
         input_tokens,
-    }
+    })
 }
 
 /// The request's `input` as items with ids, checked: known item types and roles, and

@@ -7,10 +7,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
+use crate::errors::ApiError;
 use crate::reply::{MOCK_REPLY, scripted};
 use crate::response::Frame;
 use crate::schema_instance::schema_instance;
 use crate::tokens::{content_text, estimate_messages, pieces};
+use crate::tool_script::{self, Next};
 
 /// A last user message that is exactly this is answered with the number of user turns the
 /// mock saw in the conversation (after resolving `previous_response_id`), so tests can check
@@ -21,11 +23,19 @@ pub(crate) const INCLUDE_ENCRYPTED: &str = "reasoning.encrypted_content";
 /// The prefix of the encrypted reasoning the mock hands out (and accepts back).
 pub(crate) const ENCRYPTED_PREFIX: &str = "enc_mock_";
 
-/// What the model answers with.
+/// What the model answers with: text, or function calls (several in one step with a
+/// `MOCK_TOOLS:` script).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Answer {
     Text(String),
-    Call { name: String, arguments: String },
+    Calls(Vec<FnCall>),
+}
+
+/// One function call of an answer.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct FnCall {
+    pub name: String,
+    pub arguments: String,
 }
 
 /// One generated response before it is laid out as JSON or events.
@@ -78,34 +88,39 @@ impl Generated {
         })
     }
 
-    fn answer_item(&self, text: &str, done: bool) -> Value {
-        let status = match (done, self.incomplete) {
+    fn status(&self, done: bool) -> &'static str {
+        match (done, self.incomplete) {
             (false, _) => "in_progress",
             (true, true) => "incomplete",
             (true, false) => "completed",
-        };
+        }
+    }
+
+    fn message_item(&self, text: &str, done: bool) -> Value {
         let content = if done {
             json!([output_text(text)])
         } else {
             json!([])
         };
-        match &self.answer {
-            Answer::Text(_) => json!({
-                "type": "message",
-                "id": format!("msg_mock{:06}", self.seq),
-                "status": status,
-                "role": "assistant",
-                "content": content,
-            }),
-            Answer::Call { name, .. } => json!({
-                "type": "function_call",
-                "id": format!("fc_mock{:06}", self.seq),
-                "call_id": format!("call_mock{:06}_0", self.seq),
-                "name": name,
-                "arguments": text,
-                "status": status,
-            }),
-        }
+        json!({
+            "type": "message",
+            "id": format!("msg_mock{:06}", self.seq),
+            "status": self.status(done),
+            "role": "assistant",
+            "content": content,
+        })
+    }
+
+    /// The `k`th function call's item, with `arguments` as streamed so far.
+    fn call_item(&self, k: usize, call: &FnCall, arguments: &str, done: bool) -> Value {
+        json!({
+            "type": "function_call",
+            "id": format!("fc_mock{:06}_{k}", self.seq),
+            "call_id": format!("call_mock{:06}_{k}", self.seq),
+            "name": call.name,
+            "arguments": arguments,
+            "status": self.status(done),
+        })
     }
 
     /// The output items of the finished response.
@@ -115,7 +130,15 @@ impl Generated {
             .iter()
             .map(|r| self.reasoning_item(r))
             .collect();
-        out.push(self.answer_item(&self.pieces.concat(), true));
+        match &self.answer {
+            Answer::Text(_) => out.push(self.message_item(&self.pieces.concat(), true)),
+            Answer::Calls(calls) => out.extend(
+                calls
+                    .iter()
+                    .enumerate()
+                    .map(|(k, c)| self.call_item(k, c, &c.arguments, true)),
+            ),
+        }
         out
     }
 
@@ -247,15 +270,25 @@ impl Generated {
     }
 
     fn answer_events(&self, ev: &mut Events, index: usize, pause: Option<Duration>) {
-        let added = self.answer_item("", false);
+        let calls = match &self.answer {
+            Answer::Text(_) => None,
+            Answer::Calls(calls) => Some(calls),
+        };
+        if let Some(calls) = calls {
+            for (k, call) in calls.iter().enumerate() {
+                self.call_events(ev, index + k, k, call, pause);
+            }
+            return;
+        }
+        let added = self.message_item("", false);
         let id = added["id"].clone();
         ev.push(
             "response.output_item.added",
             json!({"output_index": index, "item": added}),
         );
         let full = self.pieces.concat();
-        match &self.answer {
-            Answer::Text(_) => {
+        {
+            {
                 let at = json!({"item_id": id, "output_index": index, "content_index": 0});
                 ev.push(
                     "response.content_part.added",
@@ -277,24 +310,42 @@ impl Generated {
                     merge(&at, json!({"part": output_text(&full)})),
                 );
             }
-            Answer::Call { .. } => {
-                let at = json!({"item_id": id, "output_index": index});
-                for piece in &self.pieces {
-                    ev.pause(pause);
-                    ev.push(
-                        "response.function_call_arguments.delta",
-                        merge(&at, json!({"delta": piece})),
-                    );
-                }
-                ev.push(
-                    "response.function_call_arguments.done",
-                    merge(&at, json!({"arguments": full})),
-                );
-            }
         }
         ev.push(
             "response.output_item.done",
-            json!({"output_index": index, "item": self.answer_item(&full, true)}),
+            json!({"output_index": index, "item": self.message_item(&full, true)}),
+        );
+    }
+
+    /// One function call's events: the item added, its arguments in deltas, done.
+    fn call_events(
+        &self,
+        ev: &mut Events,
+        index: usize,
+        k: usize,
+        call: &FnCall,
+        pause: Option<Duration>,
+    ) {
+        let added = self.call_item(k, call, "", false);
+        let at = json!({"item_id": added["id"].clone(), "output_index": index});
+        ev.push(
+            "response.output_item.added",
+            json!({"output_index": index, "item": added}),
+        );
+        for piece in pieces(&call.arguments) {
+            ev.pause(pause);
+            ev.push(
+                "response.function_call_arguments.delta",
+                merge(&at, json!({"delta": piece})),
+            );
+        }
+        ev.push(
+            "response.function_call_arguments.done",
+            merge(&at, json!({"arguments": call.arguments})),
+        );
+        ev.push(
+            "response.output_item.done",
+            json!({"output_index": index, "item": self.call_item(k, call, &call.arguments, true)}),
         );
     }
 }
@@ -377,18 +428,56 @@ fn is_user(item: &Value) -> bool {
         )
 }
 
-/// Picks the answer: a scripted reply wins, then `MOCK_TURNS`, then a forced function call,
-/// then the text format, then the echo of the last user message.
-pub(crate) fn answer(body: &Value, conversation: &[Value]) -> Answer {
-    let last_user = conversation
-        .iter()
-        .rev()
-        .find(|i| is_user(i))
-        .map(item_text)
+/// Picks the answer: a scripted reply wins, then a `MOCK_TOOLS:` script, then
+/// `MOCK_TURNS`, then a forced function call, then the text format, then the echo of the last
+/// user message.
+pub(crate) fn answer(body: &Value, conversation: &[Value]) -> Result<Answer, ApiError> {
+    let at_user = conversation.iter().rposition(is_user);
+    let last_user = at_user
+        .map(|i| item_text(&conversation[i]))
         .unwrap_or_default();
     if let Some(script) = scripted(&last_user) {
-        return Answer::Text(script.to_string());
+        return Ok(Answer::Text(script.to_string()));
     }
+    // The steps taken since the user's message: each response's calls are one step.
+    let since: &[Value] = at_user.map_or(&[], |i| &conversation[i + 1..]);
+    let done = steps_taken(since);
+    let results: Vec<String> = since
+        .iter()
+        .filter(|i| i.get("type").and_then(Value::as_str) == Some("function_call_output"))
+        .map(item_text)
+        .collect();
+    match tool_script::next(&last_user, done, &results) {
+        Some(Ok(Next::Calls(calls))) => {
+            return Ok(Answer::Calls(
+                calls
+                    .into_iter()
+                    .map(|c| FnCall {
+                        name: c.name,
+                        arguments: c.arguments,
+                    })
+                    .collect(),
+            ));
+        }
+        Some(Ok(Next::Text(t))) => return Ok(Answer::Text(t)),
+        Some(Err(e)) => return Err(e),
+        None => {}
+    }
+    Ok(unscripted(body, conversation, last_user))
+}
+
+/// The tool-call steps among `items`: runs of consecutive `function_call` items, each run
+/// one response's calls.
+fn steps_taken(items: &[Value]) -> usize {
+    let is_call = |i: &Value| i.get("type").and_then(Value::as_str) == Some("function_call");
+    items
+        .iter()
+        .enumerate()
+        .filter(|(k, i)| is_call(i) && (*k == 0 || !is_call(&items[k - 1])))
+        .count()
+}
+
+fn unscripted(body: &Value, conversation: &[Value], last_user: String) -> Answer {
     if last_user.trim() == MOCK_TURNS {
         let turns = conversation.iter().filter(|i| is_user(i)).count();
         return Answer::Text(format!("turns: {turns}"));
@@ -404,10 +493,10 @@ pub(crate) fn answer(body: &Value, conversation: &[Value]) -> Answer {
             .filter(|p| p.is_object())
             .cloned()
             .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
-        return Answer::Call {
+        return Answer::Calls(vec![FnCall {
             name,
             arguments: schema_instance(&params).to_string(),
-        };
+        }]);
     }
     let format = body.pointer("/text/format");
     match format.and_then(|f| f.get("type")).and_then(Value::as_str) {
@@ -483,32 +572,54 @@ mod tests {
     fn answers_follow_the_request() {
         let conv = [user("first"), user("hello there")];
         assert_eq!(
-            answer(&json!({}), &conv),
+            answer(&json!({}), &conv).unwrap(),
             Answer::Text("hello there".into())
         );
         assert_eq!(
-            answer(&json!({}), &[user("MOCK_REPLY: hi")]),
+            answer(&json!({}), &[user("MOCK_REPLY: hi")]).unwrap(),
             Answer::Text("hi".into())
         );
         assert_eq!(
-            answer(&json!({}), &[user("a"), user("MOCK_TURNS")]),
+            answer(&json!({}), &[user("a"), user("MOCK_TURNS")]).unwrap(),
             Answer::Text("turns: 2".into())
         );
         let body = json!({"tools": [{"type": "function", "name": "f",
             "parameters": {"type": "object", "properties": {"x": {"type": "integer"}}, "required": ["x"]}}],
             "tool_choice": "required"});
         assert_eq!(
-            answer(&body, &conv),
-            Answer::Call {
+            answer(&body, &conv).unwrap(),
+            Answer::Calls(vec![FnCall {
                 name: "f".into(),
                 arguments: "{\"x\":0}".into()
-            }
+            }])
         );
         let body = json!({"text": {"format": {"type": "json_object"}}});
         assert_eq!(
-            answer(&body, &[user("q")]),
+            answer(&body, &[user("q")]).unwrap(),
             Answer::Text("{\"text\":\"q\"}".into())
         );
+    }
+
+    #[test]
+    fn tool_scripts_step_through_function_call_outputs() {
+        let script = r#"MOCK_TOOLS: [[{"name": "a", "arguments": {"x": 1}}, {"name": "b", "arguments": {}}]]"#;
+        let Answer::Calls(calls) = answer(&json!({}), &[user(script)]).unwrap() else {
+            panic!("no calls")
+        };
+        assert_eq!(calls.len(), 2);
+        assert_eq!(calls[0].arguments, "{\"x\":1}");
+        let after = [
+            user(script),
+            json!({"type": "function_call", "call_id": "c0", "name": "a", "arguments": "{}"}),
+            json!({"type": "function_call", "call_id": "c1", "name": "b", "arguments": "{}"}),
+            json!({"type": "function_call_output", "call_id": "c0", "output": "one"}),
+            json!({"type": "function_call_output", "call_id": "c1", "output": "two"}),
+        ];
+        assert_eq!(
+            answer(&json!({}), &after).unwrap(),
+            Answer::Text("tool results: one | two".into())
+        );
+        assert!(answer(&json!({}), &[user("MOCK_TOOLS: nope")]).is_err());
     }
 
     #[test]

@@ -116,6 +116,58 @@ fn ask_runs_a_command_tool_and_answers_with_its_result() {
 }
 
 #[test]
+fn the_tool_loop_runs_over_the_responses_api_with_parallel_calls() {
+    let mock = Mock::default();
+    let dir = tempfile::tempdir().unwrap();
+    let weather = recording_tool(dir.path(), "weather", "18 C");
+    let time = recording_tool(dir.path(), "clock", "09:00");
+    let prompt = script(json!([[
+        {"name": "get_weather", "arguments": {"city": "Oslo"}},
+        {"name": "get_time", "arguments": {"zone": "CET"}}
+    ]]));
+    for api in ["responses", "chat"] {
+        let o = kit(&mock, dir.path())
+            .args(["--api", api, "ask", "--no-stream"])
+            .args(["--tool", &format!("get_weather={weather}")])
+            .args(["--tool", &format!("get_time={time}")])
+            .args([&prompt])
+            .run();
+        assert!(o.status.success(), "{api}: {}", stderr(&o));
+        assert_eq!(stdout(&o), "tool results: 18 C | 09:00\n", "{api}");
+    }
+    let bodies: Vec<Value> = mock
+        .requests_to("/responses")
+        .into_iter()
+        .map(|r| r["body"].clone())
+        .collect();
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    // The second step sends both calls and both outputs back as Responses items.
+    let kinds: Vec<&str> = bodies[1]["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["type"].as_str().unwrap_or("message"))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "message",
+            "function_call",
+            "function_call",
+            "function_call_output",
+            "function_call_output"
+        ],
+        "{}",
+        bodies[1]
+    );
+    assert_eq!(bodies[0]["tools"][0]["type"], "function");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("clock.in")).unwrap(),
+        r#"{"zone":"CET"}"#
+    );
+}
+
+#[test]
 fn a_tools_file_gives_schemas_and_timeouts() {
     let mock = Mock::default();
     let dir = tempfile::tempdir().unwrap();

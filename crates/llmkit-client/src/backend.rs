@@ -33,6 +33,15 @@ impl Backend {
         }
     }
 
+    /// The backend with its HTTP client's background responses cancelled at the server
+    /// when `token` is (see [`HttpClient::with_interrupt`]); other backends as they are.
+    pub fn with_interrupt(self, token: tokio_util::sync::CancellationToken) -> Self {
+        match self {
+            Self::Http(c) => Self::Http(c.with_interrupt(token)),
+            other => other,
+        }
+    }
+
     /// A short description for messages: the base URL, or `local:<model>`.
     pub fn name(&self) -> String {
         match self {

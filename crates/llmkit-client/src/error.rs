@@ -157,6 +157,11 @@ pub enum ClientError {
         expected: String,
         actual: String,
     },
+
+    /// The caller interrupted a call (Ctrl-C); `cancelled` says whether the server
+    /// confirmed that it stopped the work.
+    #[error("interrupted: {what} was {}", if *cancelled { "cancelled at the server" } else { "left running (the cancel request failed)" })]
+    Interrupted { what: String, cancelled: bool },
 }
 
 impl ClientError {
@@ -173,6 +178,12 @@ impl ClientError {
                 ));
             }
             Self::Unsupported { hint, .. } => return Some(hint.clone()),
+            Self::Interrupted {
+                cancelled: true, ..
+            } => "nothing more is generated or billed for it; run the request again to retry",
+            Self::Interrupted { .. } => {
+                "it may still finish and be billed: cancel it with POST /v1/responses/ID/cancel"
+            }
             Self::NoLocalModel(_) => {
                 "run `llmkit models pull` (or scripts/fetch-models.sh), or set an API key"
             }
@@ -339,6 +350,7 @@ impl ClientError {
             | Self::InvalidInput(_)
             | Self::Unsupported { .. }
             | Self::ChecksumMismatch { .. }
+            | Self::Interrupted { .. }
             | Self::NoLocalModel(_)
             | Self::LocalWorker(_) => false,
             #[cfg(feature = "local")]

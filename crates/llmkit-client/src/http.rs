@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 use bytes::Bytes;
 use futures::Stream;
@@ -58,6 +59,9 @@ pub struct ResponseMeta {
 #[derive(Clone)]
 pub struct HttpClient {
     inner: Arc<Inner>,
+    /// Cancelled by the caller (Ctrl-C) to stop a background response: see
+    /// [`HttpClient::with_interrupt`].
+    interrupt: Option<CancellationToken>,
 }
 
 struct Inner {
@@ -140,7 +144,21 @@ impl HttpClient {
                 base,
                 no_system_roots,
             }),
+            interrupt: None,
         })
+    }
+
+    /// A client whose background responses (`background: true`, polled until done) are
+    /// cancelled at the server when `token` is cancelled: the poll stops, `POST
+    /// /responses/{id}/cancel` is sent, and the call fails with [`ClientError::Interrupted`].
+    /// Without it, dropping the call leaves the response running upstream.
+    pub fn with_interrupt(mut self, token: CancellationToken) -> Self {
+        self.interrupt = Some(token);
+        self
+    }
+
+    pub(crate) fn interrupt(&self) -> Option<&CancellationToken> {
+        self.interrupt.as_ref()
     }
 
     /// The configuration this client was built from.
@@ -162,6 +180,15 @@ impl HttpClient {
     ) -> Result<Response<ChatCompletionResponse>, ClientError> {
         if self.routes_to_responses(req) {
             return self.chat_over_responses(req).await;
+        }
+        if req.extra.get("background") == Some(&serde_json::Value::Bool(true)) {
+            return Err(ClientError::Unsupported {
+                what: "background mode is a Responses API feature, and this request goes over \
+                       Chat Completions"
+                    .into(),
+                hint: "send it with --api responses (the server must have /v1/responses)".into(),
+                options: true,
+            });
         }
         self.chat_completions(req).await
     }

@@ -24,6 +24,8 @@ use crate::stream::ChatStream;
 
 /// How often a background response sent for a chat request is polled.
 const BACKGROUND_POLL: Duration = Duration::from_millis(500);
+/// How long an interrupted background response's cancel may take.
+const CANCEL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The request fields `POST /responses/input_tokens` takes (its `TokenCountsBody`).
 const TOKEN_COUNT_FIELDS: [&str; 10] = [
@@ -159,6 +161,27 @@ impl HttpClient {
         }
     }
 
+    /// Polls a background response until it is done; when the client's interrupt fires
+    /// first, asks the server to cancel it (within [`CANCEL_TIMEOUT`]) and fails with
+    /// [`ClientError::Interrupted`].
+    async fn wait_or_cancel(&self, id: &str) -> Result<Response<ResponseObject>, ClientError> {
+        let Some(token) = self.interrupt().cloned() else {
+            return self.wait_response(id, BACKGROUND_POLL).await;
+        };
+        tokio::select! {
+            r = self.wait_response(id, BACKGROUND_POLL) => r,
+            () = token.cancelled() => {
+                let cancelled = tokio::time::timeout(CANCEL_TIMEOUT, self.cancel_response(id))
+                    .await
+                    .is_ok_and(|r| r.is_ok());
+                Err(ClientError::Interrupted {
+                    what: format!("background response {id}"),
+                    cancelled,
+                })
+            }
+        }
+    }
+
     /// Whether `chat` and `chat_stream` go over the Responses API for this request.
     pub(crate) fn routes_to_responses(&self, req: &ChatCompletionRequest) -> bool {
         match self.config().api {
@@ -216,8 +239,9 @@ impl HttpClient {
         match self.create_response(&rreq).await {
             Ok(mut r) => {
                 if !r.body.status.is_terminal() {
-                    // A background response: poll it until it is done.
-                    r = self.wait_response(&r.body.id, BACKGROUND_POLL).await?;
+                    // A background response: poll it until it is done, or cancel it at the
+                    // server when the caller interrupts.
+                    r = self.wait_or_cancel(&r.body.id).await?;
                 }
                 let meta = r.meta;
                 let body = settle(r.body, meta.request_id.clone())?;

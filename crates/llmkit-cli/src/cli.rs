@@ -200,6 +200,10 @@ pub(crate) struct AskArgs {
     /// Print the whole answer at the end instead of streaming tokens.
     #[arg(long)]
     pub no_stream: bool,
+    /// Run the request in the provider's background mode (Responses API: `background:
+    /// true`, polled until done); Ctrl-C cancels it at the server.
+    #[arg(long)]
+    pub background: bool,
     /// Print one JSON object: text (or choices), finish_reason, usage, model, latency_ms, request_id.
     #[arg(long)]
     pub json: bool,

@@ -21,6 +21,8 @@ use llmkit_tools::ToolError;
 pub(crate) const EXIT_FAILURE: i32 = 1;
 /// Exit code for bad usage: flags, input, or config.
 pub(crate) const EXIT_USAGE: i32 = 2;
+/// Exit code when the user interrupted the command (Ctrl-C: 128 + SIGINT).
+pub(crate) const EXIT_INTERRUPTED: i32 = 130;
 
 /// An error the CLI explains to the user itself.
 #[derive(Debug)]
@@ -109,7 +111,11 @@ impl From<&ClientError> for CliError {
         };
         // Options the chosen API does not have are a flag mistake.
         let usage = matches!(e, ClientError::Unsupported { options: true, .. });
-        Self::from_parts(e.to_string(), hint, usage)
+        let mut out = Self::from_parts(e.to_string(), hint, usage);
+        if matches!(e, ClientError::Interrupted { .. }) {
+            out.code = EXIT_INTERRUPTED;
+        }
+        out
     }
 }
 

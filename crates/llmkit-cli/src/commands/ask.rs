@@ -68,7 +68,10 @@ pub(crate) async fn run(ctx: &Ctx, mut args: AskArgs) -> Result<()> {
         .model
         .clone()
         .or_else(|| existing.as_ref().and_then(|s| s.model.clone()));
-    let opened = ctx.open_chat(model_flag.as_deref()).await?;
+    let mut opened = ctx.open_chat(model_flag.as_deref()).await?;
+    if args.background {
+        opened.backend = background(opened.backend)?;
+    }
     // Attachments are read and checked for the model before the conversation is touched.
     let attachments = attach::parts(
         ctx,
@@ -116,6 +119,9 @@ pub(crate) async fn run(ctx: &Ctx, mut args: AskArgs) -> Result<()> {
             req.n = Some(args.n);
         }
         req.response_format = format;
+        if args.background {
+            req.extra.insert("background".into(), Value::Bool(true));
+        }
         check_context(ctx, &req)?;
         let tools = toolbox.as_ref().map(|t| (t, &mut transcript));
         answer(ctx, &args, &pipe, &req, rules.as_ref(), tools).await
@@ -155,7 +161,7 @@ async fn answer(
     rules: Option<&llmkit_kb::RuleBase>,
     tools: Option<(&Toolbox, &mut Vec<ChatMessage>)>,
 ) -> Result<String> {
-    if tools.is_some() || args.json || args.no_stream || args.n > 1 {
+    if tools.is_some() || args.json || args.no_stream || args.background || args.n > 1 {
         // With tools every step is a whole answer: a call's arguments are restored and
         // checked before the tool runs.
         let (res, tool_use) = match tools {
@@ -248,6 +254,30 @@ async fn answer(
     }
     warn_if_cut(finish.as_ref());
     Ok(answer)
+}
+
+/// The backend for `--background`: an HTTP one whose background response Ctrl-C cancels
+/// at the server (the first Ctrl-C; a second one ends the process at once).
+fn background(backend: llmkit_client::Backend) -> Result<llmkit_client::Backend> {
+    if backend.kind() != "http" {
+        return Err(CliError::usage(
+            "--background needs an API model (the Responses API's background mode)",
+            "drop --background for the embedded local model",
+        )
+        .into());
+    }
+    let token = tokio_util::sync::CancellationToken::new();
+    let fire = token.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            notice("cancelling the background response (Ctrl-C again to quit at once)");
+            fire.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(crate::error::EXIT_INTERRUPTED);
+            }
+        }
+    });
+    Ok(backend.with_interrupt(token))
 }
 
 /// `--format json` asks for any JSON object; `--format FILE.json` for JSON valid against the

@@ -1,5 +1,6 @@
 //! The chat REPL as a person uses it, in a real terminal (tmux): type, watch the reply
-//! stream, interrupt it with Ctrl-C, `/save`, `/exit`. Skipped, with a message, when tmux
+//! stream, interrupt it with Ctrl-C, `/save`, `/exit`; the tool approval prompt; Ctrl-C on
+//! a background response. Skipped, with a message, when tmux
 //! is not installed (`.ci/run` installs it, and sets `LLMKIT_REQUIRE_TOOLS=1` so that a
 //! missing tmux fails there).
 
@@ -17,7 +18,10 @@ struct Tmux {
 
 impl Tmux {
     fn start(command: &str) -> Option<Self> {
-        let session = format!("llmkit-repl-{}", std::process::id());
+        // Unique per test: the tests of one binary run in parallel in one process.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let session = format!("llmkit-repl-{}-{n}", std::process::id());
         let ok = Command::new("tmux")
             .args([
                 "new-session",
@@ -155,4 +159,89 @@ fn repl_streams_interrupts_saves_and_exits() {
         .env("XDG_DATA_HOME", home.join("data"));
     let o = k2.args(["sessions", "list"]).run();
     assert!(stdout(&o).contains("terminal-session"), "{}", stdout(&o));
+}
+
+/// `llmkit ARGS` in a clean environment against `mock`, then its exit code on screen.
+fn terminal_command(mock: &Mock, home: &std::path::Path, args: &str) -> String {
+    format!(
+        "env -u OPENAI_ORG_ID -u OPENAI_PROJECT_ID -u LLMKIT_MODEL -u LLMKIT_PROFILE HOME={home} XDG_CONFIG_HOME={home}/config XDG_DATA_HOME={home}/data OPENAI_BASE_URL={url} OPENAI_API_KEY=sk-test {bin} {args}; echo EXIT=$?; sleep 30",
+        home = home.display(),
+        url = mock.base_url(),
+        bin = env!("CARGO_BIN_EXE_llmkit"),
+    )
+}
+
+#[test]
+fn approve_asks_in_the_terminal_before_each_tool_call() {
+    if require_tool(&["tmux"]).is_none() {
+        return;
+    }
+    let mock = Mock::default();
+    let k = Llmkit::against(&mock);
+    let home = k.home.path();
+    let marker = home.join("ran");
+    let script = r#"'MOCK_TOOLS: [[{"name": "touch_it", "arguments": {}}], [{"name": "touch_it", "arguments": {}}]]'"#;
+    let args = format!(
+        "ask --approve --tool 'touch_it=echo x >> {}' {script}",
+        marker.display()
+    );
+    let Some(tmux) = Tmux::start(&terminal_command(&mock, home, &args)) else {
+        skip_or_fail(REQUIRE_TOOLS_VAR, "tmux could not start a session");
+        return;
+    };
+    tmux.wait_for("the first approval prompt", 20, |s| {
+        s.contains("run tool `touch_it` with {}? [y/N]")
+    });
+    // Declined: the tool does not run, and the model is told so.
+    tmux.keys(&["n", "Enter"]);
+    tmux.wait_for("the second approval prompt", 20, |s| {
+        s.matches("run tool `touch_it`").count() >= 2
+    });
+    assert!(!marker.exists(), "a declined tool ran");
+    tmux.keys(&["y", "Enter"]);
+    let screen = tmux.wait_for("the answer", 20, |s| s.contains("EXIT="));
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "x\n");
+    assert!(screen.contains("tool results:"), "{screen}");
+}
+
+#[test]
+fn ctrl_c_cancels_a_background_response_at_the_server() {
+    if require_tool(&["tmux"]).is_none() {
+        return;
+    }
+    // The response stays in progress for as long as the test needs.
+    let mock = Mock::start(MockConfig {
+        response_polls: 10_000,
+        ..MockConfig::default()
+    });
+    let k = Llmkit::against(&mock);
+    let home = k.home.path();
+    let args = "--api responses ask --background 'a long report'";
+    let Some(tmux) = Tmux::start(&terminal_command(&mock, home, args)) else {
+        skip_or_fail(REQUIRE_TOOLS_VAR, "tmux could not start a session");
+        return;
+    };
+    // Wait until llmkit is polling the background response.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while mock
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r["method"] == "GET")
+        .count()
+        == 0
+    {
+        assert!(Instant::now() < deadline, "no poll:\n{}", tmux.screen());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    tmux.keys(&["C-c"]);
+    let screen = tmux.wait_for("the exit", 20, |s| s.contains("EXIT="));
+    assert!(screen.contains("EXIT=130"), "{screen}");
+    assert!(screen.contains("was cancelled at the server"), "{screen}");
+    let created = mock.requests_to("/responses");
+    assert_eq!(created[0]["body"]["background"], true, "{created:?}");
+    let cancels = mock.requests_to("/cancel");
+    assert_eq!(cancels.len(), 1, "{:?}", mock.server.requests());
+    assert_eq!(cancels[0]["status"], 200);
 }

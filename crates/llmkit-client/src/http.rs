@@ -201,6 +201,7 @@ impl HttpClient {
         let mut req = req.clone();
         req.stream = None;
         req.stream_options = None;
+        strip_reasoning_items(&mut req);
         // Each pass that fails on a feature the server lacks sends the next one without it.
         loop {
             let sent = self.adapted(&req);
@@ -243,6 +244,7 @@ impl HttpClient {
     ) -> Result<ChatStream, ClientError> {
         let mut req = req.clone();
         req.stream = Some(true);
+        strip_reasoning_items(&mut req);
         let mut opts = req.stream_options.take().unwrap_or_default();
         opts.include_usage = Some(true);
         req.stream_options = Some(StreamOptions { ..opts });
@@ -615,6 +617,14 @@ impl HttpClient {
             return ClientError::Connect { url, source };
         }
         ClientError::Stream(format!("the request to {url} failed: {}", error_chain(&e)))
+    }
+}
+
+/// Removes the Responses API's reasoning items that assistant turns carry (they mean
+/// nothing to Chat Completions, and a strict server refuses fields it does not know).
+fn strip_reasoning_items(req: &mut ChatCompletionRequest) {
+    for m in &mut req.messages {
+        m.extra.remove(llmkit_types::REASONING_ITEMS_FIELD);
     }
 }
 

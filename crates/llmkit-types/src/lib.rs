@@ -54,8 +54,8 @@ pub use responses::{
     TextConfig, TextFormat,
 };
 pub use responses_convert::{
-    ChunkTranslator, MIN_OUTPUT_TOKENS, REASONING_FIELD, chat_to_responses, response_to_chat,
-    unsupported_chat_options,
+    ChunkTranslator, MIN_OUTPUT_TOKENS, REASONING_FIELD, REASONING_ITEMS_FIELD, chat_to_responses,
+    response_to_chat, unsupported_chat_options,
 };
 pub use responses_object::{
     DeletedResponse, IncompleteDetails, InputTokenCount, InputTokensDetails, OutputTokensDetails,

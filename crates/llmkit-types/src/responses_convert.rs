@@ -19,13 +19,20 @@ use crate::response::{
 };
 use crate::responses::{
     ContentItem, CreateResponseRequest, FunctionCallItem, FunctionTool, ReasoningConfig,
-    ResponseInput, ResponseItem, ResponseTool, ResponseToolChoice, TextConfig, TextFormat,
+    ReasoningItem, ResponseInput, ResponseItem, ResponseTool, ResponseToolChoice, TextConfig,
+    TextFormat,
 };
 use crate::responses_object::{ResponseObject, ResponseStatus};
 use crate::responses_stream::ResponseStreamEvent;
 
 /// The chat message field that carries reasoning text.
 pub const REASONING_FIELD: &str = "reasoning_content";
+/// The field of an assistant chat message (and of a streamed delta) that carries the
+/// Responses API's encrypted reasoning items, so that a conversation sent whole each turn
+/// with `store: false` hands the model its earlier reasoning back. llmkit's own: it is
+/// turned into reasoning input items on the Responses API and removed before a request
+/// goes over Chat Completions.
+pub const REASONING_ITEMS_FIELD: &str = "llmkit_reasoning_items";
 /// The smallest `max_output_tokens` the Responses API accepts.
 pub const MIN_OUTPUT_TOKENS: u32 = 16;
 
@@ -143,6 +150,16 @@ fn message_items(m: &ChatMessage) -> Vec<ResponseItem> {
             return out;
         }
         Role::Assistant => {
+            // The encrypted reasoning that led to this turn goes back before it.
+            if let Some(Value::Array(items)) = m.extra.get(REASONING_ITEMS_FIELD) {
+                out.extend(
+                    items
+                        .iter()
+                        .filter_map(|i| serde_json::from_value::<ReasoningItem>(i.clone()).ok())
+                        .filter(|r| r.encrypted_content.is_some())
+                        .map(ResponseItem::Reasoning),
+                );
+            }
             let text = m.text_content();
             if !text.is_empty() {
                 out.push(ResponseItem::message(Role::Assistant, text));
@@ -235,6 +252,10 @@ pub fn response_to_chat(r: &ResponseObject) -> ChatCompletionResponse {
     if !summary.is_empty() {
         extra.insert(REASONING_FIELD.into(), Value::String(summary));
     }
+    let encrypted: Vec<Value> = r.output.iter().filter_map(encrypted_reasoning).collect();
+    if !encrypted.is_empty() {
+        extra.insert(REASONING_ITEMS_FIELD.into(), Value::Array(encrypted));
+    }
     let content = (!text.is_empty() || calls.is_empty()).then_some(text);
     ChatCompletionResponse {
         id: r.id.clone(),
@@ -257,6 +278,24 @@ pub fn response_to_chat(r: &ResponseObject) -> ChatCompletionResponse {
         system_fingerprint: None,
         service_tier: r.service_tier.clone(),
         extra: Map::new(),
+    }
+}
+
+/// A reasoning item that carries encrypted content, as the JSON to send back next turn
+/// (id and encrypted content; the summary is not needed to continue).
+fn encrypted_reasoning(item: &ResponseItem) -> Option<Value> {
+    match item {
+        ResponseItem::Reasoning(r) if r.encrypted_content.is_some() => {
+            let back = ReasoningItem {
+                id: r.id.clone(),
+                summary: Vec::new(),
+                encrypted_content: r.encrypted_content.clone(),
+                status: None,
+                extra: Map::new(),
+            };
+            serde_json::to_value(back).ok()
+        }
+        _ => None,
     }
 }
 
@@ -326,6 +365,15 @@ impl ChunkTranslator {
                 let index = self.call_index(*output_index);
                 vec![self.tool_delta(index, None, None, delta.clone())]
             }
+            E::OutputItemDone { item, .. } => match encrypted_reasoning(item) {
+                Some(r) => {
+                    let mut d = Delta::default();
+                    d.extra
+                        .insert(REASONING_ITEMS_FIELD.into(), Value::Array(vec![r]));
+                    vec![self.chunk(d)]
+                }
+                None => Vec::new(),
+            },
             E::Completed { response, .. } | E::Incomplete { response, .. } => {
                 let mut last = self.chunk(Delta::default());
                 last.choices[0].finish_reason = Some(finish_reason(response));

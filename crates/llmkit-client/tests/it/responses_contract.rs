@@ -267,6 +267,19 @@ fn chat_cases() -> Vec<(&'static str, ChatCompletionRequest)> {
     let mut r = user("x");
     r.store = Some(true);
     cases.push(("store on the request", r));
+    // A later turn: the assistant's encrypted reasoning goes back as a reasoning item.
+    let mut answer = ChatMessage::assistant("earlier answer");
+    answer.extra.insert(
+        llmkit_types::REASONING_ITEMS_FIELD.into(),
+        json!([{"id": "rs_1", "summary": [], "encrypted_content": "enc_mock_000001"}]),
+    );
+    cases.push((
+        "encrypted reasoning carried over",
+        ChatCompletionRequest::new(
+            "o4-mini",
+            vec![ChatMessage::user("q"), answer, ChatMessage::user("and?")],
+        ),
+    ));
     cases
 }
 

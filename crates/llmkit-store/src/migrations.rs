@@ -159,7 +159,13 @@ const V11: &str = "
 ALTER TABLE messages ADD COLUMN attachments TEXT;
 ";
 
-const ALL: [&str; 11] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11];
+/// Version 12: a message's own extra fields (JSON), such as the encrypted reasoning items
+/// an assistant turn hands back to the Responses API on the next turn.
+const V12: &str = "
+ALTER TABLE messages ADD COLUMN extra TEXT;
+";
+
+const ALL: [&str; 12] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12];
 
 /// The schema version this build writes.
 pub const LATEST_VERSION: usize = ALL.len();

@@ -45,6 +45,10 @@ pub struct Message {
     /// A user message's image, file and audio parts (its text is `content`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<ContentPart>,
+    /// The message's extra fields, sent back with it (an assistant turn's encrypted
+    /// reasoning items).
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, Value>,
 }
 
 /// A session with its message count, for listings.
@@ -174,7 +178,7 @@ impl Store {
         role: &str,
         content: &str,
     ) -> Result<i64, StoreError> {
-        self.insert_message(session_id, role, content, None, None, None)
+        self.insert_message(session_id, role, content, [None, None, None, None])
     }
 
     /// Appends a tool turn: an assistant message with tool calls, or a `tool` result.
@@ -201,13 +205,21 @@ impl Store {
         } else {
             Some(serde_json::to_string(&attachments)?)
         };
+        let extra = if m.extra.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_string(&m.extra)?)
+        };
         self.insert_message(
             session_id,
             role,
             &m.text_content(),
-            calls.as_deref(),
-            m.tool_call_id.as_deref(),
-            attachments.as_deref(),
+            [
+                calls.as_deref(),
+                m.tool_call_id.as_deref(),
+                attachments.as_deref(),
+                extra.as_deref(),
+            ],
         )
     }
 
@@ -216,16 +228,16 @@ impl Store {
         session_id: &str,
         role: &str,
         content: &str,
-        tool_calls: Option<&str>,
-        tool_call_id: Option<&str>,
-        attachments: Option<&str>,
+        // The JSON columns: tool calls, the answered call's id, attachments, extra fields.
+        [tool_calls, tool_call_id, attachments, extra]: [Option<&str>; 4],
     ) -> Result<i64, StoreError> {
         let now = now_secs();
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO messages
-                   (session_id, role, content, created, tool_calls, tool_call_id, attachments)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                   (session_id, role, content, created, tool_calls, tool_call_id, attachments,
+                    extra)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     session_id,
                     role,
@@ -233,7 +245,8 @@ impl Store {
                     now,
                     tool_calls,
                     tool_call_id,
-                    attachments
+                    attachments,
+                    extra
                 ],
             )?;
             let id = tx.last_insert_rowid();
@@ -249,7 +262,7 @@ impl Store {
     pub fn messages(&self, session_id: &str) -> Result<Vec<Message>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT id, role, content, created, tool_calls, tool_call_id, attachments
+            "SELECT id, role, content, created, tool_calls, tool_call_id, attachments, extra
              FROM messages WHERE session_id = ?1 ORDER BY id",
         )?;
         let rows = stmt.query_map([session_id], |r| {
@@ -264,6 +277,10 @@ impl Store {
                 tool_call_id: r.get(5)?,
                 attachments: r
                     .get::<_, Option<String>>(6)?
+                    .and_then(|a| serde_json::from_str(&a).ok())
+                    .unwrap_or_default(),
+                extra: r
+                    .get::<_, Option<String>>(7)?
                     .and_then(|a| serde_json::from_str(&a).ok())
                     .unwrap_or_default(),
             })

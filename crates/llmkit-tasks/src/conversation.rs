@@ -33,6 +33,9 @@ pub struct Turn {
     pub tool_call_id: Option<String>,
     /// A user turn's attachments (image, file and audio parts), sent after its text.
     pub attachments: Vec<ContentPart>,
+    /// The turn's own extra fields, sent back with it (an assistant turn's encrypted
+    /// reasoning items, `llmkit_types::REASONING_ITEMS_FIELD`).
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A conversation as stored: its system prompt, running summary, where its context starts,
@@ -103,7 +106,7 @@ pub fn compose(system: Option<&str>, summary: Option<&str>, turns: &[Turn]) -> V
         )));
     }
     for m in turns {
-        out.push(match (m.role.as_str(), &m.tool_calls) {
+        let mut msg = match (m.role.as_str(), &m.tool_calls) {
             ("assistant", Some(calls)) if !calls.is_empty() => {
                 let mut msg = ChatMessage::assistant_tool_calls(calls.clone());
                 if !m.content.is_empty() {
@@ -124,7 +127,9 @@ pub fn compose(system: Option<&str>, summary: Option<&str>, turns: &[Turn]) -> V
                 ChatMessage::user_parts(parts)
             }
             _ => ChatMessage::user(m.content.clone()),
-        });
+        };
+        msg.extra.extend(m.extra.clone());
+        out.push(msg);
     }
     out
 }
@@ -232,6 +237,7 @@ mod tests {
             tool_calls: None,
             tool_call_id: None,
             attachments: Vec::new(),
+            extra: serde_json::Map::new(),
             role: role.into(),
             content: "x".into(),
         }

@@ -108,6 +108,12 @@ impl ToolLoop<'_> {
             if let Some(text) = message.content.as_deref().filter(|t| !t.is_empty()) {
                 turn.content = Some(MessageContent::Text(text.to_string()));
             }
+            // A reasoning model's calls go back with the reasoning that made them (the
+            // Responses API asks for both with `store: false`).
+            if let Some(items) = message.extra.get(llmkit_types::REASONING_ITEMS_FIELD) {
+                turn.extra
+                    .insert(llmkit_types::REASONING_ITEMS_FIELD.into(), items.clone());
+            }
             req.messages.push(turn.clone());
             transcript.push(turn);
             let outputs = self.run_calls(&asked, &mut malformed).await?;

@@ -4,7 +4,8 @@ use anyhow::Result;
 use futures::StreamExt;
 use llmkit_tools::Toolbox;
 use llmkit_types::{
-    ChatCompletionRequest, ChatMessage, ContentPart, FinishReason, REASONING_FIELD, ResponseFormat,
+    ChatCompletionRequest, ChatMessage, ContentPart, FinishReason, REASONING_FIELD,
+    REASONING_ITEMS_FIELD, ResponseFormat,
 };
 use serde_json::Value;
 
@@ -132,10 +133,10 @@ pub(crate) async fn run(ctx: &Ctx, mut args: AskArgs) -> Result<()> {
         store.add_chat_message(&session.id, m)?;
     }
     match result {
-        Ok(text) => {
+        Ok((text, reasoning)) => {
             crate::commands::kb::rules::check(rules.as_ref(), &text);
             if !text.is_empty() {
-                store.add_message(&session.id, "assistant", &text)?;
+                chat::store_reply(&store, &session.id, &text, reasoning)?;
             }
             Ok(())
         }
@@ -152,7 +153,8 @@ pub(crate) async fn run(ctx: &Ctx, mut args: AskArgs) -> Result<()> {
     }
 }
 
-/// Sends the request and prints the answer; returns the (first) answer's text.
+/// Sends the request and prints the answer; returns the (first) answer's text and the
+/// encrypted reasoning items that came with it (Responses API), for the session.
 async fn answer(
     ctx: &Ctx,
     args: &AskArgs,
@@ -160,7 +162,7 @@ async fn answer(
     req: &ChatCompletionRequest,
     rules: Option<&llmkit_kb::RuleBase>,
     tools: Option<(&Toolbox, &mut Vec<ChatMessage>)>,
-) -> Result<String> {
+) -> Result<(String, Option<Value>)> {
     if tools.is_some() || args.json || args.no_stream || args.background || args.n > 1 {
         // With tools every step is a whole answer: a call's arguments are restored and
         // checked before the tool runs.
@@ -181,6 +183,12 @@ async fn answer(
             }
         }
         let text = res.response.text().to_string();
+        let reasoning = res
+            .response
+            .choices
+            .first()
+            .and_then(|c| c.message.extra.get(REASONING_ITEMS_FIELD))
+            .cloned();
         if args.json {
             let mut v = result_json(pipe.backend().kind(), &res, args.n);
             if let Some(r) = rules {
@@ -190,7 +198,7 @@ async fn answer(
                 v["tools"] = serde_json::json!({"steps": steps, "calls": calls});
             }
             output::json(&v)?;
-            return Ok(text);
+            return Ok((text, reasoning));
         }
         if args.n > 1 {
             for (i, c) in res.response.choices.iter().enumerate() {
@@ -204,7 +212,7 @@ async fn answer(
             output::line(res.response.text().trim_end())?;
         }
         warn_if_cut(res.response.finish_reason());
-        return Ok(text);
+        return Ok((text, reasoning));
     }
 
     let mut stream = pipe.chat_stream(req).await?;
@@ -215,6 +223,7 @@ async fn answer(
     let mut reasoning_open = false;
     let mut finish = None;
     let mut answer = String::new();
+    let mut reasoning: Vec<Value> = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = match chunk {
             Ok(c) => c,
@@ -245,6 +254,13 @@ async fn answer(
             answer.push_str(text);
             at_line_start = text.ends_with('\n');
         }
+        if let Some(Value::Array(items)) = chunk
+            .choices
+            .first()
+            .and_then(|c| c.delta.extra.get(REASONING_ITEMS_FIELD))
+        {
+            reasoning.extend(items.iter().cloned());
+        }
         if let Some(f) = chunk.choices.first().and_then(|c| c.finish_reason.clone()) {
             finish = Some(f);
         }
@@ -253,7 +269,10 @@ async fn answer(
         output::write("\n")?;
     }
     warn_if_cut(finish.as_ref());
-    Ok(answer)
+    Ok((
+        answer,
+        (!reasoning.is_empty()).then_some(Value::Array(reasoning)),
+    ))
 }
 
 /// The backend for `--background`: an HTTP one whose background response Ctrl-C cancels

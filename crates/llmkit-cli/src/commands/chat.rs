@@ -11,7 +11,7 @@ use futures::StreamExt;
 use llmkit_client::{ClientError, Pipeline};
 use llmkit_store::{Message, Session, Store};
 use llmkit_tasks::conversation::{self, History, Turn, Window};
-use llmkit_types::{ChatCompletionRequest, ChatMessage, ContentPart};
+use llmkit_types::{ChatCompletionRequest, ChatMessage, ContentPart, REASONING_ITEMS_FIELD};
 use tokio::io::AsyncBufReadExt;
 
 use crate::app::PipelineSpec;
@@ -391,6 +391,7 @@ impl Chat<'_> {
         }
         let mut stream = self.pipe.chat_stream(&req).await?;
         let mut text = String::new();
+        let mut reasoning: Vec<serde_json::Value> = Vec::new();
         let ctrl_c = tokio::signal::ctrl_c();
         tokio::pin!(ctrl_c);
         let mut interrupted = false;
@@ -406,6 +407,13 @@ impl Chat<'_> {
                         if let Some(t) = chunk.delta_text() {
                             output::write(t)?;
                             text.push_str(t);
+                        }
+                        if let Some(serde_json::Value::Array(items)) = chunk
+                            .choices
+                            .first()
+                            .and_then(|c| c.delta.extra.get(REASONING_ITEMS_FIELD))
+                        {
+                            reasoning.extend(items.iter().cloned());
                         }
                     }
                     Some(Err(e)) => {
@@ -430,8 +438,8 @@ impl Chat<'_> {
             g.finish(hits, &text)?;
         }
         if !text.is_empty() {
-            self.store
-                .add_message(&self.session.id, "assistant", &text)?;
+            let reasoning = (!reasoning.is_empty()).then_some(serde_json::Value::Array(reasoning));
+            store_reply(&self.store, &self.session.id, &text, reasoning)?;
         }
         Ok(())
     }
@@ -458,14 +466,41 @@ impl Chat<'_> {
         for m in &transcript {
             self.store.add_chat_message(&self.session.id, m)?;
         }
-        let text = done?.result.response.text().to_string();
+        let response = done?.result.response;
+        let text = response.text().to_string();
         output::line(text.trim_end())?;
         if !text.is_empty() {
-            self.store
-                .add_message(&self.session.id, "assistant", &text)?;
+            let reasoning = response
+                .choices
+                .first()
+                .and_then(|c| c.message.extra.get(REASONING_ITEMS_FIELD))
+                .cloned();
+            store_reply(&self.store, &self.session.id, &text, reasoning)?;
         }
         Ok(())
     }
+}
+
+/// Stores an assistant reply, with the encrypted reasoning items that came with it (the
+/// Responses API's, sent back on the next turn so that the model keeps its reasoning with
+/// nothing stored at the provider).
+pub(crate) fn store_reply(
+    store: &Store,
+    session: &str,
+    text: &str,
+    reasoning: Option<serde_json::Value>,
+) -> Result<()> {
+    match reasoning {
+        Some(items) => {
+            let mut m = ChatMessage::assistant(text);
+            m.extra.insert(REASONING_ITEMS_FIELD.into(), items);
+            store.add_chat_message(session, &m)?;
+        }
+        None => {
+            store.add_message(session, "assistant", text)?;
+        }
+    }
+    Ok(())
 }
 
 fn report(e: &anyhow::Error) {
@@ -529,6 +564,7 @@ fn turns(history: &[Message]) -> Vec<Turn> {
             tool_calls: m.tool_calls.clone(),
             tool_call_id: m.tool_call_id.clone(),
             attachments: m.attachments.clone(),
+            extra: m.extra.clone(),
         })
         .collect()
 }

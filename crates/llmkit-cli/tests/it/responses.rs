@@ -173,3 +173,58 @@ fn chat_only_options_are_refused_over_responses() {
     assert_eq!(o.status.code(), Some(2), "a flag mistake: {}", stderr(&o));
     assert!(mock.requests_to("/v1/responses").is_empty());
 }
+
+#[test]
+fn encrypted_reasoning_carries_over_between_turns_with_nothing_stored() {
+    let mock = Mock::default();
+    let dir = tempfile::tempdir().unwrap();
+    // Streamed chat turns, then a whole (`--no-stream`) ask turn in the same session.
+    let o = kit(&mock, dir.path())
+        .args(["--api", "responses", "chat", "-s", "think", "-m", "o4-mini"])
+        .args(["--reasoning-effort", "low"])
+        .run_with_stdin("first\nsecond\n");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = kit(&mock, dir.path())
+        .args(["--api", "responses", "ask", "--cid", "think", "--no-stream"])
+        .args(["--reasoning-effort", "low", "third"])
+        .run();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let sent = bodies(&mock, "/responses");
+    assert_eq!(sent.len(), 3);
+    let reasoning_in = |b: &Value| -> Vec<String> {
+        b["input"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["type"] == "reasoning")
+            .map(|i| i["encrypted_content"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for b in &sent {
+        assert_eq!(b["store"], false, "{b}");
+        assert_eq!(b["include"][0], "reasoning.encrypted_content", "{b}");
+    }
+    // Each turn hands back the reasoning of every earlier answer, as the mock encrypted it
+    // (the mock refuses reasoning it did not hand out).
+    assert!(reasoning_in(&sent[0]).is_empty());
+    assert_eq!(reasoning_in(&sent[1]), ["enc_mock_000001"]);
+    assert_eq!(
+        reasoning_in(&sent[2]),
+        ["enc_mock_000001", "enc_mock_000002"]
+    );
+    // The reasoning item comes right before the answer it led to.
+    let input = sent[2]["input"].as_array().unwrap();
+    let at = input.iter().position(|i| i["type"] == "reasoning").unwrap();
+    assert_eq!(input[at + 1]["role"], "assistant", "{input:?}");
+    // Over chat completions the items are not sent: they mean nothing there.
+    let o = kit(&mock, dir.path())
+        .args(["--api", "chat", "ask", "--cid", "think", "fourth"])
+        .run();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let chat = bodies(&mock, "/chat/completions");
+    assert!(
+        !chat[0].to_string().contains("llmkit_reasoning_items"),
+        "{}",
+        chat[0]
+    );
+}

@@ -155,6 +155,15 @@ pub(crate) fn map_sqlite(e: rusqlite::Error, path: &Path) -> StoreError {
         StoreError::Corrupt {
             path: path.to_path_buf(),
         }
+    } else if StoreError::is_unwritable(&e) {
+        let message = match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => "the disk is full".to_string(),
+            _ => format!("{e} (a full disk, a quota or a file-size limit?)"),
+        };
+        StoreError::Unwritable {
+            path: path.to_path_buf(),
+            message,
+        }
     } else {
         StoreError::Sqlite(e)
     }

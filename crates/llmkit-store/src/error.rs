@@ -29,6 +29,11 @@ pub enum StoreError {
     #[error("migrating the store {} failed: {message}", path.display())]
     Migration { path: PathBuf, message: String },
 
+    /// The file could not be written: the disk is full, or the file may not grow (a quota, a
+    /// file-size limit), or the device failed. SQLite rolled the transaction back.
+    #[error("cannot write the store {}: {message}", path.display())]
+    Unwritable { path: PathBuf, message: String },
+
     /// A SQLite call failed.
     #[error("store error: {0}")]
     Sqlite(#[from] rusqlite::Error),
@@ -70,6 +75,9 @@ impl StoreError {
                 "upgrade llmkit, or point LLMKIT_STORE at another file".to_string()
             }
             Self::Migration { .. } => "back up the file and report the error".to_string(),
+            Self::Unwritable { .. } => "free space on the disk that holds it (or lift the quota), \
+                 or point LLMKIT_STORE elsewhere, and run again: what was committed is intact"
+                .to_string(),
             Self::NoSession(_) => "`llmkit sessions list` shows the sessions".to_string(),
             Self::Ledger(_) => {
                 "another process may hold the store for a long time; run the command again"
@@ -77,6 +85,14 @@ impl StoreError {
             }
             Self::Sqlite(_) | Self::Decode(_) | Self::Write { .. } => return None,
         })
+    }
+
+    /// True for SQLite's "disk full" and I/O errors: the file could not be written.
+    pub(crate) fn is_unwritable(e: &rusqlite::Error) -> bool {
+        matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure)
+        )
     }
 
     /// True for SQLite's "database is damaged / not a database" errors.

@@ -303,7 +303,7 @@ pub(crate) struct LedgerWriter {
     tx: Option<mpsc::Sender<Msg>>,
     handle: Option<JoinHandle<()>>,
     /// The last write failure, reported by the next `flush`.
-    error: Arc<Mutex<Option<String>>>,
+    error: Arc<Mutex<Option<StoreError>>>,
 }
 
 impl LedgerWriter {
@@ -337,7 +337,9 @@ impl LedgerWriter {
         }
         let failure = self.error.lock().unwrap_or_else(|p| p.into_inner()).take();
         match failure {
-            Some(message) => Err(StoreError::Ledger(message)),
+            // A full disk is said as such, with its own hint.
+            Some(e @ StoreError::Unwritable { .. }) => Err(e),
+            Some(e) => Err(StoreError::Ledger(e.to_string())),
             None => Ok(()),
         }
     }
@@ -353,11 +355,11 @@ impl Drop for LedgerWriter {
     }
 }
 
-fn run_writer(path: &std::path::Path, rx: &mpsc::Receiver<Msg>, error: &Mutex<Option<String>>) {
+fn run_writer(path: &std::path::Path, rx: &mpsc::Receiver<Msg>, error: &Mutex<Option<StoreError>>) {
     let mut conn = match open_connection(path) {
         Ok(c) => Some(c),
         Err(e) => {
-            *error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+            *error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
             None
         }
     };
@@ -376,8 +378,18 @@ fn run_writer(path: &std::path::Path, rx: &mpsc::Receiver<Msg>, error: &Mutex<Op
         if let (Some(c), false) = (conn.as_mut(), rows.is_empty())
             && let Err(e) = write_rows(c, &rows)
         {
-            *error.lock().unwrap_or_else(|p| p.into_inner()) =
-                Some(format!("writing {} ledger rows failed: {e}", rows.len()));
+            let e = match e {
+                StoreError::Sqlite(s) => crate::db::map_sqlite(s, path),
+                other => other,
+            };
+            let e = match e {
+                e @ StoreError::Unwritable { .. } => e,
+                other => StoreError::Ledger(format!(
+                    "writing {} ledger rows failed: {other}",
+                    rows.len()
+                )),
+            };
+            *error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
         }
         for a in acks {
             let _ = a.send(());

@@ -292,3 +292,171 @@ fn spend(store: &Path) -> (f64, f64) {
 fn ledger_rows(store: &Path) -> i64 {
     count_so_far(store, "SELECT COUNT(*) FROM ledger")
 }
+
+#[test]
+fn issue22_a_reservation_of_a_killed_process_counts_until_its_lease_expires() {
+    // The answer takes long enough for the process to be killed while its reservation is
+    // held.
+    let slow = Mock::start(MockConfig {
+        latency_ms: 20_000,
+        ..MockConfig::default()
+    });
+    let fast = Mock::default();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("llmkit.db");
+    let config = dir.path().join("config.toml");
+    // Each request's estimate is about $1 (input at $100,000 per 1M tokens, free output):
+    // one fits a $1.5 budget, two do not.
+    std::fs::write(
+        &config,
+        "budget_daily_usd = 1.5\n[models.\"gpt-4o-mini\"]\ninput_per_mtok = 100000.0\noutput_per_mtok = 0.0\n",
+    )
+    .unwrap();
+    let ask = |mock: &Mock| {
+        let mut k = on_store(mock, &store);
+        k.cmd.env("LLMKIT_CONFIG", &config);
+        k.args(["ask", "--no-stream", "--max-tokens", "5", "spend it"]);
+        k
+    };
+    let reservations = |s: &Path| count_so_far(s, "SELECT COUNT(*) FROM budget_reservations");
+    let mut child = spawn(&mut ask(&slow), None);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while reservations(&store) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no reservation");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap(); // SIGKILL, with the reservation held
+    let _ = child.wait_with_output().unwrap();
+    assert_eq!(integrity(&store), "ok");
+    assert_eq!(reservations(&store), 1);
+    // The dead process's reservation still counts: nothing is sent.
+    let o = ask(&fast).run();
+    assert!(!o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("daily budget reached"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(fast.requests_to("/chat/completions").is_empty());
+    // Once its lease (10 minutes) has run out it is released, and the request goes.
+    let conn = rusqlite::Connection::open(&store).unwrap();
+    conn.execute("UPDATE budget_reservations SET ts = ts - 601", [])
+        .unwrap();
+    drop(conn);
+    let o = ask(&fast).run();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(fast.requests_to("/chat/completions").len(), 1);
+    assert_eq!(reservations(&store), 0);
+    assert_eq!(integrity(&store), "ok");
+}
+
+/// Runs `script` as root of its own user and mount namespace (`unshare`), where it may
+/// mount a small tmpfs: a real full disk without privileges on the host.
+fn in_namespace(script: &str, envs: &[(&str, &Path)]) -> Option<Output> {
+    llmkit_testkit::fixtures::require_tool(&["unshare"])?;
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["--user", "--map-root-user", "--mount", "sh", "-c", script]);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    Some(cmd.output().unwrap())
+}
+
+#[test]
+fn issue22_a_full_disk_is_a_clear_error_and_leaves_the_store_sound() {
+    let mock = Mock::default();
+    let dir = tempfile::tempdir().unwrap();
+    let fs = dir.path().join("small-fs");
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&fs).unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    // Asks on a 640 KiB file system until one fails; the store is copied out before the
+    // namespace (and its tmpfs) goes away.
+    let script = r#"
+set -u
+mount -t tmpfs -o size=640k tmpfs "$FS" || { echo "no tmpfs" > "$OUT/skip"; exit 0; }
+i=0
+while [ $i -lt 400 ]; do
+  i=$((i + 1))
+  "$BIN" ask --no-stream "$(printf 'a%.0s' $(seq 1 1500)) $i" > /dev/null 2> "$OUT/err"
+  code=$?
+  if [ "$code" -ne 0 ]; then
+    echo "$code" > "$OUT/code"
+    break
+  fi
+done
+echo "$i" > "$OUT/runs"
+"$BIN" sessions list --json > "$OUT/list" 2> "$OUT/list.err"; echo "$?" > "$OUT/list.code"
+cp "$FS/llmkit.db" "$OUT/llmkit.db"
+[ -f "$FS/llmkit.db-wal" ] && cp "$FS/llmkit.db-wal" "$OUT/llmkit.db-wal"
+exit 0
+"#;
+    let k = Llmkit::against(&mock);
+    let envs: Vec<(String, std::ffi::OsString)> = k
+        .cmd
+        .get_envs()
+        .filter_map(|(key, v)| Some((key.to_str()?.to_string(), v?.to_os_string())))
+        .collect();
+    let store = fs.join("llmkit.db");
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_llmkit"));
+    let mut named: Vec<(&str, &Path)> = vec![
+        ("FS", fs.as_path()),
+        ("OUT", out.as_path()),
+        ("BIN", bin.as_path()),
+        ("LLMKIT_STORE", store.as_path()),
+    ];
+    for (key, v) in &envs {
+        named.push((key.as_str(), Path::new(v)));
+    }
+    let Some(o) = in_namespace(script, &named) else {
+        return;
+    };
+    assert!(o.status.success(), "{}", stderr(&o));
+    if out.join("skip").exists() {
+        llmkit_testkit::fixtures::skip_or_fail(
+            llmkit_testkit::fixtures::REQUIRE_TOOLS_VAR,
+            "tmpfs cannot be mounted in a user namespace here",
+        );
+        return;
+    }
+    let runs: i64 = std::fs::read_to_string(out.join("runs"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let err = std::fs::read_to_string(out.join("err")).unwrap();
+    assert!(
+        (4..400).contains(&runs),
+        "{runs} runs: the disk filled too soon or never"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("code")).unwrap().trim(),
+        "1"
+    );
+    // One clear error with a hint, never a panic.
+    assert!(err.contains("error: cannot write the store"), "{err}");
+    assert!(
+        err.contains("the disk is full") || err.contains("disk I/O error"),
+        "{err}"
+    );
+    assert!(err.contains("\nhint: free space"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // Reading still works on the full disk, and every turn committed before is there.
+    assert_eq!(
+        std::fs::read_to_string(out.join("list.code"))
+            .unwrap()
+            .trim(),
+        "0"
+    );
+    let copy = out.join("llmkit.db");
+    assert_eq!(integrity(&copy), "ok");
+    let answered = count(
+        &copy,
+        "SELECT COUNT(*) FROM messages WHERE role = 'assistant'",
+    );
+    assert!(
+        answered >= runs - 1,
+        "{answered} answers stored of {} runs",
+        runs - 1
+    );
+}

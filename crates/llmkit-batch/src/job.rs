@@ -38,6 +38,10 @@ pub struct JobOptions {
     pub max_cost: Option<f64>,
     /// How far ahead of the last written row rows may be admitted (the reorder window).
     pub window: usize,
+    /// The tools `ask` rows may call, as their flags named them (`--tool NAME=CMD`, ...):
+    /// part of the job's identity, since they change the answers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<String>,
 }
 
 impl JobOptions {
@@ -55,7 +59,7 @@ impl JobOptions {
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_nanos());
-        let key = serde_json::json!({
+        let mut key = serde_json::json!({
             "input": input,
             "size": meta.len(),
             "mtime": mtime.to_string(),
@@ -69,6 +73,10 @@ impl JobOptions {
             "structured": self.structured,
             "context_window": self.context_window,
         });
+        // Only when set, so that the ids of jobs without tools stay as they were.
+        if !self.tools.is_empty() {
+            key["tools"] = serde_json::json!(self.tools);
+        }
         let digest = Sha256::digest(key.to_string().as_bytes());
         Ok(digest.iter().take(8).map(|b| format!("{b:02x}")).collect())
     }

@@ -44,4 +44,4 @@ pub use runner::{
     BoxFuture, JobPlan, RowDone, RowSource, RowWork, RunContext, RunShared, Scheduler, Summary,
     run_job, run_rows,
 };
-pub use task_row::{TaskSetup, prototype};
+pub use task_row::{RowTools, TaskSetup, prototype};

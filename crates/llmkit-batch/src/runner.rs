@@ -601,7 +601,15 @@ impl FileWork {
             }
             _ if p.path == "chat/completions" => {
                 match serde_json::from_value::<ChatCompletionRequest>(p.body.clone()) {
-                    Ok(req) => run_chat(shared, &self.tasks, &req).await,
+                    Ok(req) => {
+                        // Tools serve `ask` rows; a raw row's own tools are the caller's.
+                        let tools = self
+                            .tasks
+                            .tools
+                            .as_ref()
+                            .filter(|_| matches!(opts.task, Some(crate::Task::Ask { .. })));
+                        run_chat(shared, &self.tasks, &req, tools).await
+                    }
                     Err(e) => {
                         let msg = format!("line {}: the body is not a chat request: {e}", row.line);
                         return refused(row, &msg, "invalid_row");

@@ -9,6 +9,7 @@ use llmkit_tasks::{
     ClassifyOptions, Glossary, Length, StructuredMode, SummarizeOptions, SummaryFormat, TaskError,
     TaskRunner, Templates, TokenCounter, TranslateOptions,
 };
+use llmkit_tools::{Approval, ToolLoop, Toolbox};
 use llmkit_types::{ChatCompletionRequest, Stop, Usage};
 use serde_json::{Value, json};
 
@@ -28,6 +29,17 @@ pub struct TaskSetup {
     pub counter: TokenCounter,
     /// Redaction is on: rows that cannot go through the pipeline are refused, not sent.
     pub redacting: bool,
+    /// Tools the model may call on `ask` rows: each row runs the tool loop (no approval: a
+    /// batch has no one to ask).
+    pub tools: Option<RowTools>,
+}
+
+/// The tools of a batch's `ask` rows.
+#[derive(Clone)]
+pub struct RowTools {
+    pub toolbox: Arc<Toolbox>,
+    /// The most tool calls one row may make.
+    pub max_calls: usize,
 }
 
 /// How a row ended: its result (or failure) and what its requests cost.
@@ -84,23 +96,49 @@ pub(crate) fn gated(shared: &Arc<Scheduler>, setup: &TaskSetup) -> (Pipeline, Ar
     (pipeline, gate)
 }
 
-/// Sends one whole chat request; the result is the response body.
+/// Sends one whole chat request; the result is the response body. With `tools`, the
+/// request runs the tool loop (every step through the gate, so the limits and the cost cap
+/// count each one) and the result is the final step's answer.
 pub(crate) async fn run_chat(
     shared: &Arc<Scheduler>,
     setup: &TaskSetup,
     req: &ChatCompletionRequest,
+    tools: Option<&RowTools>,
 ) -> Outcome {
     let (pipeline, gate) = gated(shared, setup);
-    let result = pipeline.chat(req).await;
+    let result = match tools {
+        None => pipeline.chat(req).await.map_err(|e| Failure::client(&e)),
+        Some(t) => {
+            let tool_loop = ToolLoop {
+                toolbox: &t.toolbox,
+                max_calls: t.max_calls,
+                approval: Approval::Never,
+                approver: None,
+                observer: None,
+            };
+            let mut transcript = Vec::new();
+            tool_loop
+                .run(&pipeline, req.clone(), &mut transcript)
+                .await
+                .map(|done| done.result)
+                .map_err(|e| match e.client_error() {
+                    Some(c) => Failure::client(c),
+                    None => Failure {
+                        message: e.to_string(),
+                        status: None,
+                        code: Some("tool_failed".into()),
+                    },
+                })
+        }
+    };
     let (cost, usage) = gate.spent();
-    let result = match result {
-        Ok(r) => serde_json::to_value(&r.response).map_err(|e| Failure {
+    let result = result.and_then(|r| {
+        serde_json::to_value(&r.response).map_err(|e| Failure {
             message: format!("internal: cannot encode the response: {e}"),
             status: None,
             code: None,
-        }),
-        Err(e) => Err(Failure::client(&e)),
-    };
+        })
+    });
     Outcome {
         result,
         cost,

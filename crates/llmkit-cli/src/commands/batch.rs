@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
 use llmkit_batch::{
-    BatchError, DryRun, InputFormat, InputSpec, JobOptions, Progress, RunContext, Sampling,
-    Snapshot, Structured, Summary, Task, TaskSetup,
+    BatchError, DryRun, InputFormat, InputSpec, JobOptions, Progress, RowTools, RunContext,
+    Sampling, Snapshot, Structured, Summary, Task, TaskSetup,
 };
 use llmkit_client::HttpClient;
 use llmkit_store::batch::BatchJob;
@@ -167,6 +167,8 @@ pub(crate) struct BatchRunArgs {
     pub model: ModelArgs,
     #[command(flatten)]
     pub remote: crate::commands::batch_remote::RemoteArgs,
+    #[command(flatten)]
+    pub tools: crate::commands::tools::ToolArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -186,6 +188,9 @@ pub(crate) async fn run(ctx: &Ctx, args: BatchArgs) -> Result<()> {
 
 async fn run_new(ctx: &Ctx, a: BatchRunArgs) -> Result<()> {
     let opts = options(ctx, &a)?;
+    if a.tools.any() {
+        check_tool_flags(&a, &opts)?;
+    }
     if a.dry_run {
         let d = llmkit_batch::dry_run(&opts, &ctx.settings.models.catalog)?;
         print_dry_run(&opts, &d, a.json);
@@ -194,7 +199,54 @@ async fn run_new(ctx: &Ctx, a: BatchRunArgs) -> Result<()> {
     if a.remote.via == crate::commands::batch_remote::Via::OpenaiBatch {
         return crate::commands::batch_remote::run(ctx, &opts, &a.remote, a.quiet, a.json).await;
     }
-    execute(ctx, &opts, a.quiet, a.json).await
+    let tools = if a.tools.any() {
+        Some(RowTools {
+            toolbox: Arc::new(crate::commands::tools::open(ctx, &a.tools).await?),
+            max_calls: a.tools.max_tool_calls,
+        })
+    } else {
+        None
+    };
+    execute(ctx, &opts, tools, a.quiet, a.json).await
+}
+
+/// The tool flags as the job's identity: each source of tools, named as given.
+fn tool_flags(t: &crate::commands::tools::ToolArgs) -> Vec<String> {
+    let mut out: Vec<String> = t.tools.iter().map(|s| format!("--tool {s}")).collect();
+    if let Some(f) = &t.tools_file {
+        out.push(format!("--tools {}", llmkit_batch::canonical(f)));
+    }
+    out.extend(t.mcp.iter().map(|s| format!("--mcp {s}")));
+    out.extend(t.mcp_url.iter().map(|s| format!("--mcp-url {s}")));
+    if !out.is_empty() {
+        out.push(format!("--max-tool-calls {}", t.max_tool_calls));
+    }
+    out
+}
+
+/// Tools in a batch serve `ask` rows run here: each row's calls run without a person to
+/// approve them, and the Batch API cannot run local tools.
+fn check_tool_flags(a: &BatchRunArgs, opts: &JobOptions) -> Result<(), CliError> {
+    let refuse = |what: &str, hint: &str| Err(CliError::usage(what.to_string(), hint));
+    if !matches!(opts.task, Some(Task::Ask { .. })) {
+        return refuse(
+            "tools in a batch need --task ask",
+            "add --task ask, or put the tools in each raw request's body",
+        );
+    }
+    if a.remote.via == crate::commands::batch_remote::Via::OpenaiBatch {
+        return refuse(
+            "the Batch API cannot call local tools or MCP servers",
+            "drop --via openai-batch to run the rows (and their tool calls) from here",
+        );
+    }
+    if a.tools.approve || a.tools.tools_debug || a.tools.tool_choice.is_some() {
+        return refuse(
+            "--approve, --tools-debug and --tool-choice are for ask and chat",
+            "a batch calls its tools without asking; try the prompt with `llmkit ask` first",
+        );
+    }
+    Ok(())
 }
 
 async fn resume(ctx: &Ctx, job: &str, quiet: bool) -> Result<()> {
@@ -223,7 +275,14 @@ async fn resume(ctx: &Ctx, job: &str, quiet: bool) -> Result<()> {
         let remote = crate::commands::batch_remote::RemoteArgs::default();
         return crate::commands::batch_remote::run(ctx, &opts, &remote, quiet, false).await;
     }
-    execute(ctx, &opts, quiet, false).await
+    if !opts.tools.is_empty() {
+        return Err(CliError::usage(
+            format!("job {job} calls tools, which `batch resume` cannot start again"),
+            "run the same `llmkit batch run` command (with its tool flags): it picks the job up where it stopped",
+        )
+        .into());
+    }
+    execute(ctx, &opts, None, quiet, false).await
 }
 
 fn options(ctx: &Ctx, a: &BatchRunArgs) -> Result<JobOptions> {
@@ -272,6 +331,7 @@ fn options(ctx: &Ctx, a: &BatchRunArgs) -> Result<JobOptions> {
             prompt_mode: a.task_args.json_mode == crate::cli::JsonMode::Prompt,
         },
         context_window: a.task_args.context_window,
+        tools: tool_flags(&a.tools),
         concurrency: a.concurrency as usize,
         rpm: a.rpm,
         tpm: a.tpm,
@@ -360,7 +420,12 @@ fn task_of(kind: TaskKind, a: &BatchRunArgs) -> Result<Task> {
 
 /// What task rows need: the pipeline (redaction, cache, budgets, ledger) over a client that
 /// does not retry, the templates and the model's window.
-fn task_setup(ctx: &Ctx, opts: &JobOptions, client: &HttpClient) -> Result<TaskSetup> {
+fn task_setup(
+    ctx: &Ctx,
+    opts: &JobOptions,
+    client: &HttpClient,
+    tools: Option<RowTools>,
+) -> Result<TaskSetup> {
     let pipeline = ctx.pipeline(
         llmkit_client::Backend::Http(client.clone()),
         PipelineSpec::new("batch").job().batch_job(&opts.job_id()?),
@@ -380,12 +445,19 @@ fn task_setup(ctx: &Ctx, opts: &JobOptions, client: &HttpClient) -> Result<TaskS
         window,
         counter: llmkit_tasks::TokenCounter::for_model(&opts.model),
         redacting: ctx.redacting(),
+        tools,
     })
 }
 
-async fn execute(ctx: &Ctx, opts: &JobOptions, quiet: bool, json: bool) -> Result<()> {
+async fn execute(
+    ctx: &Ctx,
+    opts: &JobOptions,
+    tools: Option<RowTools>,
+    quiet: bool,
+    json: bool,
+) -> Result<()> {
     let existed = opts.output.exists();
-    let result = execute_job(ctx, opts, quiet, json).await;
+    let result = execute_job(ctx, opts, tools, quiet, json).await;
     if result.is_err() && !existed {
         remove_if_empty(&opts.output);
     }
@@ -400,7 +472,13 @@ pub(crate) fn remove_if_empty(path: &std::path::Path) {
     }
 }
 
-async fn execute_job(ctx: &Ctx, opts: &JobOptions, quiet: bool, json: bool) -> Result<()> {
+async fn execute_job(
+    ctx: &Ctx,
+    opts: &JobOptions,
+    tools: Option<RowTools>,
+    quiet: bool,
+    json: bool,
+) -> Result<()> {
     check_output(opts)?;
     let store = ctx.store()?;
     // Retries happen in the scheduler, where a 429 can slow every worker down.
@@ -408,7 +486,7 @@ async fn execute_job(ctx: &Ctx, opts: &JobOptions, quiet: bool, json: bool) -> R
     let progress = Arc::new(Progress::new());
     let bar = (!quiet && !json).then(|| spawn_bar(progress.clone()));
     let cx = RunContext {
-        tasks: task_setup(ctx, opts, &client)?,
+        tasks: task_setup(ctx, opts, &client, tools)?,
         client,
         store,
         catalog: ctx.settings.models.catalog.clone(),

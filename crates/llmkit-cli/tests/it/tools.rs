@@ -168,6 +168,65 @@ fn the_tool_loop_runs_over_the_responses_api_with_parallel_calls() {
 }
 
 #[test]
+fn batch_ask_rows_run_the_tool_loop_and_resume_with_the_same_command() {
+    let mock = Mock::default();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let upper = d.join("upper.sh");
+    std::fs::write(&upper, "#!/bin/sh\ntr a-z A-Z\n").unwrap();
+    let tool = format!("sh {}", upper.display());
+    let row = |city: &str| {
+        let steps = json!([[{"name": "shout", "arguments": {"city": city}}]]);
+        json!({"id": city, "text": script(steps)}).to_string()
+    };
+    std::fs::write(
+        d.join("rows.jsonl"),
+        format!("{}\n{}\n", row("oslo"), row("rome")),
+    )
+    .unwrap();
+    let out = d.join("out.jsonl");
+    let run = |extra: &[&str]| {
+        kit(&mock, d)
+            .args(["batch", "run", &d.join("rows.jsonl").display().to_string()])
+            .args(["-o", &out.display().to_string(), "--task", "ask", "--quiet"])
+            .args(["--tool", &format!("shout={tool}")])
+            .args(extra)
+            .run()
+    };
+    let o = run(&[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let text = |i: usize| {
+        lines[i]["result"]["text"]
+            .as_str()
+            .or_else(|| lines[i]["response"]["body"]["choices"][0]["message"]["content"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(text(0), r#"tool results: {"CITY":"OSLO"}"#, "{}", lines[0]);
+    assert_eq!(text(1), r#"tool results: {"CITY":"ROME"}"#, "{}", lines[1]);
+    // Each row took two steps; each step is a ledger row.
+    assert_eq!(chat_bodies(&mock).len(), 4);
+    // Running the same command again finds the job done: nothing more is sent.
+    let o = run(&[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(chat_bodies(&mock).len(), 4);
+    // The flags a batch cannot honour are refused before anything runs.
+    for (extra, needle) in [
+        (vec!["--approve"], "are for ask and chat"),
+        (vec!["--via", "openai-batch"], "cannot call local tools"),
+    ] {
+        let o = run(&extra);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert_clear_error(&o, needle);
+    }
+}
+
+#[test]
 fn a_tools_file_gives_schemas_and_timeouts() {
     let mock = Mock::default();
     let dir = tempfile::tempdir().unwrap();

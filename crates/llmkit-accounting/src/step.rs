@@ -302,6 +302,7 @@ impl Accounting for StoreAccounting {
             latency_ms: u64::try_from(outcome.latency.as_millis()).unwrap_or(u64::MAX),
             status: outcome.status,
             cache_hit: outcome.cache_hit,
+            upstream: outcome.upstream.clone(),
             reservation,
         });
     }

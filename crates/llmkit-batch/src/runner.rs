@@ -337,6 +337,7 @@ impl Scheduler {
             latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             status,
             cache_hit: false,
+            upstream: None,
             reservation: None,
         });
     }

@@ -82,9 +82,44 @@ pub(crate) struct GatewayFileConfig {
     pub replicas: Option<u32>,
     /// The environment variable that holds the admin API's master key (never the key).
     pub master_key_env: Option<String>,
-    /// `[gateway.routes]`: model name to the profiles that serve it, in fallback order.
+    /// `[gateway.routes]`: model name to the upstreams that serve it (profile names or
+    /// `local:MODEL`), in fallback order.
     #[serde(default)]
-    pub routes: BTreeMap<String, Vec<String>>,
+    pub routes: BTreeMap<String, RouteFileConfig>,
+}
+
+/// One `[gateway.routes]` entry: `"MODEL" = ["PROFILE", ...]`, or a table
+/// `[gateway.routes."MODEL"]` with `upstreams = [...]` and `balance = "p2c" | "ewma"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RouteFileConfig {
+    Upstreams(Vec<String>),
+    Table(RouteTable),
+}
+
+/// The table form of a route.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RouteTable {
+    pub upstreams: Vec<String>,
+    /// `p2c` (the default) or `ewma`.
+    pub balance: Option<String>,
+}
+
+impl RouteFileConfig {
+    pub(crate) fn upstreams(&self) -> &[String] {
+        match self {
+            Self::Upstreams(u) => u,
+            Self::Table(t) => &t.upstreams,
+        }
+    }
+
+    pub(crate) fn balance(&self) -> Option<&str> {
+        match self {
+            Self::Upstreams(_) => None,
+            Self::Table(t) => t.balance.as_deref(),
+        }
+    }
 }
 
 impl std::fmt::Debug for GatewayFileConfig {

@@ -17,7 +17,7 @@ use crate::stream::ChatStream;
 #[derive(Debug, Clone)]
 pub enum Backend {
     Http(HttpClient),
-    /// Several HTTP upstreams for one model, balanced, with fallback (the gateway's routes).
+    /// Several upstreams for one model, balanced, with fallback (the gateway's routes).
     Pool(Pool),
     #[cfg(feature = "local")]
     Local(LocalBackend),
@@ -27,7 +27,8 @@ impl Backend {
     /// `"http"` or `"local"`.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Http(_) | Self::Pool(_) => "http",
+            Self::Http(_) => "http",
+            Self::Pool(p) => p.kind(),
             #[cfg(feature = "local")]
             Self::Local(_) => "local",
         }
@@ -39,6 +40,25 @@ impl Backend {
         match self {
             Self::Http(c) => Self::Http(c.with_interrupt(token)),
             other => other,
+        }
+    }
+
+    /// The name of the upstream that served the last request of a traced pool (see
+    /// [`Backend::traced`]); `None` for a single backend.
+    pub fn served_by(&self) -> Option<String> {
+        match self {
+            Self::Pool(p) => p.served_by(),
+            _ => None,
+        }
+    }
+
+    /// This backend for one request: a pool that remembers which upstream served it
+    /// ([`Pool::traced`]), anything else as it is.
+    #[must_use]
+    pub fn traced(&self) -> Self {
+        match self {
+            Self::Pool(p) => Self::Pool(p.traced()),
+            other => other.clone(),
         }
     }
 

@@ -148,6 +148,15 @@ pub enum ClientError {
         options: bool,
     },
 
+    /// Every upstream of a pool said it has no requests or tokens left (or answered 429)
+    /// and none has reset yet: nothing was sent.
+    #[error("all {upstreams} upstreams are rate-limited; the first resets in {}", fmt_duration(*retry_after))]
+    UpstreamsLimited {
+        /// Until the soonest of them resets.
+        retry_after: Duration,
+        upstreams: usize,
+    },
+
     /// A downloaded file is not the one expected (it was deleted, nothing was installed).
     #[error(
         "checksum mismatch for {url}: expected sha256 {expected}, got {actual}; the file was deleted"
@@ -196,6 +205,9 @@ impl ClientError {
             Self::Tls {
                 url, plain_http, ..
             } => return Some(tls_hint(url, *plain_http)),
+            Self::UpstreamsLimited { .. } => {
+                "the upstreams' own rate limits are used up: wait for Retry-After, or add an upstream to the route"
+            }
             Self::Timeout(_) => "the server is slow or unreachable: try again or raise --timeout",
             Self::RetriesExhausted { last, .. } => {
                 // A 5xx's own hint ("the server failed: try again later") says it again.
@@ -245,6 +257,7 @@ impl ClientError {
     pub fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
             Self::Api { retry_after, .. } => *retry_after,
+            Self::UpstreamsLimited { retry_after, .. } => Some(*retry_after),
             Self::RetriesExhausted { last, .. } => last.retry_after(),
             _ => None,
         }
@@ -264,6 +277,7 @@ impl ClientError {
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Api { status, .. } => Some(*status),
+            Self::UpstreamsLimited { .. } => Some(429),
             Self::RetriesExhausted { last, .. } => last.status(),
             _ => None,
         }
@@ -351,6 +365,7 @@ impl ClientError {
             | Self::Unsupported { .. }
             | Self::ChecksumMismatch { .. }
             | Self::Interrupted { .. }
+            | Self::UpstreamsLimited { .. }
             | Self::NoLocalModel(_)
             | Self::LocalWorker(_) => false,
             #[cfg(feature = "local")]

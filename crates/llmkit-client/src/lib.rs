@@ -58,7 +58,7 @@ pub use local::LocalBackend;
 pub use pipeline::{
     Accounting, ChatResult, Outcome, Pipeline, PipelineStream, Redact, RequestInfo, Restore,
 };
-pub use pool::Pool;
+pub use pool::{Balance, FAILURE_PENALTY, Pool, PoolObserver};
 pub use ratelimit::{RateLimitInfo, parse_duration};
 pub use responses::is_missing_endpoint;
 pub use responses_stream::ResponseStream;

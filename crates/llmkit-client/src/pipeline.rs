@@ -89,6 +89,9 @@ pub trait Accounting: Send + Sync {
 #[derive(Debug)]
 pub struct Outcome<'a> {
     pub backend: &'static str,
+    /// The named upstream that served it (the gateway's routes: a pool's upstream, or
+    /// `default`); `None` for a single backend and for cache hits.
+    pub upstream: Option<String>,
     pub model: &'a str,
     pub usage: Option<&'a Usage>,
     pub latency: Duration,
@@ -285,6 +288,7 @@ impl Pipeline {
             };
             let outcome = Outcome {
                 backend: self.backend.kind(),
+                upstream: self.backend.served_by(),
                 model,
                 usage: usage.as_ref(),
                 latency,
@@ -329,6 +333,7 @@ impl Pipeline {
             };
             let outcome = Outcome {
                 backend: self.backend.kind(),
+                upstream: self.backend.served_by(),
                 model,
                 usage,
                 latency,
@@ -363,6 +368,7 @@ impl Pipeline {
                 if let Some(acc) = &self.accounting {
                     let outcome = Outcome {
                         backend: self.backend.kind(),
+                        upstream: self.backend.served_by(),
                         model: &req.model,
                         usage: None,
                         latency: Duration::ZERO,
@@ -385,6 +391,7 @@ impl Pipeline {
                 info: self.info.clone(),
                 ticket,
                 backend: self.backend.kind(),
+                upstream: self.backend.served_by(),
                 request: req,
             }),
             redactions,
@@ -399,6 +406,7 @@ impl Pipeline {
         let hit = acc.cache_get(req)?;
         let outcome = Outcome {
             backend: self.backend.kind(),
+            upstream: None,
             model: &req.model,
             usage: hit.usage.as_ref(),
             latency: Duration::ZERO,
@@ -423,6 +431,7 @@ impl Pipeline {
         };
         let outcome = Outcome {
             backend: self.backend.kind(),
+            upstream: self.backend.served_by(),
             model: result
                 .as_ref()
                 .map_or(req.model.as_str(), |r| r.body.model.as_str()),
@@ -443,6 +452,7 @@ struct Finish {
     info: RequestInfo,
     ticket: u64,
     backend: &'static str,
+    upstream: Option<String>,
     request: ChatCompletionRequest,
 }
 
@@ -540,6 +550,7 @@ impl PipelineStream {
         let (usage, tokens_counted) = usage_or_counted(&f.request, &resp);
         let outcome = Outcome {
             backend: f.backend,
+            upstream: f.upstream.clone(),
             model: if resp.model.is_empty() {
                 &f.request.model
             } else {
@@ -667,6 +678,7 @@ impl Drop for PipelineStream {
             let (usage, tokens_counted) = usage_or_counted(&f.request, &resp);
             let outcome = Outcome {
                 backend: f.backend,
+                upstream: f.upstream.clone(),
                 model: &f.request.model,
                 usage: Some(&usage),
                 latency: Duration::ZERO,

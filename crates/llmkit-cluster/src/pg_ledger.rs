@@ -43,7 +43,7 @@ pub struct UsageQuery {
     pub group: UsageTotal,
 }
 
-/// How `usage` groups: one total, per day, per model or per scope (key).
+/// How `usage` groups: one total, per day, per model, per scope (key) or per upstream.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum UsageTotal {
     #[default]
@@ -51,6 +51,8 @@ pub enum UsageTotal {
     Day,
     Model,
     Scope,
+    /// `-` for rows that name none.
+    Upstream,
 }
 
 impl PgStore {
@@ -85,14 +87,17 @@ impl PgStore {
         let status: Vec<i32> = entries.iter().map(|e| i32::from(e.row.status)).collect();
         let hit: Vec<bool> = entries.iter().map(|e| e.row.cache_hit).collect();
         let counted: Vec<bool> = entries.iter().map(|e| e.row.tokens_counted).collect();
+        let upstreams: Vec<Option<String>> =
+            entries.iter().map(|e| e.row.upstream.clone()).collect();
         let inserted = tx
             .query(
                 "INSERT INTO llmkit_ledger (request_id, scope, ts, backend, model, command,
                      prompt_tokens, completion_tokens, cached_tokens, cost_usd, cost_unknown,
-                     latency_ms, status, cache_hit, tokens_counted)
+                     latency_ms, status, cache_hit, tokens_counted, upstream)
                  SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::FLOAT8[], $4::TEXT[],
                      $5::TEXT[], $6::TEXT[], $7::INT8[], $8::INT8[], $9::INT8[], $10::FLOAT8[],
-                     $11::BOOL[], $12::INT8[], $13::INT4[], $14::BOOL[], $15::BOOL[])
+                     $11::BOOL[], $12::INT8[], $13::INT4[], $14::BOOL[], $15::BOOL[],
+                     $16::TEXT[])
                  ON CONFLICT (request_id) DO NOTHING
                  RETURNING request_id",
                 &[
@@ -111,6 +116,7 @@ impl PgStore {
                     &status,
                     &hit,
                     &counted,
+                    &upstreams,
                 ],
             )
             .await?;
@@ -142,9 +148,10 @@ impl PgStore {
                 }
             }
         }
-        // (day, scope, model) -> rollup deltas.
-        let mut rollup: BTreeMap<(String, String, String), [i64; 7]> = BTreeMap::new();
-        let mut rollup_cost: BTreeMap<(String, String, String), f64> = BTreeMap::new();
+        // (day, scope, model, upstream) -> rollup deltas.
+        type Day = (String, String, String, String);
+        let mut rollup: BTreeMap<Day, [i64; 7]> = BTreeMap::new();
+        let mut rollup_cost: BTreeMap<Day, f64> = BTreeMap::new();
         for e in &fresh {
             let scope = e.scope.clone().unwrap_or_default();
             if e.scope.is_some() {
@@ -152,7 +159,12 @@ impl PgStore {
                     spend.entry((scope.clone(), p)).or_default().0 += e.row.cost_usd;
                 }
             }
-            let key = (e.periods.day.clone(), scope, e.row.model.clone());
+            let key = (
+                e.periods.day.clone(),
+                scope,
+                e.row.model.clone(),
+                e.row.upstream.clone().unwrap_or_default(),
+            );
             let r = &e.row;
             let d = rollup.entry(key.clone()).or_default();
             d[0] += 1;
@@ -177,10 +189,11 @@ impl PgStore {
         for (key, d) in &rollup {
             let cost = rollup_cost.get(key).copied().unwrap_or(0.0);
             tx.execute(
-                "INSERT INTO llmkit_usage_daily (day, scope, model, requests, prompt_tokens,
-                     completion_tokens, cached_tokens, unpriced, errors, cache_hits, cost_usd)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                 ON CONFLICT (day, scope, model) DO UPDATE SET
+                "INSERT INTO llmkit_usage_daily (day, scope, model, upstream, requests,
+                     prompt_tokens, completion_tokens, cached_tokens, unpriced, errors,
+                     cache_hits, cost_usd)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                 ON CONFLICT (day, scope, model, upstream) DO UPDATE SET
                      requests = llmkit_usage_daily.requests + EXCLUDED.requests,
                      prompt_tokens = llmkit_usage_daily.prompt_tokens + EXCLUDED.prompt_tokens,
                      completion_tokens = llmkit_usage_daily.completion_tokens + EXCLUDED.completion_tokens,
@@ -190,8 +203,8 @@ impl PgStore {
                      cache_hits = llmkit_usage_daily.cache_hits + EXCLUDED.cache_hits,
                      cost_usd = llmkit_usage_daily.cost_usd + EXCLUDED.cost_usd",
                 &[
-                    &key.0, &key.1, &key.2, &d[0], &d[1], &d[2], &d[3], &d[4], &d[5], &d[6],
-                    &cost,
+                    &key.0, &key.1, &key.2, &key.3, &d[0], &d[1], &d[2], &d[3], &d[4], &d[5],
+                    &d[6], &cost,
                 ],
             )
             .await?;
@@ -207,6 +220,7 @@ impl PgStore {
             UsageTotal::Day => "day",
             UsageTotal::Model => "model",
             UsageTotal::Scope => "scope",
+            UsageTotal::Upstream => "CASE WHEN upstream = '' THEN '-' ELSE upstream END",
         };
         let sql = format!(
             "SELECT {key} AS k, SUM(requests)::INT8, SUM(prompt_tokens)::INT8,
@@ -246,7 +260,7 @@ impl PgStore {
         let rows = conn
             .query(
                 "SELECT ts, scope, backend, model, command, prompt_tokens, completion_tokens,
-                     cost_usd, latency_ms, status
+                     cost_usd, latency_ms, status, upstream
                  FROM llmkit_ledger WHERE status >= 400 OR status = 0
                  ORDER BY ts DESC, id DESC LIMIT $1",
                 &[&limit],
@@ -266,6 +280,7 @@ impl PgStore {
                 cost_usd: r.get(7),
                 latency_ms: u(r.get(8)),
                 status: u16::try_from(r.get::<_, i32>(9)).unwrap_or(0),
+                upstream: r.get(10),
                 ..LedgerRow::default()
             })
             .collect())

@@ -8,16 +8,18 @@
 //! - `llmkit_reservations`: each outstanding reservation, so it can be settled or released
 //!   (also when the replica that made it died).
 //! - `llmkit_ledger`: one row per request, unique by request id (a replayed row is ignored);
-//!   from version 2 it marks rows whose tokens were counted locally (a stream cut short).
-//! - `llmkit_usage_daily`: the ledger rolled up per day, scope and model in the same
-//!   transaction as the insert, so `usage` reads a few rows whatever the ledger's size.
+//!   from version 2 it marks rows whose tokens were counted locally (a stream cut short),
+//!   from version 3 it names the upstream that served the request.
+//! - `llmkit_usage_daily`: the ledger rolled up per day, scope and model (from version 3
+//!   also per upstream, `''` for none) in the same transaction as the insert, so `usage`
+//!   reads a few rows whatever the ledger's size.
 
 use deadpool_postgres::Object;
 
 use crate::error::ClusterError;
 
 /// The newest schema version this build knows.
-pub const PG_SCHEMA_VERSION: i32 = 2;
+pub const PG_SCHEMA_VERSION: i32 = 3;
 
 /// Each migration's SQL, in order; version N is `MIGRATIONS[N - 1]`.
 const MIGRATIONS: &[&str] = &[
@@ -83,6 +85,12 @@ CREATE TABLE llmkit_usage_daily (
     r"
 ALTER TABLE llmkit_keys ADD COLUMN rpm BIGINT, ADD COLUMN tpm BIGINT, ADD COLUMN max_concurrent BIGINT;
 ALTER TABLE llmkit_ledger ADD COLUMN tokens_counted BOOLEAN NOT NULL DEFAULT FALSE;
+",
+    r"
+ALTER TABLE llmkit_ledger ADD COLUMN upstream TEXT;
+ALTER TABLE llmkit_usage_daily ADD COLUMN upstream TEXT NOT NULL DEFAULT '';
+ALTER TABLE llmkit_usage_daily DROP CONSTRAINT llmkit_usage_daily_pkey;
+ALTER TABLE llmkit_usage_daily ADD PRIMARY KEY (day, scope, model, upstream);
 ",
 ];
 

@@ -191,7 +191,8 @@ struct SpendQuery {
     days: Option<u32>,
 }
 
-/// `GET /admin/spend?days=N`: the ledger's spend and tokens per key, model and day.
+/// `GET /admin/spend?days=N`: the ledger's spend and tokens per key, model, upstream and
+/// day.
 async fn spend(
     State(s): State<AppState>,
     query: Result<Query<SpendQuery>, QueryRejection>,
@@ -223,6 +224,7 @@ async fn spend(
         "total": usage_json("key", &spend.total),
         "by_key": by_key,
         "by_model": group("model", &spend.by_model),
+        "by_upstream": group("upstream", &spend.by_upstream),
         "by_day": group("day", &spend.by_day),
     }))
     .into_response())
@@ -291,6 +293,7 @@ fn failure_json(r: &LedgerRow, names: &HashMap<String, String>) -> Value {
         "key": r.profile,
         "key_name": r.profile.as_ref().and_then(|id| names.get(id)),
         "backend": r.backend,
+        "upstream": r.upstream,
         "latency_ms": r.latency_ms,
     })
 }

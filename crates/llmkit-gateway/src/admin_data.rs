@@ -1,6 +1,6 @@
 //! What the admin API reads and changes, from the SQLite store on one node or from the
 //! replicas' PostgreSQL (with the key changes announced over Redis): the keys, the ledger's
-//! spend per key, model and day, and its recent failures.
+//! spend per key, model, upstream and day, and its recent failures.
 
 use llmkit_cluster::{Periods, UsageQuery, UsageTotal};
 use llmkit_store::{LedgerRow, UsageFilter, UsageGroup, UsageRow, VirtualKey, now_secs};
@@ -13,7 +13,7 @@ use crate::state::Shared;
 /// The ledger's command for the gateway's rows (the CLI's commands may share the store).
 const SERVE: &str = "serve";
 
-/// The ledger summed three ways over a window of days.
+/// The ledger summed four ways over a window of days.
 pub(crate) struct Spend {
     /// Unix seconds: the start of the first day counted.
     pub since: f64,
@@ -23,6 +23,8 @@ pub(crate) struct Spend {
     /// `key` is the virtual key's id.
     pub by_key: Vec<UsageRow>,
     pub by_model: Vec<UsageRow>,
+    /// `key` is the upstream's name in the routes (`default`; `-` for cache hits).
+    pub by_upstream: Vec<UsageRow>,
     /// `key` is the day, `YYYY-MM-DD`.
     pub by_day: Vec<UsageRow>,
 }
@@ -83,6 +85,7 @@ impl Shared {
                     total: total.into_iter().next().unwrap_or_else(total_row),
                     by_key: usage(UsageTotal::Scope).await?,
                     by_model: usage(UsageTotal::Model).await?,
+                    by_upstream: usage(UsageTotal::Upstream).await?,
                     by_day: usage(UsageTotal::Day).await?,
                 })
             }
@@ -105,6 +108,7 @@ impl Shared {
                     total: total.into_iter().next().unwrap_or_else(total_row),
                     by_key: usage(UsageGroup::Profile)?,
                     by_model: usage(UsageGroup::Model)?,
+                    by_upstream: usage(UsageGroup::Upstream)?,
                     by_day: usage(UsageGroup::Day)?,
                 })
             }

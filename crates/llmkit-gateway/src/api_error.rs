@@ -144,6 +144,21 @@ impl ApiError {
                 }
                 err
             }
+            ClientError::UpstreamsLimited { retry_after, .. } => {
+                let mut err = Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "requests",
+                    "Every upstream of this model has used up its own rate limit; nothing was sent. Try again after Retry-After.",
+                )
+                .code("rate_limit_exceeded");
+                // Whole seconds, rounded up, so a client that waits them finds one reset.
+                err.retry_after = Some(retry_after.as_secs_f64().ceil().max(1.0) as u64);
+                if let Ok(v) = HeaderValue::from_str(&retry_after.as_millis().to_string()) {
+                    err.headers
+                        .insert(axum::http::HeaderName::from_static("retry-after-ms"), v);
+                }
+                err.refused("upstream_limits")
+            }
             ClientError::Timeout(_) | ClientError::StreamStalled { .. } => Self::new(
                 StatusCode::GATEWAY_TIMEOUT,
                 "api_error",

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use llmkit_accounting::AccountingConfig;
-use llmkit_client::ClientConfig;
+use llmkit_client::{Backend, Balance, ClientConfig};
 use llmkit_store::Store;
 use secrecy::SecretString;
 
@@ -16,13 +16,49 @@ use crate::limits::{Limiter, LocalLimiter};
 pub(crate) const DEFAULT_BODY_LIMIT: usize = 4 * 1024 * 1024;
 
 /// One model served by upstreams of its own (the config's `[gateway.routes]`): requests
-/// for `model` go to `upstreams`, balanced by the power of two choices on in-flight
-/// requests, and fall back along them in this order.
+/// for `model` go to `upstreams`, balanced as `balance` says, skipping those whose own
+/// rate limit is spent, and fall back along them in this order.
 #[derive(Clone)]
 pub struct Route {
     pub model: String,
-    /// `(name, client)`: the name (a profile's) is only for messages.
-    pub upstreams: Vec<(String, ClientConfig)>,
+    /// `(name, upstream)`: the name (a profile's, or `local:MODEL`) labels the ledger
+    /// rows, `/admin/spend` and `/metrics`.
+    pub upstreams: Vec<(String, Upstream)>,
+    pub balance: Balance,
+}
+
+impl Route {
+    /// A route balanced by the power of two choices (the default).
+    pub fn new(model: impl Into<String>, upstreams: Vec<(String, Upstream)>) -> Self {
+        Self {
+            model: model.into(),
+            upstreams,
+            balance: Balance::default(),
+        }
+    }
+}
+
+/// One upstream of a route: an HTTP server the gateway builds a client for, or a backend
+/// the caller built (the embedded model of a `local:` upstream, which only the binary can
+/// make: this crate is built without the client's `local` feature).
+// Built once at start, a handful per route: the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
+pub enum Upstream {
+    Http(ClientConfig),
+    Backend(Backend),
+}
+
+impl From<ClientConfig> for Upstream {
+    fn from(c: ClientConfig) -> Self {
+        Self::Http(c)
+    }
+}
+
+impl From<Backend> for Upstream {
+    fn from(b: Backend) -> Self {
+        Self::Backend(b)
+    }
 }
 
 /// The gateway's settings: where to listen, the upstreams, the store and the limits.

@@ -36,9 +36,10 @@ mod stream;
 mod ui;
 
 pub use cluster::{ClusterAdmin, ClusterSettings};
-pub use config::{GatewayConfig, Route};
+pub use config::{GatewayConfig, Route, Upstream};
 pub use error::GatewayError;
 pub use keys::{NewKey, create_key, parse_lifetime, revoke_key, rotate_key};
 pub use limits::{Decision, KeyLimits, LimitKind, Limiter, LocalLimiter, Snapshot, Window};
+pub use llmkit_client::Balance;
 pub use server::Gateway;
 pub use shared_limits::LimitsFallback;

@@ -1,5 +1,5 @@
 //! Prometheus `/metrics`: requests, latency, tokens, spend, upstream errors and refusals,
-//! labelled by key id and model.
+//! labelled by key id and model (and upstream), and each upstream's attempts and latency.
 //!
 //! The text exposition format is a few lines per series, so it is written by hand here
 //! rather than pulling in a metrics framework and its registry for a handful of counters.
@@ -10,7 +10,7 @@ use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use llmkit_client::{Accounting, ClientError, ModelCatalog, Outcome, RequestInfo};
+use llmkit_client::{Accounting, ClientError, ModelCatalog, Outcome, PoolObserver, RequestInfo};
 use llmkit_types::{
     ChatCompletionRequest, ChatCompletionResponse, CompletionRequest, EmbeddingRequest,
 };
@@ -36,8 +36,12 @@ struct Series {
     tokens: BTreeMap<(String, String, &'static str), u64>,
     /// (key, model) → USD
     spend: BTreeMap<(String, String), f64>,
-    /// (key, model) → count
-    upstream_errors: BTreeMap<(String, String), u64>,
+    /// (key, model, upstream) → count
+    upstream_errors: BTreeMap<(String, String, String), u64>,
+    /// upstream → (bucket counts, sum, count): every attempt's time to its response head
+    upstream_latency: BTreeMap<String, (Vec<u64>, f64, u64)>,
+    /// (upstream, outcome) → attempts
+    upstream_attempts: BTreeMap<(String, &'static str), u64>,
     /// (key, reason) → count
     refusals: BTreeMap<(String, &'static str), u64>,
 }
@@ -53,18 +57,25 @@ impl Metrics {
         *s.requests
             .entry((key.to_string(), model.to_string(), status))
             .or_default() += 1;
-        let secs = took.as_secs_f64();
         let entry = s
             .latency
             .entry((key.to_string(), model.to_string()))
             .or_insert_with(|| (vec![0; BUCKETS.len()], 0.0, 0));
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if secs <= *bound {
-                entry.0[i] += 1;
-            }
-        }
-        entry.1 += secs;
-        entry.2 += 1;
+        observe(entry, took);
+    }
+
+    /// One attempt on a pool's upstream: how long it took to its response head or its
+    /// failure, and how it ended (`ok`, `rate_limited` for a 429, `error`).
+    pub(crate) fn upstream_attempt(&self, upstream: &str, took: Duration, outcome: &'static str) {
+        let mut s = self.lock();
+        *s.upstream_attempts
+            .entry((upstream.to_string(), outcome))
+            .or_default() += 1;
+        let entry = s
+            .upstream_latency
+            .entry(upstream.to_string())
+            .or_insert_with(|| (vec![0; BUCKETS.len()], 0.0, 0));
+        observe(entry, took);
     }
 
     /// A request the gateway refused itself (`auth`, `scope`, `budget`, `unpriced`, `bad_request`).
@@ -158,12 +169,54 @@ impl Metrics {
             "# HELP llmkit_gateway_upstream_errors_total Requests the upstream failed."
         );
         let _ = writeln!(out, "# TYPE llmkit_gateway_upstream_errors_total counter");
-        for ((k, m), n) in &s.upstream_errors {
+        for ((k, m, u), n) in &s.upstream_errors {
             let _ = writeln!(
                 out,
-                "llmkit_gateway_upstream_errors_total{{key=\"{}\",model=\"{}\"}} {n}",
+                "llmkit_gateway_upstream_errors_total{{key=\"{}\",model=\"{}\",upstream=\"{}\"}} {n}",
                 esc(k),
-                esc(m)
+                esc(m),
+                esc(u)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP llmkit_gateway_upstream_attempts_total Attempts on each upstream (fallbacks included), by outcome."
+        );
+        let _ = writeln!(out, "# TYPE llmkit_gateway_upstream_attempts_total counter");
+        for ((u, outcome), n) in &s.upstream_attempts {
+            let _ = writeln!(
+                out,
+                "llmkit_gateway_upstream_attempts_total{{upstream=\"{}\",outcome=\"{outcome}\"}} {n}",
+                esc(u)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP llmkit_gateway_upstream_duration_seconds Each attempt's time to the upstream's response head (or its failure)."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE llmkit_gateway_upstream_duration_seconds histogram"
+        );
+        for (u, (buckets, sum, count)) in &s.upstream_latency {
+            let u = esc(u);
+            for (bound, n) in BUCKETS.iter().zip(buckets) {
+                let _ = writeln!(
+                    out,
+                    "llmkit_gateway_upstream_duration_seconds_bucket{{upstream=\"{u}\",le=\"{bound}\"}} {n}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "llmkit_gateway_upstream_duration_seconds_bucket{{upstream=\"{u}\",le=\"+Inf\"}} {count}"
+            );
+            let _ = writeln!(
+                out,
+                "llmkit_gateway_upstream_duration_seconds_sum{{upstream=\"{u}\"}} {sum}"
+            );
+            let _ = writeln!(
+                out,
+                "llmkit_gateway_upstream_duration_seconds_count{{upstream=\"{u}\"}} {count}"
             );
         }
         let _ = writeln!(
@@ -179,6 +232,32 @@ impl Metrics {
             );
         }
         out
+    }
+}
+
+/// Adds one observation to a histogram's (bucket counts, sum, count).
+fn observe(entry: &mut (Vec<u64>, f64, u64), took: Duration) {
+    let secs = took.as_secs_f64();
+    for (i, bound) in BUCKETS.iter().enumerate() {
+        if secs <= *bound {
+            entry.0[i] += 1;
+        }
+    }
+    entry.1 += secs;
+    entry.2 += 1;
+}
+
+/// The pools' observer: every attempt on an upstream into the metrics.
+pub(crate) struct UpstreamMetrics(pub(crate) Arc<Metrics>);
+
+impl PoolObserver for UpstreamMetrics {
+    fn attempt(&self, upstream: &str, took: Duration, error: Option<&ClientError>) {
+        let outcome = match error {
+            None => "ok",
+            Some(e) if e.status() == Some(429) => "rate_limited",
+            Some(_) => "error",
+        };
+        self.0.upstream_attempt(upstream, took, outcome);
     }
 }
 
@@ -225,8 +304,9 @@ impl Accounting for Metered {
         let model = outcome.model.to_string();
         let mut s = self.metrics.lock();
         if outcome.status == 0 || outcome.status >= 500 {
+            let upstream = outcome.upstream.clone().unwrap_or_else(|| "-".to_string());
             *s.upstream_errors
-                .entry((self.key.clone(), model.clone()))
+                .entry((self.key.clone(), model.clone(), upstream))
                 .or_default() += 1;
         }
         let Some(u) = outcome.usage.filter(|_| !outcome.cache_hit) else {

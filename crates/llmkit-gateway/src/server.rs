@@ -15,11 +15,11 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
 use crate::cluster::Cluster;
-use crate::config::{GatewayConfig, Route};
+use crate::config::{GatewayConfig, Route, Upstream};
 use crate::error::GatewayError;
 use crate::handlers::{chat, completions, embeddings, models};
 use crate::keys::hash;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, UpstreamMetrics};
 use crate::ops::{healthz, method_not_allowed, metrics, not_found, observe, readyz};
 use crate::state::{AppState, Shared};
 
@@ -33,10 +33,20 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Binds the listen address and builds the upstream client.
+    /// Binds the listen address and builds the upstream clients.
     pub async fn bind(cfg: GatewayConfig) -> Result<Self, GatewayError> {
-        let backend = Backend::Http(HttpClient::new(cfg.upstream.clone())?);
-        let routes = routes(&cfg.routes)?;
+        let metrics = Arc::new(Metrics::default());
+        let observer = Arc::new(UpstreamMetrics(Arc::clone(&metrics)));
+        // The default upstream is a pool of one too: its rows name it, and its own rate
+        // limits are learnt from its answers like a route's.
+        let default = vec![(
+            DEFAULT_UPSTREAM.to_string(),
+            Backend::Http(HttpClient::new(cfg.upstream.clone())?),
+        )];
+        let backend = Pool::new(default)
+            .map(|p| Backend::Pool(p.observer(observer.clone())))
+            .ok_or_else(|| GatewayError::EmptyRoute(DEFAULT_UPSTREAM.into()))?;
+        let routes = routes(&cfg.routes, &observer)?;
         let listener =
             TcpListener::bind(cfg.listen)
                 .await
@@ -55,7 +65,7 @@ impl Gateway {
             store: Arc::clone(&cfg.store),
             accounting: cfg.accounting.clone(),
             per_key: Mutex::new(HashMap::new()),
-            metrics: Arc::new(Metrics::default()),
+            metrics,
             // Replicas with Redis share their limits; otherwise each holds its own.
             limiter: cluster
                 .as_ref()
@@ -123,21 +133,30 @@ impl Gateway {
     }
 }
 
-/// The backend of each routed model: one upstream's client, or a [`Pool`] of several.
-fn routes(routes: &[Route]) -> Result<HashMap<String, Backend>, GatewayError> {
+/// The name of the upstream of models without a route, in the ledger and the metrics.
+const DEFAULT_UPSTREAM: &str = "default";
+
+/// The backend of each routed model: a [`Pool`] of its upstreams (of one, too, so that its
+/// rate limits are learnt and its rows name it).
+fn routes(
+    routes: &[Route],
+    observer: &Arc<UpstreamMetrics>,
+) -> Result<HashMap<String, Backend>, GatewayError> {
     let mut out = HashMap::new();
     for r in routes {
-        let mut clients = Vec::with_capacity(r.upstreams.len());
-        for (name, cfg) in &r.upstreams {
-            clients.push((name.clone(), HttpClient::new(cfg.clone())?));
+        let mut members = Vec::with_capacity(r.upstreams.len());
+        for (name, up) in &r.upstreams {
+            let backend = match up {
+                Upstream::Http(cfg) => Backend::Http(HttpClient::new(cfg.clone())?),
+                Upstream::Backend(b) => b.clone(),
+            };
+            members.push((name.clone(), backend));
         }
-        let backend = if clients.len() == 1 {
-            clients.pop().map(|(_, c)| Backend::Http(c))
-        } else {
-            Pool::new(clients).map(Backend::Pool)
-        };
-        let backend = backend.ok_or_else(|| GatewayError::EmptyRoute(r.model.clone()))?;
-        out.insert(r.model.clone(), backend);
+        let pool = Pool::new(members)
+            .ok_or_else(|| GatewayError::EmptyRoute(r.model.clone()))?
+            .balance(r.balance)
+            .observer(observer.clone());
+        out.insert(r.model.clone(), Backend::Pool(pool));
     }
     Ok(out)
 }

@@ -88,7 +88,8 @@ impl Shared {
             }),
             None => acc,
         };
-        Pipeline::new(self.backend_for(model).clone(), info).with_accounting(acc)
+        // Traced: the pool remembers which upstream served this request, for its row.
+        Pipeline::new(self.backend_for(model).traced(), info).with_accounting(acc)
     }
 
     /// The model's own upstreams, or the default one.

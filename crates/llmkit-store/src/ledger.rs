@@ -36,6 +36,10 @@ pub struct LedgerRow {
     pub latency_ms: u64,
     pub status: u16,
     pub cache_hit: bool,
+    /// The upstream that served the request, by its name in the gateway's routes
+    /// (`default` for the default upstream); `None` outside the gateway and for cache hits.
+    #[serde(default)]
+    pub upstream: Option<String>,
     /// The budget reservation this request settles (deleted in the same transaction).
     #[serde(skip)]
     pub reservation: Option<i64>,
@@ -60,6 +64,8 @@ pub enum UsageGroup {
     Command,
     /// Per profile (the gateway's rows: per virtual key id).
     Profile,
+    /// Per upstream (the gateway's rows; `-` for rows without one).
+    Upstream,
 }
 
 /// One aggregate line of `llmkit usage`.
@@ -87,6 +93,7 @@ fn group_key(group: UsageGroup) -> &'static str {
         UsageGroup::Session => "COALESCE(session_id, '-')",
         UsageGroup::Command => "command",
         UsageGroup::Profile => "COALESCE(profile, '-')",
+        UsageGroup::Upstream => "COALESCE(upstream, '-')",
     }
 }
 
@@ -268,7 +275,7 @@ impl Store {
 /// The columns [`ledger_row`] reads, in its order.
 const LEDGER_COLUMNS: &str = "ts, profile, backend, model, session_id, batch_job, command,
     prompt_tokens, completion_tokens, cached_tokens, cost_usd, latency_ms, status, cache_hit,
-    cost_unknown, tokens_counted";
+    cost_unknown, tokens_counted, upstream";
 
 /// One ledger row from a query over [`LEDGER_COLUMNS`].
 fn ledger_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LedgerRow> {
@@ -289,6 +296,7 @@ fn ledger_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LedgerRow> {
         cache_hit: r.get::<_, i64>(13)? != 0,
         cost_unknown: r.get::<_, i64>(14)? != 0,
         tokens_counted: r.get::<_, i64>(15)? != 0,
+        upstream: r.get(16)?,
         reservation: None,
     })
 }
@@ -402,8 +410,8 @@ fn write_rows(conn: &mut Connection, rows: &[LedgerRow]) -> Result<(), StoreErro
         let mut insert = tx.prepare_cached(
             "INSERT INTO ledger (ts, profile, backend, model, session_id, batch_job, command,
                 prompt_tokens, completion_tokens, cached_tokens, cost_usd, latency_ms, status, cache_hit,
-                cost_unknown, tokens_counted)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                cost_unknown, tokens_counted, upstream)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         )?;
         let mut settle = tx.prepare_cached("DELETE FROM budget_reservations WHERE id = ?1")?;
         for r in rows {
@@ -424,6 +432,7 @@ fn write_rows(conn: &mut Connection, rows: &[LedgerRow]) -> Result<(), StoreErro
                 i64::from(r.cache_hit),
                 i64::from(r.cost_unknown),
                 i64::from(r.tokens_counted),
+                r.upstream,
             ])?;
             if let Some(id) = r.reservation {
                 settle.execute([id])?;

@@ -165,7 +165,13 @@ const V12: &str = "
 ALTER TABLE messages ADD COLUMN extra TEXT;
 ";
 
-const ALL: [&str; 12] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12];
+/// Version 13: the upstream that served a gateway request (a route's upstream by its
+/// profile name, or `default`), so spend can be split per upstream.
+const V13: &str = "
+ALTER TABLE ledger ADD COLUMN upstream TEXT;
+";
+
+const ALL: [&str; 13] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13];
 
 /// The schema version this build writes.
 pub const LATEST_VERSION: usize = ALL.len();

@@ -35,6 +35,7 @@ fn max_cost_refuses_once_spent() {
                     t,
                     &Outcome {
                         backend: "http",
+                        upstream: None,
                         model: "gpt-4o",
                         usage: Some(&usage),
                         latency: std::time::Duration::from_millis(3),

@@ -657,6 +657,7 @@ impl Remote<'_> {
             latency_ms: 0,
             status,
             cache_hit: false,
+            upstream: None,
             reservation: None,
         });
     }

@@ -1,18 +1,24 @@
 //! `llmkit serve` (the OpenAI-compatible gateway) and `llmkit keys` (its virtual keys):
 //! the settings resolved into a `GatewayConfig`, and the key commands' output.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use llmkit_gateway::{ClusterAdmin, ClusterSettings, Gateway, GatewayConfig, NewKey, Route};
+use llmkit_client::{Backend, LocalBackend};
+use llmkit_gateway::{
+    ClusterAdmin, ClusterSettings, Gateway, GatewayConfig, NewKey, Route, Upstream,
+};
 use llmkit_store::VirtualKey;
 use secrecy::ExposeSecret;
 
 use crate::app::Ctx;
 use crate::error::CliError;
 use crate::output;
+use crate::settings::RouteUpstream;
 
 /// `llmkit serve`.
 #[derive(Debug, Args)]
@@ -106,20 +112,7 @@ pub(crate) async fn serve(ctx: &Ctx, args: ServeArgs) -> Result<()> {
         ctx.store()?,
         accounting,
     );
-    cfg.routes = ctx
-        .settings
-        .gateway
-        .routes
-        .iter()
-        .map(|r| Route {
-            model: r.model.clone(),
-            upstreams: r
-                .upstreams
-                .iter()
-                .map(|(name, c)| (name.clone(), c.clone().api(llmkit_client::WireApi::Chat)))
-                .collect(),
-        })
-        .collect();
+    cfg.routes = routes(ctx).await?;
     cfg.body_limit = args.body_limit_kib.saturating_mul(1024);
     cfg.header_timeout = Duration::from_secs(args.header_timeout.max(1));
     cfg.cluster = cluster_settings(ctx, Some(args.port));
@@ -137,6 +130,36 @@ pub(crate) async fn serve(ctx: &Ctx, args: ServeArgs) -> Result<()> {
         .await
         .map_err(CliError::from)?;
     Ok(())
+}
+
+/// The `[gateway.routes]` for the gateway: each profile's client (passing chat requests
+/// through unconverted) and each `local:` model loaded once, however many routes name it.
+async fn routes(ctx: &Ctx) -> Result<Vec<Route>> {
+    let mut local: HashMap<String, Backend> = HashMap::new();
+    let mut out = Vec::new();
+    for r in &ctx.settings.gateway.routes {
+        let mut upstreams = Vec::with_capacity(r.upstreams.len());
+        for (name, up) in &r.upstreams {
+            let upstream = match up {
+                RouteUpstream::Profile(c) => {
+                    Upstream::Http(c.clone().api(llmkit_client::WireApi::Chat))
+                }
+                RouteUpstream::Local(spec) => match local.entry(spec.clone()) {
+                    Entry::Occupied(e) => Upstream::Backend(e.get().clone()),
+                    Entry::Vacant(e) => {
+                        let model = ctx.load_local(spec).await?;
+                        let backend = Backend::Local(LocalBackend::new(Some(model), None));
+                        Upstream::Backend(e.insert(backend).clone())
+                    }
+                },
+            };
+            upstreams.push((name.clone(), upstream));
+        }
+        let mut route = Route::new(r.model.clone(), upstreams);
+        route.balance = r.balance;
+        out.push(route);
+    }
+    Ok(out)
 }
 
 /// Ctrl-C, or SIGTERM on Unix.

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use llmkit_client::ClientConfig;
-use llmkit_gateway::LimitsFallback;
+use llmkit_gateway::{Balance, LimitsFallback};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::client::ClientSettings;
@@ -36,12 +36,24 @@ pub(crate) struct GatewaySettings {
     pub master_key: Option<SecretString>,
 }
 
-/// One `[gateway.routes]` entry: a model and the client of each profile serving it, in
-/// fallback order.
+/// One `[gateway.routes]` entry: a model, each upstream serving it (by name, in fallback
+/// order), and how they are balanced.
 #[derive(Debug, Clone)]
 pub(crate) struct RouteSettings {
     pub model: String,
-    pub upstreams: Vec<(String, ClientConfig)>,
+    pub upstreams: Vec<(String, RouteUpstream)>,
+    pub balance: Balance,
+}
+
+/// A route's upstream: a profile's client, or the embedded model `local:SPEC` (loaded by
+/// `serve`, not here: settings only resolve).
+// Resolved once at start, a handful per route: the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub(crate) enum RouteUpstream {
+    Profile(ClientConfig),
+    /// The model spec after `local:` (a catalogue name or a path).
+    Local(String),
 }
 
 impl GatewaySettings {
@@ -159,21 +171,50 @@ pub(super) fn resolve_routes(
     file: &FileConfig,
 ) -> Result<Vec<RouteSettings>, CliError> {
     let mut routes = Vec::with_capacity(file.gateway.routes.len());
-    for (model, profiles) in &file.gateway.routes {
+    for (model, route) in &file.gateway.routes {
         if model.trim().is_empty() {
             return Err(CliError::config(
                 "`[gateway.routes]` has an empty model name",
                 "write each route as \"MODEL\" = [\"PROFILE\", ...]",
             ));
         }
-        if profiles.is_empty() {
+        let names = route.upstreams();
+        if names.is_empty() {
             return Err(CliError::config(
-                format!("`[gateway.routes]` gives model `{model}` no profile"),
-                format!("list the profiles that serve it: \"{model}\" = [\"PROFILE\", ...]"),
+                format!("`[gateway.routes]` gives model `{model}` no upstream"),
+                format!(
+                    "list the profiles (or local:MODEL) that serve it: \"{model}\" = [\"PROFILE\", ...]"
+                ),
             ));
         }
-        let mut upstreams = Vec::with_capacity(profiles.len());
-        for name in profiles {
+        let balance = match route.balance() {
+            None | Some("p2c") => Balance::P2c,
+            Some("ewma") => Balance::Ewma,
+            Some(other) => {
+                return Err(CliError::config(
+                    format!("`[gateway.routes.\"{model}\"] balance` is `{other}`"),
+                    "use \"p2c\" (the less busy of two, the default) or \"ewma\" (the lowest latency average times requests in flight)",
+                ));
+            }
+        };
+        let mut upstreams = Vec::with_capacity(names.len());
+        for name in names {
+            if upstreams.iter().any(|(n, _)| n == name) {
+                return Err(CliError::config(
+                    format!("`[gateway.routes]` lists `{name}` twice for model `{model}`"),
+                    "name each upstream once: the ledger and the metrics tell them apart by name",
+                ));
+            }
+            if let Some(spec) = name.strip_prefix("local:") {
+                if spec.trim().is_empty() {
+                    return Err(CliError::config(
+                        format!("`[gateway.routes]` gives model `{model}` an empty `local:`"),
+                        "name the embedded model, e.g. \"local:smollm2-135m\" (`llmkit models` lists them)",
+                    ));
+                }
+                upstreams.push((name.clone(), RouteUpstream::Local(spec.trim().to_string())));
+                continue;
+            }
             let Some(profile) = file.profiles.get(name) else {
                 let known: Vec<&str> = file.profiles.keys().map(String::as_str).collect();
                 return Err(CliError::config(
@@ -199,11 +240,12 @@ pub(super) fn resolve_routes(
                 args.base_url = None;
             }
             let client = ClientSettings::resolve(&args, &env, &layer)?;
-            upstreams.push((name.clone(), client.config()));
+            upstreams.push((name.clone(), RouteUpstream::Profile(client.config())));
         }
         routes.push(RouteSettings {
             model: model.clone(),
             upstreams,
+            balance,
         });
     }
     Ok(routes)

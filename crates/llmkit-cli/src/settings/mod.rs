@@ -20,7 +20,7 @@ use crate::error::CliError;
 
 pub(crate) use client::{ClientSettings, ModelChoice, ModelSettings, parse_model};
 pub(crate) use env::Env;
-pub(crate) use gateway::GatewaySettings;
+pub(crate) use gateway::{GatewaySettings, RouteUpstream};
 pub(crate) use local::{LocalSettings, MAX_KV_CACHE_MB, Paths};
 pub(crate) use spend::{BudgetSettings, CacheSettings, RedactSettings};
 pub(crate) use tools::ToolSettings;

@@ -50,6 +50,10 @@ async fn a_replayed_batch_is_counted_once_and_usage_groups() {
     let scope = unique("ledger");
     let mut batch: Vec<_> = (0..300).map(|i| entry(&scope, "gpt-4o-mini", i)).collect();
     batch.extend((0..5).map(|_| entry(&scope, "gpt-4o", 10)));
+    // Some rows name the upstream that served them (the gateway's routes).
+    for (i, e) in batch.iter_mut().enumerate().take(100) {
+        e.row.upstream = Some(if i % 2 == 0 { "azure" } else { "openai" }.into());
+    }
     assert_eq!(store.settle_batch(&batch).await.unwrap(), 305);
     assert_eq!(
         store.settle_batch(&batch).await.unwrap(),
@@ -73,6 +77,19 @@ async fn a_replayed_batch_is_counted_once_and_usage_groups() {
         .map(|r| (r.key.as_str(), r.requests))
         .collect();
     assert_eq!(names, [("gpt-4o", 5), ("gpt-4o-mini", 300)]);
+    let by_upstream = store
+        .usage(&UsageQuery {
+            scope: Some(scope.clone()),
+            group: UsageTotal::Upstream,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let names: Vec<_> = by_upstream
+        .iter()
+        .map(|r| (r.key.as_str(), r.requests))
+        .collect();
+    assert_eq!(names, [("-", 205), ("azure", 50), ("openai", 50)]);
     let later = store
         .usage(&UsageQuery {
             scope: Some(scope.clone()),

@@ -18,15 +18,16 @@ async fn with_master() -> Harness {
     Harness::start_with(|cfg| {
         cfg.master_key = Some(SecretString::from(MASTER));
         // A model whose only upstream refuses connections: its requests fail with 502.
-        cfg.routes.push(Route {
-            model: "broken".into(),
-            upstreams: vec![(
+        cfg.routes.push(Route::new(
+            "broken",
+            vec![(
                 "nowhere".into(),
                 ClientConfig::new("http://127.0.0.1:1/v1")
                     .api_key(crate::UPSTREAM_KEY)
-                    .max_retries(0),
+                    .max_retries(0)
+                    .into(),
             )],
-        });
+        ));
     })
     .await
 }
@@ -294,10 +295,13 @@ async fn spend_is_the_ledgers_and_errors_are_its_failures() {
     assert!(rows.len() >= 7, "{rows:?}");
     let mut per_key: BTreeMap<String, (u64, u64, f64)> = BTreeMap::new();
     let mut per_model: BTreeMap<String, (u64, u64, f64)> = BTreeMap::new();
+    let mut per_upstream: BTreeMap<String, (u64, u64, f64)> = BTreeMap::new();
     for r in rows.iter().filter(|r| r.command == "serve") {
+        let upstream = r.upstream.clone().unwrap_or_else(|| "-".into());
         for (map, k) in [
             (&mut per_key, r.profile.clone().unwrap()),
             (&mut per_model, r.model.clone()),
+            (&mut per_upstream, upstream),
         ] {
             let e = map.entry(k).or_default();
             e.0 += 1;
@@ -330,6 +334,10 @@ async fn spend_is_the_ledgers_and_errors_are_its_failures() {
     };
     check(&spend["by_key"], "key", &per_key);
     check(&spend["by_model"], "model", &per_model);
+    check(&spend["by_upstream"], "upstream", &per_upstream);
+    // Every row names its upstream: the default one, or the route's (which failed).
+    assert!(per_upstream.contains_key("default"), "{per_upstream:?}");
+    assert_eq!(per_upstream["nowhere"].0, 1, "{per_upstream:?}");
     assert_eq!(per_key[&a].0, 4);
     assert!(per_key[&a].2 > 0.0, "priced models cost something");
     let names: BTreeMap<&str, &str> = spend["by_key"]

@@ -11,6 +11,7 @@ mod limits;
 mod replicas;
 mod routing;
 mod stream_cut;
+mod upstreams;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -13,7 +13,7 @@ use crate::{Harness, UPSTREAM_KEY, chat_body, client, post};
 
 /// An upstream's client as a profile would give it: no retries of its own, so a failure
 /// moves to the next upstream at once, and short timeouts for the mock's stalls.
-fn upstream(mock: &MockServer) -> ClientConfig {
+pub(crate) fn upstream(mock: &MockServer) -> ClientConfig {
     ClientConfig::new(format!("{}/v1", mock.url()))
         .api_key(UPSTREAM_KEY)
         .max_retries(0)
@@ -24,18 +24,18 @@ fn upstream(mock: &MockServer) -> ClientConfig {
         })
 }
 
-fn route(model: &str, mocks: &[(&str, &MockServer)]) -> Route {
-    Route {
-        model: model.to_string(),
-        upstreams: mocks
+pub(crate) fn route(model: &str, mocks: &[(&str, &MockServer)]) -> Route {
+    Route::new(
+        model,
+        mocks
             .iter()
-            .map(|(name, m)| (name.to_string(), upstream(m)))
+            .map(|(name, m)| (name.to_string(), upstream(m).into()))
             .collect(),
-    }
+    )
 }
 
 /// Chat requests the mock answered (its log also holds other paths).
-fn chats(mock: &MockServer) -> usize {
+pub(crate) fn chats(mock: &MockServer) -> usize {
     mock.requests()
         .iter()
         .filter(|r| {
@@ -48,7 +48,7 @@ fn chats(mock: &MockServer) -> usize {
 
 /// A streamed chat: (status, the text of its content deltas, whether it ended with
 /// `[DONE]` and no error event).
-async fn stream(h: &Harness, key: &str, model: &str, text: &str) -> (u16, String, bool) {
+pub(crate) async fn stream(h: &Harness, key: &str, model: &str, text: &str) -> (u16, String, bool) {
     let mut body = chat_body(model, text);
     body["stream"] = json!(true);
     let resp = client()
@@ -234,10 +234,7 @@ async fn a_route_without_upstreams_is_refused_at_start() {
         store,
         llmkit_accounting::AccountingConfig::new(llmkit_client::ModelCatalog::builtin()),
     );
-    cfg.routes = vec![Route {
-        model: "empty".into(),
-        upstreams: Vec::new(),
-    }];
+    cfg.routes = vec![Route::new("empty", Vec::new())];
     let Err(err) = llmkit_gateway::Gateway::bind(cfg).await else {
         panic!("a route without upstreams was accepted");
     };

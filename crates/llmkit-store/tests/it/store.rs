@@ -44,10 +44,15 @@ fn ledger_is_flushed_on_drop_and_aggregated() {
     let path = dir.path().join("llmkit.db");
     {
         let store = Store::open(&path).unwrap();
-        for (model, cost) in [("a", 0.5), ("b", 0.25), ("a", 0.25)] {
+        for (model, cost, upstream) in [
+            ("a", 0.5, Some("azure")),
+            ("b", 0.25, None),
+            ("a", 0.25, Some("default")),
+        ] {
             store.record(LedgerRow {
                 ts: now_secs(),
                 backend: "http".into(),
+                upstream: upstream.map(String::from),
                 model: model.into(),
                 command: "ask".into(),
                 prompt_tokens: 10,
@@ -70,6 +75,18 @@ fn ledger_is_flushed_on_drop_and_aggregated() {
         .unwrap();
     assert_eq!(by_model.len(), 2);
     assert_eq!(by_model[0].key, "a");
+    // The upstream that served each row is kept and grouped by (`-` for none).
+    let by_upstream = store
+        .usage(&UsageFilter::default(), UsageGroup::Upstream)
+        .unwrap();
+    let keys: Vec<(&str, u64)> = by_upstream
+        .iter()
+        .map(|r| (r.key.as_str(), r.requests))
+        .collect();
+    assert_eq!(keys, [("-", 1), ("azure", 1), ("default", 1)]);
+    let rows = store.ledger_rows(&UsageFilter::default()).unwrap();
+    let upstreams: Vec<Option<&str>> = rows.iter().map(|r| r.upstream.as_deref()).collect();
+    assert_eq!(upstreams, [Some("azure"), None, Some("default")]);
     let future = UsageFilter {
         since: Some(now_secs() + 3600.0),
         until: None,

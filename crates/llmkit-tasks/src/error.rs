@@ -61,6 +61,13 @@ pub enum TaskError {
     /// The request failed (network, server, local model, budget).
     #[error(transparent)]
     Client(Box<ClientError>),
+
+    /// The caller's [`crate::ChatStep`] failed (a tool loop that stopped), with its hint.
+    #[error("{message}")]
+    Step {
+        message: String,
+        hint: Option<String>,
+    },
 }
 
 impl From<ClientError> for TaskError {
@@ -98,6 +105,7 @@ impl TaskError {
                 "raise --context-window, lower --max-tokens, or use a model with a larger window".to_string()
             }
             Self::Client(e) => return e.hint(),
+            Self::Step { hint, .. } => return hint.clone(),
         };
         Some(text)
     }

@@ -23,7 +23,7 @@ pub use error::TaskError;
 pub use postprocess::{OutputFormat, extract_json, format_value, strip_code_fences};
 pub use preprocess::{html_to_text, looks_like_html, normalize, prepare};
 pub use redact::{Detection, Kind, PlaceholderMap, RedactConfig, RedactError, Redactor};
-pub use runner::{Progress, RunStats, StructuredMode, TaskRunner};
+pub use runner::{ChatStep, Progress, RunStats, StructuredMode, TaskRunner};
 pub use structured::{check_schema, strict_schema, validate};
 pub use tasks::classify::{
     Classification, ClassifyOptions, LabelScore, Sentiment, classify, sentiment, sentiment_schema,

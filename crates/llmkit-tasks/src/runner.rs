@@ -4,7 +4,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use llmkit_client::Pipeline;
+use futures::future::BoxFuture;
+use llmkit_client::{ChatResult, Pipeline};
 use llmkit_types::{ChatCompletionRequest, ChatMessage};
 use serde_json::Value;
 
@@ -29,6 +30,17 @@ pub trait Progress: Send + Sync {
     /// One request finished.
     fn inc(&self);
     fn finish(&self);
+}
+
+/// Sends one of a task's requests the caller's own way (the CLI runs the tool loop, so
+/// the model may call tools before it answers); without one, each request goes through the
+/// pipeline as it is. The answer's text is what the task reads.
+pub trait ChatStep: Send + Sync {
+    fn chat<'a>(
+        &'a self,
+        pipeline: &'a Pipeline,
+        req: ChatCompletionRequest,
+    ) -> BoxFuture<'a, Result<ChatResult, TaskError>>;
 }
 
 /// Totals over the requests of one task.
@@ -57,6 +69,8 @@ pub struct TaskRunner {
     stats: Arc<Mutex<RunStats>>,
     /// The caller's own instructions (such as a rule base), appended to every system prompt.
     system_suffix: Option<String>,
+    /// How requests are sent, when not straight through the pipeline.
+    step: Option<Arc<dyn ChatStep>>,
 }
 
 /// Tokens kept free besides prompt and output: chat framing and counting error.
@@ -82,7 +96,14 @@ impl TaskRunner {
             progress: None,
             stats: Arc::new(Mutex::new(RunStats::default())),
             system_suffix: None,
+            step: None,
         }
+    }
+
+    /// Sends every request through `step` (see [`ChatStep`]).
+    pub fn chat_step(mut self, step: Arc<dyn ChatStep>) -> Self {
+        self.step = Some(step);
+        self
     }
 
     /// Appends `text` to the system prompt of every request (a system message is added
@@ -213,7 +234,10 @@ impl TaskRunner {
             req.max_tokens = Some(cap);
         }
         customize(&mut req);
-        let res = self.pipeline.chat(&req).await?;
+        let res = match &self.step {
+            Some(step) => step.chat(&self.pipeline, req).await?,
+            None => self.pipeline.chat(&req).await?,
+        };
         if let Ok(mut s) = self.stats.lock() {
             s.requests += 1;
             if let Some(u) = &res.response.usage {

@@ -1,5 +1,6 @@
-//! `MOCK_TOOLS:` scripts: a last user message `MOCK_TOOLS: [[{"name": "f", "arguments":
-//! {...}}], ...]` makes the mock call tools step by step. Step N is sent after N tool-call
+//! `MOCK_TOOLS:` scripts: a last user message holding `MOCK_TOOLS: [[{"name": "f",
+//! "arguments": {...}}], ...]` (anywhere in it, so that a task's prompt template may wrap
+//! it) makes the mock call tools step by step. Step N is sent after N tool-call
 //! turns; when the steps run out it answers `tool results: R1 | R2 | ...` with the tool
 //! results it was sent since that user message, so a test sees what reached the model.
 //! `"arguments"` may be a string, sent as is (malformed arguments, for tests).
@@ -32,9 +33,19 @@ pub(crate) fn next(
     done: usize,
     results: &[String],
 ) -> Option<Result<Next, ApiError>> {
-    let rest = last_user.strip_prefix(MOCK_TOOLS)?;
+    // Anywhere in the message, so that a task's prompt template may wrap the script; the
+    // script is the first JSON value after the prefix.
+    let at = last_user.find(MOCK_TOOLS)?;
+    let rest = last_user[at + MOCK_TOOLS.len()..].trim_start();
+    let first = serde_json::Deserializer::from_str(rest)
+        .into_iter::<Value>()
+        .next()
+        .map_or_else(
+            || rest.to_string(),
+            |v| v.map_or_else(|_| rest.to_string(), |v| v.to_string()),
+        );
     Some(
-        parse(rest.trim()).map(|steps| match steps.into_iter().nth(done) {
+        parse(&first).map(|steps| match steps.into_iter().nth(done) {
             Some(calls) if !calls.is_empty() => Next::Calls(calls),
             _ => Next::Text(format!("tool results: {}", results.join(" | "))),
         }),

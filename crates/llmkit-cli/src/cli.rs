@@ -529,6 +529,8 @@ pub(crate) struct TaskInput {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub tools: crate::commands::tools::ToolArgs,
 }
 
 /// Flags of the commands that return validated JSON.
@@ -656,6 +658,8 @@ pub(crate) struct QaArgs {
     /// Answer from a knowledge base instead of --context (`--kb NAME`); `--rules FILE`.
     #[command(flatten)]
     pub kb: crate::commands::kb::KbAskArgs,
+    #[command(flatten)]
+    pub tools: crate::commands::tools::ToolArgs,
 }
 
 #[derive(Debug, Args)]
@@ -674,6 +678,8 @@ pub(crate) struct WriteArgs {
     /// Print JSON: {text, template}.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub tools: crate::commands::tools::ToolArgs,
 }
 
 #[derive(Debug, Args)]

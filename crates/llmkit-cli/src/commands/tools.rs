@@ -22,6 +22,46 @@ const MCP_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// The most of a tool result `--tools-debug` prints.
 const DEBUG_CHARS: usize = 400;
 
+/// The tool loop as the way a task command sends its requests (`summarize --tool ...`):
+/// each of the task's requests may call tools before it is answered.
+pub(crate) struct ToolStep {
+    pub toolbox: Toolbox,
+    pub args: ToolArgs,
+    pub interactive: bool,
+}
+
+impl llmkit_tasks::ChatStep for ToolStep {
+    fn chat<'a>(
+        &'a self,
+        pipeline: &'a Pipeline,
+        req: ChatCompletionRequest,
+    ) -> futures::future::BoxFuture<'a, Result<llmkit_client::ChatResult, llmkit_tasks::TaskError>>
+    {
+        Box::pin(async move {
+            // A task keeps no conversation: the tool turns live only in this request.
+            let mut transcript = Vec::new();
+            let done = run(
+                pipeline,
+                &self.toolbox,
+                &self.args,
+                self.interactive,
+                req,
+                &mut transcript,
+            )
+            .await;
+            done.map(|d| d.result).map_err(|e| {
+                let typed = crate::error::typed(&e);
+                llmkit_tasks::TaskError::Step {
+                    message: typed
+                        .as_ref()
+                        .map_or_else(|| format!("{e:#}"), |c| c.message.clone()),
+                    hint: typed.and_then(|c| c.hint),
+                }
+            })
+        })
+    }
+}
+
 /// Tools the model may call.
 #[derive(Debug, Clone, Default, Args)]
 pub(crate) struct ToolArgs {

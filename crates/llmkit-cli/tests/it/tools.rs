@@ -227,6 +227,51 @@ fn batch_ask_rows_run_the_tool_loop_and_resume_with_the_same_command() {
 }
 
 #[test]
+fn task_commands_let_the_model_call_tools() {
+    let mock = Mock::default();
+    let dir = tempfile::tempdir().unwrap();
+    let tool = recording_tool(dir.path(), "lookup", "Q3 revenue: 12 M");
+    let text = script(json!([[{"name": "lookup", "arguments": {"metric": "revenue"}}]]));
+    let o = kit(&mock, dir.path())
+        .args(["summarize", "--tool", &format!("lookup={tool}"), &text])
+        .run();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "tool results: Q3 revenue: 12 M");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("lookup.in")).unwrap(),
+        r#"{"metric":"revenue"}"#
+    );
+    // The task's request offered the tool, and the result went back before the answer.
+    let bodies = chat_bodies(&mock);
+    assert_eq!(bodies[0]["tools"][0]["function"]["name"], "lookup");
+    assert!(
+        bodies[1]["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["role"] == "tool"),
+        "{}",
+        bodies[1]
+    );
+    // A loop that stops is the task's error, with the loop's hint.
+    let o = kit(&mock, dir.path())
+        .args([
+            "summarize",
+            "--max-tool-calls",
+            "1",
+            "--tool",
+            &format!("lookup={tool}"),
+        ])
+        .args([&script(json!([[
+            {"name": "lookup", "arguments": {}},
+            {"name": "lookup", "arguments": {}}
+        ]]))])
+        .run();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_clear_error(&o, "more than 1 tool call");
+}
+
+#[test]
 fn a_tools_file_gives_schemas_and_timeouts() {
     let mock = Mock::default();
     let dir = tempfile::tempdir().unwrap();

@@ -17,6 +17,7 @@ pub(crate) async fn run(ctx: &Ctx, args: ClassifyArgs) -> Result<()> {
         args.input.context_window,
         "classify",
         Some(&args.structured),
+        &args.input.tools,
     )
     .await?;
     let mut results = Vec::new();

@@ -24,6 +24,7 @@ pub(crate) async fn run(ctx: &Ctx, args: ExtractArgs) -> Result<()> {
         args.input.context_window,
         "extract",
         Some(&args.structured),
+        &args.input.tools,
     )
     .await?;
     let mut results = Vec::new();

@@ -10,6 +10,7 @@ pub(crate) mod summarize;
 pub(crate) mod translate;
 pub(crate) mod write;
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -194,8 +195,15 @@ pub(crate) async fn runner(
     window: Option<u32>,
     command: &str,
     structured: Option<&StructuredArgs>,
+    tools: &crate::commands::tools::ToolArgs,
 ) -> Result<TaskRunner> {
     stop_of(model)?;
+    // Tools are checked (files parsed, commands found, MCP servers started) first.
+    let toolbox = if tools.any() {
+        Some(crate::commands::tools::open(ctx, tools).await?)
+    } else {
+        None
+    };
     let opened = ctx.open_chat(model.model.as_deref()).await?;
     let (model_window, counter, parallel) = match &opened.backend {
         Backend::Local(l) => match l.model() {
@@ -233,6 +241,13 @@ pub(crate) async fn runner(
         .counter(counter)
         .concurrency(parallel)
         .progress(Arc::new(Bar::new()));
+    if let Some(toolbox) = toolbox {
+        r = r.chat_step(Arc::new(crate::commands::tools::ToolStep {
+            toolbox,
+            args: tools.clone(),
+            interactive: std::io::stdin().is_terminal(),
+        }));
+    }
     if let Some(s) = structured {
         r = r.repair_attempts(s.repair_attempts);
         match s.json_mode {

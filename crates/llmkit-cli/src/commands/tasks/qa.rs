@@ -14,6 +14,13 @@ pub(crate) async fn run(ctx: &Ctx, args: QaArgs) -> Result<()> {
         return Err(CliError::usage("the question is empty", "pass a QUESTION argument").into());
     }
     if let Some(name) = &args.kb.kb {
+        if args.tools.any() {
+            return Err(CliError::usage(
+                "tools cannot be combined with --kb",
+                "answer from the knowledge base without tools, or pass --context files",
+            )
+            .into());
+        }
         let one = crate::commands::kb::grounded::OneShot {
             command: "qa",
             model: &args.model,
@@ -32,6 +39,7 @@ pub(crate) async fn run(ctx: &Ctx, args: QaArgs) -> Result<()> {
         args.context_window,
         "qa",
         Some(&args.structured),
+        &args.tools,
     )
     .await?;
     if let Some(rb) = &rules {

@@ -14,6 +14,7 @@ pub(crate) async fn run(ctx: &Ctx, args: SentimentArgs) -> Result<()> {
         args.input.context_window,
         "sentiment",
         Some(&args.structured),
+        &args.input.tools,
     )
     .await?;
     let mut results = Vec::new();

@@ -31,6 +31,7 @@ pub(crate) async fn run(ctx: &Ctx, args: SummarizeArgs) -> Result<()> {
         args.input.context_window,
         "summarize",
         None,
+        &args.input.tools,
     )
     .await?;
     let summary = llmkit_tasks::summarize(&r, &text, &opts).await?;

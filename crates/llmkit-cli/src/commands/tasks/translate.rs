@@ -31,6 +31,7 @@ pub(crate) async fn run(ctx: &Ctx, args: TranslateArgs) -> Result<()> {
         args.input.context_window,
         "translate",
         None,
+        &args.input.tools,
     )
     .await?;
     let t = llmkit_tasks::translate(&r, &text, &opts).await?;

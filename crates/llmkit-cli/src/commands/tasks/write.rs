@@ -24,7 +24,15 @@ pub(crate) async fn run(ctx: &Ctx, args: WriteArgs) -> Result<()> {
     // Template problems (unknown name, missing variables) are reported before a model loads.
     llmkit_tasks::Templates::new(Some(templates_dir(ctx)))
         .render(&args.template, &Value::Object(vars.clone()))?;
-    let r = runner(ctx, &args.model, args.context_window, "write", None).await?;
+    let r = runner(
+        ctx,
+        &args.model,
+        args.context_window,
+        "write",
+        None,
+        &args.tools,
+    )
+    .await?;
     let text = llmkit_tasks::write(&r, &args.template, &vars).await?;
     let stats = finish(ctx, &r);
     if args.json {

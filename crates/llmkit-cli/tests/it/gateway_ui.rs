@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use llmkit_testkit::MockConfig;
-use llmkit_testkit::fixtures::{REQUIRE_TOOLS_VAR, require_tool, skip_or_fail};
+use llmkit_testkit::fixtures::require_tool;
 use serde_json::{Value, json};
 
 use crate::support::{Llmkit, Mock, stdout};
@@ -34,47 +34,7 @@ fn playwright() -> Option<PathBuf> {
     require_tool(&["chromium"])?;
     require_tool(&["node"])?;
     require_tool(&["npm"])?;
-    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui");
-    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/ui");
-    let lock = std::fs::read(here.join("package-lock.json")).unwrap();
-    let stamp = format!("{:x}", fnv1a(&lock));
-    let modules = cache.join("node_modules");
-    if std::fs::read_to_string(cache.join(".stamp"))
-        .ok()
-        .as_deref()
-        != Some(stamp.as_str())
-        || !modules.join("playwright-core/package.json").exists()
-    {
-        let _ = std::fs::remove_dir_all(&cache);
-        std::fs::create_dir_all(&cache).unwrap();
-        for f in ["package.json", "package-lock.json"] {
-            std::fs::copy(here.join(f), cache.join(f)).unwrap();
-        }
-        let ok = Command::new("npm")
-            .args([
-                "ci",
-                "--no-audit",
-                "--no-fund",
-                "--ignore-scripts",
-                "--loglevel=error",
-            ])
-            .current_dir(&cache)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            skip_or_fail(REQUIRE_TOOLS_VAR, "npm ci of playwright-core failed");
-            return None;
-        }
-        std::fs::write(cache.join(".stamp"), &stamp).unwrap();
-    }
-    Some(modules)
-}
-
-/// A cheap content stamp (FNV-1a): the cache is reinstalled when the lock changes.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
-    })
+    crate::support::npm_installed("ui", "playwright-core/package.json")
 }
 
 /// One chat request with a bearer key over raw HTTP/1.1; the status code.

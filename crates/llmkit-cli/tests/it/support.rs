@@ -167,3 +167,59 @@ pub(crate) fn assert_clear_error(o: &Output, needle: &str) {
         "stderr lacks `{needle}`: {err}"
     );
 }
+
+/// The npm packages pinned by `tests/NAME/package{,-lock}.json`, installed once with `npm ci`
+/// into `target/NAME` and reinstalled only when the lock changes; the `node_modules`
+/// directory once `probe` (a path inside it) exists, or `None` (SKIP, or a failure under
+/// CI) when the install fails.
+pub(crate) fn npm_installed(name: &str, probe: &str) -> Option<PathBuf> {
+    use llmkit_testkit::fixtures::{REQUIRE_TOOLS_VAR, skip_or_fail};
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(name);
+    let cache = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target")
+        .join(name);
+    let lock = std::fs::read(here.join("package-lock.json")).unwrap();
+    let stamp = format!("{:x}", fnv1a(&lock));
+    let modules = cache.join("node_modules");
+    if std::fs::read_to_string(cache.join(".stamp"))
+        .ok()
+        .as_deref()
+        != Some(stamp.as_str())
+        || !modules.join(probe).exists()
+    {
+        let _ = std::fs::remove_dir_all(&cache);
+        std::fs::create_dir_all(&cache).unwrap();
+        for f in ["package.json", "package-lock.json"] {
+            std::fs::copy(here.join(f), cache.join(f)).unwrap();
+        }
+        let ok = Command::new("npm")
+            .args([
+                "ci",
+                "--no-audit",
+                "--no-fund",
+                "--ignore-scripts",
+                "--loglevel=error",
+            ])
+            .current_dir(&cache)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            skip_or_fail(
+                REQUIRE_TOOLS_VAR,
+                &format!("npm ci in target/{name} failed"),
+            );
+            return None;
+        }
+        std::fs::write(cache.join(".stamp"), &stamp).unwrap();
+    }
+    Some(modules)
+}
+
+/// A cheap content stamp (FNV-1a): an npm cache is reinstalled when its lock changes.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
+    })
+}

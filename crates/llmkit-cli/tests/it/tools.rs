@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use llmkit_testkit::MOCK_TOOLS;
-use llmkit_testkit::fixtures::{REQUIRE_TOOLS_VAR, require_tool, skip_or_fail};
+use llmkit_testkit::fixtures::require_tool;
 use serde_json::{Value, json};
 
 use crate::support::{Llmkit, Mock, assert_clear_error, stderr, stdout};
@@ -496,47 +496,11 @@ fn bad_tool_input_gets_one_clear_error_and_sends_nothing() {
 fn everything_server() -> Option<PathBuf> {
     require_tool(&["node"])?;
     require_tool(&["npm"])?;
-    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp");
-    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/mcp");
-    let lock = std::fs::read(here.join("package-lock.json")).unwrap();
-    let stamp = format!("{:x}", fnv1a(&lock));
-    let entry = cache.join("node_modules/@modelcontextprotocol/server-everything/dist/index.js");
-    if std::fs::read_to_string(cache.join(".stamp"))
-        .ok()
-        .as_deref()
-        != Some(stamp.as_str())
-        || !entry.exists()
-    {
-        let _ = std::fs::remove_dir_all(&cache);
-        std::fs::create_dir_all(&cache).unwrap();
-        for f in ["package.json", "package-lock.json"] {
-            std::fs::copy(here.join(f), cache.join(f)).unwrap();
-        }
-        let ok = Command::new("npm")
-            .args([
-                "ci",
-                "--no-audit",
-                "--no-fund",
-                "--ignore-scripts",
-                "--loglevel=error",
-            ])
-            .current_dir(&cache)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            skip_or_fail(REQUIRE_TOOLS_VAR, "npm ci of MCP's reference server failed");
-            return None;
-        }
-        std::fs::write(cache.join(".stamp"), &stamp).unwrap();
-    }
-    Some(entry)
-}
-
-/// A cheap content stamp (FNV-1a): the cache is reinstalled when the lock changes.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
-    })
+    let modules = crate::support::npm_installed(
+        "mcp",
+        "@modelcontextprotocol/server-everything/dist/index.js",
+    )?;
+    Some(modules.join("@modelcontextprotocol/server-everything/dist/index.js"))
 }
 
 #[test]

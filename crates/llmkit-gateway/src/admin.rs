@@ -258,15 +258,8 @@ async fn key_names(s: &AppState) -> Result<HashMap<String, String>, ApiError> {
 }
 
 fn key_json(k: &VirtualKey, now: f64) -> Value {
-    let status = if k.revoked.is_some() {
-        "revoked"
-    } else if !k.is_active(now) {
-        "expired"
-    } else {
-        "active"
-    };
     let mut v = json!(k);
-    v["status"] = json!(status);
+    v["status"] = json!(k.status(now));
     v
 }
 

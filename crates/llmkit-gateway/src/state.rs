@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use llmkit_accounting::{AccountingConfig, StoreAccounting};
 use llmkit_client::{Backend, Pipeline, RequestInfo};
 use llmkit_store::{Budgets, Store, VirtualKey};
@@ -99,16 +99,7 @@ impl Shared {
 
     /// The caller's key from `Authorization: Bearer ...`, checked against the store.
     pub(crate) async fn authorize(&self, headers: &HeaderMap) -> Result<VirtualKey, ApiError> {
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|v| !v.is_empty());
-        let Some(presented) = presented else {
+        let Some(presented) = crate::admin::bearer(headers) else {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_request_error",

@@ -36,6 +36,17 @@ impl VirtualKey {
         self.revoked.is_none() && self.expires.is_none_or(|e| now < e)
     }
 
+    /// `revoked`, `expired` or `active` at `now`, as listings show it.
+    pub fn status(&self, now: f64) -> &'static str {
+        if self.revoked.is_some() {
+            "revoked"
+        } else if !self.is_active(now) {
+            "expired"
+        } else {
+            "active"
+        }
+    }
+
     /// Whether the key may use `model`.
     pub fn allows(&self, model: &str) -> bool {
         self.models.is_empty() || self.models.iter().any(|m| m == model)

@@ -319,13 +319,7 @@ fn print_keys(store: &llmkit_store::Store, keys: Vec<VirtualKey>, json: bool) ->
         "ID            NAME                 STATUS   MODELS          BUDGET/DAY  LIMITS                CREATED",
     )?;
     for k in keys {
-        let status = if k.revoked.is_some() {
-            "revoked"
-        } else if !k.is_active(now) {
-            "expired"
-        } else {
-            "active"
-        };
+        let status = k.status(now);
         let models = if k.models.is_empty() {
             "*".to_string()
         } else {

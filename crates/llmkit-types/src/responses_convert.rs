@@ -53,6 +53,14 @@ pub fn unsupported_chat_options(req: &ChatCompletionRequest) -> Vec<&'static str
         ("logit_bias", req.logit_bias.is_some()),
     ];
     out.extend(set.iter().filter(|(_, on)| *on).map(|(name, _)| *name));
+    // Audio input is a Chat Completions part (the audio models are served there).
+    let audio = req.messages.iter().any(|m| {
+        matches!(&m.content, Some(MessageContent::Parts(parts))
+            if parts.iter().any(|p| matches!(p, ContentPart::InputAudio { .. })))
+    });
+    if audio {
+        out.push("input_audio");
+    }
     out
 }
 
@@ -507,6 +515,17 @@ mod tests {
             json!({"type": "function_call_output", "call_id": "call_1", "output": "42"})
         );
         assert_eq!(unsupported_chat_options(&req), ["stop"]);
+        // Audio goes over chat, where the audio models are.
+        let audio = ChatCompletionRequest::new(
+            "gpt-4o-audio-preview",
+            vec![ChatMessage::user_parts(vec![ContentPart::InputAudio {
+                input_audio: crate::chat::InputAudio {
+                    data: "UklGRg==".into(),
+                    format: "wav".into(),
+                },
+            }])],
+        );
+        assert_eq!(unsupported_chat_options(&audio), ["input_audio"]);
     }
 
     fn sample() -> ResponseObject {

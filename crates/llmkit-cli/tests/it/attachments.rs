@@ -350,3 +350,50 @@ fn batch_ask_rows_send_their_attachments_and_a_bad_one_fails_its_row() {
         lines[1]
     );
 }
+
+#[test]
+fn audio_goes_to_audio_models_over_chat_completions() {
+    let mock = Mock::default();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut wav = b"RIFF\x24\0\0\0WAVEfmt \x10\0\0\0\x01\0\x01\0\x40\x1f\0\0\x80\x3e\0\0\x02\0\x10\0data\0\0\0\0".to_vec();
+    wav.extend_from_slice(&[0; 16]);
+    std::fs::write(d.join("clip.wav"), &wav).unwrap();
+    let clip = d.join("clip.wav").display().to_string();
+    let o = kit(&mock, d)
+        .args([
+            "ask",
+            "-m",
+            "gpt-4o-audio-preview",
+            "-a",
+            &clip,
+            "transcribe",
+        ])
+        .run();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let att = &last_chat(&mock)["attachments"][0];
+    assert_eq!(att["type"], "input_audio");
+    assert_eq!(att["media_type"], "audio/wav");
+    assert_eq!(att["sha256"], sha256(&wav));
+    // A model the catalogue lists without audio input is refused; so is the Responses API,
+    // which has no audio input part.
+    let o = kit(&mock, d)
+        .args(["ask", "-m", "gpt-4o", "-a", &clip, "hi"])
+        .run();
+    assert_eq!(o.status.code(), Some(2));
+    assert_clear_error(&o, "does not read audio");
+    let o = kit(&mock, d)
+        .args([
+            "--api",
+            "responses",
+            "ask",
+            "-m",
+            "gpt-4o-audio-preview",
+            "-a",
+            &clip,
+            "hi",
+        ])
+        .run();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_clear_error(&o, "input_audio");
+}

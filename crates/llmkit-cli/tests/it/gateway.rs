@@ -3,9 +3,9 @@
 // The helpers below are test code too; clippy.toml exempts only `#[test]` functions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use llmkit_testkit::MockConfig;
@@ -74,24 +74,7 @@ fn key_in(mock: &Mock, home: &std::path::Path) -> String {
 fn serve(mock: &Mock, home: &std::path::Path) -> (Child, String) {
     let mut serve = Llmkit::against(mock);
     serve.env_home(home).args(["serve", "--port", "0"]);
-    let mut child = serve
-        .cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    lines.read_line(&mut first).unwrap();
-    let Some(addr) = first
-        .trim()
-        .strip_prefix("llmkit gateway listening on http://")
-        .map(str::to_string)
-    else {
-        let mut err = String::new();
-        let _ = child.stderr.take().unwrap().read_to_string(&mut err);
-        panic!("unexpected first line: {first} {err}");
-    };
+    let (child, addr, _) = crate::support::start_serve(&mut serve, true);
     (child, addr)
 }
 
@@ -183,20 +166,7 @@ fn keys_and_serve_work_together() {
 
     let mut serve = Llmkit::against(&mock);
     serve.env_home(&home).args(["serve", "--port", "0"]);
-    let mut child = serve
-        .cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    lines.read_line(&mut first).unwrap();
-    let addr = first
-        .trim()
-        .strip_prefix("llmkit gateway listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
-        .to_string();
+    let (mut child, addr, mut lines) = crate::support::start_serve(&mut serve, true);
 
     let (status, body) = get(&addr, "/v1/models", &secret);
     assert!(status.contains("200"), "{status} {body}");

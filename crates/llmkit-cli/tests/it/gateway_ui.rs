@@ -11,10 +11,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use llmkit_testkit::MockConfig;
@@ -140,20 +140,7 @@ fn the_dashboard_shows_the_ledger_and_revokes_keys_in_chromium() {
         "--max-retries",
         "0",
     ]);
-    let mut child = serve
-        .cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    lines.read_line(&mut first).unwrap();
-    let addr = first
-        .trim()
-        .strip_prefix("llmkit gateway listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
-        .to_string();
+    let (mut child, addr, mut lines) = crate::support::start_serve(&mut serve, false);
     let mut second = String::new();
     lines.read_line(&mut second).unwrap();
     assert!(second.contains("/ui"), "{second}");

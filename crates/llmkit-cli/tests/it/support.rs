@@ -223,3 +223,43 @@ fn fnv1a(bytes: &[u8]) -> u64 {
         (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
     })
 }
+
+/// Starts `k`, an `llmkit serve --port 0 ...` invocation, and reads the address it listens
+/// on from its first line: the child, the address and the rest of its stdout. With
+/// `capture_stderr`, stderr is piped and shown when the first line is not the address.
+pub(crate) fn start_serve(
+    k: &mut Llmkit,
+    capture_stderr: bool,
+) -> (
+    std::process::Child,
+    String,
+    std::io::BufReader<std::process::ChildStdout>,
+) {
+    use std::io::{BufRead, Read};
+    use std::process::Stdio;
+    let mut child = k
+        .cmd
+        .stdout(Stdio::piped())
+        .stderr(if capture_stderr {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    lines.read_line(&mut first).unwrap();
+    let Some(addr) = first
+        .trim()
+        .strip_prefix("llmkit gateway listening on http://")
+        .map(str::to_string)
+    else {
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        panic!("unexpected first line: {first} {err}");
+    };
+    (child, addr, lines)
+}

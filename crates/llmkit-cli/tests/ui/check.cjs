@@ -75,6 +75,9 @@ async function main() {
     // Each chart has one bar per key.
     const bars = await page.$$eval('#chart-key-cost rect', (r) => r.length);
     if (bars !== Object.keys(expect).length) fail('the cost chart has ' + bars + ' bars');
+    // The upstream chart names the upstream that served the traffic (no routes: `default`).
+    const upstreams = await page.$$eval('#chart-upstream-cost text.axis', (t) => t.map((x) => x.textContent));
+    if (!upstreams.includes('default')) fail('the upstream chart shows ' + JSON.stringify(upstreams));
     const errorRows = await page.$$eval('#errors tbody tr[data-status]', (r) => r.map((x) => x.dataset.status));
 
     // The key lives in sessionStorage only.

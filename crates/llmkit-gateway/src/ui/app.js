@@ -105,6 +105,11 @@ function renderSpend(spend) {
   barChart('chart-key-tokens', spend.by_key, keyLabel, (r) => r.total_tokens, int, 'tokens');
   barChart('chart-model-cost', spend.by_model, (r) => r.model, (r) => r.cost_usd, usd, 'cost');
   barChart('chart-model-tokens', spend.by_model, (r) => r.model, (r) => r.total_tokens, int, 'tokens');
+  // Rows without an upstream (cache hits, the gateway's own 429s) show as `(none)`.
+  const upstreams = spend.by_upstream || [];
+  const upstreamName = (r) => (r.upstream && r.upstream !== '-' ? r.upstream : '(none)');
+  barChart('chart-upstream-cost', upstreams, upstreamName, (r) => r.cost_usd, usd, 'cost');
+  barChart('chart-upstream-tokens', upstreams, upstreamName, (r) => r.total_tokens, int, 'tokens');
   barChart('chart-day-cost', spend.by_day, (r) => r.day, (r) => r.cost_usd, usd, 'cost');
   barChart('chart-day-tokens', spend.by_day, (r) => r.day, (r) => r.total_tokens, int, 'tokens');
   $('day-basis').textContent = '(' + spend.day_basis + ' days, last ' + spend.days + ')';

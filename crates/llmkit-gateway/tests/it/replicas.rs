@@ -34,6 +34,16 @@ impl Replica {
         name: &str,
         shared: ClusterSettings,
     ) -> Self {
+        Self::start_with_master(mock, dir, name, shared, None).await
+    }
+
+    async fn start_with_master(
+        mock: &MockServer,
+        dir: &std::path::Path,
+        name: &str,
+        shared: ClusterSettings,
+        master: Option<&str>,
+    ) -> Self {
         let store = Arc::new(Store::open(&dir.join(format!("{name}.db"))).unwrap());
         let upstream = ClientConfig::new(format!("{}/v1", mock.url()))
             .api_key(UPSTREAM_KEY)
@@ -45,6 +55,7 @@ impl Replica {
             AccountingConfig::new(ModelCatalog::builtin()),
         );
         cfg.cluster = Some(shared);
+        cfg.master_key = master.map(|m| SecretString::from(m.to_string()));
         let gateway = Gateway::bind(cfg).await.unwrap();
         let addr = gateway.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -699,6 +710,122 @@ async fn a_keys_rpm_holds_across_replicas_and_falls_back_per_replica() {
         ok, 5,
         "half of 10 RPM on one replica without Redis: {statuses:?}"
     );
+    a.stop().await;
+    b.stop().await;
+}
+
+/// `method path` of a replica's admin API with the master key: the status and JSON body.
+async fn admin(
+    r: &Replica,
+    method: &str,
+    path: &str,
+    master: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let req = match method {
+        "GET" => client().get(r.url(path)),
+        _ => client().post(r.url(path)),
+    }
+    .bearer_auth(master);
+    let req = match body {
+        Some(b) => req.json(&b),
+        None => req,
+    };
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_admin_api_works_across_replicas_on_postgres() {
+    let Some(pg) = require_service("LLMKIT_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let Some(redis) = require_service("LLMKIT_TEST_REDIS_URL") else {
+        return;
+    };
+    let master = "replica-admin-master-key-0123456789";
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ttl = Duration::from_secs(60);
+    let start = |name: &'static str| {
+        let shared = settings(
+            &pg,
+            Some(&redis),
+            dir.path().join(format!("{name}.spool")),
+            ttl,
+        );
+        let (mock, dir) = (&mock, dir.path());
+        async move { Replica::start_with_master(mock, dir, name, shared, Some(master)).await }
+    };
+    let a = start("admin-a").await;
+    let b = start("admin-b").await;
+    // A key made through A's admin API works on B (one PostgreSQL).
+    let name = format!("pg-admin-{}", std::process::id());
+    let (status, made) = admin(
+        &a,
+        "POST",
+        "/admin/keys",
+        master,
+        Some(json!({"name": name})),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let id = made["id"].as_str().unwrap().to_string();
+    let secret = made["secret"].as_str().unwrap().to_string();
+    let body = crate::chat_body("gpt-4o-mini", "through b");
+    assert_eq!(
+        chat(b.url("/v1/chat/completions"), &secret, &body).await.0,
+        200
+    );
+    // B's request shows in A's spend and the key in A's list, without its secret.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, spend) = admin(&a, "GET", "/admin/spend?days=1", master, None).await;
+        assert_eq!(status, 200, "{spend}");
+        let row = spend["by_key"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == id.as_str())
+            .cloned();
+        if let Some(row) = row {
+            assert_eq!(row["requests"], 1, "{row}");
+            assert!(row["total_tokens"].as_u64().unwrap() > 0, "{row}");
+            assert!(!spend.to_string().contains(&secret));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "B's row never reached A's spend: {spend}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, list) = admin(&a, "GET", "/admin/keys", master, None).await;
+    assert_eq!(status, 200);
+    assert!(list.to_string().contains(&id) && !list.to_string().contains(&secret));
+    let (status, errors) = admin(&a, "GET", "/admin/errors?limit=5", master, None).await;
+    assert_eq!(status, 200, "{errors}");
+    // Revoked through A's admin API, the key is refused by B within a second (pub/sub).
+    let (status, revoked) = admin(
+        &a,
+        "POST",
+        &format!("/admin/keys/{id}/revoke"),
+        master,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{revoked}");
+    until_refused(
+        &b.url("/v1/chat/completions"),
+        &secret,
+        Duration::from_secs(1),
+    )
+    .await;
     a.stop().await;
     b.stop().await;
 }

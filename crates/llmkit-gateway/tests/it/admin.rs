@@ -40,18 +40,7 @@ async fn admin(
     key: Option<&str>,
     body: Option<Value>,
 ) -> (u16, String) {
-    let mut req = match method {
-        "GET" => client().get(h.url(path)),
-        _ => client().post(h.url(path)),
-    };
-    if let Some(k) = key {
-        req = req.bearer_auth(k);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    (resp.status().as_u16(), resp.text().await.unwrap())
+    crate::send_to(h.url(path), method, key, body).await
 }
 
 fn json_of(body: &str) -> Value {

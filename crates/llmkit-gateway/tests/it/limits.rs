@@ -5,7 +5,7 @@
 use llmkit_gateway::NewKey;
 use serde_json::{Value, json};
 
-use crate::{Harness, chat_body, client, error_of, post};
+use crate::{Harness, chat_body, client, error_of, metrics, post};
 
 fn header(h: &reqwest::header::HeaderMap, name: &str) -> String {
     h.get(name)
@@ -16,17 +16,6 @@ fn header(h: &reqwest::header::HeaderMap, name: &str) -> String {
 
 fn number(h: &reqwest::header::HeaderMap, name: &str) -> u64 {
     header(h, name).parse().unwrap()
-}
-
-async fn metrics(h: &Harness) -> String {
-    client()
-        .get(h.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

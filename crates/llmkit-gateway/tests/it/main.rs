@@ -113,6 +113,32 @@ impl Harness {
     }
 }
 
+/// `GET` or `POST` `url` with an optional bearer key and JSON body: the status and body.
+pub async fn send_to(
+    url: String,
+    method: &str,
+    key: Option<&str>,
+    body: Option<Value>,
+) -> (u16, String) {
+    let mut req = match method {
+        "GET" => client().get(url),
+        _ => client().post(url),
+    };
+    if let Some(k) = key {
+        req = req.bearer_auth(k);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+/// The gateway's `/metrics` text.
+pub async fn metrics(h: &Harness) -> String {
+    send_to(h.url("/metrics"), "GET", None, None).await.1
+}
+
 pub fn client() -> reqwest::Client {
     // The workspace's reqwest has no default TLS provider; another test may have installed it.
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -722,18 +722,7 @@ async fn admin(
     master: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let req = match method {
-        "GET" => client().get(r.url(path)),
-        _ => client().post(r.url(path)),
-    }
-    .bearer_auth(master);
-    let req = match body {
-        Some(b) => req.json(&b),
-        None => req,
-    };
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
+    let (status, text) = crate::send_to(r.url(path), method, Some(master), body).await;
     (
         status,
         serde_json::from_str(&text).unwrap_or(Value::String(text)),

@@ -8,7 +8,7 @@ use llmkit_testkit::{MockConfig, MockServer};
 use serde_json::{Value, json};
 
 use crate::routing::{chats, route, upstream};
-use crate::{Harness, chat_body, client, error_of, post};
+use crate::{Harness, chat_body, client, error_of, metrics, post};
 
 async fn mock(cfg: MockConfig) -> MockServer {
     MockServer::start(cfg).await.unwrap()
@@ -19,17 +19,6 @@ fn rpm(n: u32) -> MockConfig {
         rpm: Some(n),
         ..MockConfig::default()
     }
-}
-
-async fn metrics(h: &Harness) -> String {
-    client()
-        .get(h.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
 }
 
 /// The value of one series line, 0 when absent.
